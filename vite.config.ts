@@ -1,0 +1,52 @@
+/// <reference types="vitest/config" />
+import { cpSync, createReadStream, existsSync, statSync } from 'node:fs';
+import { join, normalize, resolve, sep } from 'node:path';
+import react from '@vitejs/plugin-react';
+import { defineConfig, type Connect, type Plugin } from 'vite';
+
+const modelsDir = resolve(import.meta.dirname, 'models');
+
+/**
+ * Serves the top-level models/ folder at /models/ in dev and preview, and copies it into the
+ * build, so model weights live in one place and are never part of src or public.
+ */
+function modelsFolder(): Plugin {
+  const types: Record<string, string> = { '.json': 'application/json', '.bin': 'application/octet-stream' };
+  const serve: Connect.NextHandleFunction = (req, res, next) => {
+    const url = req.url?.split('?')[0] ?? '';
+    if (!url.startsWith('/models/')) return next();
+    const file = normalize(join(modelsDir, decodeURIComponent(url.slice('/models/'.length))));
+    if (!file.startsWith(modelsDir + sep) || !existsSync(file) || !statSync(file).isFile()) return next();
+    const ext = file.slice(file.lastIndexOf('.'));
+    res.setHeader('Content-Type', types[ext] ?? 'application/octet-stream');
+    res.setHeader('Content-Length', String(statSync(file).size));
+    createReadStream(file).pipe(res);
+  };
+  let outDir = 'dist';
+  return {
+    name: 'distill-lab:models-folder',
+    configResolved(config) {
+      outDir = resolve(config.root, config.build.outDir);
+    },
+    configureServer(server) {
+      server.middlewares.use(serve);
+    },
+    configurePreviewServer(server) {
+      server.middlewares.use(serve);
+    },
+    closeBundle() {
+      if (existsSync(modelsDir)) cpSync(modelsDir, join(outDir, 'models'), { recursive: true });
+    },
+  };
+}
+
+export default defineConfig({
+  plugins: [react(), modelsFolder()],
+  worker: { format: 'es' },
+  build: { target: 'es2022', chunkSizeWarningLimit: 4096 },
+  test: {
+    include: ['src/**/*.test.ts', 'scripts/**/*.test.ts'],
+    environment: 'node',
+    testTimeout: 120_000,
+  },
+});
