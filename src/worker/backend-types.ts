@@ -1,0 +1,28 @@
+// Plain types and constants about backends, importable by the page without pulling in tfjs.
+
+export type BackendName = 'webgpu' | 'webgl' | 'wasm';
+export const BACKEND_ORDER: readonly BackendName[] = ['webgpu', 'webgl', 'wasm'];
+
+export interface AdapterReport {
+  vendor: string;
+  architecture: string;
+  description: string;
+  device: string;
+  /** A fallback adapter is a software implementation (e.g. SwiftShader): correct, but slow. */
+  isFallback: boolean;
+}
+
+export interface BackendAttempt {
+  backend: BackendName;
+  ok: boolean;
+  /** Why this backend was not used (or a caveat when it was). */
+  reason?: string;
+}
+
+export interface BackendReport {
+  backend: BackendName;
+  adapter?: AdapterReport;
+  /** Every backend tried, best first, with the reason each better one was passed over. */
+  attempts: BackendAttempt[];
+}
+

@@ -1,0 +1,129 @@
+import * as tf from '@tensorflow/tfjs';
+import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import '@tensorflow/tfjs-backend-wasm';
+
+import type { AdapterReport, BackendName, BackendReport, BackendAttempt } from './backend-types';
+import { BACKEND_ORDER } from './backend-types';
+
+export type { AdapterReport, BackendName, BackendReport, BackendAttempt };
+
+/** Our own registration of the WebGPU backend, so the lab holds the adapter's facts and the device. */
+let webgpuAdapter: AdapterReport | undefined;
+let webgpuDevice: GPUDevice | undefined;
+
+async function createWebGpuBackend(): Promise<WebGPUBackend> {
+  if (typeof navigator === 'undefined' || !('gpu' in navigator) || !navigator.gpu) {
+    throw new Error('navigator.gpu is missing: this browser or context has no WebGPU (needs Chrome 113+ on https or localhost).');
+  }
+  const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) {
+    throw new Error('the browser offered no WebGPU adapter: the GPU may be blocklisted or WebGPU disabled (see chrome://gpu).');
+  }
+  const info = adapter.info;
+  const limits = adapter.limits;
+  const requiredFeatures: GPUFeatureName[] = [];
+  if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
+  if (adapter.features.has('bgra8unorm-storage')) requiredFeatures.push('bgra8unorm-storage');
+  // tfjs-backend-webgpu sizes its buffers and workgroups from these, so ask for the adapter's maxima.
+  const device = await adapter.requestDevice({
+    requiredFeatures,
+    requiredLimits: {
+      maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
+      maxComputeWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
+      maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+      maxBufferSize: limits.maxBufferSize,
+      maxComputeWorkgroupSizeX: limits.maxComputeWorkgroupSizeX,
+      maxComputeInvocationsPerWorkgroup: limits.maxComputeInvocationsPerWorkgroup,
+    },
+  });
+  const legacyFallback = (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter;
+  webgpuAdapter = {
+    vendor: info.vendor,
+    architecture: info.architecture,
+    description: info.description,
+    device: info.device,
+    isFallback: Boolean((info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? legacyFallback),
+  };
+  webgpuDevice = device;
+  return new WebGPUBackend(device, info);
+}
+
+/** The device the WebGPU backend runs on, once chosen; `lost` resolves if the GPU goes away. */
+export function currentWebGpuDevice(): GPUDevice | undefined {
+  return webgpuDevice;
+}
+
+/** tfjs logs and swallows a backend factory's error; keep it so the user sees the real reason. */
+const factoryErrors = new Map<BackendName, string>();
+
+let registered = false;
+function registerBackends() {
+  if (registered) return;
+  registered = true;
+  // Replace the package's own registration (it hides the adapter and device from us).
+  if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');
+  tf.registerBackend(
+    'webgpu',
+    async () => {
+      try {
+        return await createWebGpuBackend();
+      } catch (error) {
+        factoryErrors.set('webgpu', error instanceof Error ? error.message : String(error));
+        throw error;
+      }
+    },
+    3,
+  );
+}
+
+/** A tiny computation whose answer is known, so a backend that initialises but computes garbage is caught. */
+async function sanityCheck(): Promise<void> {
+  const x = tf.tensor2d([1, 2, 3, 4], [2, 2]);
+  const y = tf.matMul(x, x);
+  const values = await y.data();
+  tf.dispose([x, y]);
+  const expected = [7, 10, 15, 22];
+  if (!expected.every((v, i) => Math.abs((values[i] ?? NaN) - v) < 1e-4)) {
+    throw new Error(`it computed [${Array.from(values).join(', ')}] for a 2x2 matMul that should give [${expected.join(', ')}].`);
+  }
+}
+
+function explainFallbackAdapter(a: AdapterReport): string {
+  const name = [a.vendor, a.architecture, a.description].filter(Boolean).join(' ') || 'unknown';
+  return `WebGPU runs on a software (fallback) adapter, ${name}: no hardware GPU adapter was offered to this page (headless Chrome, a GPU-less machine, or a blocklisted driver). It is correct but far slower than a GPU.`;
+}
+
+/**
+ * Picks the best backend that works here: the preference order (default webgpu, webgl, wasm),
+ * each initialised and checked on a known computation before it is accepted.
+ */
+export async function selectBackend(order: readonly BackendName[] = BACKEND_ORDER): Promise<BackendReport> {
+  registerBackends();
+  const attempts: BackendAttempt[] = [];
+  for (const backend of order) {
+    try {
+      const ok = await tf.setBackend(backend);
+      if (!ok) throw new Error('tf.setBackend returned false');
+      await tf.ready();
+      await sanityCheck();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      attempts.push({ backend, ok: false, reason: describeFailure(backend, message) });
+      continue;
+    }
+    const adapter = backend === 'webgpu' ? webgpuAdapter : undefined;
+    attempts.push({ backend, ok: true, reason: adapter?.isFallback ? explainFallbackAdapter(adapter) : undefined });
+    return { backend, adapter, attempts };
+  }
+  throw new Error(`No TensorFlow.js backend works in this browser:\n${attempts.map((a) => `- ${a.backend}: ${a.reason}`).join('\n')}`);
+}
+
+function describeFailure(backend: BackendName, message: string): string {
+  const factoryError = factoryErrors.get(backend);
+  if (factoryError) return factoryError;
+  const unavailable = /setBackend returned false|not found in registry/.test(message);
+  if (backend === 'webgpu' && unavailable) return 'WebGPU could not be initialised here (see the console and chrome://gpu).';
+  if (backend === 'webgl' && unavailable) return 'WebGL2 is not available here (no OffscreenCanvas WebGL2 context in this worker or runtime).';
+  if (unavailable) return `the ${backend} backend could not be initialised here.`;
+  return message;
+}
