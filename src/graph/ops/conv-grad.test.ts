@@ -1,0 +1,108 @@
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { describe, expect, it } from 'vitest';
+import { conv2dForwardGrad, depthwiseConv2dForwardGrad, type Pads } from './conv-grad';
+
+type Case = { name: string; x: number[]; k: number[]; strides: [number, number]; pads: Pads; dilations: [number, number] };
+
+const convCases: Case[] = [
+  { name: '3x3 stride 1 pad 1', x: [2, 6, 7, 3], k: [3, 3, 3, 4], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] },
+  { name: '3x3 stride 2 pad 1', x: [1, 7, 8, 2], k: [3, 3, 2, 3], strides: [2, 2], pads: [1, 1, 1, 1], dilations: [1, 1] },
+  { name: '3x3 stride 2 asymmetric same-pad', x: [2, 8, 8, 3], k: [3, 3, 3, 2], strides: [2, 2], pads: [0, 1, 0, 1], dilations: [1, 1] },
+  { name: '1x1 stride 1', x: [1, 4, 5, 6], k: [1, 1, 6, 3], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1] },
+  { name: '3x3 dilation 2', x: [1, 9, 9, 2], k: [3, 3, 2, 2], strides: [1, 1], pads: [2, 2, 2, 2], dilations: [2, 2] },
+  { name: '5x3 stride (2,1) valid', x: [1, 11, 7, 2], k: [5, 3, 2, 3], strides: [2, 1], pads: [0, 0, 0, 0], dilations: [1, 1] },
+];
+
+function dilateKernel(w: tf.Tensor4D, [dh, dw]: [number, number]): tf.Tensor4D {
+  if (dh === 1 && dw === 1) return w;
+  const [kh, kw, ci, co] = w.shape;
+  const spread = tf.pad(w.reshape([kh, 1, kw, 1, ci, co]), [[0, 0], [0, dh - 1], [0, 0], [0, dw - 1], [0, 0], [0, 0]]);
+  return spread.reshape([kh * dh, kw * dw, ci, co]).slice([0, 0, 0, 0], [(kh - 1) * dh + 1, (kw - 1) * dw + 1, ci, co]);
+}
+
+function rand(shape: number[], seed: number) {
+  return tf.randomNormal(shape, 0, 1, 'float32', seed);
+}
+
+/** Gradients of Σ r·conv(x, w) w.r.t. x and w, with r a fixed random weighting of the output. */
+function grads(conv: (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D, x: tf.Tensor4D, w: tf.Tensor4D) {
+  return tf.tidy(() => {
+    const y0 = conv(x, w);
+    const r = rand(y0.shape, 7);
+    const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => conv(a as tf.Tensor4D, b as tf.Tensor4D).mul(r).sum())([x, w]);
+    return { y: y0.arraySync(), dx: g[0]!.arraySync(), dw: g[1]!.arraySync() };
+  });
+}
+
+function maxRelDiff(a: unknown, b: unknown): number {
+  const fa = (a as number[]).flat(4) as number[];
+  const fb = (b as number[]).flat(4) as number[];
+  expect(fa.length).toBe(fb.length);
+  const scale = Math.max(1e-6, ...fb.map(Math.abs));
+  return Math.max(...fa.map((v, i) => Math.abs(v - fb[i]!))) / scale;
+}
+
+describe('conv2d gradients through forward convolutions', () => {
+  for (const c of convCases) {
+    it(`${c.name}: matches the cpu backend's native gradients, on cpu and on wasm`, async () => {
+      await tf.setBackend('cpu');
+      const x = rand(c.x, 1) as tf.Tensor4D;
+      const w = rand(c.k, 2) as tf.Tensor4D;
+      const padArg = [[0, 0], [c.pads[0], c.pads[1]], [c.pads[2], c.pads[3]], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]];
+      // tfjs has no gradient for dilated convolutions; the reference spells the dilation out as a
+      // kernel with zeros inserted, which a plain convolution differentiates natively.
+      const ref = grads((a, b) => tf.conv2d(a, dilateKernel(b, c.dilations), c.strides, padArg, 'NHWC', 1), x, w);
+      const mineCpu = grads((a, b) => conv2dForwardGrad(a, b, c.strides, c.pads, c.dilations), x, w);
+      const xv = x.arraySync();
+      const wv = w.arraySync();
+      tf.dispose([x, w]);
+      expect(maxRelDiff(mineCpu.y, ref.y)).toBeLessThan(1e-5);
+      expect(maxRelDiff(mineCpu.dx, ref.dx)).toBeLessThan(1e-5);
+      expect(maxRelDiff(mineCpu.dw, ref.dw)).toBeLessThan(1e-5);
+
+      await tf.setBackend('wasm');
+      const xw = tf.tensor(xv) as tf.Tensor4D;
+      const ww = tf.tensor(wv) as tf.Tensor4D;
+      const before = tf.memory().numTensors;
+      const mineWasm = grads((a, b) => conv2dForwardGrad(a, b, c.strides, c.pads, c.dilations), xw, ww);
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([xw, ww]);
+      expect(maxRelDiff(mineWasm.dx, ref.dx)).toBeLessThan(1e-5);
+      expect(maxRelDiff(mineWasm.dw, ref.dw)).toBeLessThan(1e-5);
+    });
+  }
+});
+
+const dwCases: Case[] = [
+  { name: '3x3 stride 1 pad 1 multiplier 1', x: [2, 6, 6, 3], k: [3, 3, 3, 1], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] },
+  { name: '3x3 stride 2 same-pad multiplier 1', x: [2, 8, 7, 4], k: [3, 3, 4, 1], strides: [2, 2], pads: [0, 1, 1, 1], dilations: [1, 1] },
+  { name: '5x5 stride 2 multiplier 2', x: [1, 9, 9, 2], k: [5, 5, 2, 2], strides: [2, 2], pads: [2, 2, 2, 2], dilations: [1, 1] },
+];
+
+describe('depthwise conv gradients through forward convolutions', () => {
+  for (const c of dwCases) {
+    it(`${c.name}: matches the cpu backend's native gradients, on cpu and on wasm`, async () => {
+      await tf.setBackend('cpu');
+      const x = rand(c.x, 3) as tf.Tensor4D;
+      const w = rand(c.k, 4) as tf.Tensor4D;
+      const padArg = [[0, 0], [c.pads[0], c.pads[1]], [c.pads[2], c.pads[3]], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]];
+      const ref = grads((a, b) => tf.depthwiseConv2d(a, b, c.strides, padArg, 'NHWC', c.dilations), x, w);
+      const mine = grads((a, b) => depthwiseConv2dForwardGrad(a, b, c.strides, c.pads, c.dilations), x, w);
+      const xv = x.arraySync();
+      const wv = w.arraySync();
+      tf.dispose([x, w]);
+      expect(maxRelDiff(mine.y, ref.y)).toBeLessThan(1e-5);
+      expect(maxRelDiff(mine.dx, ref.dx)).toBeLessThan(1e-5);
+      expect(maxRelDiff(mine.dw, ref.dw)).toBeLessThan(1e-5);
+
+      await tf.setBackend('wasm');
+      const xw = tf.tensor(xv) as tf.Tensor4D;
+      const ww = tf.tensor(wv) as tf.Tensor4D;
+      const mineWasm = grads((a, b) => depthwiseConv2dForwardGrad(a, b, c.strides, c.pads, c.dilations), xw, ww);
+      tf.dispose([xw, ww]);
+      expect(maxRelDiff(mineWasm.dx, ref.dx)).toBeLessThan(1e-5);
+      expect(maxRelDiff(mineWasm.dw, ref.dw)).toBeLessThan(1e-5);
+    });
+  }
+});
