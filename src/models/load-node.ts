@@ -5,7 +5,15 @@ import { parseManifest, type ModelManifest } from './manifest';
 
 /** Reads a tfjs graph model (model.json and every weight file it lists) from disk into memory. */
 export function readModelArtifacts(modelJsonPath: string): tf.io.ModelArtifacts {
-  let json: { modelTopology?: unknown; weightsManifest?: tf.io.WeightsManifestConfig; format?: string; generatedBy?: string; convertedBy?: string };
+  let json: {
+    modelTopology?: unknown;
+    weightsManifest?: tf.io.WeightsManifestConfig;
+    format?: string;
+    generatedBy?: string;
+    convertedBy?: string;
+    signature?: object;
+    userDefinedMetadata?: Record<string, unknown>;
+  };
   try {
     json = JSON.parse(readFileSync(modelJsonPath, 'utf8'));
   } catch (error) {
@@ -28,6 +36,8 @@ export function readModelArtifacts(modelJsonPath: string): tf.io.ModelArtifacts 
     format: json.format,
     generatedBy: json.generatedBy,
     convertedBy: json.convertedBy ?? null,
+    signature: json.signature,
+    userDefinedMetadata: json.userDefinedMetadata as Record<string, object> | undefined,
   };
 }
 

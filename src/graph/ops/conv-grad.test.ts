@@ -18,7 +18,7 @@ function dilateKernel(w: tf.Tensor4D, [dh, dw]: [number, number]): tf.Tensor4D {
   if (dh === 1 && dw === 1) return w;
   const [kh, kw, ci, co] = w.shape;
   const spread = tf.pad(w.reshape([kh, 1, kw, 1, ci, co]), [[0, 0], [0, dh - 1], [0, 0], [0, dw - 1], [0, 0], [0, 0]]);
-  return spread.reshape([kh * dh, kw * dw, ci, co]).slice([0, 0, 0, 0], [(kh - 1) * dh + 1, (kw - 1) * dw + 1, ci, co]);
+  return spread.reshape([kh * dh, kw * dw, ci, co]).slice([0, 0, 0, 0], [(kh - 1) * dh + 1, (kw - 1) * dw + 1, ci, co]) as tf.Tensor4D;
 }
 
 function rand(shape: number[], seed: number) {

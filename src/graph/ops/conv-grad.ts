@@ -20,7 +20,7 @@ function dilateSpatial(dy: tf.Tensor4D, strides: Pair): tf.Tensor4D {
   if (sh === 1 && sw === 1) return dy;
   const [n, oh, ow, c] = dy.shape;
   const spread = tf.pad(dy.reshape([n, oh, 1, ow, 1, c]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
-  return spread.reshape([n, oh * sh, ow * sw, c]).slice([0, 0, 0, 0], [n, (oh - 1) * sh + 1, (ow - 1) * sw + 1, c]);
+  return spread.reshape([n, oh * sh, ow * sw, c]).slice([0, 0, 0, 0], [n, (oh - 1) * sh + 1, (ow - 1) * sw + 1, c]) as tf.Tensor4D;
 }
 
 /**
@@ -67,7 +67,7 @@ const padsArg = (p: Pads): [[number, number], [number, number], [number, number]
 /** conv2d (NHWC, explicit pads) whose gradients use forward convolutions only. */
 export function conv2dForwardGrad(x: tf.Tensor4D, filter: tf.Tensor4D, strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
   assertStrideOrDilation(strides, dilations, 'conv2d');
-  const f = tf.customGrad((xi: tf.Tensor, fi: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = tf.customGrad(((xi: tf.Tensor, fi: tf.Tensor, save: tf.GradSaveFunc) => {
     const xx = xi as tf.Tensor4D;
     const ff = fi as tf.Tensor4D;
     save([xx, ff]);
@@ -89,14 +89,14 @@ export function conv2dForwardGrad(x: tf.Tensor4D, filter: tf.Tensor4D, strides: 
       return [dx, df];
     };
     return { value, gradFunc };
-  });
+  }) as unknown as Parameters<typeof tf.customGrad<tf.Tensor4D>>[0]);
   return f(x, filter) as tf.Tensor4D;
 }
 
 /** depthwiseConv2d (NHWC, explicit pads, any channel multiplier) with forward-convolution gradients. */
 export function depthwiseConv2dForwardGrad(x: tf.Tensor4D, filter: tf.Tensor4D, strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
   assertStrideOrDilation(strides, dilations, 'depthwiseConv2d');
-  const f = tf.customGrad((xi: tf.Tensor, fi: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = tf.customGrad(((xi: tf.Tensor, fi: tf.Tensor, save: tf.GradSaveFunc) => {
     const xx = xi as tf.Tensor4D;
     const ff = fi as tf.Tensor4D;
     save([xx, ff]);
@@ -122,7 +122,7 @@ export function depthwiseConv2dForwardGrad(x: tf.Tensor4D, filter: tf.Tensor4D, 
       return [dx, df];
     };
     return { value, gradFunc };
-  });
+  }) as unknown as Parameters<typeof tf.customGrad<tf.Tensor4D>>[0]);
   return f(x, filter) as tf.Tensor4D;
 }
 

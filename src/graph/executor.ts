@@ -1,0 +1,387 @@
+/**
+ * A trainable executor for TensorFlow.js graph models. tf.GraphModel can only run inference;
+ * this runs the same model.json with differentiable tfjs-core ops, so a converted detector can be
+ * fine-tuned: float weights become tf.Variables, fused ops are split into conv + bias +
+ * activation (see ops/), constant subgraphs are folded once at load, and any node can be read
+ * ("tapped") in the same run. Shapes baked into Reshape and Resize constants follow the batch and
+ * the input size, so any batch size and input size run.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { attr, parseTensorRef, type TensorRef, type TfGraphTopology, type TfNodeDef } from './model-json';
+import { OPS, STRUCTURAL_OPS, isSupportedOp } from './ops';
+
+export interface GraphOptions {
+  /** Float weights become tf.Variables (for a student). False keeps them constant (a teacher). Default true. */
+  trainable?: boolean;
+  /** Prefix of the variables' names; must be unique among live graphs. Default "graph<n>". */
+  name?: string;
+}
+
+export interface GraphInput {
+  name: string;
+  /** Declared shape; -1 where any size goes. */
+  shape: number[];
+  dtype: tf.DataType;
+}
+
+interface Node {
+  def: TfNodeDef;
+  inputs: TensorRef[];
+}
+
+interface Constant {
+  tensors: tf.Tensor[];
+  /** Host copies of small integer/bool constants: shapes, axes, sizes never need a GPU read. */
+  values: (number[] | undefined)[];
+}
+
+/** One error that names every op the executor cannot run, and the nodes that use it. */
+export class UnsupportedOpsError extends Error {
+  constructor(readonly unsupported: Map<string, string[]>) {
+    const lines = [...unsupported].map(([op, nodes]) => `- ${op}: ${nodes.slice(0, 5).join(', ')}${nodes.length > 5 ? ` (+${nodes.length - 5} more)` : ''}`);
+    super(`The model uses ${unsupported.size} op(s) the trainable executor does not support:\n${lines.join('\n')}`);
+    this.name = 'UnsupportedOpsError';
+  }
+}
+
+/** Lists unsupported ops by op name → node names; empty when the whole graph can run. */
+export function findUnsupportedOps(topology: TfGraphTopology): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const node of topology.node) {
+    if (!isSupportedOp(node.op)) out.set(node.op, [...(out.get(node.op) ?? []), node.name]);
+  }
+  return out;
+}
+
+const dtypeOf = (t: string | undefined): tf.DataType =>
+  t === 'DT_INT32' || t === 'DT_INT64' || t === 'DT_INT8' || t === 'DT_UINT8' || t === 'DT_INT16' ? 'int32' : t === 'DT_BOOL' ? 'bool' : 'float32';
+
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i] || b[i] === -1);
+
+let graphCounter = 0;
+
+export class TrainableGraph {
+  readonly name: string;
+  readonly trainable: boolean;
+  readonly inputs: GraphInput[];
+  /** Default outputs: the signature's outputs, else the graph's sink nodes. */
+  readonly outputs: string[];
+  /** Trainable weights by Const node name. */
+  readonly variables = new Map<string, tf.Variable>();
+  private readonly nodes = new Map<string, Node>();
+  private readonly order: string[];
+  private readonly constants = new Map<string, Constant>();
+  private readonly frozen = new Set<string>();
+  /** Input shape of every Reshape/Resize at the declared input shape, for shape following. */
+  private referenceShapes?: Map<string, number[]>;
+  private parameters = 0;
+  private disposed = false;
+
+  constructor(
+    readonly topology: TfGraphTopology,
+    weights: tf.NamedTensorMap,
+    signatureOutputs: string[] | undefined,
+    options: GraphOptions = {},
+  ) {
+    const unsupported = findUnsupportedOps(topology);
+    if (unsupported.size > 0) throw new UnsupportedOpsError(unsupported);
+    this.name = options.name ?? `graph${++graphCounter}`;
+    this.trainable = options.trainable ?? true;
+    for (const def of topology.node) {
+      const inputs = (def.input ?? []).filter((i) => !i.startsWith('^')).map(parseTensorRef);
+      this.nodes.set(def.name, { def, inputs });
+    }
+    for (const [name, node] of this.nodes) {
+      for (const ref of node.inputs) {
+        if (!this.nodes.has(ref.node)) throw new Error(`Node "${name}" reads "${ref.node}", which is not in the graph: model.json is incomplete.`);
+      }
+    }
+    this.order = this.topologicalOrder();
+    this.inputs = [...this.nodes.values()]
+      .filter((n) => n.def.op === 'Placeholder' || n.def.op === 'PlaceholderWithDefault')
+      .map((n) => ({ name: n.def.name, shape: attr.shape(n.def, 'shape') ?? [], dtype: dtypeOf(attr.dtype(n.def, 'dtype')) }));
+    this.outputs = signatureOutputs?.length ? signatureOutputs.map((o) => parseTensorRef(o).node) : this.sinks();
+    this.loadConstants(weights);
+    this.foldConstants();
+  }
+
+  private topologicalOrder(): string[] {
+    const indegree = new Map<string, number>();
+    const consumers = new Map<string, string[]>();
+    for (const [name, node] of this.nodes) {
+      const deps = new Set(node.inputs.map((r) => r.node));
+      indegree.set(name, deps.size);
+      for (const d of deps) consumers.set(d, [...(consumers.get(d) ?? []), name]);
+    }
+    const ready = [...indegree].filter(([, d]) => d === 0).map(([n]) => n);
+    const order: string[] = [];
+    while (ready.length) {
+      const n = ready.pop()!;
+      order.push(n);
+      for (const c of consumers.get(n) ?? []) {
+        const d = indegree.get(c)! - 1;
+        indegree.set(c, d);
+        if (d === 0) ready.push(c);
+      }
+    }
+    if (order.length !== this.nodes.size) throw new Error('The graph has a cycle (control flow such as loops is not supported).');
+    return order;
+  }
+
+  private sinks(): string[] {
+    const used = new Set<string>();
+    for (const n of this.nodes.values()) for (const r of n.inputs) used.add(r.node);
+    return [...this.nodes.keys()].filter((n) => !used.has(n) && this.nodes.get(n)!.def.op !== 'Const' && this.nodes.get(n)!.def.op !== 'NoOp');
+  }
+
+  private loadConstants(weights: tf.NamedTensorMap) {
+    for (const node of this.nodes.values()) {
+      if (node.def.op !== 'Const') continue;
+      const t = weights[node.def.name];
+      if (!t) throw new Error(`Const node "${node.def.name}" has no weight in the weight files: they do not belong to this model.json.`);
+      if (t.dtype === 'float32' && t.rank > 0) this.parameters += t.size;
+      if (this.trainable && t.dtype === 'float32' && t.rank > 0) {
+        this.variables.set(node.def.name, tf.variable(t, true, `${this.name}/${node.def.name}`));
+        t.dispose();
+      } else {
+        this.constants.set(node.def.name, { tensors: [t], values: [t.dtype !== 'float32' && t.size <= 4096 ? Array.from(t.dataSync()) : undefined] });
+      }
+    }
+  }
+
+  /** Evaluates, once, every node whose inputs are all constants (never variables or inputs). */
+  private foldConstants() {
+    for (const name of this.order) {
+      const node = this.nodes.get(name)!;
+      if (STRUCTURAL_OPS.has(node.def.op) || node.inputs.length === 0) continue;
+      if (!node.inputs.every((r) => this.constants.has(r.node))) continue;
+      const inputs = node.inputs.map((r) => this.constants.get(r.node)!.tensors[r.index]!);
+      const ctx = this.context(node, inputs);
+      const out = tf.tidy(() => {
+        const r = OPS[node.def.op]!.kernel(inputs, ctx);
+        return Array.isArray(r) ? r : [r];
+      });
+      this.constants.set(name, { tensors: out, values: out.map((t) => (t.dtype !== 'float32' && t.size <= 4096 ? Array.from(t.dataSync()) : undefined)) });
+    }
+  }
+
+  private context(node: Node, inputs: tf.Tensor[], follow?: (i: number, v: number[]) => number[]) {
+    return {
+      node: node.def,
+      values: (i: number): number[] => {
+        const ref = node.inputs[i];
+        if (!ref) throw new Error(`${node.def.op} node "${node.def.name}" needs input ${i}, which is missing.`);
+        const known = this.constants.get(ref.node)?.values[ref.index];
+        const v = known ?? Array.from(inputs[i]!.dataSync());
+        return follow ? follow(i, v) : v;
+      },
+    };
+  }
+
+  /** The tensor of a constant or variable weight by its Const node name. */
+  weight(name: string): tf.Tensor | undefined {
+    return this.variables.get(name) ?? this.constants.get(name)?.tensors[0];
+  }
+
+  /** Node names and ops, for tools that inspect the graph. */
+  nodeList(): { name: string; op: string; inputs: string[] }[] {
+    return this.order.map((n) => {
+      const node = this.nodes.get(n)!;
+      return { name: n, op: node.def.op, inputs: node.inputs.map((r) => (r.index ? `${r.node}:${r.index}` : r.node)) };
+    });
+  }
+
+  /**
+   * Freezes the variables whose node names match any pattern (a RegExp, or a substring): they keep
+   * their values and are left out of `trainableVariables()`. Call with [] to unfreeze everything.
+   */
+  freeze(patterns: (string | RegExp)[]): void {
+    this.frozen.clear();
+    for (const name of this.variables.keys()) {
+      if (patterns.some((p) => (typeof p === 'string' ? name.includes(p) : p.test(name)))) this.frozen.add(name);
+    }
+  }
+
+  /** The variables an optimizer should update (all but the frozen ones). */
+  trainableVariables(): tf.Variable[] {
+    return [...this.variables].filter(([n]) => !this.frozen.has(n)).map(([, v]) => v);
+  }
+
+  /** Number of float weights of rank >= 1: the model's parameters, trainable or not. */
+  parameterCount(): number {
+    return this.parameters;
+  }
+
+  /**
+   * Runs the graph. `feeds` is the input tensor (single-input graphs) or a map by input name;
+   * `outputs` are node names ("name" or "name:k" for the k-th output of a multi-output node),
+   * any node of the graph: that is how features are tapped in the same run. The caller owns
+   * the returned tensors. Gradients flow when called inside tf.grad / tf.variableGrads.
+   */
+  execute(feeds: tf.Tensor | Record<string, tf.Tensor>, outputs: readonly string[] = this.outputs): tf.Tensor[] {
+    if (this.disposed) throw new Error(`Graph "${this.name}" was disposed.`);
+    const feedMap = this.normalizeFeeds(feeds);
+    const follow = this.shapeFollower(feedMap);
+    return this.run(feedMap, outputs.map(parseTensorRef), follow);
+  }
+
+  private normalizeFeeds(feeds: tf.Tensor | Record<string, tf.Tensor>): Map<string, tf.Tensor> {
+    const map = new Map<string, tf.Tensor>();
+    if (feeds instanceof tf.Tensor) {
+      if (this.inputs.length !== 1) throw new Error(`The graph has ${this.inputs.length} inputs; pass a map by input name.`);
+      map.set(this.inputs[0]!.name, feeds);
+    } else {
+      for (const [k, v] of Object.entries(feeds)) map.set(parseTensorRef(k).node, v);
+    }
+    for (const input of this.inputs) {
+      const t = map.get(input.name);
+      if (!t) throw new Error(`Input "${input.name}" was not fed.`);
+      if (input.shape.length && t.rank !== input.shape.length) {
+        throw new Error(`Input "${input.name}" expects rank ${input.shape.length} ([${input.shape.join(',')}]), got [${t.shape.join(',')}].`);
+      }
+    }
+    return map;
+  }
+
+  /** When the fed shapes differ from the declared ones, rewrite baked Reshape/Resize constants. */
+  private shapeFollower(feeds: Map<string, tf.Tensor>) {
+    const declared = this.inputs.every((i) => !i.shape.length || sameShape(feeds.get(i.name)!.shape, i.shape));
+    if (declared) return undefined;
+    const reference = this.referenceShapes ?? (this.referenceShapes = this.computeReferenceShapes());
+    return (node: Node, inputs: tf.Tensor[]) => (i: number, v: number[]): number[] => {
+      const ref = reference.get(node.def.name);
+      const now = inputs[0]?.shape;
+      if (i !== 1 || !ref || !now) return v;
+      if (node.def.op === 'Reshape') return followReshape(v, ref, now);
+      if (node.def.op === 'ResizeBilinear' || node.def.op === 'ResizeNearestNeighbor') {
+        return v.map((size, k) => Math.max(1, Math.round((size * now[1 + k]!) / ref[1 + k]!)));
+      }
+      return v;
+    };
+  }
+
+  /** One run at the declared input shapes (batch 1 where free) to learn the baked shapes' context. */
+  private computeReferenceShapes(): Map<string, number[]> {
+    const shapes = new Map<string, number[]>();
+    const followed = [...this.nodes.values()].filter((n) => ['Reshape', 'ResizeBilinear', 'ResizeNearestNeighbor'].includes(n.def.op));
+    if (followed.length === 0) return shapes;
+    if (this.inputs.some((i) => i.shape.slice(1).some((d) => d < 0) || !i.shape.length)) {
+      throw new Error('The model bakes shapes into Reshape/Resize constants but its input shape is not fully declared, so they cannot follow another input size.');
+    }
+    tf.tidy(() => {
+      const feeds = new Map(this.inputs.map((i) => [i.name, tf.zeros(i.shape.map((d) => (d < 0 ? 1 : d)), i.dtype)] as const));
+      const record = (node: Node, inputs: tf.Tensor[]) => {
+        if (followed.includes(node)) shapes.set(node.def.name, [...inputs[0]!.shape]);
+        return undefined;
+      };
+      const outs = this.run(feeds, followed.map((n) => ({ node: n.def.name, index: 0 })), record);
+      tf.dispose(outs);
+    });
+    return shapes;
+  }
+
+  /** Reference shapes can be handed to another instance of the same graph (e.g. on a slower backend). */
+  exportReferenceShapes(): Record<string, number[]> {
+    this.referenceShapes ??= this.computeReferenceShapes();
+    return Object.fromEntries(this.referenceShapes);
+  }
+  importReferenceShapes(shapes: Record<string, number[]>): void {
+    this.referenceShapes = new Map(Object.entries(shapes));
+  }
+
+  private run(
+    feeds: Map<string, tf.Tensor>,
+    outputs: TensorRef[],
+    follow?: (node: Node, inputs: tf.Tensor[]) => ((i: number, v: number[]) => number[]) | undefined,
+  ): tf.Tensor[] {
+    // Which nodes this run needs, and how many times each of their outputs will be read.
+    const needed = new Set<string>();
+    const stack = outputs.map((o) => o.node);
+    for (const o of outputs) if (!this.nodes.has(o.node)) throw new Error(`No node named "${o.node}" in the graph.`);
+    while (stack.length) {
+      const n = stack.pop()!;
+      if (needed.has(n) || feeds.has(n) || this.constants.has(n) || this.variables.has(n)) continue;
+      needed.add(n);
+      for (const r of this.nodes.get(n)!.inputs) stack.push(r.node);
+    }
+    const reads = new Map<string, number>();
+    for (const n of needed) for (const r of this.nodes.get(n)!.inputs) reads.set(r.node, (reads.get(r.node) ?? 0) + 1);
+    const wanted = new Set(outputs.map((o) => o.node));
+
+    const values = new Map<string, tf.Tensor[]>();
+    const get = (r: TensorRef): tf.Tensor => {
+      const t = feeds.get(r.node) ?? this.variables.get(r.node) ?? this.constants.get(r.node)?.tensors[r.index] ?? values.get(r.node)?.[r.index];
+      if (!t) throw new Error(`Node "${r.node}" output ${r.index} is not available.`);
+      return t;
+    };
+    try {
+      for (const name of this.order) {
+        if (!needed.has(name)) continue;
+        const node = this.nodes.get(name)!;
+        if (node.def.op === 'Placeholder' || node.def.op === 'PlaceholderWithDefault') {
+          throw new Error(`Input "${name}" was not fed.`);
+        }
+        if (node.def.op === 'NoOp') {
+          values.set(name, []);
+          continue;
+        }
+        const inputs = node.inputs.map(get);
+        const ctx = this.context(node, inputs, follow?.(node, inputs));
+        let out: tf.Tensor | tf.Tensor[];
+        try {
+          out = OPS[node.def.op]!.kernel(inputs, ctx);
+        } catch (error) {
+          throw new Error(`${node.def.op} node "${name}" failed on inputs [${inputs.map((t) => `[${t.shape.join(',')}]`).join(', ')}]: ${(error as Error).message}`, { cause: error });
+        }
+        // A kernel may hand back one of its inputs; give it its own handle so disposal stays exact.
+        const list = (Array.isArray(out) ? out : [out]).map((t) => (inputs.includes(t) ? t.clone() : t));
+        values.set(name, list);
+        for (const r of node.inputs) {
+          const left = reads.get(r.node)! - 1;
+          reads.set(r.node, left);
+          if (left === 0 && values.has(r.node) && !wanted.has(r.node)) {
+            tf.dispose(values.get(r.node)!);
+            values.delete(r.node);
+          }
+        }
+      }
+      const result = outputs.map(get);
+      // The caller owns what it gets: fresh handles for feeds, weights and repeated outputs.
+      const owned = new Set([...values.values()].flat());
+      const seen = new Set<tf.Tensor>();
+      const handles = result.map((t) => {
+        const handle = !owned.has(t) || seen.has(t) ? t.clone() : t;
+        seen.add(t);
+        return handle;
+      });
+      for (const t of owned) if (!handles.includes(t)) t.dispose();
+      return handles;
+    } catch (error) {
+      for (const ts of values.values()) tf.dispose(ts);
+      throw error;
+    }
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const v of this.variables.values()) v.dispose();
+    for (const c of this.constants.values()) tf.dispose(c.tensors);
+    this.variables.clear();
+    this.constants.clear();
+  }
+}
+
+/**
+ * A Reshape target baked for the reference input, rewritten for the current one: the batch
+ * follows the input's batch, and a dim equal to the reference input's dim at the same position
+ * follows it; -1 stays -1.
+ */
+export function followReshape(target: number[], refIn: readonly number[], nowIn: readonly number[]): number[] {
+  return target.map((d, j) => {
+    if (d === -1) return -1;
+    if (j === 0 && d === refIn[0]) return nowIn[0]!;
+    if (j > 0 && j < refIn.length && d === refIn[j] && nowIn[j] !== undefined) return nowIn[j]!;
+    return d;
+  });
+}

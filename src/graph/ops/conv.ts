@@ -1,0 +1,123 @@
+/**
+ * Convolutions: Conv2D, DepthwiseConv2dNative and their fused forms (_FusedConv2D,
+ * FusedDepthwiseConv2dNative), which the executor splits into convolution + bias + activation so
+ * every piece is an ordinary differentiable op. NHWC; NCHW graphs are transposed around the op.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { attr, type TfNodeDef } from '../model-json';
+import { conv2dForwardGrad, depthwiseConv2dForwardGrad, type Pads } from './conv-grad';
+import { input, op, type OpContext, type OpDef } from './types';
+
+/** True when the active backend lacks the kernel, so gradients must go through forward convolutions. */
+function needsForwardGrad(kernel: string): boolean {
+  return tf.getKernel(kernel, tf.getBackend()) === undefined;
+}
+
+/** TensorFlow's padding rule, turned into explicit [top, bottom, left, right] pads. */
+export function explicitPads(node: TfNodeDef, inH: number, inW: number, kh: number, kw: number, strides: [number, number], dilations: [number, number]): Pads {
+  const padding = attr.string(node, 'padding', 'VALID');
+  if (padding === 'VALID') return [0, 0, 0, 0];
+  if (padding === 'EXPLICIT') {
+    const p = attr.ints(node, 'explicit_paddings');
+    const nchw = attr.string(node, 'data_format', 'NHWC') === 'NCHW';
+    return nchw ? [p[4] ?? 0, p[5] ?? 0, p[6] ?? 0, p[7] ?? 0] : [p[2] ?? 0, p[3] ?? 0, p[4] ?? 0, p[5] ?? 0];
+  }
+  if (padding !== 'SAME') throw new Error(`${node.op} node "${node.name}": unknown padding "${padding}".`);
+  const same = (size: number, k: number, s: number, d: number): [number, number] => {
+    const out = Math.ceil(size / s);
+    const total = Math.max((out - 1) * s + (k - 1) * d + 1 - size, 0);
+    return [Math.floor(total / 2), total - Math.floor(total / 2)];
+  };
+  const [t, b] = same(inH, kh, strides[0], dilations[0]);
+  const [l, r] = same(inW, kw, strides[1], dilations[1]);
+  return [t, b, l, r];
+}
+
+function spatialPair(node: TfNodeDef, key: string): [number, number] {
+  const v = attr.ints(node, key, [1, 1, 1, 1]);
+  const nchw = attr.string(node, 'data_format', 'NHWC') === 'NCHW';
+  return nchw ? [v[2] ?? 1, v[3] ?? 1] : [v[1] ?? 1, v[2] ?? 1];
+}
+
+function toNhwc(x: tf.Tensor, node: TfNodeDef): tf.Tensor4D {
+  return (attr.string(node, 'data_format', 'NHWC') === 'NCHW' ? x.transpose([0, 2, 3, 1]) : x) as tf.Tensor4D;
+}
+function fromNhwc(y: tf.Tensor4D, node: TfNodeDef): tf.Tensor4D {
+  return attr.string(node, 'data_format', 'NHWC') === 'NCHW' ? y.transpose([0, 3, 1, 2]) : y;
+}
+
+function convolve(inputs: tf.Tensor[], ctx: OpContext, depthwise: boolean): tf.Tensor4D {
+  const { node } = ctx;
+  const x = toNhwc(input(inputs, 0, node), node);
+  const filter = input(inputs, 1, node) as tf.Tensor4D;
+  const strides = spatialPair(node, 'strides');
+  const dilations = spatialPair(node, 'dilations');
+  const [kh, kw] = filter.shape;
+  const pads = explicitPads(node, x.shape[1], x.shape[2], kh, kw, strides, dilations);
+  let y: tf.Tensor4D;
+  if (depthwise) {
+    y = needsForwardGrad('DepthwiseConv2dNativeBackpropFilter')
+      ? depthwiseConv2dForwardGrad(x, filter, strides, pads, dilations)
+      : tf.depthwiseConv2d(x, filter, strides, [[0, 0], [pads[0], pads[1]], [pads[2], pads[3]], [0, 0]], 'NHWC', dilations);
+  } else {
+    y = needsForwardGrad('Conv2DBackpropFilter')
+      ? conv2dForwardGrad(x, filter, strides, pads, dilations)
+      : tf.conv2d(x, filter, strides, [[0, 0], [pads[0], pads[1]], [pads[2], pads[3]], [0, 0]], 'NHWC', dilations);
+  }
+  return y;
+}
+
+/** The activation named in a fused op (or a standalone activation op), as plain tfjs ops. */
+export function activate(x: tf.Tensor, name: string, node: TfNodeDef, preluAlpha?: tf.Tensor): tf.Tensor {
+  switch (name) {
+    case '':
+    case 'Identity':
+      return x;
+    case 'Relu':
+      return tf.relu(x);
+    case 'Relu6':
+      return tf.relu6(x);
+    case 'Elu':
+      return tf.elu(x);
+    case 'Selu':
+      return tf.selu(x);
+    case 'Sigmoid':
+      return tf.sigmoid(x);
+    case 'Tanh':
+      return tf.tanh(x);
+    case 'LeakyRelu':
+      return tf.leakyRelu(x, attr.float(node, 'leakyrelu_alpha', attr.float(node, 'alpha', 0.2)));
+    case 'Prelu':
+      if (!preluAlpha) throw new Error(`Fused Prelu in "${node.name}" has no alpha input.`);
+      return tf.prelu(x, preluAlpha);
+    default:
+      throw new Error(`Fused activation "${name}" in ${node.op} node "${node.name}" is not supported.`);
+  }
+}
+
+function fused(inputs: tf.Tensor[], ctx: OpContext, depthwise: boolean): tf.Tensor {
+  const { node } = ctx;
+  const ops = attr.strings(node, 'fused_ops');
+  let y: tf.Tensor = convolve(inputs, ctx, depthwise);
+  let next = 2;
+  let activation = '';
+  for (const name of ops) {
+    if (name === 'BiasAdd' || name === 'Add') {
+      y = tf.add(y, input(inputs, next++, node));
+    } else if (name === 'FusedBatchNorm') {
+      throw new Error(`${node.op} node "${node.name}" fuses a batch norm; fold it into the weights before loading.`);
+    } else {
+      activation = name;
+    }
+  }
+  y = activate(y, activation, node, activation === 'Prelu' ? input(inputs, next, node) : undefined);
+  return fromNhwc(y as tf.Tensor4D, node);
+}
+
+export const convOps: Record<string, OpDef> = {
+  Conv2D: op((inputs, ctx) => fromNhwc(convolve(inputs, ctx, false), ctx.node)),
+  DepthwiseConv2dNative: op((inputs, ctx) => fromNhwc(convolve(inputs, ctx, true), ctx.node)),
+  DepthwiseConv2d: op((inputs, ctx) => fromNhwc(convolve(inputs, ctx, true), ctx.node)),
+  _FusedConv2D: op((inputs, ctx) => fused(inputs, ctx, false)),
+  FusedDepthwiseConv2dNative: op((inputs, ctx) => fused(inputs, ctx, true)),
+};

@@ -1,0 +1,88 @@
+/** Ops that move, cut, join or pad tensors without arithmetic. Shape-like inputs are read on the host. */
+import * as tf from '@tensorflow/tfjs-core';
+import { attr } from '../model-json';
+import { input, op, type OpContext, type OpDef } from './types';
+
+const axisOf = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
+
+function padding(ctx: OpContext, rank: number): [number, number][] {
+  const p = ctx.values(1);
+  if (p.length !== rank * 2) throw new Error(`${ctx.node.op} node "${ctx.node.name}": paddings have ${p.length} values for a rank-${rank} tensor.`);
+  return Array.from({ length: rank }, (_, i) => [p[2 * i]!, p[2 * i + 1]!]);
+}
+
+export const shapeOps: Record<string, OpDef> = {
+  Reshape: op((inputs, ctx) => tf.reshape(input(inputs, 0, ctx.node), ctx.values(1))),
+  Squeeze: op((inputs, ctx) => {
+    const dims = attr.ints(ctx.node, 'squeeze_dims', attr.ints(ctx.node, 'axis'));
+    return tf.squeeze(input(inputs, 0, ctx.node), dims.length ? dims : undefined);
+  }),
+  ExpandDims: op((inputs, ctx) => tf.expandDims(input(inputs, 0, ctx.node), ctx.values(1)[0] ?? 0)),
+  Transpose: op((inputs, ctx) => tf.transpose(input(inputs, 0, ctx.node), ctx.values(1))),
+  ConcatV2: op((inputs, ctx) => {
+    const n = attr.int(ctx.node, 'N', inputs.length - 1);
+    const parts = inputs.slice(0, n);
+    return tf.concat(parts, axisOf(ctx.values(n)[0] ?? 0, parts[0]!.rank));
+  }),
+  Concat: op((inputs, ctx) => {
+    const parts = inputs.slice(1);
+    return tf.concat(parts, axisOf(ctx.values(0)[0] ?? 0, parts[0]!.rank));
+  }),
+  Pack: op((inputs, ctx) => tf.stack(inputs, attr.int(ctx.node, 'axis', 0))),
+  Unpack: op((inputs, ctx) => tf.unstack(input(inputs, 0, ctx.node), attr.int(ctx.node, 'axis', 0))),
+  SplitV: op((inputs, ctx) => {
+    const x = input(inputs, 0, ctx.node);
+    return tf.split(x, ctx.values(1), axisOf(ctx.values(2)[0] ?? 0, x.rank));
+  }),
+  Split: op((inputs, ctx) => {
+    const x = input(inputs, 1, ctx.node);
+    return tf.split(x, attr.int(ctx.node, 'num_split', 1), axisOf(ctx.values(0)[0] ?? 0, x.rank));
+  }),
+  Slice: op((inputs, ctx) => tf.slice(input(inputs, 0, ctx.node), ctx.values(1), ctx.values(2))),
+  StridedSlice: op((inputs, ctx) =>
+    tf.stridedSlice(
+      input(inputs, 0, ctx.node),
+      ctx.values(1),
+      ctx.values(2),
+      ctx.values(3),
+      attr.int(ctx.node, 'begin_mask'),
+      attr.int(ctx.node, 'end_mask'),
+      attr.int(ctx.node, 'ellipsis_mask'),
+      attr.int(ctx.node, 'new_axis_mask'),
+      attr.int(ctx.node, 'shrink_axis_mask'),
+    ),
+  ),
+  Pad: op((inputs, ctx) => {
+    const x = input(inputs, 0, ctx.node);
+    return tf.pad(x, padding(ctx, x.rank));
+  }),
+  PadV2: op((inputs, ctx) => {
+    const x = input(inputs, 0, ctx.node);
+    return tf.pad(x, padding(ctx, x.rank), ctx.values(2)[0] ?? 0);
+  }),
+  MirrorPad: op((inputs, ctx) => {
+    const x = input(inputs, 0, ctx.node);
+    const mode = attr.string(ctx.node, 'mode', 'REFLECT').toLowerCase() as 'reflect' | 'symmetric';
+    return tf.mirrorPad(x, padding(ctx, x.rank), mode);
+  }),
+  Tile: op((inputs, ctx) => tf.tile(input(inputs, 0, ctx.node), ctx.values(1))),
+  ReverseV2: op((inputs, ctx) => tf.reverse(input(inputs, 0, ctx.node), ctx.values(1))),
+  Shape: op((inputs, ctx) => tf.tensor1d(input(inputs, 0, ctx.node).shape, 'int32'), false),
+  GatherV2: op((inputs, ctx) => {
+    const x = input(inputs, 0, ctx.node);
+    return tf.gather(x, input(inputs, 1, ctx.node), axisOf(ctx.values(2)[0] ?? 0, x.rank), attr.int(ctx.node, 'batch_dims', 0));
+  }),
+  Fill: op((inputs, ctx) => tf.fill(ctx.values(0), ctx.values(1)[0] ?? 0, input(inputs, 1, ctx.node).dtype), false),
+  ZerosLike: op((inputs, ctx) => tf.zerosLike(input(inputs, 0, ctx.node)), false),
+  OnesLike: op((inputs, ctx) => tf.onesLike(input(inputs, 0, ctx.node)), false),
+  Range: op((inputs, ctx) => tf.range(ctx.values(0)[0]!, ctx.values(1)[0]!, ctx.values(2)[0]!, input(inputs, 0, ctx.node).dtype as 'float32' | 'int32'), false),
+  SparseToDense: op(
+    (inputs, ctx) =>
+      tf.sparseToDense(input(inputs, 0, ctx.node), input(inputs, 2, ctx.node), ctx.values(1), input(inputs, 3, ctx.node) as tf.Scalar),
+    false,
+  ),
+  TopKV2: op((inputs, ctx) => {
+    const { values, indices } = tf.topk(input(inputs, 0, ctx.node), ctx.values(1)[0] ?? 1, attr.bool(ctx.node, 'sorted', true));
+    return [values, indices];
+  }, false),
+};
