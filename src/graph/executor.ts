@@ -80,7 +80,8 @@ export class TrainableGraph {
   constructor(
     readonly topology: TfGraphTopology,
     weights: tf.NamedTensorMap,
-    signatureOutputs: string[] | undefined,
+    /** The model.json signature, kept for export; its outputs are the default outputs. */
+    readonly signature: object | undefined,
     options: GraphOptions = {},
   ) {
     const unsupported = findUnsupportedOps(topology);
@@ -100,7 +101,8 @@ export class TrainableGraph {
     this.inputs = [...this.nodes.values()]
       .filter((n) => n.def.op === 'Placeholder' || n.def.op === 'PlaceholderWithDefault')
       .map((n) => ({ name: n.def.name, shape: attr.shape(n.def, 'shape') ?? [], dtype: dtypeOf(attr.dtype(n.def, 'dtype')) }));
-    this.outputs = signatureOutputs?.length ? signatureOutputs.map((o) => parseTensorRef(o).node) : this.sinks();
+    const declared = signatureOutputNames(signature);
+    this.outputs = declared.length ? declared : this.sinks();
     this.loadConstants(weights);
     this.foldConstants();
   }
@@ -370,6 +372,13 @@ export class TrainableGraph {
     this.variables.clear();
     this.constants.clear();
   }
+}
+
+/** Output node names in a model.json signature ("Identity:0" → "Identity"). */
+function signatureOutputNames(signature: object | undefined): string[] {
+  const outputs = (signature as { outputs?: Record<string, { name?: string }> } | undefined)?.outputs;
+  if (!outputs) return [];
+  return Object.entries(outputs).map(([key, v]) => parseTensorRef(v.name ?? key).node);
 }
 
 /**

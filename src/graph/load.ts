@@ -3,13 +3,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { TrainableGraph, type GraphOptions } from './executor';
 import type { TfGraphTopology } from './model-json';
 
-/** Output names declared in a model's signature, if any ("Identity:0" → "Identity"). */
-function signatureOutputs(artifacts: tf.io.ModelArtifacts): string[] | undefined {
-  const sig = artifacts.signature as { outputs?: Record<string, { name?: string }> } | undefined;
-  if (!sig?.outputs) return undefined;
-  return Object.entries(sig.outputs).map(([key, v]) => (v.name ?? key).replace(/:0$/, ''));
-}
-
 export function graphFromArtifacts(artifacts: tf.io.ModelArtifacts, options: GraphOptions = {}): TrainableGraph {
   const topology = artifacts.modelTopology as TfGraphTopology | undefined;
   if (!topology || !Array.isArray((topology as { node?: unknown }).node)) {
@@ -23,7 +16,7 @@ export function graphFromArtifacts(artifacts: tf.io.ModelArtifacts, options: Gra
     throw new Error(`The weight files do not match model.json (wrong or truncated .bin?): ${(error as Error).message}`, { cause: error });
   }
   try {
-    return new TrainableGraph(topology, weights, signatureOutputs(artifacts), options);
+    return new TrainableGraph(topology, weights, artifacts.signature as object | undefined, options);
   } catch (error) {
     tf.dispose(Object.values(weights));
     throw error;
