@@ -1,0 +1,144 @@
+/**
+ * Convolutional connectors: trainable adapters that map student features [N,H,W,Cs] to the
+ * teacher's channel count [N,H,W,Ct] (stride 1, 'same' padding, so H and W are kept). They
+ * train with the student and are never exported with it.
+ *
+ * Initialisations (bias zero unless stated):
+ * - 'normal': N(0, std²) weights, std 0.01 by default, seeded (reproducible).
+ * - 'uniform': PyTorch's default Conv2d init, weights and bias U(±1/sqrt(fan_in)), seeded;
+ *   what FGD's align conv starts from in the official code.
+ * - 'zeros': all zero.
+ * - 'identity': the Dirac kernel (centre tap = identity matrix); needs Cin = Cout. With it a
+ *   connector passes features through unchanged (ReLU aside), which tests and warm starts use.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Connector } from './types';
+
+export type ConnectorInit = 'normal' | 'uniform' | 'zeros' | 'identity';
+
+export interface ConvConnectorOptions {
+  /** Shown in the UI and used in variable names. */
+  name?: string;
+  inChannels: number;
+  outChannels: number;
+  kernelSize: 1 | 3;
+  /** ReLU after the conv (FGFI's adapter). Default false. */
+  relu?: boolean;
+  /** Default 'normal'. */
+  init?: ConnectorInit;
+  /** Standard deviation for 'normal'. Default 0.01. */
+  std?: number;
+  /** Seed for 'normal' and 'uniform'. Default 0. */
+  seed?: number;
+}
+
+let variableCounter = 0;
+
+/** A variable name unique in the tfjs engine (duplicate names throw there). */
+export function uniqueVariableName(connector: string, part: string): string {
+  variableCounter += 1;
+  return `distill/${connector}/${part}_${variableCounter}`;
+}
+
+function checkChannels(what: string, n: number): void {
+  if (!Number.isInteger(n) || n <= 0) {
+    throw new Error(`${what} must be a positive integer, got ${n}: pass the feature map's channel count.`);
+  }
+}
+
+function initialKernel(o: Required<Omit<ConvConnectorOptions, 'name' | 'relu'>>): tf.Tensor4D {
+  const shape: [number, number, number, number] = [o.kernelSize, o.kernelSize, o.inChannels, o.outChannels];
+  switch (o.init) {
+    case 'normal':
+      return tf.randomNormal(shape, 0, o.std, 'float32', o.seed);
+    case 'uniform': {
+      const bound = 1 / Math.sqrt(o.inChannels * o.kernelSize * o.kernelSize);
+      return tf.randomUniform(shape, -bound, bound, 'float32', o.seed);
+    }
+    case 'zeros':
+      return tf.zeros(shape);
+    case 'identity': {
+      if (o.inChannels !== o.outChannels) {
+        throw new Error(
+          `An identity connector needs equal channel counts, got ${o.inChannels} -> ${o.outChannels}: use 'normal' or 'uniform' init.`,
+        );
+      }
+      const centre = (o.kernelSize - 1) / 2;
+      return tf.tidy(() => {
+        const eye = tf.eye(o.inChannels).reshape([1, 1, o.inChannels, o.outChannels]);
+        return tf.pad(eye, [
+          [centre, centre],
+          [centre, centre],
+          [0, 0],
+          [0, 0],
+        ]) as tf.Tensor4D;
+      });
+    }
+  }
+}
+
+function initialBias(o: Required<Omit<ConvConnectorOptions, 'name' | 'relu'>>): tf.Tensor1D {
+  if (o.init === 'uniform') {
+    const bound = 1 / Math.sqrt(o.inChannels * o.kernelSize * o.kernelSize);
+    // A different seed than the kernel's, so bias and kernel are not the same draw.
+    return tf.randomUniform([o.outChannels], -bound, bound, 'float32', o.seed + 7919);
+  }
+  return tf.zeros([o.outChannels]);
+}
+
+export function createConvConnector(options: ConvConnectorOptions): Connector {
+  checkChannels('inChannels', options.inChannels);
+  checkChannels('outChannels', options.outChannels);
+  const name = options.name ?? `conv${options.kernelSize}x${options.kernelSize}`;
+  const o = {
+    inChannels: options.inChannels,
+    outChannels: options.outChannels,
+    kernelSize: options.kernelSize,
+    init: options.init ?? 'normal',
+    std: options.std ?? 0.01,
+    seed: options.seed ?? 0,
+  };
+  const kernelInit = initialKernel(o);
+  const biasInit = initialBias(o);
+  const kernel = tf.variable(kernelInit, true, uniqueVariableName(name, 'kernel'));
+  const bias = tf.variable(biasInit, true, uniqueVariableName(name, 'bias'));
+  kernelInit.dispose();
+  biasInit.dispose();
+  const relu = options.relu ?? false;
+  return {
+    name,
+    variables: [kernel, bias],
+    apply(x: tf.Tensor4D): tf.Tensor4D {
+      const c = x.shape[3];
+      if (c !== o.inChannels) {
+        throw new Error(`Connector '${name}' expects ${o.inChannels} input channels, got a [${x.shape.join(',')}] tensor.`);
+      }
+      return tf.tidy(() => {
+        const y = tf.add(tf.conv2d(x, kernel as tf.Tensor4D, 1, 'same'), bias) as tf.Tensor4D;
+        return relu ? tf.relu(y) : y;
+      });
+    },
+    dispose() {
+      kernel.dispose();
+      bias.dispose();
+    },
+  };
+}
+
+/** A 1x1 conv connector Cin -> Cout (PFI, FGD's align, head mimicking). */
+export function conv1x1Connector(
+  inChannels: number,
+  outChannels: number,
+  options: Omit<ConvConnectorOptions, 'inChannels' | 'outChannels' | 'kernelSize'> = {},
+): Connector {
+  return createConvConnector({ ...options, inChannels, outChannels, kernelSize: 1 });
+}
+
+/** A 3x3 conv connector Cin -> Cout, 'same' padding (FGFI's adapter, with relu: true). */
+export function conv3x3Connector(
+  inChannels: number,
+  outChannels: number,
+  options: Omit<ConvConnectorOptions, 'inChannels' | 'outChannels' | 'kernelSize'> = {},
+): Connector {
+  return createConvConnector({ ...options, inChannels, outChannels, kernelSize: 3 });
+}

@@ -1,0 +1,192 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { conv1x1Connector } from './connectors';
+import { fgd, fgdAttention, fgdMasks, type FgdLevelConnectors } from './fgd';
+import { createGcBlock } from './gc-block';
+import { closeArrays, maxAbs } from './test-support';
+import { disposeResult } from './types';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+describe('fgdMasks', () => {
+  it('paints 1/(h·w) with floor/ceil inclusive corners, the smaller box winning, bg normalised', () => {
+    // inputSize 16 on a 4x4 grid: one cell per 4 px.
+    // A [0,0,8,8] -> cols/rows floor(0)=0 .. ceil(2)=2: 3x3 cells, 1/9.
+    // B [5,5,7,7] -> floor(1.25)=1 .. ceil(1.75)=2: 2x2 cells, 1/4 (wins over 1/9).
+    const { fg, bg } = fgdMasks(
+      [
+        [0, 0, 8, 8],
+        [5, 5, 7, 7],
+      ],
+      16,
+      4,
+      4,
+    );
+    const n = 1 / 9;
+    const q = 1 / 4;
+    expect(closeArrays(fg, [n, n, n, 0, n, q, q, 0, n, q, q, 0, 0, 0, 0, 0])).toBeNull();
+    // 7 background cells, 1/7 each.
+    const s = 1 / 7;
+    expect(closeArrays(bg, [0, 0, 0, s, 0, 0, 0, s, 0, 0, 0, s, s, s, s, s])).toBeNull();
+  });
+  it('counts unclipped cells in the area but paints inside the grid only', () => {
+    // [12,0,16,4] -> cols 3..ceil(4)=4, rows 0..1: area 1/(2·2) = 1/4, painted at col 3, rows 0 and 1.
+    const { fg } = fgdMasks([[12, 0, 16, 4]], 16, 4, 4);
+    expect(closeArrays(fg, [0, 0, 0, 0.25, 0, 0, 0, 0.25, 0, 0, 0, 0, 0, 0, 0, 0])).toBeNull();
+  });
+  it('rejects an empty box', () => {
+    expect(() => fgdMasks([[4, 4, 4, 8]], 16, 4, 4)).toThrow(/is empty/);
+  });
+});
+
+describe('fgdAttention', () => {
+  it('is H·W·softmax(mean_c|F|/temp) and C·softmax(mean_HW|F|/temp)', () => {
+    // F [1,1,2,2]: location 0 = [1, −1], location 1 = [3, 5].
+    // spatial: mean_c |F| = 1, 4 -> /0.5 = 2, 8 -> 2·softmax = 2·[1, e^6]/(1 + e^6).
+    // channel: mean_HW |F| = 2, 3 -> /0.5 = 4, 6 -> 2·[1, e^2]/(1 + e^2).
+    const f = tf.tensor4d([1, -1, 3, 5], [1, 1, 2, 2]);
+    const { spatial, channel } = fgdAttention(f, 0.5);
+    const e6 = Math.exp(6);
+    const e2 = Math.exp(2);
+    expect(spatial.shape).toEqual([1, 1, 2, 1]);
+    expect(channel.shape).toEqual([1, 1, 1, 2]);
+    expect(closeArrays(spatial.dataSync(), [2 / (1 + e6), (2 * e6) / (1 + e6)])).toBeNull();
+    expect(closeArrays(channel.dataSync(), [2 / (1 + e2), (2 * e2) / (1 + e2)])).toBeNull();
+    tf.dispose([f, spatial, channel]);
+  });
+});
+
+function gcPair(channels: number, seed = 0): FgdLevelConnectors {
+  return {
+    gcS: createGcBlock({ name: 'test_gc_s', channels, seed }),
+    gcT: createGcBlock({ name: 'test_gc_t', channels, seed: seed + 50 }),
+  };
+}
+const disposeConnectors = (c: FgdLevelConnectors) => [c.align, c.gcS, c.gcT].forEach((x) => x?.dispose());
+
+describe('fgd', () => {
+  // 4x4 grid, input 16, one box [0,0,4,4] -> cells rows/cols 0..1, M_fg = 1/4 there; 12 bg cells, 1/12.
+  const boxes: [number, number, number, number][][] = [[[0, 0, 4, 4]]];
+  // Teacher: 1 everywhere (2 channels) -> both attentions are 1 everywhere.
+  // Student: the teacher but [3,3] at cell (0,0) (inside the box) and [0,0] at cell (3,3) (bg).
+  const studentValues = () => {
+    const v = new Array<number>(32).fill(1);
+    v[0] = 3;
+    v[1] = 3;
+    v[30] = 0;
+    v[31] = 0;
+    return v;
+  };
+
+  it('matches the hand-computed focal, attention and global terms', () => {
+    const t = tf.ones([1, 4, 4, 2]) as tf.Tensor4D;
+    const s = tf.tensor4d(studentValues(), [1, 4, 4, 2]);
+    const conn = gcPair(2);
+    const before = tf.memory().numTensors;
+    const r = fgd({ featT: [t], featS: [s], gtBoxes: boxes, inputSize: 16, connectors: [conn] }, {}, { withMaps: true });
+    // diff² summed over channels: (3−1)²·2 = 8 at (0,0); (0−1)²·2 = 2 at (3,3).
+    // L_fg = 1/4 · 8 = 2; L_bg = 1/12 · 2 = 1/6 (teacher attention is all ones, N = 1).
+    // Student spatial logits mean_c|F_S|/0.5: 6 at (0,0), 0 at (3,3), 2 at the other 14 cells;
+    // channel means are equal (17/16 each), so only the spatial attention differs from 1.
+    const z = Math.exp(6) + 1 + 14 * Math.exp(2);
+    const at = Math.abs((16 * Math.exp(6)) / z - 1) + Math.abs(16 / z - 1) + 14 * Math.abs((16 * Math.exp(2)) / z - 1);
+    // Fresh GcBlocks have W2 = 0 (identity), so L_gl = Sum (F_S − F_T)² = 8 + 2 = 10.
+    const terms = Object.fromEntries(Object.entries(r.terms).map(([k, v]) => [k, v.dataSync()[0]]));
+    expect(terms['fg']).toBeCloseTo(2, 5);
+    expect(terms['bg']).toBeCloseTo(1 / 6, 6);
+    expect(terms['attention']).toBeCloseTo(at, 4);
+    expect(terms['global']).toBeCloseTo(10, 5);
+    expect(r.loss.dataSync()[0]).toBeCloseTo(1e-3 * 2 + 5e-4 / 6 + 5e-4 * at + 5e-6 * 10, 7);
+    const names = r.maps?.map((m) => `${m.kind}:${m.name}`);
+    expect(names).toEqual([
+      'heatmap:fg_mask',
+      'heatmap:bg_mask',
+      'heatmap:spatial_attention_T',
+      'heatmap:spatial_attention_S',
+      'bars:channel_attention_T',
+      'bars:channel_attention_S',
+    ]);
+    const fgMap = r.maps?.[0];
+    expect(fgMap?.shape).toEqual([1, 4, 4]);
+    expect(fgMap?.data[0]).toBeCloseTo(0.25, 7);
+    expect(fgMap?.data[5]).toBeCloseTo(0.25, 7);
+    expect(fgMap?.data[15]).toBe(0);
+    expect(r.maps?.[4]?.shape).toEqual([1, 2]);
+    expect(closeArrays(r.maps?.[4]?.data ?? [], [1, 1])).toBeNull();
+    disposeResult(r);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([t, s]);
+    disposeConnectors(conn);
+  });
+
+  it('divides by the batch size N (sum, not mean)', () => {
+    // The same image twice: every term equals the one-image value.
+    const t = tf.ones([2, 4, 4, 2]) as tf.Tensor4D;
+    const s = tf.tensor4d([...studentValues(), ...studentValues()], [2, 4, 4, 2]);
+    const conn = gcPair(2);
+    const r = fgd({ featT: [t], featS: [s], gtBoxes: [boxes[0] ?? [], boxes[0] ?? []], inputSize: 16, connectors: [conn] });
+    expect(r.terms['fg']?.dataSync()[0]).toBeCloseTo(2, 5);
+    expect(r.terms['global']?.dataSync()[0]).toBeCloseTo(10, 5);
+    disposeResult(r);
+    tf.dispose([t, s]);
+    disposeConnectors(conn);
+  });
+
+  it('is zero when the student equals the teacher (and sums over levels otherwise)', () => {
+    const t0 = tf.randomNormal([1, 4, 4, 3], 0, 1, 'float32', 4) as tf.Tensor4D;
+    const t1 = tf.randomNormal([1, 2, 2, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
+    const conns = [gcPair(3, 1), gcPair(3, 2)];
+    const r = fgd({ featT: [t0, t1], featS: [t0, t1], gtBoxes: boxes, inputSize: 16, connectors: conns });
+    expect(r.loss.dataSync()[0]).toBeCloseTo(0, 9);
+    disposeResult(r);
+    tf.dispose([t0, t1]);
+    conns.forEach(disposeConnectors);
+  });
+
+  it('trains student, align and both GcBlocks; the teacher gets no gradient; no leak in a step', () => {
+    // 4 teacher channels: with 2 the GcBlock's LayerNorm would normalise a single value to 0.
+    const teacher = tf.variable(tf.randomNormal([1, 4, 4, 4], 0, 1, 'float32', 7), true, 'fgd_test_teacher');
+    const student = tf.variable(tf.randomNormal([1, 4, 4, 3], 0, 1, 'float32', 8), true, 'fgd_test_student');
+    const conn: FgdLevelConnectors = { ...gcPair(4, 3), align: conv1x1Connector(3, 4, { init: 'uniform', seed: 1 }) };
+    const before = tf.memory().numTensors;
+    const { value, grads } = tf.variableGrads(
+      () =>
+        fgd({
+          featT: [teacher as tf.Tensor4D],
+          featS: [student as tf.Tensor4D],
+          gtBoxes: boxes,
+          inputSize: 16,
+          connectors: [conn],
+        }).loss,
+    );
+    expect(value.dataSync()[0]).toBeGreaterThan(0);
+    const gradOf = (v: tf.Variable) => grads[v.name];
+    expect(maxAbs(gradOf(student) as tf.Tensor)).toBeGreaterThan(0);
+    for (const v of conn.align?.variables ?? []) expect(maxAbs(gradOf(v) as tf.Tensor)).toBeGreaterThan(0);
+    // With W2 = 0 at the start only W2 and its bias of each GcBlock receive gradient (the others
+    // sit behind W2); the teacher's GcBlock trains too.
+    for (const gc of [conn.gcS, conn.gcT]) {
+      const w2 = gc?.variables[6] as tf.Variable;
+      expect(w2.name).toContain('w2');
+      expect(maxAbs(gradOf(w2) as tf.Tensor)).toBeGreaterThan(0);
+    }
+    const gTeacher = gradOf(teacher);
+    if (gTeacher) expect(maxAbs(gTeacher)).toBe(0);
+    tf.dispose([value, ...Object.values(grads)]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([teacher, student]);
+    disposeConnectors(conn);
+  });
+
+  it('skips the GcBlocks when lambda is 0 and explains what is missing otherwise', () => {
+    const t = tf.ones([1, 4, 4, 2]) as tf.Tensor4D;
+    const r = fgd({ featT: [t], featS: [t], gtBoxes: boxes, inputSize: 16, connectors: [{}] }, { lambda: 0 });
+    expect(r.terms['global']?.dataSync()[0]).toBe(0);
+    disposeResult(r);
+    expect(() => fgd({ featT: [t], featS: [t], gtBoxes: boxes, inputSize: 16, connectors: [{}] })).toThrow(/no GcBlocks/);
+    expect(() => fgd({ featT: [t], featS: [t], gtBoxes: [], inputSize: 16, connectors: [{}] })).toThrow(/one list per image/);
+    t.dispose();
+  });
+});
