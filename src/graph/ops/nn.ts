@@ -1,7 +1,9 @@
 /** Pooling, reductions, resizing, matrix products and batch norm. */
 import * as tf from '@tensorflow/tfjs-core';
 import { attr, type TfNodeDef } from '../model-json';
-import { activate } from './conv';
+import { activate, explicitPads } from './conv';
+import { maxPoolForwardGrad } from './pool-grad';
+import { resizeWithGrad } from './resize-grad';
 import { input, op, type OpContext, type OpDef } from './types';
 
 function pool(inputs: tf.Tensor[], ctx: OpContext, kind: 'max' | 'avg'): tf.Tensor {
@@ -13,7 +15,13 @@ function pool(inputs: tf.Tensor[], ctx: OpContext, kind: 'max' | 'avg'): tf.Tens
   const padding = attr.string(node, 'padding', 'VALID') === 'SAME' ? 'same' : 'valid';
   let x = input(inputs, 0, node) as tf.Tensor4D;
   if (nchw) x = x.transpose([0, 2, 3, 1]);
-  let y = kind === 'max' ? tf.maxPool(x, ksize, strides, padding) : tf.avgPool(x, ksize, strides, padding);
+  let y: tf.Tensor4D;
+  if (kind === 'max' && tf.getBackend() === 'wasm') {
+    // tfjs-backend-wasm's MaxPoolGrad is wrong for many shapes: differentiate through forward ops.
+    y = maxPoolForwardGrad(x, ksize, strides, explicitPads(node, x.shape[1], x.shape[2], ksize[0], ksize[1], strides, [1, 1]));
+  } else {
+    y = kind === 'max' ? tf.maxPool(x, ksize, strides, padding) : tf.avgPool(x, ksize, strides, padding);
+  }
   if (nchw) y = y.transpose([0, 3, 1, 2]);
   return y;
 }
@@ -30,9 +38,8 @@ function resize(inputs: tf.Tensor[], ctx: OpContext, bilinear: boolean): tf.Tens
   const { node } = ctx;
   const x = input(inputs, 0, node) as tf.Tensor4D;
   const [h, w] = ctx.values(1) as [number, number];
-  const alignCorners = attr.bool(node, 'align_corners');
-  const halfPixel = attr.bool(node, 'half_pixel_centers');
-  return bilinear ? tf.image.resizeBilinear(x, [h, w], alignCorners, halfPixel) : tf.image.resizeNearestNeighbor(x, [h, w], alignCorners, halfPixel);
+  // tfjs's own resize gradients ignore half_pixel_centers; resizeWithGrad differentiates correctly.
+  return resizeWithGrad(x, [h, w], attr.bool(node, 'align_corners'), attr.bool(node, 'half_pixel_centers'), bilinear ? 'bilinear' : 'nearest');
 }
 
 function matMul(inputs: tf.Tensor[], node: TfNodeDef, fusedOps: string[] = []): tf.Tensor {
