@@ -22,11 +22,12 @@ function modelsFolder(): Plugin {
     res.setHeader('Content-Length', String(statSync(file).size));
     createReadStream(file).pipe(res);
   };
-  let outDir = 'dist';
+  let outDir: string | undefined;
   return {
     name: 'distill-lab:models-folder',
     configResolved(config) {
-      outDir = resolve(config.root, config.build.outDir);
+      // Vitest resolves this config too (with a placeholder outDir): copy only in real builds.
+      if (config.command === 'build' && !process.env.VITEST) outDir = resolve(config.root, config.build.outDir);
     },
     configureServer(server) {
       server.middlewares.use(serve);
@@ -35,7 +36,7 @@ function modelsFolder(): Plugin {
       server.middlewares.use(serve);
     },
     closeBundle() {
-      if (existsSync(modelsDir)) cpSync(modelsDir, join(outDir, 'models'), { recursive: true });
+      if (outDir && existsSync(modelsDir)) cpSync(modelsDir, join(outDir, 'models'), { recursive: true });
     },
   };
 }
