@@ -282,6 +282,26 @@ export class TrainableGraph {
     return shapes;
   }
 
+  /**
+   * The output shapes of every node reached from `outputs` (default: the graph's outputs), from
+   * one run with zeros at the declared input shapes (batch 1 where free), or at `inputShapes`.
+   */
+  nodeShapes(outputs: readonly string[] = this.outputs, inputShapes?: Record<string, number[]>): Map<string, number[][]> {
+    const shapes = new Map<string, number[][]>();
+    for (const [name, c] of this.constants) shapes.set(name, c.tensors.map((t) => [...t.shape]));
+    for (const [name, v] of this.variables) shapes.set(name, [[...v.shape]]);
+    tf.tidy(() => {
+      const feeds = new Map(
+        this.inputs.map((i) => [i.name, tf.zeros(inputShapes?.[i.name] ?? i.shape.map((d) => (d < 0 ? 1 : d)), i.dtype)] as const),
+      );
+      for (const [name, t] of feeds) shapes.set(name, [[...t.shape]]);
+      const follow = this.shapeFollower(feeds);
+      const outs = this.run(feeds, outputs.map(parseTensorRef), follow, (name, out) => shapes.set(name, out.map((t) => [...t.shape])));
+      tf.dispose(outs);
+    });
+    return shapes;
+  }
+
   /** Reference shapes can be handed to another instance of the same graph (e.g. on a slower backend). */
   exportReferenceShapes(): Record<string, number[]> {
     this.referenceShapes ??= this.computeReferenceShapes();
@@ -295,6 +315,7 @@ export class TrainableGraph {
     feeds: Map<string, tf.Tensor>,
     outputs: TensorRef[],
     follow?: (node: Node, inputs: tf.Tensor[]) => ((i: number, v: number[]) => number[]) | undefined,
+    observe?: (name: string, outputs: tf.Tensor[]) => void,
   ): tf.Tensor[] {
     // Which nodes this run needs, and how many times each of their outputs will be read.
     const needed = new Set<string>();
@@ -338,6 +359,7 @@ export class TrainableGraph {
         // A kernel may hand back one of its inputs; give it its own handle so disposal stays exact.
         const list = (Array.isArray(out) ? out : [out]).map((t) => (inputs.includes(t) ? t.clone() : t));
         values.set(name, list);
+        observe?.(name, list);
         for (const r of node.inputs) {
           const left = reads.get(r.node)! - 1;
           reads.set(r.node, left);

@@ -15,6 +15,15 @@ export interface ModelManifest {
   classes: string[];
   head: GflHeadSpec;
   taps?: { backbone?: string[]; neck?: string[]; headFeatures?: string[]; layout?: 'NCHW' | 'NHWC' };
+  /** For a model derived from another one (a student made from a teacher by graph surgery). */
+  derivedFrom?: {
+    model: string;
+    /** For each of this model's classes, the index of the same class in the source model. */
+    classIndices?: number[];
+    removedBlocks?: { input: string; output: string }[];
+  };
+  /** Size and cost, for the UI: parameters, and multiply-accumulates per image at `input.size`. */
+  profile?: { parameters: number; macs: number };
 }
 
 export interface PreprocessSpec {
