@@ -6,11 +6,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { attr, type TfNodeDef } from '../model-json';
 import { conv2dForwardGrad, depthwiseConv2dForwardGrad, type Pads } from './conv-grad';
+import { recordingGradients } from './tape';
 import { input, op, type OpContext, type OpDef } from './types';
 
-/** True when the active backend lacks the kernel, so gradients must go through forward convolutions. */
+/** True when a gradient is being recorded and the backend lacks the kernel for it. */
 function needsForwardGrad(kernel: string): boolean {
-  return tf.getKernel(kernel, tf.getBackend()) === undefined;
+  return recordingGradients() && tf.getKernel(kernel, tf.getBackend()) === undefined;
 }
 
 /** TensorFlow's padding rule, turned into explicit [top, bottom, left, right] pads. */

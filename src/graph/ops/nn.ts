@@ -4,6 +4,7 @@ import { attr, type TfNodeDef } from '../model-json';
 import { activate, explicitPads } from './conv';
 import { maxPoolForwardGrad } from './pool-grad';
 import { resizeWithGrad } from './resize-grad';
+import { recordingGradients } from './tape';
 import { input, op, type OpContext, type OpDef } from './types';
 
 function pool(inputs: tf.Tensor[], ctx: OpContext, kind: 'max' | 'avg'): tf.Tensor {
@@ -16,7 +17,7 @@ function pool(inputs: tf.Tensor[], ctx: OpContext, kind: 'max' | 'avg'): tf.Tens
   let x = input(inputs, 0, node) as tf.Tensor4D;
   if (nchw) x = x.transpose([0, 2, 3, 1]);
   let y: tf.Tensor4D;
-  if (kind === 'max' && tf.getBackend() === 'wasm') {
+  if (kind === 'max' && tf.getBackend() === 'wasm' && recordingGradients()) {
     // tfjs-backend-wasm's MaxPoolGrad is wrong for many shapes: differentiate through forward ops.
     y = maxPoolForwardGrad(x, ksize, strides, explicitPads(node, x.shape[1], x.shape[2], ksize[0], ksize[1], strides, [1, 1]));
   } else {
@@ -38,6 +39,11 @@ function resize(inputs: tf.Tensor[], ctx: OpContext, bilinear: boolean): tf.Tens
   const { node } = ctx;
   const x = input(inputs, 0, node) as tf.Tensor4D;
   const [h, w] = ctx.values(1) as [number, number];
+  const alignCorners = attr.bool(node, 'align_corners');
+  const halfPixel = attr.bool(node, 'half_pixel_centers');
+  if (!recordingGradients()) {
+    return bilinear ? tf.image.resizeBilinear(x, [h, w], alignCorners, halfPixel) : tf.image.resizeNearestNeighbor(x, [h, w], alignCorners, halfPixel);
+  }
   // tfjs's own resize gradients ignore half_pixel_centers; resizeWithGrad differentiates correctly.
   return resizeWithGrad(x, [h, w], attr.bool(node, 'align_corners'), attr.bool(node, 'half_pixel_centers'), bilinear ? 'bilinear' : 'nearest');
 }

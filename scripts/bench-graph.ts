@@ -1,0 +1,94 @@
+/**
+ * Benchmark of the trainable graph executor (not a test): on one backend, in one run, the
+ * executor's forward time against tf.GraphModel.execute on the same model and input, and one
+ * training step (forward + GFL loss + backward + SGD update) against a forward, for NanoDet-g at
+ * 416x416, batch 1 and 4. Prints ratios, which survive a noisy shared machine better than times.
+ *   npm run bench:graph [-- --backend wasm] [--repeats 5]
+ */
+import { join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { makeAnchorGrid } from '../src/detect/anchors';
+import { assignAtss } from '../src/detect/atss';
+import { gflLoss } from '../src/detect/gfl-loss';
+import { graphFromArtifacts } from '../src/graph/load';
+import { readManifest, readModelArtifacts } from '../src/models/load-node';
+
+const args = process.argv.slice(2);
+const option = (name: string, fallback: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : fallback;
+};
+const backend = option('backend', 'wasm');
+const repeats = Number(option('repeats', '5'));
+
+async function time(f: () => Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  await f();
+  return performance.now() - t0;
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main() {
+  if (!(await tf.setBackend(backend))) throw new Error(`Backend "${backend}" is not available here.`);
+  const models = resolve(import.meta.dirname, '..', 'models');
+  const { manifest, modelPath } = readManifest(join(models, 'nanodet.manifest.json'));
+  const artifacts = readModelArtifacts(modelPath);
+  // tf.GraphModel checks the input against the declared [1,3,416,416]; declare a free batch so it
+  // can run batch 4 too (its final reshapes bake batch 1, so both read the raw head outputs).
+  const topology = structuredClone(artifacts.modelTopology) as { node: { name: string; attr?: Record<string, { shape?: { dim: { size: string }[] } }> }[] };
+  topology.node.find((n) => n.name === manifest.input.name)!.attr!.shape!.shape!.dim[0]!.size = '-1';
+  const reference = await tf.loadGraphModel(tf.io.fromMemory({ ...artifacts, modelTopology: topology, signature: undefined }));
+  const graph = graphFromArtifacts(artifacts, { trainable: true });
+  const heads = manifest.head.outputs;
+  const size = manifest.input.size;
+  const grid = makeAnchorGrid(size, manifest.head.strides, manifest.head.octaveBaseScale);
+  const optimizer = tf.train.sgd(1e-4);
+  console.log(`NanoDet-g ${size}x${size} on ${tf.getBackend()}, median of ${repeats} interleaved runs after a warm-up`);
+  console.log('batch | GraphModel fwd | executor fwd | ratio | train step | step / fwd');
+  for (const batch of [1, 4]) {
+    const x = tf.randomNormal([batch, 3, size, size], 0, 1, 'float32', 1);
+    const runReference = async () => {
+      const outs = reference.execute({ [manifest.input.name]: x }, heads) as tf.Tensor[];
+      await Promise.all(outs.map((o) => o.data()));
+      tf.dispose(outs);
+    };
+    const runExecutor = async () => {
+      const outs = graph.execute(x, heads);
+      await Promise.all(outs.map((o) => o.data()));
+      tf.dispose(outs);
+    };
+    const gts = Array.from({ length: batch }, (_, i) => [{ box: [60 + 10 * i, 80, 300, 360] as const, classIndex: 0 }]);
+    const assignments = gts.map((g) => assignAtss(grid, g));
+    const step = async () => {
+      const loss = optimizer.minimize(() => {
+        const outs = graph.execute(x, heads);
+        const r = gflLoss({ outputs: outs, assignments, grid, regMax: manifest.head.regMax });
+        return r.loss;
+      }, true, graph.trainableVariables());
+      await loss!.data();
+      loss!.dispose();
+    };
+    await runReference();
+    await runExecutor();
+    await step();
+    const ref: number[] = [];
+    const exe: number[] = [];
+    const train: number[] = [];
+    for (let r = 0; r < repeats; r++) {
+      ref.push(await time(runReference));
+      exe.push(await time(runExecutor));
+      train.push(await time(step));
+    }
+    const [mr, me, mt] = [median(ref), median(exe), median(train)];
+    console.log(`${batch} | ${mr.toFixed(0)} ms | ${me.toFixed(0)} ms | ${(me / mr).toFixed(3)}x | ${mt.toFixed(0)} ms | ${(mt / me).toFixed(2)}x`);
+    x.dispose();
+  }
+  reference.dispose();
+  graph.dispose();
+}
+
+main().catch((error) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});
