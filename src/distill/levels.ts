@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Assignment } from '../detect/assignment';
+import { readValues } from './readback';
 import type { Connector, PanelMap } from './types';
 
 const shapeText = (t: tf.Tensor) => `[${t.shape.join(',')}]`;
@@ -70,16 +71,23 @@ export function adapt(method: string, level: number, featS: tf.Tensor4D, channel
   return y;
 }
 
-/** Reads a [N,H,W] or [N,H,W,1] tensor into a heatmap panel (synchronous read: maps are rare). */
+/**
+ * Reads a [N,H,W] or [N,H,W,1] tensor into a heatmap panel: synchronously (maps are rare), or
+ * later into the same buffer inside `deferMapReads`.
+ */
 export function heatmap(name: string, level: number, t: tf.Tensor): PanelMap {
   const [n = 1, h = 1, w = 1] = t.shape;
-  return { kind: 'heatmap', name, level, shape: [n, h, w], data: Float32Array.from(t.dataSync()) };
+  const data = new Float32Array(t.size);
+  readValues(t, (v) => data.set(v));
+  return { kind: 'heatmap', name, level, shape: [n, h, w], data };
 }
 
-/** Reads a [N,C] tensor into a bar-chart panel. */
+/** Reads a [N,C] tensor into a bar-chart panel (same reading rules as `heatmap`). */
 export function bars(name: string, level: number, t: tf.Tensor): PanelMap {
   const [n = 1, c = 1] = t.shape;
-  return { kind: 'bars', name, level, shape: [n, c], data: Float32Array.from(t.dataSync()) };
+  const data = new Float32Array(t.size);
+  readValues(t, (v) => data.set(v));
+  return { kind: 'bars', name, level, shape: [n, c], data };
 }
 
 /** Per-level 0/1 masks [N,H,W,1] from per-anchor flags of each image (anchor order of the grid). */

@@ -8,7 +8,7 @@ beforeAll(async () => {
 });
 
 describe('registry', () => {
-  it('lists the five methods, then RM and LD as not registered', () => {
+  it('lists the seven methods, all registered', () => {
     const rows = listMethods();
     expect(rows.map((r) => [r.id, r.registered])).toEqual([
       ['kd', true],
@@ -16,18 +16,17 @@ describe('registry', () => {
       ['fgd', true],
       ['pfi', true],
       ['head-mimic', true],
-      ['rm', false],
-      ['ld', false],
+      ['rm', true],
+      ['ld', true],
     ]);
     for (const m of METHODS) {
       expect(m.citation).toMatch(/(19|20)\d\d/);
       expect(m.needs.length).toBeGreaterThan(0);
     }
-    expect(PLANNED_METHODS.map((m) => m.status)).toEqual(['not-registered', 'not-registered']);
-    expect(() => getMethod('rm' as MethodId)).toThrow(/not registered yet/);
+    expect(PLANNED_METHODS).toEqual([]);
+    expect(getMethod('rm').needs).toEqual(['classLogits', 'boxLogits', 'assignment']);
+    expect(getMethod('ld').needs).toEqual(['boxLogits', 'classLogits', 'assignment']);
     expect(() => getMethod('xyz' as MethodId)).toThrow(/Unknown method 'xyz'/);
-    // @ts-expect-error RM is not a registered method id
-    expect(() => createMethod('rm')).toThrow(/not registered/);
   });
 
   it('exposes the documented defaults', () => {
@@ -36,6 +35,17 @@ describe('registry', () => {
     expect(getMethod('pfi').defaults).toEqual({ weight: 1.5 });
     expect(getMethod('head-mimic').defaults).toEqual({ weight: 1 });
     expect(getMethod('kd').defaults).toMatchObject({ temperature: 1, mode: 'bce' });
+    expect(getMethod('rm').defaults).toEqual({ weight: 4, tau: 1, scoreSpace: 'probability', minPositives: 2, teacherClassIndex: null });
+    expect(getMethod('ld').defaults).toMatchObject({
+      temperature: 10,
+      mainWeight: 0.25,
+      vlrWeight: 0.25,
+      alphaVlr: 0.25,
+      normalize: 'weight-sum',
+      classKd: false,
+      classKdWeight: 10,
+      classKdTemperature: 2,
+    });
   });
 
   it('creates the connectors each method needs and disposes them', () => {
@@ -49,6 +59,10 @@ describe('registry', () => {
     const mimicSame = createMethod('head-mimic', { channels: { headFeature: same } });
     const mimic = createMethod('head-mimic', { channels: { headFeature: neck } });
     const kd = createMethod('kd');
+    const rm = createMethod('rm', { params: { teacherClassIndex: [2, 0] } });
+    const ldNoCls = createMethod('ld');
+    expect(rm.variables).toHaveLength(0);
+    expect(ldNoCls.variables).toHaveLength(0);
     // 3x3 adapter per level (kernel + bias); 2 GcBlocks of 8 variables per level (+ align when channels differ).
     expect(fgfi.variables).toHaveLength(4);
     expect(fgfi.connectors.map((c) => c.name)).toEqual(['fgfi_adapter_0', 'fgfi_adapter_1']);
@@ -59,7 +73,7 @@ describe('registry', () => {
     expect(mimic.variables).toHaveLength(4);
     expect(kd.variables).toHaveLength(0);
     expect(() => createMethod('fgfi')).toThrow(/pass ctx.neck/);
-    for (const m of [fgfi, fgdSame, fgdAlign, pfi, mimicSame, mimic, kd]) m.dispose();
+    for (const m of [fgfi, fgdSame, fgdAlign, pfi, mimicSame, mimic, kd, rm, ldNoCls]) m.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
 
@@ -98,6 +112,36 @@ describe('registry', () => {
     tf.dispose([clsT, headT, headS, det, qfl]);
     kd.dispose();
     mimic.dispose();
+  });
+
+  it('runs RM and LD from the step inputs, under their labels, and names a missing input', () => {
+    const grid = handGrid([{ stride: 4, height: 2, width: 2 }]);
+    const assignments = [
+      handAssignment({ grid, ious: [[0.9, 0.3, 0, 0.8]], assignedGt: [0, -1, -1, 0], thresholds: [0.5], gts: [{ box: [0, 0, 8, 8], classIndex: 0 }] }),
+    ];
+    // Equal teacher and student: both losses are 0, and every term is reported.
+    const cls = tf.tensor4d([0.1, -0.2, 0.3, 0.4], [1, 2, 2, 1]);
+    const box = tf.tensor4d(Array.from({ length: 32 }, (_, i) => Math.sin(i)), [1, 2, 2, 8]);
+    const methods = [createMethod('rm'), createMethod('ld')];
+    const r = runMethods(methods, { clsT: [cls], clsS: [cls], boxT: [box], boxS: [box], assignments }, { withMaps: true });
+    expect(Object.keys(r.terms).sort()).toEqual(['ld', 'ld/main', 'ld/vlr', 'rm', 'rm/cls', 'rm/loc']);
+    expect(r.loss.dataSync()[0]).toBeCloseTo(0, 6);
+    expect(r.maps?.map((m) => m.name)).toEqual([
+      'rm/rank-cls',
+      'rm/rank-loc',
+      'ld/main',
+      'ld/vlr',
+      'ld/edge-left',
+      'ld/edge-top',
+      'ld/edge-right',
+      'ld/edge-bottom',
+    ]);
+    for (const t of new Set([r.loss, ...Object.values(r.terms)])) t.dispose();
+    expect(() => methods[1]?.run({ clsS: [cls], boxT: [box], assignments })).toThrow(/ld needs boxS/);
+    expect(() => createMethod('ld', { params: { classKd: true } }).run({ clsS: [cls], boxT: [box], boxS: [box], assignments })).toThrow(
+      /ld needs clsT \(classKd is on\)/,
+    );
+    tf.dispose([cls, box]);
   });
 
   it('trains every connector of several methods in one gradient step without leaks', () => {

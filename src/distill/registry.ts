@@ -2,8 +2,8 @@
  * The registry of distillation methods: one explicit list (`METHODS`) from which the UI and the
  * CLI list the methods, and from which a trainer instantiates them with their connectors.
  * `MethodId` is derived from the list, so a method missing here is a compile error wherever its
- * id is used. `PLANNED_METHODS` names the methods that are written elsewhere later and are not
- * registered yet (they cannot be instantiated).
+ * id is used. `PLANNED_METHODS` can name methods that are announced but not written yet (they
+ * are listed, not instantiable); it is empty now that RM and LD are registered.
  *
  * A method's own weights (FGFI's lambda, FGD's alpha..lambda, PFI's 1.5, ...) live in its
  * params; `combine` adds an extra per-method `scale` (default 1) on top, for experiments.
@@ -15,12 +15,14 @@ import { fgd, FGD_DEFAULTS, type FgdLevelConnectors, type FgdParams } from './fg
 import { fgfi, FGFI_DEFAULTS, type FgfiParams } from './fgfi';
 import { createGcBlock } from './gc-block';
 import { headMimic, HEAD_MIMIC_DEFAULTS, type HeadMimicParams } from './head-mimic';
+import { ld, LD_DEFAULTS, type LdParams } from './ld';
 import { pfi, PFI_DEFAULTS, type PfiParams } from './pfi';
+import { rankMimicking, RANK_MIMICKING_DEFAULTS, type RankMimickingParams } from './rank-mimicking';
 import { softLabelKd, SOFT_LABEL_KD_DEFAULTS, type SoftLabelKdParams } from './soft-label-kd';
 import type { Connector, MethodResult, PanelMap } from './types';
 
-/** What a method reads: neck outputs, head features, class logits (T and S), the assignment. */
-export type InputKind = 'neck' | 'headFeature' | 'classLogits' | 'assignment';
+/** What a method reads: neck outputs, head features, class and box logits (T and S), the assignment. */
+export type InputKind = 'neck' | 'headFeature' | 'classLogits' | 'boxLogits' | 'assignment';
 
 /** Everything a step can hand to the methods; each method checks for the parts it needs. */
 export interface DistillInputs {
@@ -33,6 +35,9 @@ export interface DistillInputs {
   /** Class logits per level, [N,H,W,K]. */
   clsT?: tf.Tensor4D[];
   clsS?: tf.Tensor4D[];
+  /** Box-distribution logits per level, [N,H,W,4·(regMax+1)], edges left, top, right, bottom. */
+  boxT?: tf.Tensor4D[];
+  boxS?: tf.Tensor4D[];
   /** One per image. */
   assignments?: Assignment[];
 }
@@ -220,28 +225,69 @@ export const METHODS = [
         { withMaps },
       ),
   }),
+  entry({
+    id: 'rm',
+    title: 'RM: rank mimicking',
+    summary: 'For each object, the student ranks its positive anchors (by class score and by box IoU) the way the teacher does.',
+    citation:
+      'Li, Wu, Su, Wang, Yuan. Knowledge Distillation for Object Detection via Rank Mimicking and Prediction-guided Feature Imitation. AAAI 2022.',
+    defaults: RANK_MIMICKING_DEFAULTS,
+    needs: ['classLogits', 'boxLogits', 'assignment'],
+    connectors: 'none',
+    createConnectors: (): null[] => [],
+    connectorList: adapterList,
+    run: (inputs, params: RankMimickingParams, _c, withMaps) =>
+      rankMimicking(
+        {
+          clsT: need(inputs.clsT, 'rm', 'clsT'),
+          clsS: need(inputs.clsS, 'rm', 'clsS'),
+          boxT: need(inputs.boxT, 'rm', 'boxT'),
+          boxS: need(inputs.boxS, 'rm', 'boxS'),
+          assignments: need(inputs.assignments, 'rm', 'assignments'),
+        },
+        params,
+        { withMaps },
+      ),
+  }),
+  entry({
+    id: 'ld',
+    title: 'LD: localization distillation',
+    summary: 'The student matches the teacher’s box-edge distributions at the positives and in the valuable localisation region.',
+    citation: 'Zheng, Ye, Wang, Cao, Ren, Hu, Zuo. Localization Distillation for Dense Object Detection. CVPR 2022.',
+    defaults: LD_DEFAULTS,
+    needs: ['boxLogits', 'classLogits', 'assignment'],
+    connectors: 'none',
+    createConnectors: (): null[] => [],
+    connectorList: adapterList,
+    run: (inputs, params: LdParams, _c, withMaps) =>
+      ld(
+        {
+          boxT: need(inputs.boxT, 'ld', 'boxT'),
+          boxS: need(inputs.boxS, 'ld', 'boxS'),
+          clsS: need(inputs.clsS, 'ld', 'clsS'),
+          clsT: params.classKd ? need(inputs.clsT, 'ld', 'clsT (classKd is on)') : inputs.clsT,
+          assignments: need(inputs.assignments, 'ld', 'assignments'),
+        },
+        params,
+        { withMaps },
+      ),
+  }),
 ] as const;
 
 export type MethodId = (typeof METHODS)[number]['id'];
 type EntryOf<K extends MethodId> = Extract<(typeof METHODS)[number], { id: K }>;
 export type ParamsOf<K extends MethodId> = EntryOf<K>['defaults'] extends Readonly<infer P> ? P : never;
 
-/** Methods written later elsewhere: listed so a UI can show them, NOT registered (no code yet). */
-export const PLANNED_METHODS = [
-  {
-    id: 'rm',
-    title: 'RM: rank mimicking',
-    citation:
-      'Li, Wu, Su, Wang, Yuan. Knowledge Distillation for Object Detection via Rank Mimicking and Prediction-guided Feature Imitation. AAAI 2022.',
-    status: 'not-registered',
-  },
-  {
-    id: 'ld',
-    title: 'LD: localization distillation',
-    citation: 'Zheng, Ye, Wang, Cao, Ren, Hu, Zuo. Localization Distillation for Dense Object Detection. CVPR 2022.',
-    status: 'not-registered',
-  },
-] as const;
+/** A method announced for the list before its code exists: shown, not instantiable. */
+export interface PlannedMethod {
+  id: string;
+  title: string;
+  citation: string;
+  status: 'not-registered';
+}
+
+/** Methods listed but not registered yet; none at present. */
+export const PLANNED_METHODS: readonly PlannedMethod[] = [];
 
 /** Plain rows for a UI list or a CLI `--list`: registered methods first, then planned ones. */
 export function listMethods(): { id: string; title: string; summary: string; citation: string; needs: readonly InputKind[]; registered: boolean }[] {
@@ -254,7 +300,7 @@ export function listMethods(): { id: string; title: string; summary: string; cit
 export function getMethod<K extends MethodId>(id: K): EntryOf<K> {
   const found = METHODS.find((m) => m.id === id);
   if (!found) {
-    const planned = PLANNED_METHODS.find((m) => (m.id as string) === id);
+    const planned = PLANNED_METHODS.find((m) => m.id === id);
     throw new Error(
       planned
         ? `Method '${id}' (${planned.title}) is not registered yet.`

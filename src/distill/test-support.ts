@@ -24,10 +24,17 @@ export function handGrid(levels: HandLevel[], inputSize = 16): AnchorGrid {
 }
 
 /**
- * An assignment with the given IoU rows (one per GT, one value per anchor in grid order) and the
- * given assigned GT per anchor (-1 background; default all background).
+ * An assignment with the given IoU rows (one per GT, one value per anchor in grid order), the
+ * given assigned GT per anchor (-1 background; default all background) and ATSS thresholds
+ * (default 0).
  */
-export function handAssignment(options: { grid: AnchorGrid; ious?: number[][]; assignedGt?: number[]; gts?: GtObject[] }): Assignment {
+export function handAssignment(options: {
+  grid: AnchorGrid;
+  ious?: number[][];
+  assignedGt?: number[];
+  gts?: GtObject[];
+  thresholds?: number[];
+}): Assignment {
   const { grid } = options;
   const ious = options.ious ?? [];
   const gts = options.gts ?? ious.map((): GtObject => ({ box: [0, 0, 1, 1], classIndex: 0 }));
@@ -44,7 +51,7 @@ export function handAssignment(options: { grid: AnchorGrid; ious?: number[][]; a
     gts,
     assignedGt,
     ious: flat,
-    thresholds: new Float32Array(gts.length),
+    thresholds: options.thresholds ? Float32Array.from(options.thresholds) : new Float32Array(gts.length),
     candidates: gts.map(() => new Int32Array(0)),
     positives,
   };

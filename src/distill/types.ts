@@ -20,7 +20,7 @@ import * as tf from '@tensorflow/tfjs';
  * - `heatmap`: shape [N,H,W], row-major, one map per image of one level.
  * - `bars`: shape [N,C], one bar per channel per image (FGD's channel attention).
  */
-export interface PanelMap {
+export interface GridPanelMap {
   kind: 'heatmap' | 'bars';
   name: string;
   /** Index of the FPN level (stride order) the map belongs to. */
@@ -28,6 +28,33 @@ export interface PanelMap {
   shape: number[];
   data: Float32Array;
 }
+
+/**
+ * Teacher vs student distributions over the same positions of one object, for a bar chart
+ * (RM's rank distributions over a GT's positive anchors, LD's edge distributions over bins).
+ * `shape` is [2, B] and `data` holds the teacher's row, then the student's; each row sums to 1.
+ */
+export interface DistributionPanelMap {
+  kind: 'distribution';
+  name: string;
+  /** The level of `anchor` when the positions lie on one level (LD); absent otherwise. */
+  level?: number;
+  shape: number[];
+  data: Float32Array;
+  /** What bar b stands for: an anchor index in grid order (RM), or a bin index (LD). */
+  positionKind: 'anchor' | 'bin';
+  positions: Int32Array;
+  /** Bar index (0..B-1) of each row's largest value: the teacher's and the student's pick. */
+  argmax: { teacher: number; student: number };
+  /** The object: image of the batch and GT index in that image's assignment. */
+  image: number;
+  gt: number;
+  /** The anchor the distributions were read at (LD); absent when the bars are anchors. */
+  anchor?: number;
+}
+
+/** Any panel map; every kind carries `name`, `shape` and `data`. */
+export type PanelMap = GridPanelMap | DistributionPanelMap;
 
 export interface MethodResult {
   /** The method's loss with its own weights applied (lambda, alpha..., weight). */
