@@ -12,6 +12,7 @@
  *   connector passes features through unchanged (ReLU aside), which tests and warm starts use.
  */
 import * as tf from '@tensorflow/tfjs';
+import { trainableConv2d } from '../graph/ops/trainable-conv';
 import type { Connector } from './types';
 
 export type ConnectorInit = 'normal' | 'uniform' | 'zeros' | 'identity';
@@ -114,7 +115,7 @@ export function createConvConnector(options: ConvConnectorOptions): Connector {
         throw new Error(`Connector '${name}' expects ${o.inChannels} input channels, got a [${x.shape.join(',')}] tensor.`);
       }
       return tf.tidy(() => {
-        const y = tf.add(tf.conv2d(x, kernel as tf.Tensor4D, 1, 'same'), bias) as tf.Tensor4D;
+        const y = tf.add(trainableConv2d(x, kernel as tf.Tensor4D, 'same'), bias) as tf.Tensor4D;
         return relu ? tf.relu(y) : y;
       });
     },

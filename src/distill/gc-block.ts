@@ -10,6 +10,7 @@
  * bias zero, so R starts as the identity. Trains with the student; never exported.
  */
 import * as tf from '@tensorflow/tfjs';
+import { trainableConv2d } from '../graph/ops/trainable-conv';
 import { uniqueVariableName } from './connectors';
 import type { Connector } from './types';
 
@@ -52,7 +53,7 @@ export function createGcBlock(options: GcBlockOptions): Connector {
       const [n, h, w, ch] = x.shape;
       if (ch !== c) throw new Error(`GcBlock '${name}' was built for ${c} channels, got a [${x.shape.join(',')}] tensor.`);
       return tf.tidy(() => {
-        const logits = tf.add(tf.conv2d(x, wk as tf.Tensor4D, 1, 'valid'), bk).reshape([n, 1, h * w]);
+        const logits = tf.add(trainableConv2d(x, wk as tf.Tensor4D, 'valid'), bk).reshape([n, 1, h * w]);
         const weights = tf.softmax(logits);
         const context = tf.matMul(weights as tf.Tensor3D, x.reshape([n, h * w, c]) as tf.Tensor3D).reshape([n, c]);
         const z = tf.add(tf.matMul(context as tf.Tensor2D, w1 as tf.Tensor2D), b1);

@@ -78,9 +78,11 @@ export function headMimic(
       // Keep the student in the graph so a gradient (zero) still exists for it.
       mimic = tf.mul(tf.sum(cosines[0] as tf.Tensor), 0) as tf.Scalar;
     } else {
+      // A constant mask instead of tf.gather, whose gradient (UnsortedSegmentSum) wasm lacks.
       const all = tf.concat(cosines, 1).reshape([-1]);
-      const picked = tf.gather(all, tf.tensor1d(positives, 'int32'));
-      mimic = tf.mean(tf.sub(1, picked)) as tf.Scalar;
+      const mask = new Float32Array(all.size);
+      for (const i of positives) mask[i] = 1;
+      mimic = tf.div(tf.sum(tf.mul(tf.sub(1, all), tf.tensor1d(mask))), positives.length) as tf.Scalar;
     }
     return { loss: tf.mul(mimic, p.weight) as tf.Scalar, terms: { mimic } };
   });

@@ -1,0 +1,103 @@
+/**
+ * An experiment's configuration: everything needed to rerun a distillation, as plain JSON. The
+ * lab saves and loads it; the command line accepts it.
+ */
+import { METHODS, type MethodId } from '../distill/registry';
+
+export interface MethodConfig {
+  id: MethodId;
+  /** Overrides of the method's paper defaults. */
+  params?: Record<string, unknown>;
+  /** Extra multiplier on the method's own weighted loss. Default 1. */
+  scale?: number;
+}
+
+export interface ScheduleConfig {
+  epochs: number;
+  batchSize: number;
+  /** Side of the square input the models run at (a multiple of 32). */
+  inputSize: number;
+  optimizer: 'sgd' | 'adam';
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  warmupSteps: number;
+  /** Clip gradients to this global L2 norm (NanoDet: 35); 0 disables. */
+  clipNorm: number;
+  flipProbability: number;
+  seed: number;
+}
+
+export interface ExperimentConfig {
+  configVersion: 1;
+  teacher: string;
+  student: string;
+  data: { source?: string; trainSplit: string; valSplit: string };
+  /** Weight of the student's own GFL detection loss (0 = distillation only). */
+  detectionWeight: number;
+  methods: MethodConfig[];
+  schedule: ScheduleConfig;
+  /** Save a checkpoint every this many steps (and when stopped). */
+  checkpointEvery: number;
+}
+
+export const DEFAULT_SCHEDULE: ScheduleConfig = {
+  epochs: 12,
+  batchSize: 4,
+  inputSize: 416,
+  // Fine-tuning a pretrained student with small batches: AdamW at 1e-4 is stable where SGD at
+  // NanoDet's from-scratch rates diverges (measured on the fixture: see src/train/train.test.ts).
+  optimizer: 'adam',
+  lr: 1e-4,
+  momentum: 0.9,
+  weightDecay: 0.05,
+  warmupSteps: 20,
+  clipNorm: 35,
+  flipProbability: 0.5,
+  seed: 1,
+};
+
+export function defaultExperiment(): ExperimentConfig {
+  return {
+    configVersion: 1,
+    teacher: 'nanodet.manifest.json',
+    student: 'nanodet-student.manifest.json',
+    data: { trainSplit: 'train', valSplit: 'val' },
+    detectionWeight: 1,
+    methods: [],
+    schedule: { ...DEFAULT_SCHEDULE },
+    checkpointEvery: 20,
+  };
+}
+
+/** Checks an untrusted experiment JSON, listing every problem at once. */
+export function parseExperiment(value: unknown, origin = 'experiment'): ExperimentConfig {
+  const problems: string[] = [];
+  const v = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  const base = defaultExperiment();
+  if (v.configVersion !== 1) problems.push('"configVersion" must be 1');
+  for (const key of ['teacher', 'student'] as const) if (typeof v[key] !== 'string' || !v[key]) problems.push(`"${key}" must name a model manifest`);
+  const data = (v.data ?? {}) as Record<string, unknown>;
+  if (typeof data.trainSplit !== 'string' || typeof data.valSplit !== 'string') problems.push('"data" must give "trainSplit" and "valSplit"');
+  if (typeof v.detectionWeight !== 'number' || !(v.detectionWeight >= 0)) problems.push('"detectionWeight" must be a number >= 0');
+  const known = new Set<string>(METHODS.map((m) => m.id));
+  const methods = Array.isArray(v.methods) ? (v.methods as Record<string, unknown>[]) : [];
+  if (!Array.isArray(v.methods)) problems.push('"methods" must be a list');
+  for (const m of methods) {
+    if (!known.has(String(m.id))) problems.push(`unknown method "${String(m.id)}" (known: ${[...known].join(', ')})`);
+    if (m.scale !== undefined && typeof m.scale !== 'number') problems.push(`method "${String(m.id)}": "scale" must be a number`);
+  }
+  const schedule = { ...base.schedule, ...((v.schedule ?? {}) as Partial<ScheduleConfig>) };
+  const positiveInt = (k: keyof ScheduleConfig) => {
+    if (!(Number.isInteger(schedule[k]) && (schedule[k] as number) > 0)) problems.push(`"schedule.${k}" must be a positive integer`);
+  };
+  positiveInt('epochs');
+  positiveInt('batchSize');
+  positiveInt('inputSize');
+  if (schedule.inputSize % 32 !== 0) problems.push('"schedule.inputSize" must be a multiple of 32');
+  if (!(schedule.lr > 0)) problems.push('"schedule.lr" must be > 0');
+  if (schedule.optimizer !== 'sgd' && schedule.optimizer !== 'adam') problems.push('"schedule.optimizer" must be "sgd" or "adam"');
+  if (!(schedule.flipProbability >= 0 && schedule.flipProbability <= 1)) problems.push('"schedule.flipProbability" must lie in [0, 1]');
+  if (problems.length) throw new Error(`Invalid experiment config (${origin}):\n- ${problems.join('\n- ')}`);
+  return { ...(v as unknown as ExperimentConfig), schedule, checkpointEvery: typeof v.checkpointEvery === 'number' ? v.checkpointEvery : base.checkpointEvery };
+}

@@ -1,0 +1,63 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { clipByGlobalNorm, Optimizer } from './optimizer';
+
+describe('Optimizer', () => {
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  it('SGD with momentum follows PyTorch: buf = m·buf + g + wd·w; w −= lr·buf', () => {
+    const w = tf.variable(tf.tensor2d([[1, -2]]), true, 'opt_test_w');
+    const opt = new Optimizer('sgd', { momentum: 0.5, weightDecay: 0.1 });
+    const g = { opt_test_w: tf.tensor2d([[0.2, 0.4]]) };
+    opt.apply([w], g, 0.1);
+    // step 1: d = g + 0.1·w = [0.3, 0.2]; buf = d; w = [1 − 0.03, −2 − 0.02] = [0.97, −2.02]
+    expect(Array.from(w.dataSync())).toEqual([0.97, -2.02].map(Math.fround));
+    opt.apply([w], g, 0.1);
+    // step 2: d = [0.2 + 0.097, 0.4 − 0.202] = [0.297, 0.198]; buf = 0.5·[0.3, 0.2] + d = [0.447, 0.298]
+    // w = [0.97 − 0.0447, −2.02 − 0.0298] = [0.9253, −2.0498]
+    const got = w.dataSync();
+    expect(got[0]).toBeCloseTo(0.9253, 6);
+    expect(got[1]).toBeCloseTo(-2.0498, 6);
+    tf.dispose([w, g.opt_test_w]);
+    opt.dispose();
+  });
+
+  it('Adam takes a first step of lr·sign(g) and saves and restores its state', async () => {
+    const w = tf.variable(tf.tensor1d([1, 1]), true, 'opt_test_a');
+    const opt = new Optimizer('adam');
+    const g = { opt_test_a: tf.tensor1d([3, -0.5]) };
+    const before = tf.memory().numTensors;
+    opt.apply([w], g, 0.01);
+    // m̂ = g, v̂ = g², so the update is g/|g| (up to ε): w = 1 ∓ 0.01
+    const first = w.dataSync();
+    expect(first[0]).toBeCloseTo(0.99, 6);
+    expect(first[1]).toBeCloseTo(1.01, 6);
+    expect(tf.memory().numTensors).toBe(before + 2); // the two slots, created once
+    const state = await opt.state();
+    expect(state.steps).toBe(1);
+    const saved = w.dataSync().slice();
+    opt.apply([w], g, 0.01);
+    const expected = Array.from(w.dataSync());
+    // A new run: the same variable name, restored values and optimizer state, the same step.
+    w.dispose();
+    const w2 = tf.variable(tf.tensor1d(saved), true, 'opt_test_a');
+    const copy = new Optimizer('adam');
+    copy.load(state);
+    copy.apply([w2], g, 0.01);
+    expect(Array.from(w2.dataSync())).toEqual(expected);
+    tf.dispose([w2, g.opt_test_a]);
+    opt.dispose();
+    copy.dispose();
+  });
+
+  it('clips to a global norm', () => {
+    const grads = { a: tf.tensor1d([3, 0]), b: tf.tensor1d([0, 4]) }; // norm 5
+    const { grads: clipped, norm } = clipByGlobalNorm(grads, 1);
+    expect(norm.dataSync()[0]).toBeCloseTo(5, 6);
+    expect(clipped.a!.dataSync()[0]).toBeCloseTo(0.6, 5);
+    expect(clipped.b!.dataSync()[1]).toBeCloseTo(0.8, 5);
+    tf.dispose([...Object.values(grads), ...Object.values(clipped), norm]);
+  });
+});

@@ -1,0 +1,115 @@
+/**
+ * SGD with momentum (PyTorch semantics, L2 weight decay on weight tensors) and Adam with
+ * decoupled weight decay (AdamW), written here rather than taken from tfjs because the lab needs
+ * a learning rate that changes every step and a state it can save and restore by variable name.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export type OptimizerKind = 'sgd' | 'adam';
+
+export interface OptimizerOptions {
+  momentum?: number;
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+  weightDecay?: number;
+}
+
+export interface OptimizerState {
+  kind: OptimizerKind;
+  steps: number;
+  /** Per variable name, its slots (SGD: [momentum]; Adam: [m, v]) as plain arrays. */
+  slots: Record<string, { shape: number[]; values: Float32Array }[]>;
+}
+
+/** Weight decay applies to weights, not to biases and other vectors (rank < 2), as usual. */
+const decays = (v: tf.Variable) => v.rank >= 2;
+
+export class Optimizer {
+  readonly kind: OptimizerKind;
+  private readonly o: Required<OptimizerOptions>;
+  private slots = new Map<string, tf.Variable[]>();
+  steps = 0;
+
+  constructor(kind: OptimizerKind, options: OptimizerOptions = {}) {
+    this.kind = kind;
+    this.o = { momentum: 0.9, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0, ...options };
+  }
+
+  private slotsFor(v: tf.Variable): tf.Variable[] {
+    let s = this.slots.get(v.name);
+    if (!s) {
+      const n = this.kind === 'sgd' ? 1 : 2;
+      s = Array.from({ length: n }, () => tf.variable(tf.zerosLike(v), false));
+      this.slots.set(v.name, s);
+    }
+    return s;
+  }
+
+  /** One update of every variable that has a gradient in `grads` (keyed by variable name). */
+  apply(variables: readonly tf.Variable[], grads: tf.NamedTensorMap, lr: number): void {
+    this.steps++;
+    const { momentum, beta1, beta2, epsilon, weightDecay } = this.o;
+    const t = this.steps;
+    tf.tidy(() => {
+      for (const v of variables) {
+        const g = grads[v.name];
+        if (!g) continue;
+        const slots = this.slotsFor(v);
+        if (this.kind === 'sgd') {
+          const d = weightDecay > 0 && decays(v) ? g.add(v.mul(weightDecay)) : g;
+          const buf = slots[0]!;
+          buf.assign(buf.mul(momentum).add(d));
+          v.assign(v.sub(buf.mul(lr)));
+        } else {
+          const [m, s] = slots as [tf.Variable, tf.Variable];
+          m.assign(m.mul(beta1).add(g.mul(1 - beta1)));
+          s.assign(s.mul(beta2).add(g.square().mul(1 - beta2)));
+          const mHat = m.div(1 - beta1 ** t);
+          const sHat = s.div(1 - beta2 ** t);
+          let update = mHat.div(sHat.sqrt().add(epsilon));
+          if (weightDecay > 0 && decays(v)) update = update.add(v.mul(weightDecay));
+          v.assign(v.sub(update.mul(lr)));
+        }
+      }
+    });
+  }
+
+  async state(): Promise<OptimizerState> {
+    const slots: OptimizerState['slots'] = {};
+    for (const [name, vars] of this.slots) {
+      slots[name] = await Promise.all(vars.map(async (v) => ({ shape: [...v.shape], values: (await v.data()) as Float32Array })));
+    }
+    return { kind: this.kind, steps: this.steps, slots };
+  }
+
+  /** Restores slots saved by `state()`; variables are matched by name. */
+  load(state: OptimizerState): void {
+    if (state.kind !== this.kind) throw new Error(`The checkpoint's optimizer is ${state.kind}, this run uses ${this.kind}.`);
+    this.disposeSlots();
+    this.steps = state.steps;
+    for (const [name, list] of Object.entries(state.slots)) {
+      this.slots.set(name, list.map((s) => tf.variable(tf.tensor(s.values, s.shape, 'float32'), false)));
+    }
+  }
+
+  private disposeSlots() {
+    for (const s of this.slots.values()) tf.dispose(s);
+    this.slots.clear();
+  }
+
+  dispose(): void {
+    this.disposeSlots();
+  }
+}
+
+/** Scales the gradients so their global L2 norm is at most `maxNorm`; returns the norm before. */
+export function clipByGlobalNorm(grads: tf.NamedTensorMap, maxNorm: number): { grads: tf.NamedTensorMap; norm: tf.Scalar } {
+  return tf.tidy(() => {
+    const list = Object.values(grads);
+    const norm = (list.length ? tf.sqrt(tf.addN(list.map((g) => g.square().sum()))) : tf.scalar(0)) as tf.Scalar;
+    if (!(maxNorm > 0)) return { grads: Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, g.clone()])), norm };
+    const factor = tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)));
+    return { grads: Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, g.mul(factor)])), norm };
+  });
+}

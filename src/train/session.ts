@@ -1,0 +1,143 @@
+/**
+ * A distillation session: the teacher (constant), the student (trainable), the chosen methods
+ * with their connectors, and the checks that the pair can work together. Shared by the worker,
+ * the command line and the tests.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import { makeAnchorGrid, type AnchorGrid } from '../detect/anchors';
+import { mapVocClasses } from '../data/voc/classes';
+import { createMethod, getMethod, type MethodInstance } from '../distill/registry';
+import type { TrainableGraph } from '../graph/executor';
+import type { ModelManifest } from '../models/manifest';
+import type { MethodConfig } from './config';
+
+export interface ModelHandle {
+  graph: TrainableGraph;
+  manifest: ModelManifest;
+}
+
+/**
+ * For each student class, the teacher's channel of the same class: from the student's
+ * derivation record, else by name (with the VOC↔COCO aliases). Undefined entries: no match.
+ */
+export function teacherChannelsForStudent(teacher: ModelManifest, student: ModelManifest): (number | undefined)[] {
+  if (student.derivedFrom?.model === teacher.name && student.derivedFrom.classIndices?.length === student.classes.length) {
+    return student.derivedFrom.classIndices;
+  }
+  const norm = (s: string) => s.toLowerCase().replace(/[\s_-]+/g, '');
+  const byName = new Map(teacher.classes.map((c, i) => [norm(c), i]));
+  const voc = mapVocClasses(teacher.classes).toModel as Record<string, number | undefined>;
+  return student.classes.map((c) => byName.get(norm(c)) ?? voc[c]);
+}
+
+/** Every reason this teacher/student pair cannot run these methods; empty when it can. */
+export function checkPair(teacher: ModelManifest, student: ModelManifest, methods: readonly MethodConfig[]): string[] {
+  const problems: string[] = [];
+  const needs = new Set(methods.flatMap((m) => getMethod(m.id).needs));
+  const ids = methods.map((m) => m.id);
+  if (teacher.head.strides.join() !== student.head.strides.join()) {
+    problems.push(`The teacher's head strides (${teacher.head.strides.join('/')}) differ from the student's (${student.head.strides.join('/')}): the methods compare them level by level.`);
+  }
+  if (needs.has('boxLogits') && teacher.head.regMax !== student.head.regMax) {
+    problems.push(`${ids.filter((id) => getMethod(id).needs.includes('boxLogits')).join(', ')} compare box distributions bin by bin, but the teacher has reg_max ${teacher.head.regMax} and the student ${student.head.regMax}.`);
+  }
+  if (needs.has('neck') && (!teacher.taps?.neck?.length || !student.taps?.neck?.length)) {
+    problems.push('A feature method is chosen but a manifest names no neck taps ("taps.neck").');
+  } else if (needs.has('neck') && teacher.taps!.neck!.length !== student.taps!.neck!.length) {
+    problems.push(`The teacher has ${teacher.taps!.neck!.length} neck levels and the student ${student.taps!.neck!.length}.`);
+  }
+  if (needs.has('headFeature') && (!teacher.taps?.headFeatures?.length || !student.taps?.headFeatures?.length)) {
+    problems.push('Head mimicking is chosen but a manifest names no head-feature taps ("taps.headFeatures").');
+  }
+  if (needs.has('classLogits')) {
+    const channels = teacherChannelsForStudent(teacher, student);
+    const missing = student.classes.filter((_, k) => channels[k] === undefined);
+    if (missing.length) problems.push(`The teacher has no class for the student's ${missing.join(', ')}: class-score methods cannot compare them.`);
+  }
+  return problems;
+}
+
+export interface DistillSession {
+  teacher: ModelHandle | null;
+  student: ModelHandle;
+  methods: MethodInstance[];
+  detectionWeight: number;
+  /** Teacher class channels in the student's class order (undefined: same label space). */
+  teacherChannels?: number[];
+  grid(inputSize: number): AnchorGrid;
+  /** What the optimizer updates: the student's unfrozen weights and every connector's. */
+  trainableVariables(): tf.Variable[];
+  dispose(): void;
+}
+
+/** Channel counts of the tapped features, from a shape pass at a tiny input (cheap on any backend). */
+function featureChannels(h: ModelHandle, kind: 'neck' | 'headFeatures'): number[] {
+  const names = h.manifest.taps?.[kind] ?? [];
+  if (!names.length) return [];
+  const input = h.manifest.input;
+  const small = input.layout === 'NCHW' ? [1, 3, 64, 64] : [1, 64, 64, 3];
+  const shapes = h.graph.nodeShapes(names, { [input.name]: small });
+  const layout = h.manifest.taps?.layout ?? 'NCHW';
+  return names.map((n) => {
+    const s = shapes.get(n)?.[0];
+    if (!s) throw new Error(`Tap "${n}" is not in ${h.manifest.name}'s graph.`);
+    return layout === 'NCHW' ? s[1]! : s[3]!;
+  });
+}
+
+export function createSession(options: {
+  teacher: ModelHandle | null;
+  student: ModelHandle;
+  methods: readonly MethodConfig[];
+  detectionWeight: number;
+  seed?: number;
+}): DistillSession {
+  const { teacher, student, methods, detectionWeight } = options;
+  if (methods.length && !teacher) throw new Error('Distillation methods need a teacher model.');
+  if (!methods.length && !(detectionWeight > 0)) throw new Error('Nothing to train: choose a method or give the detection loss a weight.');
+  if (teacher) {
+    const problems = checkPair(teacher.manifest, student.manifest, methods);
+    if (problems.length) throw new Error(`${teacher.manifest.name} and ${student.manifest.name} cannot be distilled this way:\n- ${problems.join('\n- ')}`);
+  }
+  const needs = new Set(methods.flatMap((m) => getMethod(m.id).needs));
+  const channels = teacher
+    ? {
+        neck: needs.has('neck') ? { teacher: featureChannels(teacher, 'neck'), student: featureChannels(student, 'neck') } : undefined,
+        headFeature: needs.has('headFeature')
+          ? { teacher: featureChannels(teacher, 'headFeatures'), student: featureChannels(student, 'headFeatures') }
+          : undefined,
+        seed: options.seed ?? 0,
+      }
+    : {};
+  const labels = new Map<string, number>();
+  const instances = methods.map((m) => {
+    const n = labels.get(m.id) ?? 0;
+    labels.set(m.id, n + 1);
+    return createMethod(m.id, { params: m.params as never, scale: m.scale, label: n ? `${m.id}#${n + 1}` : m.id, channels });
+  });
+  let teacherChannels: number[] | undefined;
+  if (teacher && needs.has('classLogits')) {
+    const ch = teacherChannelsForStudent(teacher.manifest, student.manifest) as number[];
+    const identity = ch.length === teacher.manifest.classes.length && ch.every((c, i) => c === i);
+    teacherChannels = identity ? undefined : ch;
+  }
+  const grids = new Map<number, AnchorGrid>();
+  return {
+    teacher,
+    student,
+    methods: instances,
+    detectionWeight,
+    teacherChannels,
+    grid(inputSize) {
+      let g = grids.get(inputSize);
+      if (!g) {
+        const h = student.manifest.head;
+        g = makeAnchorGrid(inputSize, h.strides, h.octaveBaseScale);
+        grids.set(inputSize, g);
+      }
+      return g;
+    },
+    trainableVariables: () => [...student.graph.trainableVariables(), ...instances.flatMap((m) => m.variables)],
+    dispose: () => instances.forEach((m) => m.dispose()),
+  };
+}

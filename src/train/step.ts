@@ -1,0 +1,113 @@
+/**
+ * One training step of a distillation session: the teacher runs outside the gradient (it is a
+ * constant), the student runs with taps, the detection loss and every method's loss are summed,
+ * gradients reach the student and the methods' connectors only, and the optimizer updates them.
+ * A step whose loss is not finite updates nothing and says which terms went wrong.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { assignAtss } from '../detect/atss';
+import { gflLoss } from '../detect/gfl-loss';
+import type { Assignment } from '../detect/assignment';
+import { runMethods, type DistillInputs } from '../distill/registry';
+import { keepTerms, type PanelMap } from '../distill/types';
+import type { TrainingBatch } from '../data/pipeline';
+import { disposeTaps, readDetector, type DetectorTaps } from './detector-taps';
+import { clipByGlobalNorm, type Optimizer } from './optimizer';
+import type { DistillSession } from './session';
+
+export interface StepOptions {
+  lr: number;
+  /** Global gradient-norm clip; 0 disables. */
+  clipNorm: number;
+  /** Also return every method's panel maps (costs a read-back). */
+  withMaps?: boolean;
+}
+
+export interface StepResult {
+  /** Total loss and every named term, as numbers. */
+  loss: number;
+  terms: Record<string, number>;
+  numPositives: number;
+  gradNorm: number;
+  /** False when the loss was not finite: the weights were left as they were. */
+  applied: boolean;
+  nonFiniteTerms: string[];
+  maps?: PanelMap[];
+}
+
+function inputSizeOf(batch: TrainingBatch, layout: 'NCHW' | 'NHWC'): number {
+  return layout === 'NCHW' ? batch.input.shape[2] : batch.input.shape[1];
+}
+
+/** The tensors of one forward of the session, for the step and for inspection. */
+export function distillInputs(session: DistillSession, tapsT: DetectorTaps | undefined, tapsS: DetectorTaps, assignments: Assignment[]): DistillInputs {
+  return {
+    neckT: tapsT?.neck,
+    neckS: tapsS.neck,
+    headT: tapsT?.head,
+    headS: tapsS.head,
+    clsT: tapsT?.cls,
+    clsS: tapsS.cls,
+    boxT: tapsT?.box,
+    boxS: tapsS.box,
+    assignments,
+  };
+}
+
+export function assignBatch(session: DistillSession, batch: TrainingBatch): Assignment[] {
+  const grid = session.grid(inputSizeOf(batch, session.student.manifest.input.layout));
+  return batch.gts.map((g) => assignAtss(grid, g));
+}
+
+export async function distillStep(session: DistillSession, optimizer: Optimizer, batch: TrainingBatch, options: StepOptions): Promise<StepResult> {
+  const { student, teacher } = session;
+  const assignments = assignBatch(session, batch);
+  const grid = assignments[0]!.grid;
+  const tapsT = teacher ? readDetector(teacher.graph, teacher.manifest, batch.input, session.teacherChannels) : undefined;
+  let terms: Record<string, tf.Scalar> = {};
+  let maps: PanelMap[] | undefined;
+  let numPositives = 0;
+  const variables = session.trainableVariables();
+  try {
+    const { value, grads } = tf.variableGrads(() => {
+      const tapsS = readDetector(student.graph, student.manifest, batch.input);
+      let detection: { loss: tf.Scalar; terms: Record<string, tf.Scalar> } | undefined;
+      if (session.detectionWeight > 0) {
+        const d = gflLoss({ outputs: tapsS.raw, assignments, grid, regMax: student.manifest.head.regMax });
+        numPositives = d.numPositives;
+        detection = { loss: tf.mul(d.loss, session.detectionWeight) as tf.Scalar, terms: d.terms };
+      }
+      const result = runMethods(session.methods, distillInputs(session, tapsT, tapsS, assignments), { detection, withMaps: options.withMaps });
+      keepTerms(result);
+      terms = result.terms;
+      maps = result.maps;
+      return result.loss;
+    }, variables);
+    try {
+      const [lossValue, ...termValues] = await Promise.all([value.data(), ...Object.values(terms).map((t) => t.data())]);
+      const names = Object.keys(terms);
+      const numbers = Object.fromEntries(names.map((n, i) => [n, termValues[i]![0]!]));
+      const loss = lossValue[0]!;
+      const nonFiniteTerms = names.filter((n) => !Number.isFinite(numbers[n]!));
+      if (!Number.isFinite(loss)) {
+        return { loss, terms: numbers, numPositives, gradNorm: NaN, applied: false, nonFiniteTerms: nonFiniteTerms.length ? nonFiniteTerms : ['total'], maps };
+      }
+      const clipped = clipByGlobalNorm(grads, options.clipNorm);
+      try {
+        const gradNorm = (await clipped.norm.data())[0]!;
+        if (!Number.isFinite(gradNorm)) {
+          return { loss, terms: numbers, numPositives, gradNorm, applied: false, nonFiniteTerms: ['gradient'], maps };
+        }
+        optimizer.apply(variables, clipped.grads, options.lr);
+        return { loss, terms: numbers, numPositives, gradNorm, applied: true, nonFiniteTerms: [], maps };
+      } finally {
+        tf.dispose([clipped.norm, ...Object.values(clipped.grads)]);
+      }
+    } finally {
+      tf.dispose([value, ...Object.values(grads)]);
+      tf.dispose([...new Set(Object.values(terms))].filter((t) => t !== value));
+    }
+  } finally {
+    if (tapsT) disposeTaps(tapsT);
+  }
+}

@@ -1,0 +1,111 @@
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURE_DIR, loadModel, loadSplit } from '../cli/node-lab';
+import { METHODS } from '../distill/registry';
+import { captureCheckpoint, packCheckpoint, restoreCheckpoint, unpackCheckpoint } from './checkpoint';
+import { defaultExperiment, type ExperimentConfig } from './config';
+import { Optimizer } from './optimizer';
+import { checkPair, createSession, type ModelHandle } from './session';
+import { train, type TrainEvent } from './trainer';
+
+// The real teacher and default student, two fixture photos, a small input: the whole step runs.
+describe('distillation training on wasm (NanoDet-g → default student)', () => {
+  let teacher: ModelHandle;
+  let student: ModelHandle;
+  let split: Awaited<ReturnType<typeof loadSplit>>;
+  beforeAll(async () => {
+    await tf.setBackend('wasm');
+    teacher = loadModel('nanodet.manifest.json', { trainable: false, name: 'teacher' });
+    student = loadModel('nanodet-student.manifest.json', { trainable: true, name: 'student' });
+    split = await loadSplit(FIXTURE_DIR, 'train', student.manifest.classes);
+  });
+  afterAll(() => {
+    teacher?.graph.dispose();
+    student?.graph.dispose();
+  });
+
+  const config = (methods: ExperimentConfig['methods'], detectionWeight = 1): ExperimentConfig => ({
+    ...defaultExperiment(),
+    methods,
+    detectionWeight,
+    checkpointEvery: 0,
+    schedule: { ...defaultExperiment().schedule, epochs: 1, batchSize: 2, inputSize: 128, lr: 0.005, warmupSteps: 0, flipProbability: 0.5 },
+  });
+
+  it('accepts the default pair for every method, and says why a mismatched pair cannot work', () => {
+    expect(checkPair(teacher.manifest, student.manifest, METHODS.map((m) => ({ id: m.id })))).toEqual([]);
+    const other = { ...student.manifest, head: { ...student.manifest.head, regMax: 7, strides: [8, 16, 32, 64] } };
+    const problems = checkPair(teacher.manifest, other, [{ id: 'ld' }]);
+    expect(problems.join('\n')).toMatch(/strides \(8\/16\/32\) differ from the student's \(8\/16\/32\/64\)/);
+    expect(problems.join('\n')).toMatch(/ld compare box distributions bin by bin, but the teacher has reg_max 10 and the student 7/);
+  });
+
+  it('runs one step with all seven methods and the detection loss: every term finite, no tensor leaked', async () => {
+    const cfg = config(METHODS.map((m) => ({ id: m.id })));
+    const session = createSession({ teacher, student, methods: cfg.methods, detectionWeight: 1 });
+    const optimizer = new Optimizer('sgd', { momentum: 0.9 });
+    const events: TrainEvent[] = [];
+    const images = split.dataset.images.slice(0, 4);
+    // Two steps: the first creates the optimizer's slots; the second must leave the count unchanged.
+    let counts: number[] = [];
+    await train({
+      session,
+      optimizer,
+      config: cfg,
+      images,
+      loadImage: split.loadImage,
+      onEvent: (e) => {
+        events.push(e);
+        if (e.type === 'step') counts.push(tf.memory().numTensors);
+      },
+    });
+    const steps = events.filter((e): e is Extract<TrainEvent, { type: 'step' }> => e.type === 'step');
+    expect(steps).toHaveLength(2);
+    for (const s of steps) {
+      expect(s.applied).toBe(true);
+      for (const [name, v] of Object.entries(s.terms)) expect(Number.isFinite(v), name).toBe(true);
+      for (const m of METHODS) expect(Object.keys(s.terms)).toContain(m.id);
+    }
+    expect(Object.keys(steps[0]!.terms)).toEqual(expect.arrayContaining(['detection/qfl', 'detection/dfl', 'detection/giou', 'fgd/fg', 'ld/main']));
+    expect(counts[1]).toBe(counts[0]);
+    counts = [];
+    session.dispose();
+    optimizer.dispose();
+  });
+
+  it('fine-tuning on one batch lowers the GFL loss, and a checkpoint restores the run exactly', async () => {
+    const cfg = config([], 1);
+    const session = createSession({ teacher: null, student, methods: [], detectionWeight: 1 });
+    const optimizer = new Optimizer('sgd', { momentum: 0.9 });
+    const images = split.dataset.images.slice(0, 2);
+    const initial = new Map([...student.graph.variables].map(([k, v]) => [k, v.clone()]));
+    const losses: number[] = [];
+    for (let epoch = 0; epoch < 8; epoch++) {
+      await train({
+        session,
+        optimizer,
+        config: { ...cfg, schedule: { ...cfg.schedule, flipProbability: 0, lr: 1e-3, optimizer: 'sgd' } },
+        images,
+        loadImage: split.loadImage,
+        onEvent: (e) => e.type === "step" && losses.push(e.loss),
+      });
+    }
+    console.log('fine-tune losses', losses.map((l) => l.toFixed(3)).join(' '));
+    expect(losses).toHaveLength(8);
+    // Measured: 1.99 → 1.29 over 8 steps (SGD 1e-3, momentum 0.9); noisy in between.
+    expect(losses[7]!).toBeLessThan(losses[0]! * 0.8);
+
+    const saved = unpackCheckpoint(packCheckpoint(await captureCheckpoint(session, optimizer, 8, cfg)));
+    const w = student.graph.variables.get('PartitionedCall/split_33')!;
+    const before = w.dataSync().slice(0, 5);
+    w.assign(tf.zerosLike(w));
+    restoreCheckpoint(session, optimizer, saved);
+    expect(Array.from(w.dataSync().slice(0, 5))).toEqual(Array.from(before));
+    expect(optimizer.steps).toBe(8);
+    for (const [k, v] of student.graph.variables) v.assign(initial.get(k)!);
+    tf.dispose([...initial.values()]);
+    session.dispose();
+    optimizer.dispose();
+  });
+});

@@ -1,0 +1,159 @@
+/**
+ * The training loop, shared by the lab's worker and the command line: epochs of batches, the
+ * learning-rate schedule, progress events (typed), checkpoints every few steps and when stopped,
+ * pause, stop, and a clear stop when the loss keeps coming out non-finite.
+ */
+import type { PanelMap } from '../distill/types';
+import { iterateBatches, type AnnotatedImage, type ImageLoader } from '../data/pipeline';
+import { captureCheckpoint, type Checkpoint } from './checkpoint';
+import type { ExperimentConfig } from './config';
+import type { Optimizer } from './optimizer';
+import { learningRateAt } from './schedule';
+import type { DistillSession } from './session';
+import { distillStep } from './step';
+
+export type TrainEvent =
+  | { type: 'started'; step: number; totalSteps: number; stepsPerEpoch: number }
+  | {
+      type: 'step';
+      step: number;
+      epoch: number;
+      totalSteps: number;
+      stepsPerEpoch: number;
+      lr: number;
+      loss: number;
+      terms: Record<string, number>;
+      numPositives: number;
+      gradNorm: number;
+      applied: boolean;
+      nonFiniteTerms: string[];
+      msPerStep: number;
+      imagesPerSecond: number;
+      etaSeconds: number;
+      imageIds: string[];
+    }
+  | { type: 'maps'; step: number; imageId: string; maps: PanelMap[] }
+  | { type: 'checkpoint'; step: number; reason: 'interval' | 'stopped' | 'finished' }
+  | { type: 'paused'; step: number }
+  | { type: 'resumed'; step: number }
+  | { type: 'finished'; step: number; stopped: boolean };
+
+export interface TrainOptions {
+  session: DistillSession;
+  optimizer: Optimizer;
+  config: ExperimentConfig;
+  images: readonly AnnotatedImage[];
+  loadImage: ImageLoader;
+  /** Steps already done (resuming from a checkpoint). */
+  startStep?: number;
+  signal?: AbortSignal;
+  /** Awaited before each step; resolves when the run may go on (pause support). */
+  gate?: () => Promise<void>;
+  /** Ask for panel maps every this many steps (0: never). */
+  mapsEvery?: number;
+  onEvent?: (event: TrainEvent) => void;
+  saveCheckpoint?: (checkpoint: Checkpoint) => Promise<void>;
+  /** Consecutive non-finite steps after which the run stops with an error. Default 3. */
+  maxNonFiniteSteps?: number;
+}
+
+export class NonFiniteLossError extends Error {
+  constructor(
+    readonly step: number,
+    readonly terms: string[],
+  ) {
+    super(
+      `The loss was not finite for several steps in a row (step ${step}; terms: ${terms.join(', ')}). ` +
+        'The weights were not updated on those steps. Lower the learning rate or the weight of the named terms, then resume from the last checkpoint.',
+    );
+    this.name = 'NonFiniteLossError';
+  }
+}
+
+export function stepsPerEpoch(imageCount: number, batchSize: number): number {
+  return Math.max(1, Math.floor(imageCount / batchSize));
+}
+
+export async function train(o: TrainOptions): Promise<{ step: number; stopped: boolean }> {
+  const { session, optimizer, config, images, loadImage, signal } = o;
+  const s = config.schedule;
+  if (images.length < s.batchSize) throw new Error(`The split has ${images.length} images, fewer than one batch of ${s.batchSize}.`);
+  const perEpoch = stepsPerEpoch(images.length, s.batchSize);
+  const totalSteps = perEpoch * s.epochs;
+  const schedule = { lr: s.lr, totalSteps, warmupSteps: Math.min(s.warmupSteps, totalSteps), warmupRatio: 0.1, minRatio: 0.05 };
+  let step = o.startStep ?? 0;
+  let badSteps = 0;
+  const emit = o.onEvent ?? (() => undefined);
+  const checkpoint = async (reason: 'interval' | 'stopped' | 'finished') => {
+    if (!o.saveCheckpoint) return;
+    await o.saveCheckpoint(await captureCheckpoint(session, optimizer, step, config));
+    emit({ type: 'checkpoint', step, reason });
+  };
+  emit({ type: 'started', step, totalSteps, stepsPerEpoch: perEpoch });
+  const times: number[] = [];
+  for (let epoch = Math.floor(step / perEpoch); epoch < s.epochs; epoch++) {
+    let skip = step - epoch * perEpoch;
+    const batches = iterateBatches(images, loadImage, session.student.manifest, {
+      batchSize: s.batchSize,
+      seed: s.seed,
+      epoch,
+      flipProbability: s.flipProbability,
+      inputSize: s.inputSize,
+      dropLast: true,
+      signal,
+    });
+    try {
+      for await (const batch of batches) {
+      try {
+        if (skip > 0) {
+          skip--;
+          continue;
+        }
+        if (o.gate) await o.gate();
+        if (signal?.aborted) break;
+        const lr = learningRateAt(step, schedule);
+        const withMaps = !!o.mapsEvery && step % o.mapsEvery === 0;
+        const t0 = performance.now();
+        const r = await distillStep(session, optimizer, batch, { lr, clipNorm: s.clipNorm, withMaps });
+        const ms = performance.now() - t0;
+        step++;
+        times.push(ms);
+        if (times.length > 20) times.shift();
+        const mean = times.reduce((a, b) => a + b, 0) / times.length;
+        emit({
+          type: 'step',
+          step,
+          epoch,
+          totalSteps,
+          stepsPerEpoch: perEpoch,
+          lr,
+          loss: r.loss,
+          terms: r.terms,
+          numPositives: r.numPositives,
+          gradNorm: r.gradNorm,
+          applied: r.applied,
+          nonFiniteTerms: r.nonFiniteTerms,
+          msPerStep: ms,
+          imagesPerSecond: (s.batchSize * 1000) / mean,
+          etaSeconds: ((totalSteps - step) * mean) / 1000,
+          imageIds: batch.ids,
+        });
+        if (r.maps) emit({ type: 'maps', step, imageId: batch.ids[0]!, maps: r.maps });
+        badSteps = r.applied ? 0 : badSteps + 1;
+        if (badSteps >= (o.maxNonFiniteSteps ?? 3)) throw new NonFiniteLossError(step, r.nonFiniteTerms);
+        if (config.checkpointEvery > 0 && step % config.checkpointEvery === 0) await checkpoint('interval');
+      } finally {
+        batch.input.dispose();
+      }
+      }
+    } catch (error) {
+      // Stopping aborts the batch iterator mid-load: that is a stop, not a failure.
+      if (!signal?.aborted) throw error;
+    }
+    if (signal?.aborted) break;
+  }
+  const stopped = !!signal?.aborted && step < totalSteps;
+  await checkpoint(stopped ? 'stopped' : 'finished');
+  emit({ type: 'finished', step, stopped });
+  return { step, stopped };
+}
