@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { parseCli, UsageError } from './args';
+
+describe('parseCli', () => {
+  it('builds an experiment from flags over the defaults', () => {
+    const o = parseCli(['--data', 'voc', '--methods', 'kd,fgd', '--scale', 'fgd=2', '--epochs', '3', '--input-size', '320', '--lr', '5e-4'], new Date('2026-01-02T03:04:05Z'));
+    expect(o.dataDir).toBe('voc');
+    expect(o.outDir).toBe('runs/2026-01-02T03-04-05');
+    expect(o.config.methods).toEqual([{ id: 'kd' }, { id: 'fgd', scale: 2 }]);
+    expect(o.config.schedule).toMatchObject({ epochs: 3, inputSize: 320, lr: 5e-4, batchSize: 4, optimizer: 'adam' });
+    expect(o.config.detectionWeight).toBe(1);
+  });
+  it('gives clear usage errors', () => {
+    const err = (args: string[]) => {
+      try {
+        parseCli(args);
+      } catch (e) {
+        expect(e).toBeInstanceOf(UsageError);
+        return (e as Error).message.split('\n')[0];
+      }
+      return 'no error';
+    };
+    expect(err([])).toBe('--data is required (a folder with VOCdevkit/VOC20xx, or a year folder).');
+    expect(err(['--data', 'x', '--methods', 'kd,magic'])).toMatch(/^Unknown method "magic". Known: kd, fgfi, fgd, pfi, head-mimic, rm, ld\./);
+    expect(err(['--data', 'x', '--input-size', '300'])).toBe('--input-size must be a multiple of 32, got "300".');
+    expect(err(['--data', 'x', '--scale', 'fgd=2'])).toBe('--scale names "fgd", which is not among the chosen methods.');
+    expect(err(['--data', 'x', '--detection-weight', '0'])).toBe('Nothing to train: no method chosen and --detection-weight 0.');
+    expect(err(['--data', 'x', '--bogus'])).toMatch(/Unknown option '--bogus'/);
+  });
+});

@@ -1,0 +1,153 @@
+/**
+ * Command-line arguments of `npm run distill`, parsed with node:util's parseArgs and checked:
+ * a bad argument is a UsageError whose message says what is wrong and shows the usage.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { METHODS, type MethodId } from '../distill/registry';
+import { defaultExperiment, parseExperiment, type ExperimentConfig, type MethodConfig } from '../train/config';
+
+export const USAGE = `Usage: npm run distill -- [options]
+
+Distills a student detector from a teacher on a PASCAL VOC folder, headless, on the CPU (wasm).
+
+  --data <dir>            VOC folder (a VOCdevkit, a year folder, or above them)   (required)
+  --config <file.json>    an experiment config saved from the lab (options below override it)
+  --teacher <manifest>    teacher manifest, a path or a name in models/   [nanodet.manifest.json]
+  --student <manifest>    student manifest                                [nanodet-student.manifest.json]
+  --train-split <name>    split to train on                               [train]
+  --val-split <name>      split to evaluate on                            [val]
+  --methods <list>        comma-separated: ${METHODS.map((m) => m.id).join(', ')}
+                          (none: plain fine-tuning with the detection loss)
+  --scale <id=x,...>      extra weight per method, e.g. fgd=2,kd=0.5
+  --detection-weight <x>  weight of the student's own GFL loss            [1]
+  --epochs <n>            [12]     --batch-size <n>  [4]     --input-size <n>  [416]
+  --lr <x>                [1e-4]   --optimizer adam|sgd  [adam]   --seed <n>  [1]
+  --out <dir>             output folder                                   [runs/<timestamp>]
+  --resume <file.dlc>     continue from a checkpoint (its config is used)
+  --eval-teacher          also evaluate the teacher
+  --float16               store the distilled weights as float16
+  --list-methods          list the methods and exit
+  -h, --help              this help
+
+Writes <out>/student/{model.json,model.bin,manifest.json}, <out>/log.jsonl (every loss term per
+step), <out>/eval.json (VOC mAP per class, before and after), <out>/checkpoint.dlc.
+Ctrl-C stops cleanly after the current step and saves a checkpoint that --resume continues.`;
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(`${message}\n\n${USAGE}`);
+    this.name = 'UsageError';
+  }
+}
+
+export interface CliOptions {
+  config: ExperimentConfig;
+  dataDir: string;
+  outDir: string;
+  resume?: string;
+  evalTeacher: boolean;
+  float16: boolean;
+  help: boolean;
+  listMethods: boolean;
+}
+
+function number(value: string | undefined, name: string, check: (n: number) => boolean, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || !check(n)) throw new UsageError(`--${name} must be ${what}, got "${value}".`);
+  return n;
+}
+
+export function parseCli(argv: string[], now = new Date()): CliOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: false,
+      options: {
+        data: { type: 'string' },
+        config: { type: 'string' },
+        teacher: { type: 'string' },
+        student: { type: 'string' },
+        'train-split': { type: 'string' },
+        'val-split': { type: 'string' },
+        methods: { type: 'string' },
+        scale: { type: 'string' },
+        'detection-weight': { type: 'string' },
+        epochs: { type: 'string' },
+        'batch-size': { type: 'string' },
+        'input-size': { type: 'string' },
+        lr: { type: 'string' },
+        optimizer: { type: 'string' },
+        seed: { type: 'string' },
+        out: { type: 'string' },
+        resume: { type: 'string' },
+        'eval-teacher': { type: 'boolean', default: false },
+        float16: { type: 'boolean', default: false },
+        'list-methods': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const v = parsed.values;
+  const base: ExperimentConfig = v.config ? parseExperiment(readJson(v.config), v.config) : defaultExperiment();
+  if (v.help || v['list-methods']) return { config: base, dataDir: '', outDir: '', evalTeacher: false, float16: false, help: !!v.help, listMethods: !!v['list-methods'] };
+  if (!v.data && !v.resume) throw new UsageError('--data is required (a folder with VOCdevkit/VOC20xx, or a year folder).');
+
+  const known = new Set<string>(METHODS.map((m) => m.id));
+  const methods: MethodConfig[] = v.methods !== undefined
+    ? v.methods.split(',').map((s) => s.trim()).filter(Boolean).map((id) => {
+        if (!known.has(id)) throw new UsageError(`Unknown method "${id}". Known: ${[...known].join(', ')}.`);
+        return { id: id as MethodId };
+      })
+    : base.methods;
+  for (const pair of (v.scale ?? '').split(',').filter(Boolean)) {
+    const [id, x] = pair.split('=');
+    const m = methods.find((mm) => mm.id === id);
+    if (!m) throw new UsageError(`--scale names "${id}", which is not among the chosen methods.`);
+    m.scale = number(x, 'scale', (n) => n >= 0, 'id=<number >= 0>');
+  }
+  const s = base.schedule;
+  const optimizer = v.optimizer ?? s.optimizer;
+  if (optimizer !== 'adam' && optimizer !== 'sgd') throw new UsageError(`--optimizer must be adam or sgd, got "${optimizer}".`);
+  const config: ExperimentConfig = {
+    ...base,
+    teacher: v.teacher ?? base.teacher,
+    student: v.student ?? base.student,
+    data: { ...base.data, source: v.data ?? base.data.source, trainSplit: v['train-split'] ?? base.data.trainSplit, valSplit: v['val-split'] ?? base.data.valSplit },
+    methods,
+    detectionWeight: number(v['detection-weight'], 'detection-weight', (n) => n >= 0, 'a number >= 0') ?? base.detectionWeight,
+    schedule: {
+      ...s,
+      epochs: number(v.epochs, 'epochs', (n) => Number.isInteger(n) && n > 0, 'a positive integer') ?? s.epochs,
+      batchSize: number(v['batch-size'], 'batch-size', (n) => Number.isInteger(n) && n > 0, 'a positive integer') ?? s.batchSize,
+      inputSize: number(v['input-size'], 'input-size', (n) => Number.isInteger(n) && n >= 32 && n % 32 === 0, 'a multiple of 32') ?? s.inputSize,
+      lr: number(v.lr, 'lr', (n) => n > 0, 'a positive number') ?? s.lr,
+      optimizer,
+      seed: number(v.seed, 'seed', Number.isInteger, 'an integer') ?? s.seed,
+    },
+  };
+  if (!config.methods.length && !(config.detectionWeight > 0)) throw new UsageError('Nothing to train: no method chosen and --detection-weight 0.');
+  const stamp = now.toISOString().replace(/[:.]/g, '-').slice(0, 19);
+  return {
+    config: parseExperiment(config, 'command line'),
+    dataDir: v.data ?? config.data.source ?? '',
+    outDir: v.out ?? `runs/${stamp}`,
+    resume: v.resume,
+    evalTeacher: !!v['eval-teacher'],
+    float16: !!v.float16,
+    help: false,
+    listMethods: false,
+  };
+}
+
+function readJson(path: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`Cannot read the config ${path}: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * One headless experiment, as the command line runs it: load the teacher and the student, the
+ * train and validation splits, evaluate the student (and optionally the teacher), distill with the
+ * configured methods, evaluate again, and write the distilled student (tfjs graph model +
+ * manifest), a log of every loss term per step, the evaluation and checkpoints to a folder.
+ */
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
+import { mapVocClasses, VOC_CLASSES } from '../data/voc/classes';
+import { createGflDetector, EVAL_DETECT_OPTIONS, evaluateDetector, type DetectorEvalReport } from '../eval/evaluate-detector';
+import { artifactsToFiles, exportGraph } from '../graph/export';
+import { profileGraph } from '../graph/profile';
+import type { ModelManifest } from '../models/manifest';
+import { packCheckpoint, restoreCheckpoint, type Checkpoint } from '../train/checkpoint';
+import type { ExperimentConfig } from '../train/config';
+import { Optimizer } from '../train/optimizer';
+import { createSession, type ModelHandle } from '../train/session';
+import { train, type TrainEvent } from '../train/trainer';
+import { loadModel, loadSplit } from './node-lab';
+
+export interface RunOptions {
+  config: ExperimentConfig;
+  /** A folder holding a VOCdevkit (or a year folder). */
+  dataDir: string;
+  /** Where outputs go; nothing is written when absent. */
+  outDir?: string;
+  resume?: Checkpoint;
+  evalBefore?: boolean;
+  evalTeacher?: boolean;
+  weightPrecision?: 'float32' | 'float16';
+  signal?: AbortSignal;
+  onEvent?: (event: TrainEvent) => void;
+  onStatus?: (message: string) => void;
+}
+
+export interface RunResult {
+  before?: DetectorEvalReport;
+  after: DetectorEvalReport;
+  teacher?: DetectorEvalReport;
+  steps: number;
+  stopped: boolean;
+  /** Mean of each loss term over the first and the last tenth of the steps. */
+  termTrend: Record<string, { first: number; last: number }>;
+}
+
+/** Evaluates a detector on a split, at a given input size, over the 20 VOC classes. */
+export async function evaluateModel(model: ModelHandle, dataDir: string, split: string, inputSize: number, signal?: AbortSignal, onProgress?: (done: number, total: number) => void) {
+  const { dataset, loadImage } = await loadSplit(dataDir, split, model.manifest.classes);
+  const mapping = mapVocClasses(model.manifest.classes).toModel;
+  const classIndices = VOC_CLASSES.map((c) => mapping[c]).filter((i): i is number => i !== undefined);
+  const runner = { run: (x: tf.Tensor, outputs: readonly string[]) => model.graph.execute(x, outputs) };
+  const detect = createGflDetector(runner, model.manifest, { ...EVAL_DETECT_OPTIONS, inputSize });
+  return evaluateDetector(dataset.images, detect, {
+    classNames: model.manifest.classes,
+    classIndices,
+    loadImage,
+    signal,
+    onProgress: onProgress && ((p) => onProgress(p.done, p.total)),
+  });
+}
+
+function trend(log: Record<string, number>[]): Record<string, { first: number; last: number }> {
+  const k = Math.max(1, Math.floor(log.length / 10));
+  const mean = (rows: Record<string, number>[], name: string) => rows.reduce((s, r) => s + (r[name] ?? 0), 0) / rows.length;
+  const names = Object.keys(log[0] ?? {});
+  return Object.fromEntries(names.map((n) => [n, { first: mean(log.slice(0, k), n), last: mean(log.slice(-k), n) }]));
+}
+
+export async function runExperiment(o: RunOptions): Promise<RunResult> {
+  const { config, dataDir, outDir } = o;
+  const status = o.onStatus ?? (() => undefined);
+  const s = config.schedule;
+  if (outDir) {
+    mkdirSync(outDir, { recursive: true });
+    writeFileSync(join(outDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+    if (!o.resume) writeFileSync(join(outDir, 'log.jsonl'), '');
+  }
+  const needTeacher = config.methods.length > 0 || o.evalTeacher;
+  const teacher = needTeacher ? loadModel(config.teacher, { trainable: false, name: 'teacher' }) : null;
+  const student = loadModel(config.student, { trainable: true, name: 'student' });
+  const session = createSession({ teacher: config.methods.length ? teacher : null, student, methods: config.methods, detectionWeight: config.detectionWeight, seed: s.seed });
+  const optimizer = new Optimizer(s.optimizer, { momentum: s.momentum, weightDecay: s.weightDecay });
+  try {
+    if (o.resume) {
+      restoreCheckpoint(session, optimizer, o.resume);
+      status(`resumed from step ${o.resume.step}`);
+    }
+    const result: Partial<RunResult> = {};
+    if (o.evalTeacher && teacher) {
+      status(`evaluating the teacher on ${config.data.valSplit} ...`);
+      result.teacher = await evaluateModel(teacher, dataDir, config.data.valSplit, s.inputSize, o.signal);
+    }
+    if (o.evalBefore !== false && !o.resume) {
+      status(`evaluating the student before training on ${config.data.valSplit} ...`);
+      result.before = await evaluateModel(student, dataDir, config.data.valSplit, s.inputSize, o.signal);
+    }
+    const { dataset, loadImage } = await loadSplit(dataDir, config.data.trainSplit, student.manifest.classes);
+    status(`training on ${dataset.images.length} images of ${config.data.trainSplit} (${dataset.summary.objectCount} objects)`);
+    const termLog: Record<string, number>[] = [];
+    const ran = await train({
+      session,
+      optimizer,
+      config,
+      images: dataset.images,
+      loadImage,
+      startStep: o.resume?.step ?? 0,
+      signal: o.signal,
+      onEvent: (e) => {
+        if (e.type === 'step') {
+          termLog.push({ loss: e.loss, ...e.terms });
+          if (outDir) appendFileSync(join(outDir, 'log.jsonl'), `${JSON.stringify({ step: e.step, epoch: e.epoch, lr: e.lr, loss: e.loss, terms: e.terms, gradNorm: e.gradNorm, applied: e.applied, ms: Math.round(e.msPerStep) })}\n`);
+        }
+        o.onEvent?.(e);
+      },
+      saveCheckpoint: outDir ? async (c) => writeFileSync(join(outDir, 'checkpoint.dlc'), packCheckpoint(c)) : undefined,
+    });
+    status(`evaluating the student after ${ran.step} steps ...`);
+    const after = await evaluateModel(student, dataDir, config.data.valSplit, s.inputSize);
+    if (outDir) {
+      const exported = await exportGraph(student.graph, { precision: o.weightPrecision ?? 'float32' });
+      const { modelJson, weights } = artifactsToFiles(exported, 'model.bin');
+      const dir = join(outDir, 'student');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'model.json'), modelJson);
+      writeFileSync(join(dir, 'model.bin'), weights);
+      const profile = profileGraph(student.graph);
+      const manifest: ModelManifest = {
+        ...student.manifest,
+        name: `${student.manifest.name}, distilled`,
+        model: 'model.json',
+        profile: { parameters: profile.parameters, macs: profile.macs },
+        description: `${student.manifest.name} after ${ran.step} steps of ${config.methods.length ? config.methods.map((m) => m.id).join(' + ') : 'plain fine-tuning'}${config.methods.length && config.detectionWeight > 0 ? ' + detection loss' : ''} from ${config.teacher}.`,
+      };
+      writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+      writeFileSync(join(outDir, 'eval.json'), `${JSON.stringify({ teacher: result.teacher ?? null, before: result.before ?? null, after, steps: ran.step }, stripImages, 2)}\n`);
+    }
+    return { ...result, after, steps: ran.step, stopped: ran.stopped, termTrend: trend(termLog) };
+  } finally {
+    session.dispose();
+    optimizer.dispose();
+    student.graph.dispose();
+    teacher?.graph.dispose();
+  }
+}
+
+/** eval.json keeps the scores, not every box of every image. */
+function stripImages(key: string, value: unknown) {
+  return key === 'images' ? undefined : value;
+}
