@@ -148,3 +148,27 @@ describe('model checks', () => {
     expect(() => graphFromArtifacts({ ...artifacts, weightData: new ArrayBuffer(100) })).toThrow(/weight files do not match model.json/);
   });
 });
+
+// The cpu backend is slow at full size: compare the early layers, where tf.GraphModel runs only
+// what the requested node needs, so both sides do the same small amount of work.
+describe('TrainableGraph against tf.GraphModel on the cpu backend', () => {
+  it('CenterNet (fused conv, hard-swish, fused depthwise, squeeze-excite) and NanoDet-g stem taps', async () => {
+    await tf.setBackend('cpu');
+    const cases: [() => tf.io.ModelArtifacts, string, number[], string][] = [
+      [centernet, 'tower_0/images', [1, 512, 512, 3], 'tower_0/MobilenetV3/expanded_conv_3/squeeze_excite/mul'],
+      [nanodet, 'input_1', [1, 3, 416, 416], 'PartitionedCall/onnx_tf_prefix_Concat_12'],
+    ];
+    for (const [load, inputName, shape, tap] of cases) {
+      const artifacts = load();
+      const reference = await tf.loadGraphModel(tf.io.fromMemory(artifacts));
+      const graph = graphFromArtifacts(artifacts, { trainable: true });
+      const x = tf.randomUniform(shape, -1, 1, 'float32', 7);
+      const expected = reference.execute({ [inputName]: x }, tap) as tf.Tensor;
+      const [actual] = graph.execute(x, [tap]);
+      expect(await relDiff(actual!, expected), tap).toBeLessThan(1e-5);
+      tf.dispose([x, expected, actual!]);
+      reference.dispose();
+      graph.dispose();
+    }
+  });
+});

@@ -73,3 +73,31 @@ describe('TrainableGraph on WebGPU (Node, SwiftShader) against the cpu backend',
     }
   }, 600_000);
 });
+
+// CenterNet (NHWC, fused and depthwise convolutions, squeeze-excite) at 64x64 on webgpu vs cpu.
+describe('CenterNet on WebGPU (Node, SwiftShader) against the cpu backend', () => {
+  it('gives the same head outputs', async () => {
+    await registerNodeWebGpu();
+    const heads = ['tower_0/CenternetHead/centernet_cls_output/BiasAdd', 'tower_0/CenternetHead/centernet_wh_output/BiasAdd'];
+    const shapes = await on('wasm', async () => {
+      const g = graphFromArtifacts(readModelArtifacts(join(models, 'centernet.json')), { trainable: false });
+      const s = g.exportReferenceShapes();
+      g.dispose();
+      return s;
+    });
+    const x = Array.from({ length: 64 * 64 * 3 }, (_, i) => 127 + 120 * Math.sin(i * 0.11));
+    const run = async () => {
+      const graph = graphFromArtifacts(readModelArtifacts(join(models, 'centernet.json')), { trainable: false });
+      graph.importReferenceShapes(shapes);
+      const input = tf.tensor4d(x, [1, 64, 64, 3]);
+      const outs = graph.execute(input, heads);
+      const values = await Promise.all(outs.map((t) => t.array()));
+      tf.dispose([input, ...outs]);
+      graph.dispose();
+      return values;
+    };
+    const gpu = await on('webgpu', run);
+    const cpu = await on('cpu', run);
+    for (let i = 0; i < heads.length; i++) expect(await relDiff(tf.tensor(gpu[i]!), tf.tensor(cpu[i]!)), heads[i]).toBeLessThan(1e-5);
+  }, 600_000);
+});
