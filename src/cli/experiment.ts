@@ -11,7 +11,8 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { METHODS } from '../distill/registry';
-import { defaultExperiment, type ExperimentConfig, type MethodConfig } from '../train/config';
+import { defaultExperiment, type ExperimentConfig, type MethodConfig, type ScheduleConfig } from '../train/config';
+import type { DetectorEvalReport } from '../eval/evaluate-detector';
 import { loadModel } from './node-lab';
 import { progressLine } from './progress';
 import { evaluateModel, runExperiment, type RunResult } from './run';
@@ -79,11 +80,23 @@ async function main() {
         if (e.type === 'step' && (e.step % 10 === 0 || e.step === e.totalSteps)) console.error(`${run.label.padEnd(10)} ${progressLine(e)}`);
       },
     });
-    const row = { label: run.label, methods: run.methods.map((m) => m.id), mapAll: result.after.mapAll, map11: result.after.map11, cocoAp: result.after.coco.ap, steps: result.steps, seconds: (performance.now() - t0) / 1000, trend: result.termTrend };
+    const row: Row = { label: run.label, methods: run.methods.map((m) => m.id as string), mapAll: result.after.mapAll, map11: result.after.map11, cocoAp: result.after.coco.ap, steps: result.steps, seconds: (performance.now() - t0) / 1000, trend: result.termTrend };
     rows.push(row);
-    console.log(`${run.label}: mAP ${pct(row.mapAll)} (${row.steps} steps, ${row.seconds.toFixed(0)} s)`);
+    const trend = Object.entries(row.trend)
+      .filter(([k]) => row.methods.includes(k) || k === 'loss')
+      .map(([k, t]) => `${k} ${t.first.toPrecision(3)} → ${t.last.toPrecision(3)}`)
+      .join('; ');
+    console.log(`${run.label}: mAP ${pct(row.mapAll)} (${row.steps} steps, ${row.seconds.toFixed(0)} s); ${trend}`);
+    // Written after every run, so a long experiment that is stopped still leaves its table.
+    writeResults(rows, teacherReport, studentReport, schedule);
   }
 
+  const md = writeResults(rows, teacherReport, studentReport, schedule);
+  console.log(`\n${md}\nWrote ${v.out}/results.md and results.json`);
+}
+
+
+function writeResults(rows: Row[], teacherReport: DetectorEvalReport, studentReport: DetectorEvalReport, schedule: ScheduleConfig): string {
   const ft = rows.find((r) => r.label === 'finetune')?.mapAll ?? null;
   const teacherMap = teacherReport.mapAll;
   const lines = [
@@ -105,7 +118,7 @@ async function main() {
   const md = `${lines.join('\n')}\n\n${settings}\n`;
   writeFileSync(join(v.out!, 'results.md'), md);
   writeFileSync(join(v.out!, 'results.json'), `${JSON.stringify({ settings, teacher: { mapAll: teacherMap, map11: teacherReport.map11 }, studentBefore: { mapAll: studentReport.mapAll }, rows }, null, 2)}\n`);
-  console.log(`\n${md}\nWrote ${v.out}/results.md and results.json`);
+  return md;
 }
 
 main().catch((error) => {
