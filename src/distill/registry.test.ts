@@ -99,7 +99,7 @@ describe('registry', () => {
       return { loss: out.loss, terms: out.terms, names: out.maps?.map((m) => m.name) };
     });
     expect(r.loss.dataSync()[0]).toBeCloseTo(1.5 + Math.LN2 + 2 * 1, 6);
-    expect(Object.keys(r.terms).sort()).toEqual(['detection', 'detection/qfl', 'head-mimic', 'head-mimic/mimic', 'kd', 'kd/kd'].sort());
+    expect(Object.keys(r.terms).sort()).toEqual(['detection', 'detection/qfl', 'head-mimic', 'head-mimic/mimic', 'kd', 'kd/kd', 'kd/divergence'].sort());
     expect(r.terms['head-mimic']?.dataSync()[0]).toBeCloseTo(2, 6);
     expect(r.terms['head-mimic/mimic']?.dataSync()[0]).toBeCloseTo(1, 6);
     expect(r.names).toEqual(['kd/kd', 'head-mimic/cosine']);

@@ -103,3 +103,17 @@ describe('softLabelKd (kl)', () => {
     tf.dispose([a, b]);
   });
 });
+
+describe('soft-label KD divergence term', () => {
+  it('is 0 when the student equals the teacher and positive otherwise (BCE floor removed)', async () => {
+    await tf.setBackend('cpu');
+    const zT = tf.tensor4d([2, -1, 0.5, -3], [1, 1, 2, 2]);
+    const same = softLabelKd({ clsT: [zT], clsS: [zT.clone()] });
+    expect(same.terms.divergence!.dataSync()[0]).toBeCloseTo(0, 6);
+    expect(same.terms.kd!.dataSync()[0]).toBeGreaterThan(0.1); // the teacher's entropy
+    const other = softLabelKd({ clsT: [zT], clsS: [tf.zerosLike(zT) as tf.Tensor4D] });
+    // Location 1: T = (2, −1); BCE(σ(2), 0) + BCE(σ(−1), 0) − H = Σ softplus(0) − H = 2·ln 2 − H ≥ 0
+    expect(other.terms.divergence!.dataSync()[0]).toBeGreaterThan(0);
+    tf.dispose([zT, same.loss, ...Object.values(same.terms), other.loss, ...Object.values(other.terms)]);
+  });
+});

@@ -84,8 +84,13 @@ export function softLabelKd(
       return tf.sum(perLocation);
     });
     const total = tf.addN(sums);
-    const kd = (p.reduction === 'mean' ? tf.div(total, locations) : total) as tf.Scalar;
-    return { loss: tf.mul(kd, p.weight) as tf.Scalar, terms: { kd } };
+    const reduce = (x: tf.Tensor) => (p.reduction === 'mean' ? tf.div(x, locations) : x) as tf.Scalar;
+    const kd = reduce(total);
+    // The BCE form bottoms out at the teacher's entropy, which hides progress in a log: report
+    // the part above it too (a divergence, 0 when the student matches the teacher).
+    const floor = p.mode === 'bce' ? reduce(tf.mul(tf.addN(clsT.map((t) => tf.sum(locationLoss(t, t, p)))), scale)) : tf.scalar(0);
+    const divergence = tf.sub(kd, floor) as tf.Scalar;
+    return { loss: tf.mul(kd, p.weight) as tf.Scalar, terms: { kd, divergence } };
   });
   return options.withMaps ? { ...out, maps } : out;
 }
