@@ -59,3 +59,47 @@ export async function openLab(query = ''): Promise<Lab> {
     },
   };
 }
+
+/** The fixture's root (VOCdevkit/VOC2012 inside), as a folder picked with <input webkitdirectory>. */
+export const fixtureRoot = resolve(root, '../shared/voc-fixture');
+
+/**
+ * Element screenshots of panels taller than the window are stitched while scrolling, and the
+ * sticky header would land in the middle of them: pin it to the top of the page for pictures.
+ */
+export async function unstickHeader(page: Page): Promise<void> {
+  await page.addStyleTag({ content: '.app header { position: static !important; }' });
+}
+
+/** Waits for both models, then picks the fixture folder and waits for the split summaries. */
+export async function loadFixture(page: Page): Promise<void> {
+  await unstickHeader(page);
+  await page.getByTestId('student-name').waitFor({ timeout: 120_000 });
+  await page.getByTestId('teacher-name').waitFor({ timeout: 120_000 });
+  await page.getByTestId('data-folder').setInputFiles(fixtureRoot);
+  await page.getByTestId('split-train-images').waitFor({ timeout: 60_000 });
+}
+
+/** A run SwiftShader can do in seconds per step: tiny input, batch 1, a few images. */
+export async function configureSmallRun(page: Page, o: { methods: string[]; images: number; inputSize?: number; checkpointEvery?: number; evalImages?: number }) {
+  await page.getByTestId('schedule-inputSize').selectOption(String(o.inputSize ?? 64));
+  await page.getByTestId('schedule-batchSize').fill('1');
+  await page.getByTestId('schedule-epochs').fill('1');
+  await page.getByTestId('schedule-warmupSteps').fill('0');
+  await page.getByTestId('max-train-images').fill(String(o.images));
+  await page.getByTestId('max-eval-images').fill(String(o.evalImages ?? 2));
+  await page.getByTestId('checkpoint-every').fill(String(o.checkpointEvery ?? 20));
+  for (const m of o.methods) await page.getByTestId(`method-toggle-${m}`).check();
+}
+
+/** Waits until the step counter shows at least `step`. */
+export async function waitForStep(page: Page, step: number, timeout = 240_000): Promise<void> {
+  await page.waitForFunction(
+    (n) => {
+      const text = document.querySelector('[data-testid="train-step"]')?.textContent ?? '';
+      return Number(text.split('/')[0]) >= n;
+    },
+    step,
+    { timeout, polling: 250 },
+  );
+}

@@ -1,8 +1,16 @@
 import { useEffect } from 'react';
 import { BackendPanel } from './components/BackendPanel';
+import { DataPanel } from './components/DataPanel';
 import { DetectionView } from './components/DetectionView';
+import { EvalPanel } from './components/EvalPanel';
+import { ExportPanel } from './components/ExportPanel';
 import { ImagePicker } from './components/ImagePicker';
-import { TeacherCard } from './components/ModelCard';
+import { InspectPanel } from './components/InspectPanel';
+import { MethodsPanel } from './components/MethodsPanel';
+import { ModelCard, PairProblems } from './components/ModelCard';
+import { SchedulePanel } from './components/SchedulePanel';
+import { StatusBar } from './components/StatusBar';
+import { TrainingPanel } from './components/TrainingPanel';
 import { boot, MIN_SCORE_THRESHOLD, setScoreThreshold } from './controller';
 import { useLabStore } from './store';
 
@@ -16,31 +24,43 @@ export function App() {
       <header>
         <h1>Distill Lab</h1>
         <p className="tagline">Knowledge distillation for object detectors, on your own GPU.</p>
+        <StatusBar />
       </header>
       <main>
         <aside>
           <BackendPanel />
-          <TeacherCard />
-          <section className="card">
-            <h2>Detection settings</h2>
-            <label className="slider">
-              <span>
-                Score threshold <output>{threshold.toFixed(2)}</output>
-              </span>
-              <input
-                type="range"
-                min={MIN_SCORE_THRESHOLD}
-                max={0.95}
-                step={0.05}
-                value={threshold}
-                data-testid="score-threshold"
-                onChange={(e) => setScoreThreshold(Number(e.target.value))}
-              />
-            </label>
-          </section>
+          <ModelCard role="teacher" />
+          <ModelCard role="student" />
+          <PairProblems />
+          <DataPanel />
+          <MethodsPanel />
+          <SchedulePanel />
         </aside>
         <div className="content">
-          <ImagePicker />
+          <TrainingPanel />
+          <InspectPanel />
+          <EvalPanel />
+          <ExportPanel />
+          <section className="card quick-look">
+            <div className="panel-head">
+              <h2>Quick look</h2>
+              <label className="slider inline">
+                <span>
+                  score ≥ <output>{threshold.toFixed(2)}</output>
+                </span>
+                <input
+                  type="range"
+                  min={MIN_SCORE_THRESHOLD}
+                  max={0.95}
+                  step={0.05}
+                  value={threshold}
+                  data-testid="score-threshold"
+                  onChange={(e) => setScoreThreshold(Number(e.target.value))}
+                />
+              </label>
+            </div>
+            <ImagePicker />
+          </section>
           <DetectionView />
         </div>
       </main>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classColour, formatBytes, formatCount, formatMs } from './format';
+import { classColour, formatBytes, formatCount, formatDuration, formatMs, nameColour } from './format';
 
 describe('format', () => {
   it('formats counts with SI units', () => {
@@ -20,5 +20,15 @@ describe('format', () => {
   it('gives neighbouring classes distinct hues', () => {
     expect(classColour(0)).toBe('hsl(0 85% 55%)');
     expect(classColour(1)).toBe('hsl(138 85% 55%)');
+  });
+  it('formats durations in h/min/s', () => {
+    expect(formatDuration(12.4)).toBe('12 s');
+    expect(formatDuration(185)).toBe('3 min 05 s');
+    expect(formatDuration(3720)).toBe('1 h 02 min');
+    expect(formatDuration(NaN)).toBe('–');
+  });
+  it('colours a class name the same whatever its index', () => {
+    expect(nameColour('person')).toBe(nameColour('person'));
+    expect(nameColour('person')).not.toBe(nameColour('boat'));
   });
 });

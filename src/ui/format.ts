@@ -30,3 +30,19 @@ export function formatMs(ms: number): string {
 export function classColour(classIndex: number): string {
   return `hsl(${Math.round((classIndex * 137.508) % 360)} 85% 55%)`;
 }
+
+/** A colour per class name, so the teacher's and the student's boxes of one class match. */
+export function nameColour(name: string): string {
+  let h = 0;
+  for (let i = 0; i < name.length; i++) h = (h * 31 + name.charCodeAt(i)) >>> 0;
+  return classColour(h % 997);
+}
+
+/** Seconds as "1 h 02 min", "3 min 05 s", "12 s". */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '–';
+  const s = Math.round(seconds);
+  if (s >= 3600) return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
+  if (s >= 60) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+  return `${s} s`;
+}

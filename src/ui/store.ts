@@ -1,6 +1,18 @@
 import { create } from 'zustand';
 import type { BackendReport } from '../worker/backend-types';
-import type { ImageDetections, ModelSummary } from '../worker/lab';
+import type {
+  CheckpointInfo,
+  DataInfo,
+  EvalSummary,
+  EvalTarget,
+  ImageDetections,
+  InspectionResult,
+  LabExperiment,
+  LossPoint,
+  MethodRow,
+  ModelInfo,
+  ModelRole,
+} from '../worker/lab';
 
 /** Every async piece of the page is in one of these states; errors carry a message for people. */
 export type Loadable<T> =
@@ -14,24 +26,111 @@ export interface ShownImage {
   name: string;
 }
 
+export type TrainStatus = 'idle' | 'starting' | 'running' | 'pausing' | 'paused' | 'stopping' | 'finished' | 'stopped' | 'error';
+
+export type { LossPoint };
+
+export interface TrainingState {
+  status: TrainStatus;
+  step: number;
+  totalSteps: number;
+  stepsPerEpoch: number;
+  epoch: number;
+  lr: number;
+  loss: number;
+  gradNorm: number;
+  imagesPerSecond: number;
+  msPerStep: number;
+  etaSeconds: number;
+  /** Steps whose loss was not finite (weights not updated), with the terms at fault. */
+  skipped: { step: number; terms: string[] }[];
+  history: LossPoint[];
+  error: string | null;
+}
+
+export interface InspectState {
+  split: 'train' | 'val';
+  imageId: string | null;
+  ldObject: number;
+  /** Detections shown from this score up. */
+  scoreThreshold: number;
+  imageUrl: string | null;
+  result: Loadable<InspectionResult>;
+}
+
+export interface EvalState {
+  running: boolean;
+  progress: { target: EvalTarget; done: number; total: number } | null;
+  reports: Partial<Record<EvalTarget, EvalSummary>>;
+  error: string | null;
+}
+
 export interface LabState {
   backend: Loadable<BackendReport>;
-  teacher: Loadable<ModelSummary>;
-  /** The image on screen. A file that fails to decode never replaces it. */
+  deviceLost: string | null;
+  methods: MethodRow[];
+  config: LabExperiment | null;
+  models: Record<ModelRole, Loadable<ModelInfo>>;
+  /** A dropped model that failed: the model on screen stays. */
+  modelNotice: Record<ModelRole, string | null>;
+  pairProblems: string[];
+  data: Loadable<DataInfo>;
+  dataNotice: string | null;
+  training: TrainingState;
+  savedCheckpoint: CheckpointInfo | null;
+  /** False where the browser offers no IndexedDB: checkpoints will not survive a reload. */
+  persistent: boolean;
+  inspect: InspectState;
+  evaluation: EvalState;
+  exporting: Loadable<{ fileName: string; bytes: number; name: string }>;
+  configNotice: string | null;
+  /** The quick look: any photo, either model. */
   image: ShownImage | null;
   detections: Loadable<ImageDetections>;
   scoreThreshold: number;
-  /** A problem that did not change what is on screen (e.g. a corrupt file was dropped). */
   notice: string | null;
-  deviceLost: string | null;
 }
+
+export const initialTraining: TrainingState = {
+  status: 'idle',
+  step: 0,
+  totalSteps: 0,
+  stepsPerEpoch: 0,
+  epoch: 0,
+  lr: 0,
+  loss: NaN,
+  gradNorm: NaN,
+  imagesPerSecond: 0,
+  msPerStep: 0,
+  etaSeconds: 0,
+  skipped: [],
+  history: [],
+  error: null,
+};
 
 export const useLabStore = create<LabState>(() => ({
   backend: { status: 'idle' },
-  teacher: { status: 'idle' },
+  deviceLost: null,
+  methods: [],
+  config: null,
+  models: { teacher: { status: 'idle' }, student: { status: 'idle' } },
+  modelNotice: { teacher: null, student: null },
+  pairProblems: [],
+  data: { status: 'idle' },
+  dataNotice: null,
+  training: initialTraining,
+  savedCheckpoint: null,
+  persistent: true,
+  inspect: { split: 'train', imageId: null, ldObject: 0, scoreThreshold: 0.3, imageUrl: null, result: { status: 'idle' } },
+  evaluation: { running: false, progress: null, reports: {}, error: null },
+  exporting: { status: 'idle' },
+  configNotice: null,
   image: null,
   detections: { status: 'idle' },
   scoreThreshold: 0.35,
   notice: null,
-  deviceLost: null,
 }));
+
+/** Whether the run holds the student (inspection, evaluation and export wait for a pause). */
+export const isBusyTraining = (s: TrainStatus) => s === 'starting' || s === 'running' || s === 'pausing' || s === 'stopping';
+export const isRunActive = (s: TrainStatus) => isBusyTraining(s) || s === 'paused';

@@ -45,7 +45,52 @@ async function createWebGpuBackend(): Promise<WebGPUBackend> {
     isFallback: Boolean((info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? legacyFallback),
   };
   webgpuDevice = device;
+  // tfjs does not watch for validation errors; a silent one means wrong numbers, so say it.
+  device.addEventListener('uncapturederror', (event) => {
+    console.error(`WebGPU error: ${(event as GPUUncapturedErrorEvent).error.message}`);
+  });
   return new WebGPUBackend(device, info);
+}
+
+/**
+ * tfjs-backend-webgpu's AddN binds every input as a storage buffer in one shader; past the
+ * device's maxStorageBuffersPerShaderStage (8 by default, output included) the pipeline is
+ * invalid and WebGPU drops the whole command buffer, so the sum, and every result queued with
+ * it, silently comes out wrong. A distillation step adds one loss per method plus the detection
+ * loss (8 with every method), so sums are done here in chunks that fit.
+ */
+export function installChunkedAddN(): void {
+  const original = tf.getKernel('AddN', 'webgpu');
+  if (!original) return;
+  tf.unregisterKernel('AddN', 'webgpu');
+  tf.registerKernel({
+    kernelName: 'AddN',
+    backendName: 'webgpu',
+    kernelFunc: (args) => {
+      const inputs = args.inputs as unknown as tf.TensorInfo[];
+      const backend = args.backend as WebGPUBackend;
+      const maxInputs = Math.max(2, backend.device.limits.maxStorageBuffersPerShaderStage - 1);
+      const sum = (list: tf.TensorInfo[]) => original.kernelFunc({ ...args, inputs: list as unknown as tf.NamedTensorInfoMap }) as tf.TensorInfo;
+      let level = inputs;
+      const made: tf.TensorInfo[] = [];
+      while (level.length > maxInputs) {
+        const next: tf.TensorInfo[] = [];
+        for (let i = 0; i < level.length; i += maxInputs) {
+          const chunk = level.slice(i, i + maxInputs);
+          if (chunk.length === 1) next.push(chunk[0]!);
+          else {
+            const part = sum(chunk);
+            made.push(part);
+            next.push(part);
+          }
+        }
+        level = next;
+      }
+      const out = sum(level);
+      for (const t of made) backend.disposeData(t.dataId);
+      return out;
+    },
+  });
 }
 
 /** The device the WebGPU backend runs on, once chosen; `lost` resolves if the GPU goes away. */
@@ -60,6 +105,7 @@ let registered = false;
 function registerBackends() {
   if (registered) return;
   registered = true;
+  installChunkedAddN();
   // Replace the package's own registration (it hides the adapter and device from us).
   if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');
   tf.registerBackend(

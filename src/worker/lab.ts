@@ -1,23 +1,51 @@
+/**
+ * The lab behind comlink, run inside the worker: the only owner of the tfjs backend, the models,
+ * the data and the training run. Every method takes and returns plain, structured-clonable data;
+ * the work itself lives in plain modules beside this one (models, data, inspect, evaluation,
+ * export-student, run-control, kv-store) that Node tests reach; this class only wires them.
+ *
+ * One run at a time trains; while it runs, model and data changes are refused, and inspection,
+ * evaluation and export wait for a pause (they share the student's weights and the GPU queue).
+ */
 import * as tf from '@tensorflow/tfjs';
+import * as Comlink from 'comlink';
 import { decodeImageBlob } from '../data/decode-browser';
+import type { ImageDecoder } from '../data/pipeline';
+import type { ModelManifest } from '../models/manifest';
 import { DEFAULT_DETECT_OPTIONS, detectGfl, type DetectOptions, type DetectResult } from '../detect/nanodet';
-import { loadModelFromUrl, type LoadedModel } from '../models/load';
+import { METHODS } from '../distill/registry';
+import type { WeightPrecision } from '../graph/export';
+import { packCheckpoint, restoreCheckpoint, unpackCheckpoint, type Checkpoint, type SavedTensor } from '../train/checkpoint';
+import { defaultExperiment, parseExperiment, type ExperimentConfig } from '../train/config';
+import { Optimizer } from '../train/optimizer';
+import { checkPair, createSession, type DistillSession, type ModelHandle } from '../train/session';
+import { NonFiniteLossError, train, type TrainEvent } from '../train/trainer';
 import { currentWebGpuDevice, selectBackend, type BackendName, type BackendReport } from './backend';
+import { LabData, limit, openSource, type DataInfo, type DataInput, type SplitInfo } from './data';
+import { evaluateModel, type EvalSummary } from './evaluation';
+import { exportStudentZip } from './export-student';
+import { inspectImage, mapBuffers, type InspectionResult } from './inspect';
+import { openStore, type KeyValueStore } from './kv-store';
+import { modelFromFiles, type NamedBytes } from './model-files';
+import { buildHandle, checkModel, describeModel, fetchModel, runnerOf, type ModelInfo, type ModelRole } from './models';
+import { RunControl, type RunState } from './run-control';
 
-export type ModelRole = 'teacher' | 'student';
+export type { DataInfo, DataInput, EvalSummary, InspectionResult, ModelInfo, ModelRole, NamedBytes, RunState, SplitInfo };
 
-/** What the UI shows about a loaded model: plain data only, never a tensor. */
-export interface ModelSummary {
-  role: ModelRole;
-  name: string;
-  description?: string;
-  source?: string;
-  parameterCount: number;
-  weightBytes: number;
-  inputSize: number;
-  classCount: number;
-  strides: number[];
-  regMax: number;
+/** The experiment as the lab saves it: the core config plus the lab's image limits. */
+export type LabExperiment = ExperimentConfig & { lab?: { maxTrainImages?: number; maxEvalImages?: number } };
+
+export const DEFAULT_MANIFESTS: Record<ModelRole, string> = { teacher: 'nanodet.manifest.json', student: 'nanodet-student.manifest.json' };
+
+/** A method as the UI lists it (plain data). */
+export interface MethodRow {
+  id: string;
+  title: string;
+  summary: string;
+  citation: string;
+  defaults: Record<string, unknown>;
+  needs: string[];
+  connectors: string;
 }
 
 export interface ImageDetections extends DetectResult {
@@ -27,25 +55,79 @@ export interface ImageDetections extends DetectResult {
   backend: string;
 }
 
-/** Events the worker pushes to the page without being asked. */
-export type LabEvent = { type: 'device-lost'; message: string };
+export interface CheckpointInfo {
+  step: number;
+  totalSteps: number;
+  savedAt: string;
+  reason: 'interval' | 'stopped' | 'finished';
+  teacher: string;
+  student: string;
+  data: string;
+  config: LabExperiment;
+  bytes: number;
+}
 
-/**
- * The lab's model work, run inside the worker: the only owner of the tfjs backend and the
- * models. Every method takes and returns plain, structured-clonable data.
- */
+export type EvalTarget = 'teacher' | 'before' | 'now';
+
+/** Training events as the page receives them (panel maps stay in the worker). */
+export type TrainUpdate = Exclude<TrainEvent, { type: 'maps' }>;
+
+/** Events the worker pushes to the page without being asked. */
+export type LabEvent =
+  | { type: 'device-lost'; message: string }
+  | { type: 'train'; event: TrainUpdate }
+  | { type: 'run-state'; state: RunState }
+  | { type: 'checkpoint-saved'; info: CheckpointInfo }
+  | { type: 'eval-progress'; target: EvalTarget; done: number; total: number };
+
+/** One point of the loss curves: the total ('loss') and every term at a step. */
+export interface LossPoint {
+  step: number;
+  values: Record<string, number>;
+}
+
+interface StoredCheckpoint extends CheckpointInfo {
+  packed: Uint8Array;
+  /** The run's curves up to the checkpoint, so a reload shows them again. */
+  history?: LossPoint[];
+}
+
+interface LoadedModel {
+  handle: ModelHandle;
+  info: ModelInfo;
+  /** Dropped files, kept so a reload can rebuild the same model. */
+  files?: NamedBytes[];
+}
+
+const browserDecode: ImageDecoder = (bytes, name) => decodeImageBlob(new Blob([bytes as Uint8Array<ArrayBuffer>]), name);
+
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
 export class Lab {
   private models = new Map<ModelRole, LoadedModel>();
+  /** The student's weights as loaded: "before training", and where a new run starts. */
+  private initialStudent?: Record<string, SavedTensor>;
+  /** Steps of training the student's current weights have had. */
+  private studentStep = 0;
+  private data?: LabData;
   private backendReport?: BackendReport;
   private deviceLost?: string;
   private listeners: ((event: LabEvent) => void)[] = [];
-  /** Model work runs one call at a time: the GPU queue is shared and results must not interleave. */
+  private store?: KeyValueStore;
+  private run?: { control: RunControl; session: DistillSession; optimizer: Optimizer; config: LabExperiment };
+  /** The session of the last run, kept for inspection (its connectors are trained). */
+  private lastSession?: { session: DistillSession; config: LabExperiment };
+  private beforeCache = new Map<string, EvalSummary>();
   private queue: Promise<unknown> = Promise.resolve();
 
   private serial<T>(work: () => Promise<T>): Promise<T> {
     const next = this.queue.then(work, work);
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  private emit(event: LabEvent) {
+    for (const l of this.listeners) l(event);
   }
 
   subscribe(listener: (event: LabEvent) => void): void {
@@ -57,32 +139,335 @@ export class Lab {
       if (this.backendReport) return this.backendReport;
       const report = await selectBackend(order);
       this.backendReport = report;
+      this.store = await openStore();
       const device = report.backend === 'webgpu' ? currentWebGpuDevice() : undefined;
       void device?.lost.then((info) => {
-        this.deviceLost = `The GPU device was lost (${info.reason}: ${info.message || 'no detail'}). Reload the page to start a new device; loaded files stay on your disk.`;
-        for (const l of this.listeners) l({ type: 'device-lost', message: this.deviceLost });
+        this.deviceLost = `The GPU device was lost (${info.reason}: ${info.message || 'no detail'}). Restart the compute worker (or reload the page); the last checkpoint is kept and training resumes from it.`;
+        this.run?.control.stop();
+        this.emit({ type: 'device-lost', message: this.deviceLost });
       });
       return report;
     });
   }
 
-  loadModel(role: ModelRole, manifestUrl: string): Promise<ModelSummary> {
+  /** For tests of the recovery path: destroys the GPU device as a driver reset would. */
+  loseDevice(): void {
+    currentWebGpuDevice()?.destroy();
+  }
+
+  methods(): MethodRow[] {
+    return METHODS.map((m) => ({
+      id: m.id,
+      title: m.title,
+      summary: m.summary,
+      citation: m.citation,
+      defaults: { ...(m.defaults as object) } as Record<string, unknown>,
+      needs: [...m.needs],
+      connectors: m.connectors,
+    }));
+  }
+
+  defaultExperiment(): LabExperiment {
+    return { ...defaultExperiment(), lab: { maxTrainImages: 0, maxEvalImages: 0 } };
+  }
+
+  parseExperiment(text: string, origin: string): LabExperiment {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      throw new Error(`${origin} is not valid JSON: ${messageOf(error)}`, { cause: error });
+    }
+    return parseExperiment(value, origin) as LabExperiment;
+  }
+
+  // ---- models -------------------------------------------------------------------------------
+
+  /**
+   * Loads a model for a role: the default, files a person dropped, or the files dropped before a
+   * reload ('stored'). A failure leaves the model that was there in place.
+   */
+  loadModel(role: ModelRole, spec: { kind: 'default' } | { kind: 'files'; files: NamedBytes[] } | { kind: 'stored' }): Promise<ModelInfo> {
     return this.serial(async () => {
       this.assertUsable();
-      const model = await loadModelFromUrl(manifestUrl);
-      this.models.get(role)?.graph.dispose();
-      this.models.set(role, model);
-      return summarizeModel(role, model);
+      if (this.run) throw new Error('Stop the training before changing a model.');
+      // Read and check the new files before the old graph goes (graph names are per role).
+      let files: NamedBytes[] | undefined;
+      let source: { manifest: ModelManifest; artifacts: tf.io.ModelArtifacts; weightBytes: number; origin: string; manifestName: string };
+      if (spec.kind === 'default') {
+        const m = await fetchModel(`/models/${DEFAULT_MANIFESTS[role]}`, self.location.href);
+        source = { ...m, origin: `models/${DEFAULT_MANIFESTS[role]}`, manifestName: DEFAULT_MANIFESTS[role] };
+      } else {
+        files = spec.kind === 'files' ? spec.files : await this.store?.get<NamedBytes[]>(`model:${role}`);
+        if (!files) throw new Error(`No ${role} files were saved in this browser.`);
+        const m = modelFromFiles(files);
+        source = { ...m, manifestName: `${m.manifest.name}.manifest.json` };
+      }
+      checkModel(source.manifest, source.artifacts);
+      this.models.get(role)?.handle.graph.dispose();
+      this.models.delete(role);
+      this.dropLastSession();
+      const handle = buildHandle(role, source.manifest, source.artifacts);
+      const info = describeModel(role, handle, { origin: source.origin, isDefault: spec.kind === 'default', weightBytes: source.weightBytes, manifestName: source.manifestName });
+      this.models.set(role, { handle, info, files });
+      if (spec.kind === 'files') await this.store?.put(`model:${role}`, spec.files);
+      if (spec.kind === 'default') await this.store?.delete(`model:${role}`);
+      if (role === 'student') {
+        this.initialStudent = await readVariables([...handle.graph.variables.values()]);
+        this.studentStep = 0;
+        this.beforeCache.clear();
+        if (this.data) this.data = await this.data.reload({ train: this.data.train.split, val: this.data.val.split }, handle.manifest.classes);
+      }
+      return info;
     });
   }
 
+  /** Every reason the loaded pair cannot run these methods (checkPair's messages). */
+  checkPair(methods: ExperimentConfig['methods']): string[] {
+    const t = this.models.get('teacher');
+    const s = this.models.get('student');
+    if (!t || !s || methods.length === 0) return [];
+    return checkPair(t.handle.manifest, s.handle.manifest, methods);
+  }
+
+  /** What survived the last page: dropped model files, and the latest checkpoint. */
+  async stored(): Promise<{ teacherFiles: boolean; studentFiles: boolean; checkpoint: CheckpointInfo | null; history: LossPoint[]; persistent: boolean }> {
+    const store = this.store;
+    if (!store) return { teacherFiles: false, studentFiles: false, checkpoint: null, history: [], persistent: false };
+    const [t, s, c] = await Promise.all([store.get('model:teacher'), store.get('model:student'), store.get<StoredCheckpoint>('checkpoint')]);
+    return { teacherFiles: !!t, studentFiles: !!s, checkpoint: c ? withoutBytes(c) : null, history: c?.history ?? [], persistent: store.persistent };
+  }
+
+  async discardCheckpoint(): Promise<void> {
+    await this.store?.delete('checkpoint');
+  }
+
+  // ---- data ---------------------------------------------------------------------------------
+
+  loadData(input: DataInput, splits: { train: string; val: string }): Promise<DataInfo> {
+    return this.serial(async () => {
+      if (this.run) throw new Error('Stop the training before changing the data.');
+      const student = this.requireModel('student');
+      const source = await openSource(input);
+      this.data = await LabData.load(source, splits, student.handle.manifest.classes, browserDecode);
+      this.beforeCache.clear();
+      return this.data.info();
+    });
+  }
+
+  selectSplits(splits: { train: string; val: string }): Promise<DataInfo> {
+    return this.serial(async () => {
+      if (this.run) throw new Error('Stop the training before changing the splits.');
+      if (!this.data) throw new Error('Load a VOC folder or archive first.');
+      this.data = await this.data.reload(splits, this.requireModel('student').handle.manifest.classes);
+      this.beforeCache.clear();
+      return this.data.info();
+    });
+  }
+
+  // ---- training -----------------------------------------------------------------------------
+
+  /**
+   * Trains the student; resolves when the run finishes or is stopped (a checkpoint is saved
+   * either way). `resume` continues from the saved checkpoint with its own config; otherwise a
+   * new run starts from the student's loaded weights.
+   */
+  async train(requested: LabExperiment, options: { resume: boolean }): Promise<{ step: number; stopped: boolean }> {
+    this.assertUsable();
+    if (this.run) throw new Error('A run is already training.');
+    await this.queue;
+    const teacher = this.requireModel('teacher');
+    const student = this.requireModel('student');
+    const data = this.data;
+    if (!data) throw new Error('Load a VOC folder or archive before training.');
+    let checkpoint: Checkpoint | undefined;
+    let stored: StoredCheckpoint | undefined;
+    if (options.resume) {
+      stored = await this.store?.get<StoredCheckpoint>('checkpoint');
+      if (!stored) throw new Error('There is no saved checkpoint to resume from.');
+      checkpoint = unpackCheckpoint(stored.packed);
+      if (stored.student !== student.info.name || stored.teacher !== teacher.info.name) {
+        throw new Error(`The checkpoint was saved for ${stored.teacher} → ${stored.student}; load those models (now ${teacher.info.name} → ${student.info.name}) to resume it.`);
+      }
+      if (stored.config.data.trainSplit !== data.train.split) {
+        throw new Error(`The checkpoint trained on split "${stored.config.data.trainSplit}"; select it (now "${data.train.split}") to resume.`);
+      }
+    }
+    const config = parseExperiment(checkpoint?.config ?? requested, 'the experiment') as LabExperiment;
+    config.lab = (stored?.config ?? requested).lab;
+    const images = limit(data.train.images, config.lab?.maxTrainImages);
+    this.dropLastSession();
+    const session = createSession({ teacher: config.methods.length ? teacher.handle : null, student: student.handle, methods: config.methods, detectionWeight: config.detectionWeight, seed: config.schedule.seed });
+    const optimizer = new Optimizer(config.schedule.optimizer, { momentum: config.schedule.momentum, weightDecay: config.schedule.weightDecay });
+    try {
+      if (checkpoint) restoreCheckpoint(session, optimizer, checkpoint);
+      else if (this.initialStudent) assignVariables([...student.handle.graph.variables.values()], this.initialStudent);
+      this.studentStep = checkpoint?.step ?? 0;
+    } catch (error) {
+      session.dispose();
+      optimizer.dispose();
+      throw error;
+    }
+    const history: LossPoint[] = checkpoint ? (stored?.history ?? []).filter((p) => p.step <= checkpoint.step) : [];
+    const control = new RunControl((state) => this.emit({ type: 'run-state', state }));
+    this.run = { control, session, optimizer, config };
+    let totalSteps = 0;
+    try {
+      return await train({
+        session,
+        optimizer,
+        config,
+        images,
+        loadImage: data.loader('train'),
+        startStep: checkpoint?.step ?? 0,
+        signal: control.signal,
+        gate: control.gate,
+        onEvent: (event) => {
+          if (event.type === 'maps') return;
+          if (event.type === 'started') totalSteps = event.totalSteps;
+          if (event.type === 'step') {
+            this.studentStep = event.step;
+            history.push({ step: event.step, values: { loss: event.loss, ...event.terms } });
+          }
+          this.emit({ type: 'train', event });
+        },
+        saveCheckpoint: async (c) => {
+          const info = await this.saveCheckpoint(c, totalSteps, config, teacher.info.name, student.info.name, data.source.label, history);
+          this.emit({ type: 'checkpoint-saved', info });
+        },
+      });
+    } catch (error) {
+      if (this.deviceLost) throw new Error(this.deviceLost, { cause: error });
+      if (error instanceof NonFiniteLossError) throw error;
+      throw new Error(`Training stopped with an error: ${messageOf(error)} The last checkpoint is kept; fix the cause and resume.`, { cause: error });
+    } finally {
+      this.run = undefined;
+      optimizer.dispose();
+      this.lastSession = { session, config };
+    }
+  }
+
+  private async saveCheckpoint(
+    c: Checkpoint,
+    totalSteps: number,
+    config: LabExperiment,
+    teacher: string,
+    student: string,
+    data: string,
+    history: LossPoint[],
+  ): Promise<CheckpointInfo> {
+    const packed = packCheckpoint({ ...c, config });
+    const info: CheckpointInfo = { step: c.step, totalSteps, savedAt: c.savedAt, reason: 'interval', teacher, student, data, config, bytes: packed.byteLength };
+    await this.store?.put('checkpoint', { ...info, packed, history } satisfies StoredCheckpoint);
+    return info;
+  }
+
+  pause(): void {
+    this.run?.control.pause();
+  }
+
+  resume(): void {
+    this.run?.control.resume();
+  }
+
+  stop(): void {
+    this.run?.control.stop();
+  }
+
+  // ---- inspection, evaluation, export ---------------------------------------------------------
+
+  inspect(split: 'train' | 'val', imageId: string, config: LabExperiment, options: { ldObject?: number; scoreThreshold?: number } = {}): Promise<InspectionResult> {
+    return this.serial(async () => {
+      this.assertIdle('inspect an image');
+      const data = this.requireData();
+      const entry = data.split(split).images.find((i) => i.id === imageId);
+      if (!entry) throw new Error(`Image "${imageId}" is not in the ${split} split.`);
+      const image = await data.loader(split)(imageId);
+      const { session, temporary } = this.inspectionSession(config);
+      try {
+        const result = await inspectImage(session, image, imageId, entry.objects, {
+          inputSize: this.run?.config.schedule.inputSize ?? config.schedule.inputSize,
+          methods: (this.run?.config ?? config).methods,
+          ...options,
+        });
+        return Comlink.transfer(result, mapBuffers(result.maps));
+      } finally {
+        if (temporary) session.dispose();
+      }
+    });
+  }
+
+  /** The image file's bytes, for the page to show. */
+  imageBytes(split: 'train' | 'val', imageId: string): Promise<Uint8Array> {
+    return this.serial(async () => {
+      const bytes = (await this.requireData().split(split).readImage(imageId)).slice();
+      return Comlink.transfer(bytes, [bytes.buffer]);
+    });
+  }
+
+  /** The running or last session when its methods match, else a fresh one (random connectors). */
+  private inspectionSession(config: LabExperiment): { session: DistillSession; temporary: boolean } {
+    const same = (c: LabExperiment) => JSON.stringify(c.methods) === JSON.stringify(config.methods);
+    if (this.run) return { session: this.run.session, temporary: false };
+    if (this.lastSession && same(this.lastSession.config)) return { session: this.lastSession.session, temporary: false };
+    const teacher = this.requireModel('teacher').handle;
+    const session = createSession({ teacher, student: this.requireModel('student').handle, methods: config.methods, detectionWeight: 1, seed: config.schedule.seed });
+    return { session, temporary: true };
+  }
+
+  evaluate(targets: EvalTarget[], config: LabExperiment): Promise<Partial<Record<EvalTarget, EvalSummary>>> {
+    return this.serial(async () => {
+      this.assertIdle('evaluate');
+      const data = this.requireData();
+      const student = this.requireModel('student');
+      const teacher = this.requireModel('teacher');
+      const inputSize = config.schedule.inputSize;
+      const images = limit(data.val.images, config.lab?.maxEvalImages);
+      const loader = data.loader('val');
+      const out: Partial<Record<EvalTarget, EvalSummary>> = {};
+      const key = `${data.val.split}|${inputSize}|${images.length}`;
+      for (const target of targets) {
+        const progress = (done: number, total: number) => this.emit({ type: 'eval-progress', target, done, total });
+        const run = (h: ModelHandle) => evaluateModel(h, images, loader, { inputSize, student: student.handle.manifest, onProgress: progress });
+        if (target === 'teacher') out.teacher = await run(teacher.handle);
+        else if (target === 'now') out.now = await run(student.handle);
+        else {
+          const cached = this.beforeCache.get(key);
+          if (cached) {
+            out.before = cached;
+            continue;
+          }
+          const vars = [...student.handle.graph.variables.values()];
+          const current = await readVariables(vars);
+          try {
+            if (this.initialStudent) assignVariables(vars, this.initialStudent);
+            out.before = await run(student.handle);
+          } finally {
+            assignVariables(vars, current);
+          }
+          this.beforeCache.set(key, out.before);
+        }
+      }
+      return out;
+    });
+  }
+
+  exportStudent(precision: WeightPrecision): Promise<{ zip: Uint8Array; fileName: string; weightBytes: number; name: string }> {
+    return this.serial(async () => {
+      this.assertIdle('export');
+      const student = this.requireModel('student');
+      const out = await exportStudentZip(student.handle, { precision, step: this.studentStep, macs: student.info.macs });
+      return Comlink.transfer({ zip: out.zip, fileName: out.fileName, weightBytes: out.weightBytes, name: out.manifest.name }, [out.zip.buffer as ArrayBuffer]);
+    });
+  }
+
+  /** Detections on any photo (the quick look), with either model. */
   detect(role: ModelRole, image: Blob, imageName: string, options: Partial<DetectOptions> = {}): Promise<ImageDetections> {
     return this.serial(async () => {
-      this.assertUsable();
-      const model = this.models.get(role);
-      if (!model) throw new Error(`No ${role} model is loaded yet.`);
+      this.assertIdle('detect');
+      const model = this.requireModel(role);
       const pixels = await decodeImageBlob(image, imageName);
-      const result = await detectGfl(model.runner, model.manifest, pixels, { ...DEFAULT_DETECT_OPTIONS, ...options });
+      const result = await detectGfl(runnerOf(model.handle), model.handle.manifest, pixels, { ...DEFAULT_DETECT_OPTIONS, ...options });
       return { ...result, imageName, imageWidth: pixels.width, imageHeight: pixels.height, backend: tf.getBackend() };
     });
   }
@@ -92,24 +477,53 @@ export class Lab {
     return { numTensors, numBytes };
   }
 
+  // ---- helpers ------------------------------------------------------------------------------
+
+  private dropLastSession() {
+    this.lastSession?.session.dispose();
+    this.lastSession = undefined;
+  }
+
+  private requireModel(role: ModelRole): LoadedModel {
+    const m = this.models.get(role);
+    if (!m) throw new Error(`No ${role} model is loaded.`);
+    return m;
+  }
+
+  private requireData(): LabData {
+    if (!this.data) throw new Error('Load a VOC folder or archive first.');
+    return this.data;
+  }
+
+  private assertIdle(what: string) {
+    this.assertUsable();
+    if (this.run && this.run.control.state !== 'paused') throw new Error(`Pause or stop the training to ${what}: the run is using the student's weights.`);
+  }
+
   private assertUsable() {
     if (this.deviceLost) throw new Error(this.deviceLost);
     if (!this.backendReport) throw new Error('The worker has no backend yet: call init() first.');
   }
 }
 
-function summarizeModel(role: ModelRole, model: LoadedModel): ModelSummary {
-  const { manifest } = model;
-  return {
-    role,
-    name: manifest.name,
-    description: manifest.description,
-    source: manifest.source,
-    parameterCount: model.parameterCount,
-    weightBytes: model.weightBytes,
-    inputSize: manifest.input.size,
-    classCount: manifest.classes.length,
-    strides: manifest.head.strides,
-    regMax: manifest.head.regMax,
-  };
+function withoutBytes(c: StoredCheckpoint): CheckpointInfo {
+  const { packed: _packed, history: _history, ...info } = c;
+  return info;
+}
+
+async function readVariables(vars: readonly tf.Variable[]): Promise<Record<string, SavedTensor>> {
+  const out: Record<string, SavedTensor> = {};
+  const values = await Promise.all(vars.map((v) => v.data()));
+  vars.forEach((v, i) => (out[v.name] = { shape: [...v.shape], values: Float32Array.from(values[i] as Float32Array) }));
+  return out;
+}
+
+function assignVariables(vars: readonly tf.Variable[], saved: Record<string, SavedTensor>) {
+  for (const v of vars) {
+    const s = saved[v.name];
+    if (!s) continue;
+    const t = tf.tensor(s.values, s.shape, 'float32');
+    v.assign(t);
+    t.dispose();
+  }
 }

@@ -1,4 +1,5 @@
 import type { BackendReport } from '../../worker/backend-types';
+import { restartWorker } from '../controller';
 import { useLabStore } from '../store';
 
 function adapterName(report: BackendReport): string | null {
@@ -12,7 +13,7 @@ export function BackendPanel() {
   const backend = useLabStore((s) => s.backend);
   const deviceLost = useLabStore((s) => s.deviceLost);
   return (
-    <section className="card" aria-labelledby="backend-title">
+    <section className="card" aria-labelledby="backend-title" data-testid="backend-panel">
       <h2 id="backend-title">Compute backend</h2>
       {backend.status === 'loading' && <p className="muted">Starting the worker, {backend.detail}…</p>}
       {backend.status === 'error' && <p className="error" role="alert">{backend.error}</p>}
@@ -39,7 +40,14 @@ export function BackendPanel() {
           </ul>
         </>
       )}
-      {deviceLost && <p className="error" role="alert">{deviceLost}</p>}
+      {deviceLost && (
+        <div role="alert" data-testid="device-lost">
+          <p className="error">{deviceLost}</p>
+          <button type="button" data-testid="restart-worker" onClick={() => void restartWorker()}>
+            Restart the compute worker
+          </button>
+        </div>
+      )}
     </section>
   );
 }

@@ -40,7 +40,7 @@ export function DetectionView() {
   const shown = result ? result.detections.filter((d) => d.score >= threshold) : [];
   return (
     <section className="card viewer" aria-labelledby="viewer-title">
-      <h2 id="viewer-title">Teacher detections</h2>
+      <h2 id="viewer-title">Quick look: teacher on any photo</h2>
       {notice && <p className="error" role="alert" data-testid="notice">{notice}</p>}
       {detections.status === 'loading' && <p className="muted" data-testid="detecting">{detections.detail}…</p>}
       {image && result ? (
@@ -76,7 +76,7 @@ export function DetectionView() {
           </div>
         </div>
       ) : (
-        detections.status !== 'loading' && <p className="muted">No photo yet. The teacher's detections will appear here.</p>
+        detections.status !== 'loading' && <p className="muted">No photo yet. Drop a photo above to see the teacher's detections.</p>
       )}
     </section>
   );

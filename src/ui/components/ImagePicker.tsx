@@ -6,7 +6,7 @@ import { useLabStore } from '../store';
 export function ImagePicker() {
   const input = useRef<HTMLInputElement>(null);
   const [over, setOver] = useState(false);
-  const ready = useLabStore((s) => s.teacher.status === 'ready');
+  const ready = useLabStore((s) => s.models.teacher.status === 'ready');
   const onDrop = (e: DragEvent) => {
     e.preventDefault();
     setOver(false);

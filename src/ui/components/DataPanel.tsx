@@ -1,0 +1,145 @@
+import { useRef, useState, type DragEvent } from 'react';
+import type { SplitInfo } from '../../worker/lab';
+import { loadDataArchive, loadDataFolder, setSplits } from '../controller';
+import { isRunActive, useLabStore } from '../store';
+
+function SplitSummary({ role, info }: { role: string; info: SplitInfo }) {
+  const s = info.summary;
+  const classes = Object.entries(s.objectsPerClass).sort((a, b) => b[1] - a[1]);
+  const reasons = s.skipped.length;
+  return (
+    <div className="split-summary" data-testid={`split-${role}`}>
+      <p>
+        <strong>{role === 'train' ? 'Training' : 'Evaluation'}</strong> split <span className="mono">{info.split}</span>: <span data-testid={`split-${role}-images`}>{s.imageCount}</span> images,{' '}
+        {s.objectCount} objects ({s.difficultCount} difficult)
+        {reasons > 0 && <span className="warn-text">, {reasons} skipped</span>}
+      </p>
+      <p className="class-counts small">
+        {classes.map(([c, n]) => (
+          <span key={c} className="chip">
+            {c} <b>{n}</b>
+          </span>
+        ))}
+      </p>
+      {reasons > 0 && (
+        <details className="small">
+          <summary>{reasons} skipped, with reasons</summary>
+          <ul className="problems">
+            {s.skipped.map((p, i) => (
+              <li key={i}>
+                <span className="mono">{p.file}</span>: {p.reason}
+              </li>
+            ))}
+          </ul>
+        </details>
+      )}
+      {Object.keys(s.unknownClassObjects).length > 0 && (
+        <p className="small muted">
+          Not in the student's classes: {Object.entries(s.unknownClassObjects).map(([c, n]) => `${c} (${n})`).join(', ')}
+        </p>
+      )}
+    </div>
+  );
+}
+
+/** The VOC subset: a picked folder or a dropped archive, the two splits, and what the loader read. */
+export function DataPanel() {
+  const data = useLabStore((s) => s.data);
+  const notice = useLabStore((s) => s.dataNotice);
+  const locked = useLabStore((s) => isRunActive(s.training.status) || s.models.student.status !== 'ready');
+  const folder = useRef<HTMLInputElement>(null);
+  const archive = useRef<HTMLInputElement>(null);
+  const [over, setOver] = useState(false);
+  const onDrop = (e: DragEvent) => {
+    e.preventDefault();
+    setOver(false);
+    const f = e.dataTransfer.files[0];
+    if (f && !locked) void loadDataArchive(f);
+  };
+  const ready = data.status === 'ready' ? data.value : null;
+  return (
+    <section
+      className={`card${over ? ' over' : ''}`}
+      aria-labelledby="data-title"
+      data-testid="data-panel"
+      onDragOver={(e) => {
+        e.preventDefault();
+        setOver(true);
+      }}
+      onDragLeave={() => setOver(false)}
+      onDrop={onDrop}
+    >
+      <h2 id="data-title">Data (PASCAL VOC)</h2>
+      <div className="row">
+        <button type="button" disabled={locked} onClick={() => folder.current?.click()}>
+          Pick a VOC folder…
+        </button>
+        <button type="button" className="secondary" disabled={locked} onClick={() => archive.current?.click()}>
+          Archive…
+        </button>
+        <span className="muted small">or drop a .zip / .tar</span>
+      </div>
+      <input
+        ref={folder}
+        type="file"
+        hidden
+        data-testid="data-folder"
+        // React does not know the attribute; the DOM does.
+        {...{ webkitdirectory: '', directory: '' }}
+        multiple
+        onChange={(e) => {
+          void loadDataFolder(Array.from(e.target.files ?? []));
+          e.target.value = '';
+        }}
+      />
+      <input
+        ref={archive}
+        type="file"
+        hidden
+        accept=".zip,.tar,.gz,.tgz"
+        data-testid="data-archive"
+        onChange={(e) => {
+          const f = e.target.files?.[0];
+          if (f) void loadDataArchive(f);
+          e.target.value = '';
+        }}
+      />
+      {data.status === 'loading' && <p className="muted">{data.detail}…</p>}
+      {data.status === 'error' && <p className="error" role="alert">{data.error}</p>}
+      {notice && data.status !== 'error' && (
+        <p className="error small" role="alert" data-testid="data-notice">
+          {notice}
+        </p>
+      )}
+      {ready && (
+        <>
+          <p className="muted small" data-testid="data-label">
+            {ready.label} · {ready.year}
+          </p>
+          <div className="split-pick">
+            <label>
+              train on
+              <select data-testid="train-split" value={ready.train.split} disabled={locked} onChange={(e) => void setSplits(e.target.value, ready.val.split)}>
+                {ready.availableSplits.map((s) => (
+                  <option key={s}>{s}</option>
+                ))}
+              </select>
+            </label>
+            <label>
+              evaluate on
+              <select data-testid="val-split" value={ready.val.split} disabled={locked} onChange={(e) => void setSplits(ready.train.split, e.target.value)}>
+                {ready.availableSplits.map((s) => (
+                  <option key={s}>{s}</option>
+                ))}
+              </select>
+            </label>
+          </div>
+          {ready.train.split === ready.val.split && <p className="warn-text small">Training and evaluating on the same split measures memorisation, not generalisation.</p>}
+          <SplitSummary role="train" info={ready.train} />
+          <SplitSummary role="val" info={ready.val} />
+        </>
+      )}
+      {data.status === 'idle' && <p className="muted small">Pick the VOCdevkit folder, a VOC20xx folder, or drop an archive of one.</p>}
+    </section>
+  );
+}

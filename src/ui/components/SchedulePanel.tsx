@@ -1,0 +1,83 @@
+import type { LabExperiment } from '../../worker/lab';
+import { updateConfig } from '../controller';
+import { isRunActive, useLabStore } from '../store';
+import { NumberField } from './NumberField';
+
+type Schedule = LabExperiment['schedule'];
+const SIZES = [64, 96, 128, 160, 192, 224, 256, 320, 384, 416, 480, 512, 640];
+
+function setSchedule<K extends keyof Schedule>(key: K, value: Schedule[K]) {
+  updateConfig((c) => ({ ...c, schedule: { ...c.schedule, [key]: value } }));
+}
+
+/** Optimiser, schedule, input size, checkpoints and the image limits. */
+export function SchedulePanel() {
+  const config = useLabStore((s) => s.config);
+  const disabled = useLabStore((s) => isRunActive(s.training.status));
+  if (!config) return null;
+  const s = config.schedule;
+  const num = (key: keyof Schedule, label: string, opts: { integer?: boolean; min?: number; title?: string } = {}) => (
+    <NumberField label={label} value={s[key] as number} disabled={disabled} testId={`schedule-${key}`} onChange={(v) => setSchedule(key, v as never)} {...opts} />
+  );
+  return (
+    <section className="card" aria-labelledby="schedule-title" data-testid="schedule-panel">
+      <h2 id="schedule-title">Schedule</h2>
+      <div className="grid-fields">
+        <label className="field">
+          <span>input size</span>
+          <select data-testid="schedule-inputSize" value={s.inputSize} disabled={disabled} onChange={(e) => setSchedule('inputSize', Number(e.target.value))}>
+            {SIZES.map((n) => (
+              <option key={n} value={n}>
+                {n} × {n}
+              </option>
+            ))}
+          </select>
+        </label>
+        {num('epochs', 'epochs', { integer: true, min: 1 })}
+        {num('batchSize', 'batch size', { integer: true, min: 1 })}
+        <label className="field">
+          <span>optimizer</span>
+          <select value={s.optimizer} disabled={disabled} onChange={(e) => setSchedule('optimizer', e.target.value as Schedule['optimizer'])}>
+            <option value="adam">AdamW</option>
+            <option value="sgd">SGD</option>
+          </select>
+        </label>
+        {num('lr', 'learning rate', { min: 0 })}
+        {s.optimizer === 'sgd' && num('momentum', 'momentum', { min: 0 })}
+        {num('weightDecay', 'weight decay', { min: 0 })}
+        {num('warmupSteps', 'warm-up steps', { integer: true, min: 0 })}
+        {num('clipNorm', 'clip grad norm', { min: 0, title: '0 disables clipping' })}
+        {num('flipProbability', 'flip probability', { min: 0 })}
+        {num('seed', 'seed', { integer: true })}
+        <NumberField
+          label="checkpoint every"
+          value={config.checkpointEvery}
+          integer
+          min={0}
+          disabled={disabled}
+          testId="checkpoint-every"
+          title="steps; a checkpoint is also saved when stopped"
+          onChange={(v) => updateConfig((c) => ({ ...c, checkpointEvery: v }))}
+        />
+        <NumberField
+          label="train images (0 = all)"
+          value={config.lab?.maxTrainImages ?? 0}
+          integer
+          min={0}
+          disabled={disabled}
+          testId="max-train-images"
+          onChange={(v) => updateConfig((c) => ({ ...c, lab: { ...c.lab, maxTrainImages: v } }))}
+        />
+        <NumberField
+          label="eval images (0 = all)"
+          value={config.lab?.maxEvalImages ?? 0}
+          integer
+          min={0}
+          disabled={disabled}
+          testId="max-eval-images"
+          onChange={(v) => updateConfig((c) => ({ ...c, lab: { ...c.lab, maxEvalImages: v } }))}
+        />
+      </div>
+    </section>
+  );
+}

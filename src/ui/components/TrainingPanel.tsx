@@ -1,0 +1,144 @@
+import { discardCheckpoint, pauseTraining, resumeFromCheckpoint, resumeTraining, startTraining, stopTraining } from '../controller';
+import { formatDuration, formatMs } from '../format';
+import { formatValue } from '../colors';
+import { isRunActive, useLabStore } from '../store';
+import { LossCharts } from './LossCharts';
+
+const STATUS_TEXT: Record<string, string> = {
+  idle: 'not started',
+  starting: 'starting (building the session, compiling kernels)',
+  running: 'training',
+  pausing: 'pausing after this step',
+  paused: 'paused',
+  stopping: 'stopping after this step',
+  finished: 'finished',
+  stopped: 'stopped',
+  error: 'stopped by an error',
+};
+
+/** Train / Pause / Resume / Stop, progress, speed, time left, the checkpoint, and the loss curves. */
+export function TrainingPanel() {
+  const t = useLabStore((s) => s.training);
+  const saved = useLabStore((s) => s.savedCheckpoint);
+  const persistent = useLabStore((s) => s.persistent);
+  const ready = useLabStore(
+    (s) =>
+      s.models.teacher.status === 'ready' &&
+      s.models.student.status === 'ready' &&
+      s.data.status === 'ready' &&
+      s.pairProblems.length === 0 &&
+      !!s.config &&
+      (s.config.methods.length > 0 || s.config.detectionWeight > 0) &&
+      !s.deviceLost,
+  );
+  const active = isRunActive(t.status);
+  const fraction = t.totalSteps > 0 ? t.step / t.totalSteps : 0;
+  const resumable = !!saved && saved.step < saved.totalSteps;
+  return (
+    <section className="card training" aria-labelledby="training-title" data-testid="training-panel">
+      <div className="panel-head">
+        <h2 id="training-title">Training</h2>
+        <span className={`status status-${t.status}`} data-testid="train-status">
+          {STATUS_TEXT[t.status]}
+        </span>
+      </div>
+      <div className="row controls">
+        {!active && (
+          <button type="button" disabled={!ready} data-testid="train" onClick={() => void startTraining()}>
+            Train
+          </button>
+        )}
+        {!active && resumable && (
+          <button type="button" className="secondary" disabled={!ready} data-testid="resume-checkpoint" onClick={() => void resumeFromCheckpoint()}>
+            Resume from step {saved.step}
+          </button>
+        )}
+        {(t.status === 'running' || t.status === 'starting') && (
+          <button type="button" className="secondary" data-testid="pause" disabled={t.status === 'starting'} onClick={pauseTraining}>
+            Pause
+          </button>
+        )}
+        {(t.status === 'paused' || t.status === 'pausing') && (
+          <button type="button" data-testid="resume" onClick={resumeTraining}>
+            Resume
+          </button>
+        )}
+        {active && (
+          <button type="button" className="danger" data-testid="stop" disabled={t.status === 'stopping'} onClick={stopTraining}>
+            Stop
+          </button>
+        )}
+      </div>
+      <div className="progress" role="progressbar" aria-valuemin={0} aria-valuemax={t.totalSteps} aria-valuenow={t.step}>
+        <div className="bar" style={{ width: `${(fraction * 100).toFixed(1)}%` }} />
+      </div>
+      <dl className="stats">
+        <div>
+          <dt>step</dt>
+          <dd data-testid="train-step">
+            {t.step} / {t.totalSteps || '–'}
+          </dd>
+        </div>
+        <div>
+          <dt>epoch</dt>
+          <dd>
+            {t.totalSteps ? t.epoch + 1 : '–'} / {t.stepsPerEpoch ? Math.round(t.totalSteps / t.stepsPerEpoch) : '–'}
+          </dd>
+        </div>
+        <div>
+          <dt>loss</dt>
+          <dd className="mono" data-testid="train-loss">{formatValue(t.loss)}</dd>
+        </div>
+        <div>
+          <dt>images/s</dt>
+          <dd className="mono">{t.imagesPerSecond ? t.imagesPerSecond.toFixed(2) : '–'}</dd>
+        </div>
+        <div>
+          <dt>time/step</dt>
+          <dd className="mono">{t.msPerStep ? formatMs(t.msPerStep) : '–'}</dd>
+        </div>
+        <div>
+          <dt>time left</dt>
+          <dd className="mono">{t.msPerStep ? formatDuration(t.etaSeconds) : '–'}</dd>
+        </div>
+        <div>
+          <dt>lr</dt>
+          <dd className="mono">{t.lr ? formatValue(t.lr) : '–'}</dd>
+        </div>
+        <div>
+          <dt>grad norm</dt>
+          <dd className="mono">{formatValue(t.gradNorm)}</dd>
+        </div>
+      </dl>
+      {t.error && (
+        <p className="error" role="alert" data-testid="train-error">
+          {t.error}
+        </p>
+      )}
+      {t.skipped.length > 0 && (
+        <p className="warn-text small">
+          {t.skipped.length} step(s) had a non-finite loss and updated nothing (last: step {t.skipped[t.skipped.length - 1]!.step}, {t.skipped[t.skipped.length - 1]!.terms.join(', ')}).
+        </p>
+      )}
+      <p className="muted small checkpoint-line" data-testid="checkpoint-info">
+        {saved ? (
+          <>
+            Checkpoint: step {saved.step} of {saved.totalSteps}, saved {new Date(saved.savedAt).toLocaleTimeString()} ({saved.teacher} → {saved.student}, {saved.data}{' '}
+            {saved.config.data.trainSplit}){!active && (
+              <>
+                {' '}
+                <button type="button" className="link" onClick={() => void discardCheckpoint()}>
+                  discard
+                </button>
+              </>
+            )}
+          </>
+        ) : (
+          'No checkpoint yet.'
+        )}
+        {!persistent && ' This browser offers no IndexedDB: checkpoints will not survive a reload.'}
+      </p>
+      <LossCharts points={t.history} />
+    </section>
+  );
+}

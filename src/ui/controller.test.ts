@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { orderTerms } from './components/LossCharts';
+import { appendPoint, backendOrderFromQuery } from './controller';
+import type { LossPoint } from './store';
+
+const point = (step: number, loss = step): LossPoint => ({ step, values: { loss } });
+
+describe('controller helpers', () => {
+  it('reads the backend order from the query, ignoring unknown names', () => {
+    expect(backendOrderFromQuery('?backend=wasm')).toEqual(['wasm']);
+    expect(backendOrderFromQuery('?backend=webgl, wasm')).toEqual(['webgl', 'wasm']);
+    expect(backendOrderFromQuery('?backend=tpu')).toEqual(['webgpu', 'webgl', 'wasm']);
+    expect(backendOrderFromQuery('')).toEqual(['webgpu', 'webgl', 'wasm']);
+  });
+
+  it('appends a step to the curves, replacing points from a step that is run again (resume)', () => {
+    const h = [point(1), point(2), point(3)];
+    const next = appendPoint(h, 3, 0.5, { detection: 0.4 });
+    expect(next.map((p) => p.step)).toEqual([1, 2, 3]);
+    expect(next[2]!.values).toEqual({ loss: 0.5, detection: 0.4 });
+    expect(appendPoint(h, 2, 1, {}).map((p) => p.step)).toEqual([1, 2]);
+  });
+
+  it('thins old points past 4000, keeping the last 2000 as they are', () => {
+    const h = Array.from({ length: 4000 }, (_, i) => point(i + 1));
+    const next = appendPoint(h, 4001, 0, {});
+    // 4001 points: the first 2001 (indices 0..2000) keep every other one (1001 of them), the last 2000 all.
+    expect(next).toHaveLength(1001 + 2000);
+    expect(next[next.length - 1]!.step).toBe(4001);
+    expect(next[1]!.step).toBe(3);
+  });
+
+  it('orders the curves: total, detection, its parts, then the methods', () => {
+    const pts: LossPoint[] = [{ step: 1, values: { 'fgd/fg': 1, fgd: 1, 'detection/qfl': 1, loss: 1, detection: 1, 'detection/dfl': 1, ld: 1 } }];
+    expect(orderTerms(pts)).toEqual(['loss', 'detection', 'detection/dfl', 'detection/qfl', 'fgd', 'fgd/fg', 'ld']);
+  });
+});
