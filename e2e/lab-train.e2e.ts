@@ -101,5 +101,7 @@ describe('training and inspection in the lab (WebGPU on SwiftShader)', () => {
     expect(await first.locator('.hover-value').textContent()).toMatch(/^\(\d+, \d+\) -?[\d.e-]+$/);
     expect(await page.getByTestId('inspect-teacher').getByTestId('inspect-box').count()).toBeGreaterThan(0);
     await page.locator('[data-testid="inspect-panel"] > .map-row').first().screenshot({ path: join(shots, 'lab-inspect-detections.png') });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: join(shots, 'lab-overview.png') });
   });
 });

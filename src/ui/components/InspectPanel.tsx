@@ -41,7 +41,11 @@ const METHOD_MAPS: Record<string, { title: string; rows: MapRow[]; note: string 
     ],
     note: 'P weights the feature imitation where teacher and student predict differently.',
   },
-  'head-mimic': { title: 'Head mimicking: cosine of head features T vs S', rows: [{ name: 'cosine', title: 'cosine', domain: [-1, 1] }], note: 'At positive anchors; 1 means the same direction.' },
+  'head-mimic': {
+    title: 'Head mimicking: cosine of head features T vs S',
+    rows: [{ name: 'cosine', title: 'cosine' }],
+    note: 'Cosine similarity at every location (1: the same direction); the loss averages 1 − cosine over the positive anchors only.',
+  },
   kd: { title: 'Soft-label KD: per-location KL', rows: [{ name: 'kd', title: 'KL' }], note: 'Teacher vs student softened class scores at every location.' },
   ld: {
     title: 'LD: main region and valuable localisation region',

@@ -68,6 +68,9 @@ export function TrainingPanel() {
             Stop
           </button>
         )}
+        <span className="muted small">
+          {active ? 'Stop saves a checkpoint with what was learnt.' : 'Train starts a new run from the student as loaded; Resume continues the checkpoint.'}
+        </span>
       </div>
       <div className="progress" role="progressbar" aria-valuemin={0} aria-valuemax={t.totalSteps} aria-valuenow={t.step}>
         <div className="bar" style={{ width: `${(fraction * 100).toFixed(1)}%` }} />
