@@ -32,6 +32,9 @@ describe('a run reloaded mid-way resumes from its checkpoint (wasm backend)', ()
     await page.getByTestId('checkpoint-info').filter({ hasText: /step \d+ of 20/ }).waitFor({ timeout: 60_000 });
     await page.reload();
     await page.getByTestId('student-name').waitFor({ timeout: 120_000 });
+    // The experiment as edited comes back too.
+    expect(await page.getByTestId('schedule-inputSize').inputValue()).toBe('64');
+    expect(await page.getByTestId('method-toggle-kd').isChecked()).toBe(true);
     const saved = await savedStep(lab);
     expect(saved).toBeGreaterThanOrEqual(2);
     expect(saved % 2).toBe(0);
@@ -47,6 +50,38 @@ describe('a run reloaded mid-way resumes from its checkpoint (wasm backend)', ()
     expect(await page.locator('[data-term="loss"] .range').textContent()).toMatch(new RegExp(`steps 1–${final}$`));
     await page.getByTestId('training-panel').screenshot({ path: join(shots, 'lab-resumed.png') });
   });
+
+  it('stops a run whose loss keeps coming out non-finite, and says what to do', async () => {
+    const { page } = lab;
+    await configureSmallRun(page, { methods: [], images: 5 });
+    // Adam moves every weight by about lr per step: at 1e12 the activations overflow at once.
+    await page.getByTestId('schedule-lr').fill('1e12');
+    await page.getByTestId('train').click();
+    await page.getByTestId('train-error').waitFor({ timeout: 120_000 });
+    expect(await page.getByTestId('train-error').textContent()).toMatch(/The loss was not finite for several steps in a row .*Lower the learning rate/);
+    expect(await page.getByTestId('train-status').textContent()).toBe('stopped by an error');
+    await page.getByTestId('training-panel').screenshot({ path: join(shots, 'lab-nan.png') });
+    await page.getByTestId('schedule-lr').fill('0.0001');
+  });
+
+  it('names a corrupt image of the training set when a step cannot decode it', async () => {
+    const { page } = lab;
+    const ids = ['2007_000027', '2007_000039'];
+    const files: Record<string, Uint8Array> = {};
+    for (const id of ids) {
+      files[`VOC2012/JPEGImages/${id}.jpg`] = readFileSync(join(fixtureDir, 'JPEGImages', `${id}.jpg`));
+      files[`VOC2012/Annotations/${id}.xml`] = readFileSync(join(fixtureDir, 'Annotations', `${id}.xml`));
+    }
+    files['VOC2012/JPEGImages/2007_000039.jpg'] = new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 4]);
+    files['VOC2012/ImageSets/Main/train.txt'] = strToU8(ids.join('\n'));
+    files['VOC2012/ImageSets/Main/val.txt'] = strToU8(ids[0]!);
+    await page.getByTestId('data-archive').setInputFiles([{ name: 'voc-corrupt.zip', mimeType: 'application/zip', buffer: Buffer.from(zipSync(files)) }]);
+    await page.getByTestId('data-label').filter({ hasText: 'voc-corrupt.zip' }).waitFor({ timeout: 60_000 });
+    await configureSmallRun(page, { methods: [], images: 0 });
+    await page.getByTestId('train').click();
+    await page.getByTestId('train-error').filter({ hasText: 'Could not decode' }).waitFor({ timeout: 120_000 });
+    expect(await page.getByTestId('train-error').textContent()).toMatch(/Could not decode "2007_000039".*corrupt/);
+  });
 });
 
 // A lost GPU device is recovered; bad files get clear messages and change nothing.
@@ -59,22 +94,6 @@ describe('recovery and bad input (WebGPU on SwiftShader)', () => {
   afterAll(async () => {
     if (lab) console.log(lab.logs.filter((l) => /error|warn/i.test(l)).slice(-20).join('\n'));
     await lab?.close();
-  });
-
-  it('recovers from a lost GPU device: a new worker, the models and data back, ready to train', async () => {
-    const { page } = lab;
-    const checkpoint = await page.getByTestId('checkpoint-info').textContent();
-    await page.evaluate(() => (window as unknown as { __distillLab: { loseDevice(): Promise<void> } }).__distillLab.loseDevice());
-    await page.getByTestId('device-lost').waitFor({ timeout: 30_000 });
-    expect(await page.getByTestId('device-lost').textContent()).toMatch(/GPU device was lost \(destroyed/);
-    await page.getByTestId('backend-panel').screenshot({ path: join(shots, 'lab-device-lost.png') });
-    await page.getByTestId('restart-worker').click();
-    await page.getByTestId('student-name').waitFor({ timeout: 120_000 });
-    await page.getByTestId('split-train-images').waitFor({ timeout: 60_000 });
-    expect(await page.getByTestId('device-lost').count()).toBe(0);
-    expect(await page.getByTestId('backend-name').textContent()).toBe('webgpu');
-    expect(await page.getByTestId('checkpoint-info').textContent()).toBe(checkpoint);
-    expect(await page.getByTestId('train').isEnabled()).toBe(true);
   });
 
   it('explains broken and unsupported model files and keeps the student', async () => {
@@ -120,5 +139,20 @@ describe('recovery and bad input (WebGPU on SwiftShader)', () => {
     await train.locator('summary').click();
     expect(await train.locator('.problems').textContent()).toMatch(/Annotations\/2007_000039\.xml/);
     await page.getByTestId('data-panel').screenshot({ path: join(shots, 'lab-bad-data.png') });
+  });
+
+  it('recovers from a lost GPU device: a new worker, the models and data back, ready to train', async () => {
+    const { page } = lab;
+    const checkpoint = await page.getByTestId('checkpoint-info').textContent();
+    await page.evaluate(() => (window as unknown as { __distillLab: { loseDevice(): Promise<void> } }).__distillLab.loseDevice());
+    await page.getByTestId('device-lost').waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId('device-lost').textContent()).toMatch(/GPU device was lost \(destroyed/);
+    await page.getByTestId('restart-worker').click();
+    await page.getByTestId('student-name').waitFor({ timeout: 120_000 });
+    await page.getByTestId('split-train-images').waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('device-lost').count()).toBe(0);
+    expect(await page.getByTestId('backend-name').textContent()).toBe('webgpu');
+    expect(await page.getByTestId('checkpoint-info').textContent()).toBe(checkpoint);
+    expect(await page.getByTestId('train').isEnabled()).toBe(true);
   });
 });

@@ -86,7 +86,8 @@ export async function boot(): Promise<void> {
     set({ backend: { status: 'error', error: messageOf(error) } });
     return;
   }
-  const [methods, config, stored] = await Promise.all([lab.methods(), lab.defaultExperiment(), lab.stored()]);
+  const [methods, defaults, stored] = await Promise.all([lab.methods(), lab.defaultExperiment(), lab.stored()]);
+  const config = (await restoreConfig(lab)) ?? defaults;
   set((s) => ({
     methods,
     config: s.config ?? config,
@@ -173,6 +174,7 @@ async function sendData(input: DataInput): Promise<void> {
       inspect: { ...s.inspect, split: 'train', imageId: info.train.images[0]?.id ?? null, result: { status: 'idle' } },
       evaluation: { running: false, progress: null, reports: {}, error: null },
     }));
+    keepConfig(get().config);
   } catch (error) {
     const previous = dataInput ? get().data : { status: 'idle' as const };
     set({ data: previous.status === 'loading' ? { status: 'error', error: messageOf(error) } : previous, dataNotice: messageOf(error) });
@@ -194,6 +196,7 @@ export async function loadDataArchive(file: File): Promise<void> {
 export async function setSplits(train: string, val: string): Promise<void> {
   if (!lab) return;
   set((s) => ({ config: s.config && { ...s.config, data: { ...s.config.data, trainSplit: train, valSplit: val } }, dataNotice: null }));
+  keepConfig(get().config);
   set({ data: { status: 'loading', detail: `loading splits ${train} and ${val}` } });
   await refreshData();
   set((s) => ({ evaluation: { ...s.evaluation, reports: {} }, inspect: { ...s.inspect, result: { status: 'idle' } } }));
@@ -201,10 +204,30 @@ export async function setSplits(train: string, val: string): Promise<void> {
 
 // ---- config -----------------------------------------------------------------------------------
 
+const CONFIG_KEY = 'distill-lab:experiment';
+
+/** The experiment as last edited on this browser (kept across reloads), if it still parses. */
+async function restoreConfig(client: LabClient): Promise<LabExperiment | undefined> {
+  const text = localStorage.getItem(CONFIG_KEY);
+  if (!text) return undefined;
+  try {
+    return await client.parseExperiment(text, 'the saved experiment');
+  } catch {
+    localStorage.removeItem(CONFIG_KEY);
+    return undefined;
+  }
+}
+
+function keepConfig(config: LabExperiment | null) {
+  if (config) localStorage.setItem(CONFIG_KEY, JSON.stringify(config));
+}
+
 export function updateConfig(update: (c: LabExperiment) => LabExperiment): void {
   const c = get().config;
   if (!c) return;
-  set({ config: update(c), configNotice: null });
+  const next = update(c);
+  set({ config: next, configNotice: null });
+  keepConfig(next);
   void refreshPair();
 }
 
@@ -241,6 +264,7 @@ export async function loadConfigFile(file: File): Promise<void> {
     const config = await lab.parseExperiment(await file.text(), file.name);
     const before = get().config;
     set({ config: { ...config, lab: config.lab ?? before?.lab }, configNotice: `Loaded ${file.name}.` });
+    keepConfig(get().config);
     await refreshPair();
     const d = get().data;
     if (d.status === 'ready' && (d.value.train.split !== config.data.trainSplit || d.value.val.split !== config.data.valSplit)) {
