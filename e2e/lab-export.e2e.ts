@@ -25,7 +25,7 @@ async function inspectImage(page: Page, split: 'train' | 'val', id: string) {
 }
 
 // Plain fine-tuning for two steps at 96×96, then: evaluation of teacher / student before / now,
-// the experiment config and the student exported, and both loaded in a fresh page.
+// the experiment config and the student exported, and both loaded in a fresh page (on wasm).
 describe('evaluation and export (WebGPU on SwiftShader)', () => {
   let lab: Lab;
   const exported = join(shots, 'exported-student.zip');
@@ -80,12 +80,13 @@ describe('evaluation and export (WebGPU on SwiftShader)', () => {
     await inspectImage(page, 'val', '2007_000068');
     const before = await studentBoxes(page);
 
-    // A fresh page: its own IndexedDB, the default models, no data.
+    // A fresh page: its own IndexedDB, the default models, no data; on the wasm backend, so the
+    // exported weights are checked on another backend too (and SwiftShader compiles nothing twice).
     const context = await lab.browser.newContext({ viewport: { width: 1400, height: 900 } });
     const fresh = await context.newPage();
     fresh.on('worker', (w) => w.on('console', (m) => lab.logs.push(`[fresh ${m.type()}] ${m.text()}`)));
     try {
-      await fresh.goto(lab.url);
+      await fresh.goto(`${lab.url}?backend=wasm`);
       await fresh.getByTestId('student-name').waitFor({ timeout: 120_000 });
       await fresh.getByTestId('student-files').setInputFiles(exported);
       await fresh.getByTestId('student-name').filter({ hasText: 'distilled, step 2' }).waitFor({ timeout: 120_000 });
@@ -97,12 +98,14 @@ describe('evaluation and export (WebGPU on SwiftShader)', () => {
       await inspectImage(fresh, 'val', '2007_000068');
       const after = await studentBoxes(fresh);
       await fresh.getByTestId('student-card').screenshot({ path: join(shots, 'lab-student-reloaded.png') });
+      expect(await fresh.getByTestId('backend-name').textContent()).toBe('wasm');
+      // Same boxes up to float32 rounding between WebGPU and wasm (boxes in 96-pixel input space).
       expect(after.length).toBe(before.length);
       expect(after.length).toBeGreaterThan(0);
       after.forEach((d, i) => {
         expect(d.cls).toBe(before[i]!.cls);
-        expect(Math.abs(d.score - before[i]!.score)).toBeLessThan(1e-3);
-        d.box.forEach((v, k) => expect(Math.abs(v - before[i]!.box[k]!)).toBeLessThan(0.05));
+        expect(Math.abs(d.score - before[i]!.score)).toBeLessThan(2e-3);
+        d.box.forEach((v, k) => expect(Math.abs(v - before[i]!.box[k]!)).toBeLessThan(0.2));
       });
     } finally {
       await context.close();
