@@ -3,7 +3,7 @@
  * method's own terms move: for every method alone and for all together, N steps on a split,
  * printing each term's mean over the first and the last quarter of the steps and whether every
  * term stayed finite.
- *   npm run terms -- --data ../shared/voc-fixture [--steps 12] [--input-size 256] [--batch-size 2]
+ *   npm run terms -- --data ../shared/voc-fixture [--steps 12] [--input-size 256] [--batch-size 2] [--only kd,rm]
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
@@ -23,6 +23,7 @@ const { values: v } = parseArgs({
     'input-size': { type: 'string', default: '256' },
     'batch-size': { type: 'string', default: '2' },
     lr: { type: 'string', default: '1e-4' },
+    only: { type: 'string' },
   },
 });
 
@@ -36,7 +37,9 @@ async function main() {
   const steps = Number(v.steps);
   const epochs = Math.ceil((steps * batchSize) / dataset.images.length);
   const images = dataset.images.slice(0, Math.min(dataset.images.length, Math.ceil(steps / epochs) * batchSize));
-  const runs: { label: string; methods: MethodConfig[] }[] = [...METHODS.map((m) => ({ label: m.id, methods: [{ id: m.id }] })), { label: 'all', methods: METHODS.map((m) => ({ id: m.id })) }];
+  const runs: { label: string; methods: MethodConfig[] }[] = [...METHODS.map((m) => ({ label: m.id, methods: [{ id: m.id }] })), { label: 'all', methods: METHODS.map((m) => ({ id: m.id })) }].filter(
+    (r) => !v.only || v.only.split(',').includes(r.label),
+  );
   console.log(`Distillation loss only, ${steps} steps, batch ${batchSize}, ${v['input-size']}px, adam lr ${v.lr}, on ${images.length} images of "${v.split}" (wasm):`);
   for (const run of runs) {
     for (const [k, w] of student.graph.variables) w.assign(initial.get(k)!);
