@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { extent, formatValue, sequential } from './colors';
+import { constantValue, extent, formatValue, sequential } from './colors';
 
 describe('map colours and numbers', () => {
   it('runs from the first stop to the last, clamped', () => {
@@ -22,5 +22,10 @@ describe('map colours and numbers', () => {
     expect(formatValue(12345)).toBe('12300');
     expect(formatValue(0.00012)).toBe('1.20e-4');
     expect(formatValue(0)).toBe('0');
+  });
+  it('tells a flat map from a varying one', () => {
+    expect(constantValue([0, 0, NaN, 0])).toBe(0);
+    expect(constantValue([0, 0.5])).toBeNull();
+    expect(constantValue([])).toBeNull();
   });
 });

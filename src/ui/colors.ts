@@ -47,3 +47,15 @@ export function formatValue(v: number): string {
   if (a < 1e-3 || a >= 1e5) return v.toExponential(2);
   return Number(v.toPrecision(3)).toString();
 }
+
+/** The value every finite entry shares, or null when they differ (or there are none). */
+export function constantValue(values: ArrayLike<number>): number | null {
+  let seen: number | null = null;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (!Number.isFinite(v)) continue;
+    if (seen === null) seen = v;
+    else if (v !== seen) return null;
+  }
+  return seen;
+}

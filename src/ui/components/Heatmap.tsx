@@ -1,7 +1,7 @@
 import { HeatmapRect } from '@visx/heatmap';
 import { useMemo, useState, type MouseEvent } from 'react';
 import type { Letterbox } from '../../detect/letterbox';
-import { extent, formatValue, sequential } from '../colors';
+import { constantValue, extent, formatValue, sequential } from '../colors';
 
 interface Cell {
   count: number;
@@ -31,6 +31,7 @@ export interface HeatmapProps {
  */
 export function Heatmap({ values, height, width, title, size = 168, overlay, domain, testId }: HeatmapProps) {
   const [lo, hi] = useMemo(() => domain ?? extent(values), [domain, values]);
+  const constant = useMemo(() => constantValue(values), [values]);
   const [hover, setHover] = useState<{ x: number; y: number; v: number } | null>(null);
   const columns = useMemo<Column[]>(
     () => Array.from({ length: width }, (_, x) => ({ bins: Array.from({ length: height }, (_, y) => ({ count: values[y * width + x] ?? NaN })) })),
@@ -76,7 +77,7 @@ export function Heatmap({ values, height, width, title, size = 168, overlay, dom
         />
         {hover && <rect x={hover.x * cellW} y={hover.y * cellH} width={cellW} height={cellH} fill="none" stroke="#fff" strokeWidth={frame / 160} />}
       </svg>
-      <ColourScale lo={lo} hi={hi} />
+      {constant === null || domain ? <ColourScale lo={lo} hi={hi} /> : <p className="colour-scale">every cell is {formatValue(constant)}</p>}
       <p className="hover-value mono">{hover ? `(${hover.x}, ${hover.y}) ${formatValue(hover.v)}` : '\u00a0'}</p>
     </figure>
   );
