@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { installChunkedAddN } from '../worker/backend';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
@@ -37,6 +38,7 @@ export function registerNodeWebGpu(): Promise<string> {
       },
     });
     if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');
+    installChunkedAddN(); // the same AddN fix the lab's worker uses
     tf.registerBackend('webgpu', () => new WebGPUBackend(device, adapter.info));
     const info = adapter.info;
     return [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unnamed adapter';

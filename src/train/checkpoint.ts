@@ -51,7 +51,9 @@ export function restoreCheckpoint(session: DistillSession, optimizer: Optimizer,
     for (const v of vars) {
       const s = saved[v.name]!;
       if (s.shape.join() !== v.shape.join()) throw new Error(`Checkpoint weight ${v.name} has shape [${s.shape}], the model has [${v.shape}].`);
-      v.assign(tf.tidy(() => tf.tensor(s.values, s.shape, 'float32')));
+      const value = tf.tensor(s.values, s.shape, 'float32');
+      v.assign(value);
+      value.dispose();
     }
   };
   assign([...session.student.graph.variables.values()], checkpoint.student, 'student');

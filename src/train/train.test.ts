@@ -99,8 +99,10 @@ describe('distillation training on wasm (NanoDet-g → default student)', () => 
     const saved = unpackCheckpoint(packCheckpoint(await captureCheckpoint(session, optimizer, 8, cfg)));
     const w = student.graph.variables.get('PartitionedCall/split_33')!;
     const before = w.dataSync().slice(0, 5);
-    w.assign(tf.zerosLike(w));
+    w.assign(tf.tidy(() => tf.zerosLike(w)));
+    const count = tf.memory().numTensors;
     restoreCheckpoint(session, optimizer, saved);
+    expect(tf.memory().numTensors).toBe(count); // nothing left behind by the restore
     expect(Array.from(w.dataSync().slice(0, 5))).toEqual(Array.from(before));
     expect(optimizer.steps).toBe(8);
     for (const [k, v] of student.graph.variables) v.assign(initial.get(k)!);
