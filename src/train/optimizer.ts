@@ -22,6 +22,13 @@ export interface OptimizerState {
   slots: Record<string, { shape: number[]; values: Float32Array }[]>;
 }
 
+/** A non-trainable variable made from a fresh tensor, which is then released. */
+function ownedVariable(initial: tf.Tensor): tf.Variable {
+  const v = tf.variable(initial, false);
+  initial.dispose();
+  return v;
+}
+
 /** Weight decay applies to weights, not to biases and other vectors (rank < 2), as usual. */
 const decays = (v: tf.Variable) => v.rank >= 2;
 
@@ -40,7 +47,7 @@ export class Optimizer {
     let s = this.slots.get(v.name);
     if (!s) {
       const n = this.kind === 'sgd' ? 1 : 2;
-      s = Array.from({ length: n }, () => tf.variable(tf.zerosLike(v), false));
+      s = Array.from({ length: n }, () => ownedVariable(tf.zerosLike(v)));
       this.slots.set(v.name, s);
     }
     return s;
@@ -89,7 +96,7 @@ export class Optimizer {
     this.disposeSlots();
     this.steps = state.steps;
     for (const [name, list] of Object.entries(state.slots)) {
-      this.slots.set(name, list.map((s) => tf.variable(tf.tensor(s.values, s.shape, 'float32'), false)));
+      this.slots.set(name, list.map((s) => ownedVariable(tf.tensor(s.values, s.shape, 'float32'))));
     }
   }
 
