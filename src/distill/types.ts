@@ -76,15 +76,8 @@ export interface Connector {
   dispose(): void;
 }
 
-/** Identity forward, zero gradient: the tfjs stand-in for TensorFlow's stop_gradient. */
-const stopGradientOp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
-  value: (args[0] as tf.Tensor).clone(),
-  gradFunc: (dy: tf.Tensor) => [tf.zerosLike(dy)],
-}));
-
-export function stopGradient<T extends tf.Tensor>(x: T): T {
-  return stopGradientOp(x) as T;
-}
+/** Identity forward, zero gradient (one implementation, shared with the detection loss). */
+export { stopGradient } from '../detect/stop-gradient';
 
 /** Keeps the terms of a result alive past the enclosing tidy (e.g. inside tf.variableGrads). */
 export function keepTerms(result: MethodResult): MethodResult {
