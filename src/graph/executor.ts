@@ -8,7 +8,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { attr, parseTensorRef, type TensorRef, type TfGraphTopology, type TfNodeDef } from './model-json';
-import { OPS, STRUCTURAL_OPS, isSupportedOp } from './ops';
+import { OPS, STRUCTURAL_OPS, isSupportedOp, type OpContext } from './ops';
+import { withoutTape } from './ops/tape';
 
 export interface GraphOptions {
   /** Float weights become tf.Variables (for a student). False keeps them constant (a teacher). Default true. */
@@ -159,10 +160,7 @@ export class TrainableGraph {
       if (!node.inputs.every((r) => this.constants.has(r.node))) continue;
       const inputs = node.inputs.map((r) => this.constants.get(r.node)!.tensors[r.index]!);
       const ctx = this.context(node, inputs);
-      const out = tf.tidy(() => {
-        const r = OPS[node.def.op]!.kernel(inputs, ctx);
-        return Array.isArray(r) ? r : [r];
-      });
+      const out = runKernel(node.def.op, inputs, ctx);
       this.constants.set(name, { tensors: out, values: out.map((t) => (t.dtype !== 'float32' && t.size <= 4096 ? Array.from(t.dataSync()) : undefined)) });
     }
   }
@@ -270,7 +268,8 @@ export class TrainableGraph {
     if (this.inputs.some((i) => i.shape.slice(1).some((d) => d < 0) || !i.shape.length)) {
       throw new Error('The model bakes shapes into Reshape/Resize constants but its input shape is not fully declared, so they cannot follow another input size.');
     }
-    tf.tidy(() => {
+    // Off the tape: the first step at another input size may run this inside tf.variableGrads.
+    withoutTape(() => tf.tidy(() => {
       const feeds = new Map(this.inputs.map((i) => [i.name, tf.zeros(i.shape.map((d) => (d < 0 ? 1 : d)), i.dtype)] as const));
       const record = (node: Node, inputs: tf.Tensor[]) => {
         if (followed.includes(node)) shapes.set(node.def.name, [...inputs[0]!.shape]);
@@ -278,7 +277,7 @@ export class TrainableGraph {
       };
       const outs = this.run(feeds, followed.map((n) => ({ node: n.def.name, index: 0 })), record);
       tf.dispose(outs);
-    });
+    }));
     return shapes;
   }
 
@@ -290,7 +289,7 @@ export class TrainableGraph {
     const shapes = new Map<string, number[][]>();
     for (const [name, c] of this.constants) shapes.set(name, c.tensors.map((t) => [...t.shape]));
     for (const [name, v] of this.variables) shapes.set(name, [[...v.shape]]);
-    tf.tidy(() => {
+    withoutTape(() => tf.tidy(() => {
       const feeds = new Map(
         this.inputs.map((i) => [i.name, tf.zeros(inputShapes?.[i.name] ?? i.shape.map((d) => (d < 0 ? 1 : d)), i.dtype)] as const),
       );
@@ -298,7 +297,7 @@ export class TrainableGraph {
       const follow = this.shapeFollower(feeds);
       const outs = this.run(feeds, outputs.map(parseTensorRef), follow, (name, out) => shapes.set(name, out.map((t) => [...t.shape])));
       tf.dispose(outs);
-    });
+    }));
     return shapes;
   }
 
@@ -350,14 +349,14 @@ export class TrainableGraph {
         }
         const inputs = node.inputs.map(get);
         const ctx = this.context(node, inputs, follow?.(node, inputs));
-        let out: tf.Tensor | tf.Tensor[];
+        let out: tf.Tensor[];
         try {
-          out = OPS[node.def.op]!.kernel(inputs, ctx);
+          out = runKernel(node.def.op, inputs, ctx);
         } catch (error) {
           throw new Error(`${node.def.op} node "${name}" failed on inputs [${inputs.map((t) => `[${t.shape.join(',')}]`).join(', ')}]: ${(error as Error).message}`, { cause: error });
         }
         // A kernel may hand back one of its inputs; give it its own handle so disposal stays exact.
-        const list = (Array.isArray(out) ? out : [out]).map((t) => (inputs.includes(t) ? t.clone() : t));
+        const list = out.map((t) => (inputs.includes(t) ? t.clone() : t));
         values.set(name, list);
         observe?.(name, list);
         for (const r of node.inputs) {
@@ -394,6 +393,18 @@ export class TrainableGraph {
     this.variables.clear();
     this.constants.clear();
   }
+}
+
+/**
+ * One node's kernel inside a tidy: what fused ops and multi-step kernels make on the way (the
+ * convolution before its bias, NCHW transposes) is freed at once; only the outputs survive.
+ * Tidy inside a recorded gradient is safe: the tape keeps its own copies of what backprop needs.
+ */
+function runKernel(opName: string, inputs: tf.Tensor[], ctx: OpContext): tf.Tensor[] {
+  return tf.tidy(() => {
+    const out = OPS[opName]!.kernel(inputs, ctx);
+    return Array.isArray(out) ? out : [out];
+  });
 }
 
 /** Output node names in a model.json signature ("Identity:0" → "Identity"). */
