@@ -1,0 +1,148 @@
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { graphFromArtifacts } from '../graph/load';
+import type { TfGraphTopology, TfNodeDef } from '../graph/model-json';
+import { artifactsFromParts, type GraphParts } from '../graph/surgery';
+import { analyzeChannels, pruneChannels } from './channels';
+import { patches, refitConvolutions } from './refit';
+
+const b64 = (s: string) => btoa(s);
+const konst = (name: string, dtype = 'DT_FLOAT'): TfNodeDef => ({ name, op: 'Const', attr: { dtype: { type: dtype } } });
+const conv = (name: string, x: string, w: string, padding = 'SAME'): TfNodeDef => ({
+  name,
+  op: 'Conv2D',
+  input: [x, w],
+  attr: { strides: { list: { i: [1, 1, 1, 1] } }, padding: { s: b64(padding) }, data_format: { s: b64('NHWC') } },
+});
+const placeholder = (c: number): TfNodeDef => ({ name: 'x', op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: { dim: [1, 6, 6, c].map((size) => ({ size })) } } } });
+
+/**
+ * x → convA (3x3, 2→4) + bA → LeakyRelu → convB (3x3, 4→3) + bB  ─┐
+ *  └→ convC (1x1, 2→2) → Relu ─────────────┐                       │
+ *      concat(LeakyRelu_A, Relu_C) → convD (1x1, 6→2) + bD ─ Add ──┘ (a sum of two tensors: convB's and convD's outputs stay whole)
+ */
+function graphParts(seed = 1): GraphParts {
+  const weights: tf.NamedTensorMap = {
+    wA: tf.randomNormal([3, 3, 2, 4], 0, 0.5, 'float32', seed),
+    bA: tf.tensor1d([0.1, -0.2, 0.3, 0.05]),
+    wB: tf.randomNormal([3, 3, 4, 3], 0, 0.5, 'float32', seed + 1),
+    bB: tf.tensor1d([0.2, 0, -0.1]),
+    wC: tf.randomNormal([1, 1, 2, 2], 0, 0.5, 'float32', seed + 2),
+    wD: tf.randomNormal([1, 1, 6, 3], 0, 0.5, 'float32', seed + 3),
+    bD: tf.tensor1d([0, 0.1, 0.2]),
+    axis: tf.scalar(3, 'int32'),
+  };
+  const topology: TfGraphTopology = {
+    node: [
+      placeholder(2),
+      ...['wA', 'bA', 'wB', 'bB', 'wC', 'wD', 'bD'].map((n) => konst(n)),
+      konst('axis', 'DT_INT32'),
+      conv('convA', 'x', 'wA'),
+      { name: 'addA', op: 'Add', input: ['convA', 'bA'] },
+      { name: 'actA', op: 'LeakyRelu', input: ['addA'], attr: { alpha: { f: 0.1 } } },
+      conv('convB', 'actA', 'wB'),
+      { name: 'addB', op: 'Add', input: ['convB', 'bB'] },
+      conv('convC', 'x', 'wC'),
+      { name: 'actC', op: 'Relu', input: ['convC'] },
+      { name: 'cat', op: 'ConcatV2', input: ['actA', 'actC', 'axis'] },
+      conv('convD', 'cat', 'wD'),
+      { name: 'addD', op: 'Add', input: ['convD', 'bD'] },
+      { name: 'sum', op: 'AddV2', input: ['addB', 'addD'] },
+    ],
+  };
+  return { topology, weights };
+}
+
+async function graphOf(parts: GraphParts, trainable = false) {
+  return graphFromArtifacts(await artifactsFromParts(parts), { trainable });
+}
+
+describe('channel pruning', () => {
+  beforeAll(async () => {
+    await tf.setBackend('wasm');
+  });
+
+  it('finds convA and convC as prunable units with their readers; the summed convs are not', async () => {
+    const parts = graphParts();
+    const g = await graphOf(parts);
+    const a = analyzeChannels(parts, g.nodeShapes(), g.outputs);
+    expect(a.units.map((u) => [u.producer, u.channels, [...u.consumers].sort()])).toEqual([
+      ['convA', 4, ['convB', 'convD']],
+      ['convC', 2, ['convD']],
+    ]);
+    expect(a.blocked.get('convB')).toMatch(/sum/);
+    // bA is the per-channel constant of convA's channels.
+    expect(a.channelConsts.get('bA')).toEqual({ alignedWith: 'addA', axis: 0 });
+    g.dispose();
+  });
+
+  it('pruning a channel that is always zero changes no output', async () => {
+    const parts = graphParts();
+    // Channel 2 of convA: zero filter, bias −1 → LeakyRelu gives −0.1 everywhere, not zero; use bias 0 so it is exactly 0.
+    const wA = parts.weights.wA!.arraySync() as number[][][][];
+    for (const row of wA) for (const col of row) for (const cin of col) cin[2] = 0;
+    parts.weights.wA = tf.tensor4d(wA);
+    parts.weights.bA = tf.tensor1d([0.1, -0.2, 0, 0.05]);
+    const g = await graphOf(parts);
+    const a = analyzeChannels(parts, g.nodeShapes(), g.outputs);
+    const pruned = pruneChannels(parts, a, new Map([['convA', [0, 1, 3]]]));
+    expect(pruned.weights.wA!.shape).toEqual([3, 3, 2, 3]);
+    expect(pruned.weights.bA!.shape).toEqual([3]);
+    expect(pruned.weights.wB!.shape).toEqual([3, 3, 3, 3]);
+    // convD reads [actA (4 → 3 kept), actC (2)]: 5 inputs.
+    expect(pruned.weights.wD!.shape).toEqual([1, 1, 5, 3]);
+    const s = await graphOf(pruned);
+    const x = tf.randomNormal([1, 6, 6, 2], 0, 1, 'float32', 9);
+    const [yt] = g.execute(x, ['sum']);
+    const [ys] = s.execute(x, ['sum']);
+    expect(tf.max(tf.abs(tf.sub(yt!, ys!))).dataSync()[0]).toBeLessThan(1e-5);
+    tf.dispose([x, yt!, ys!]);
+    g.dispose();
+    s.dispose();
+  });
+
+  it('im2col rows times the reshaped filter equal the convolution (stride 2, SAME pads)', () => {
+    const x = tf.randomNormal([2, 7, 7, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
+    const w = tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 6) as tf.Tensor4D;
+    const y = tf.conv2d(x, w, 2, 'same');
+    // TensorFlow's SAME for 7 → 4 with k 3, stride 2: total pad 2 → 1 before, 1 after.
+    const rows = patches(x, { kh: 3, kw: 3, strides: [2, 2], pads: [1, 1, 1, 1] }, 4, 4);
+    const viaRows = tf.matMul(rows, w.reshape([27, 4])).reshape(y.shape);
+    expect(tf.max(tf.abs(tf.sub(y, viaRows))).dataSync()[0]).toBeLessThan(1e-4);
+    tf.dispose([x, w, y, rows, viaRows]);
+  });
+
+  it('the least-squares refit lowers the reader’s error against the reference below pruning alone', async () => {
+    const parts = graphParts(4);
+    const reference = await graphOf(parts);
+    const a = analyzeChannels(parts, reference.nodeShapes(), reference.outputs);
+    const pruned = pruneChannels(parts, a, new Map([['convA', [0, 3]]]));
+    const student = await graphOf(pruned, true);
+    const batches = [0, 1, 2].map((i) => tf.randomNormal([8, 6, 6, 2], 0, 1, 'float32', 20 + i) as tf.Tensor4D);
+    const probe = tf.randomNormal([4, 6, 6, 2], 0, 1, 'float32', 99);
+    const error = (node: string) =>
+      tf.tidy(() => {
+        const [r] = reference.execute(probe, [node]);
+        const [s] = student.execute(probe, [node]);
+        return tf.mean(tf.squaredDifference(r!, s!)).dataSync()[0]! / tf.moments(r!).variance.dataSync()[0]!;
+      });
+    const before = { addB: error('addB'), addD: error('addD') };
+    const reports = await refitConvolutions(pruned.topology, student, reference, [
+      { conv: 'convB', filter: 'wB', bias: 'bB', target: 'addB' },
+      { conv: 'convD', filter: 'wD', bias: 'bD', target: 'addD' },
+    ], batches, { rowsPerImage: 36, ridge: 1e-6 });
+    const after = { addB: error('addB'), addD: error('addD') };
+    // On images the fit never saw, the error falls for both readers.
+    expect(after.addB).toBeLessThan(before.addB * 0.8);
+    expect(after.addD).toBeLessThan(before.addD * 0.8);
+    expect(reports.map((r) => [r.conv, r.unknowns, r.rows])).toEqual([
+      ['convB', 3 * 3 * 2 + 1, 3 * 8 * 36],
+      ['convD', 4 + 1, 3 * 8 * 36],
+    ]);
+    for (const r of reports) expect(r.errorAfter).toBeLessThan(r.errorBefore);
+    tf.dispose([...batches, probe]);
+    reference.dispose();
+    student.dispose();
+  });
+});

@@ -1,0 +1,273 @@
+/**
+ * Deriving a smaller student from a teacher with calibration photos and no labels: cut the head
+ * to the dataset's classes, prune convolution channels to a MAC budget, then refit every
+ * convolution whose input changed by least squares against the teacher (refit.ts), in graph
+ * order. Channels are ranked by how much they feed the convolutions that read them; the refit
+ * recovers most of what the removed channels carried.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { RgbImage } from '../data/image';
+import { prepareSample, samplesToTensor } from '../data/pipeline';
+import { VOC_CLASSES, mapVocClasses } from '../data/voc/classes';
+import { exportGraph } from '../graph/export';
+import { graphFromArtifacts } from '../graph/load';
+import { parseTensorRef, type TfNodeDef } from '../graph/model-json';
+import { profileGraph } from '../graph/profile';
+import { artifactsFromParts, disposeParts, keepClasses, partsFromArtifacts, type GraphParts } from '../graph/surgery';
+import type { TrainableGraph } from '../graph/executor';
+import type { ModelManifest } from '../models/manifest';
+import { analyzeChannels, pruneChannels, type ChannelAnalysis, type ChannelUnit } from './channels';
+import { refitConvolutions, topologicalOrder, type RefitReport, type RefitTarget } from './refit';
+
+export interface DeriveOptions {
+  /** Target MACs as a fraction of the teacher's (at the teacher's input size), e.g. 0.6. */
+  macs: number;
+  /** Multipliers of the keep ratio for the channels read by the head's last convs and for all others. */
+  headWeight?: number;
+  /** Channel counts are multiples of this (and at least this). */
+  channelMultiple?: number;
+  /** Side of the calibration input (default: the teacher's input size). */
+  calibrationSize?: number;
+  batchSize?: number;
+  rowsPerImage?: number;
+  ridge?: number;
+  seed?: number;
+  /** Which convs get a least-squares refit: every conv after the first pruned one (default), or only the readers of pruned channels, or none. */
+  refit?: 'downstream' | 'readers' | 'none';
+  /** Keep the dataset's classes (default: the 20 VOC classes when the teacher has them all). */
+  classes?: readonly string[];
+  /** Smallest calibration set accepted. */
+  minImages?: number;
+  onProgress?: (stage: string, done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface DerivationReport {
+  teacher: { parameters: number; macs: number };
+  student: { parameters: number; macs: number };
+  /** Channels kept per pruned unit (producer conv → kept/total). */
+  units: { producer: string; kept: number; channels: number }[];
+  refit: RefitReport[];
+  calibration: { images: number; inputSize: number };
+  seconds: number;
+}
+
+export interface DerivedStudent {
+  artifacts: tf.io.ModelArtifacts;
+  manifest: ModelManifest;
+  report: DerivationReport;
+}
+
+const round = (v: number, multiple: number, max: number) => Math.min(max, Math.max(multiple, Math.round(v / multiple) * multiple));
+const dataInputs = (n: TfNodeDef) => (n.input ?? []).filter((i) => !i.startsWith('^')).map((i) => parseTensorRef(i).node);
+
+/** Channels to keep per unit for one global keep ratio (head units scaled by headWeight). */
+function planFor(units: ChannelUnit[], headUnits: Set<string>, ratio: number, headWeight: number, multiple: number): Map<string, number> {
+  return new Map(units.map((u) => [u.producer, round(u.channels * Math.min(1, ratio * (headUnits.has(u.producer) ? headWeight : 1)), multiple, u.channels)]));
+}
+
+/** MACs per image of every Conv2D for a plan (kept channel counts), from the unpruned shapes. */
+function macsOf(parts: GraphParts, analysis: ChannelAnalysis, shapes: Map<string, number[][]>, counts: Map<string, number>): number {
+  let total = 0;
+  for (const node of parts.topology.node) {
+    if (node.op !== 'Conv2D' && node.op !== 'DepthwiseConv2dNative') continue;
+    const out = shapes.get(node.name)?.[0];
+    const filter = parts.weights[dataInputs(node)[1]!]?.shape;
+    if (!out || !filter) continue;
+    const [kh, kw, cin, cm] = filter as [number, number, number, number];
+    const p = analysis.provenance.get(dataInputs(node)[0]!);
+    let keptIn = cin;
+    if (p) {
+      // Kept channel positions of the input: a unit's channels count by its kept share.
+      const perUnit = new Map<string, number>();
+      for (const s of p.sources) if (s) perUnit.set(s.unit, (perUnit.get(s.unit) ?? 0) + 1);
+      keptIn = p.sources.filter((s) => !s).length;
+      for (const [u, n] of perUnit) keptIn += counts.has(u) ? (n * counts.get(u)!) / (analysis.units.find((x) => x.producer === u)?.channels ?? n) : n;
+    }
+    const spatial = out.length === 4 ? out[1]! * out[2]! : 1;
+    total += node.op === 'Conv2D' ? spatial * kh * kw * keptIn * (counts.get(node.name) ?? cm) : spatial * kh * kw * keptIn * cm;
+  }
+  return total;
+}
+
+/** Per-channel mean squares of the nodes' outputs over the calibration batches (channel axis last). */
+async function meanSquares(graph: TrainableGraph, nodes: string[], batches: readonly tf.Tensor4D[]): Promise<Map<string, Float64Array>> {
+  const sums = new Map<string, Float64Array>();
+  let images = 0;
+  for (const batch of batches) {
+    const outs = graph.execute(batch, nodes);
+    const reduced = tf.tidy(() => outs.map((t) => tf.mean(tf.square(t.reshape([-1, t.shape.at(-1)!])), 0)));
+    const values = await Promise.all(reduced.map((t) => t.data()));
+    nodes.forEach((n, i) => {
+      const acc = sums.get(n) ?? new Float64Array(values[i]!.length);
+      values[i]!.forEach((v, j) => (acc[j]! += v * batch.shape[0]));
+      sums.set(n, acc);
+    });
+    images += batch.shape[0];
+    tf.dispose([...outs, ...reduced]);
+  }
+  for (const acc of sums.values()) for (let j = 0; j < acc.length; j++) acc[j]! /= images;
+  return sums;
+}
+
+/** The node right after a conv that adds its per-channel bias, if any. */
+function biasAddOf(parts: GraphParts, analysis: ChannelAnalysis, conv: string): { node: string; bias: string } | undefined {
+  for (const [bias, { alignedWith }] of analysis.channelConsts) {
+    const node = parts.topology.node.find((n) => n.name === alignedWith);
+    if (node && dataInputs(node).includes(conv) && /^(Add|AddV2|BiasAdd)$/.test(node.op)) return { node: node.name, bias };
+  }
+  return undefined;
+}
+
+export function calibrationBatches(images: readonly RgbImage[], manifest: Pick<ModelManifest, 'preprocess' | 'input'>, inputSize: number, batchSize: number): tf.Tensor4D[] {
+  const batches: tf.Tensor4D[] = [];
+  for (let i = 0; i < images.length; i += batchSize) {
+    const samples = images.slice(i, i + batchSize).map((img) => prepareSample(img, [], { inputSize, flip: false }));
+    batches.push(samplesToTensor(samples, manifest));
+  }
+  return batches;
+}
+
+export async function deriveStudent(teacher: tf.io.ModelArtifacts, teacherManifest: ModelManifest, images: readonly RgbImage[], options: DeriveOptions): Promise<DerivedStudent> {
+  const started = Date.now();
+  const { headWeight = 1, channelMultiple = 8, batchSize = 8, refit = 'downstream', minImages = 8 } = options;
+  const inputSize = options.calibrationSize ?? teacherManifest.input.size;
+  if (!(options.macs > 0 && options.macs <= 1)) throw new Error(`The MAC target must be a fraction in (0, 1], got ${options.macs}.`);
+  if (images.length < minImages) throw new Error(`Deriving a student needs at least ${minImages} calibration photos; got ${images.length}. Add more photos (any photos of the kind the detector will see; no labels needed).`);
+  const progress = options.onProgress ?? (() => {});
+
+  const classes = options.classes ?? VOC_CLASSES;
+  const mapping = mapVocClasses(teacherManifest.classes);
+  const classIndices = classes.map((c) => {
+    const i = mapping.toModel[c as (typeof VOC_CLASSES)[number]] ?? teacherManifest.classes.indexOf(c);
+    if (i === undefined || i < 0) throw new Error(`The teacher has no class "${c}".`);
+    return i;
+  });
+
+  const teacherGraph = graphFromArtifacts(teacher, { trainable: false });
+  const teacherProfile = profileGraph(teacherGraph);
+  const outputs = teacherGraph.outputs;
+  teacherGraph.dispose();
+
+  let parts = keepClasses(partsFromArtifacts(teacher), { headOutputs: teacherManifest.head.outputs, numClasses: teacherManifest.classes.length, keep: classIndices });
+  const referenceArtifacts = await artifactsFromParts(parts);
+  const reference = graphFromArtifacts(referenceArtifacts, { trainable: false });
+  const batches = calibrationBatches(images, teacherManifest, inputSize, batchSize);
+  let student: TrainableGraph | undefined;
+  let pruned: GraphParts | undefined;
+  try {
+    const shapes = reference.nodeShapes();
+    const analysis = analyzeChannels(parts, shapes, outputs);
+    if (analysis.units.length === 0) throw new Error('This teacher has no convolution channels that can be pruned (every conv output feeds a sum, a reshape or an output).');
+
+    // Rank channels: a channel matters by the energy it sends into each reader, relative to that reader's output energy.
+    const readers = [...new Set(analysis.units.flatMap((u) => u.consumers))];
+    const readerInputs = readers.map((c) => dataInputs(parts.topology.node.find((n) => n.name === c)!)[0]!);
+    const readerTargets = readers.map((c) => biasAddOf(parts, analysis, c)?.node ?? c);
+    progress('statistics', 0, 1);
+    const stats = await meanSquares(reference, [...new Set([...readerInputs, ...readerTargets])], batches);
+    const scores = new Map(analysis.units.map((u) => [u.producer, new Float64Array(u.channels)]));
+    readers.forEach((c, r) => {
+      const p = analysis.provenance.get(readerInputs[r]!);
+      if (!p) return;
+      const filter = parts.weights[dataInputs(parts.topology.node.find((n) => n.name === c)!)[1]!]!;
+      const [kh, kw, cin, cout] = filter.shape as number[];
+      const w = filter.dataSync();
+      const inMsq = stats.get(readerInputs[r]!)!;
+      const outMsq = stats.get(readerTargets[r]!)!;
+      const outEnergy = outMsq.reduce((a, b) => a + b, 0) / outMsq.length || 1;
+      p.sources.forEach((s, i) => {
+        if (!s || !scores.has(s.unit)) return;
+        let norm = 0;
+        for (let k = 0; k < kh! * kw!; k++) for (let o = 0; o < cout!; o++) norm += w[(k * cin! + i) * cout! + o]! ** 2;
+        scores.get(s.unit)![s.channel]! += (inMsq[i]! * norm) / outEnergy;
+      });
+    });
+
+    // The keep ratio that meets the MAC budget (bisection; MACs grow with the ratio).
+    const headConvs = new Set(teacherManifest.head.outputs.flatMap((h) => dataInputs(parts.topology.node.find((n) => n.name === h)!)));
+    const headUnits = new Set(analysis.units.filter((u) => u.consumers.some((c) => headConvs.has(c))).map((u) => u.producer));
+    const budget = options.macs * teacherProfile.macs;
+    const full = macsOf(parts, analysis, shapes, new Map());
+    let plan = planFor(analysis.units, headUnits, 1, 1, channelMultiple);
+    if (full > budget) {
+      let lo = 0;
+      let hi = 1;
+      for (let i = 0; i < 40; i++) {
+        const mid = (lo + hi) / 2;
+        if (macsOf(parts, analysis, shapes, planFor(analysis.units, headUnits, mid, headWeight, channelMultiple)) > budget) hi = mid;
+        else lo = mid;
+      }
+      plan = planFor(analysis.units, headUnits, lo, headWeight, channelMultiple);
+      if (macsOf(parts, analysis, shapes, plan) > budget) {
+        const floor = macsOf(parts, analysis, shapes, planFor(analysis.units, headUnits, 0, headWeight, channelMultiple));
+        throw new Error(`A student at ${(100 * options.macs).toFixed(0)}% of the teacher's MACs cannot be reached by pruning channels: the smallest this graph allows is ${((100 * floor) / teacherProfile.macs).toFixed(0)}%. Ask for a larger fraction.`);
+      }
+    }
+    const keep = new Map<string, number[]>();
+    for (const u of analysis.units) {
+      const count = plan.get(u.producer)!;
+      if (count >= u.channels) continue;
+      const s = scores.get(u.producer)!;
+      const ranked = Array.from(s.keys()).sort((a, b) => s[b]! - s[a]! || a - b);
+      keep.set(u.producer, ranked.slice(0, count).sort((a, b) => a - b));
+    }
+    pruned = pruneChannels(parts, analysis, keep);
+    student = graphFromArtifacts(await artifactsFromParts(pruned), { trainable: true, name: 'derived-student' });
+
+    // Refit: every conv that reads pruned channels, and (by default) every conv after them.
+    const order = topologicalOrder(parts.topology);
+    const changed = new Set<string>([...keep.keys()].flatMap((u) => analysis.units.find((x) => x.producer === u)!.consumers));
+    if (refit === 'downstream') {
+      const byName = new Map(parts.topology.node.map((n) => [n.name, n]));
+      const tainted = new Set(changed);
+      for (const n of order) if (dataInputs(byName.get(n)!).some((i) => tainted.has(i))) tainted.add(n);
+      for (const n of tainted) if (byName.get(n)!.op === 'Conv2D') changed.add(n);
+    }
+    const targets: RefitTarget[] = refit === 'none' ? [] : order.filter((n) => changed.has(n)).map((conv) => {
+      const add = biasAddOf(parts, analysis, conv);
+      return { conv, filter: dataInputs(parts.topology.node.find((n) => n.name === conv)!)[1]!, bias: add?.bias, target: add?.node ?? conv, outputChannels: keep.get(conv) };
+    });
+    const refitReports = await refitConvolutions(pruned.topology, student, reference, targets, batches, {
+      rowsPerImage: options.rowsPerImage,
+      ridge: options.ridge,
+      seed: options.seed,
+      signal: options.signal,
+      onProgress: (done, total) => progress('refit', done, total),
+    });
+
+    const profile = profileGraph(student);
+    const teacherMacsAtSize = teacherProfile.macs;
+    const artifacts = await exportGraph(student, { precision: 'float32' });
+    const units = analysis.units.map((u) => ({ producer: u.producer, kept: keep.get(u.producer)?.length ?? u.channels, channels: u.channels }));
+    const pct = (100 * profile.macs) / teacherMacsAtSize;
+    const manifest: ModelManifest = {
+      ...teacherManifest,
+      name: `${teacherManifest.name} pruned to ${pct.toFixed(0)}% MACs, ${classes.length} classes`,
+      description: `Derived from ${teacherManifest.name}: ${classes.length} classes kept, convolution channels pruned to ${pct.toFixed(1)}% of the teacher's MACs and every changed convolution refit by least squares against the teacher on ${images.length} calibration photos (no labels).`,
+      source: `derived from ${teacherManifest.name} by channel pruning with least-squares refit`,
+      classes: [...classes],
+      derivedFrom: { model: teacherManifest.name, classIndices },
+      profile: { parameters: profile.parameters, macs: profile.macs },
+    };
+    return {
+      artifacts,
+      manifest,
+      report: {
+        teacher: { parameters: teacherProfile.parameters, macs: teacherProfile.macs },
+        student: { parameters: profile.parameters, macs: profile.macs },
+        units,
+        refit: refitReports,
+        calibration: { images: images.length, inputSize },
+        seconds: (Date.now() - started) / 1000,
+      },
+    };
+  } finally {
+    student?.dispose();
+    reference.dispose();
+    tf.dispose(batches);
+    if (pruned) for (const [name, t] of Object.entries(pruned.weights)) if (parts.weights[name] !== t) t.dispose();
+    disposeParts(parts);
+    parts = undefined as unknown as GraphParts;
+  }
+}
