@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { attr, parseTensorRef, type TensorRef, type TfGraphTopology, type TfNodeDef } from './model-json';
-import { OPS, STRUCTURAL_OPS, isSupportedOp, type OpContext } from './ops';
+import { OPS, STRUCTURAL_OPS, isSupportedOp, tensorInputs, type OpContext } from './ops';
 import { withoutTape } from './ops/tape';
 
 export interface GraphOptions {
@@ -42,6 +42,23 @@ export class UnsupportedOpsError extends Error {
     const lines = [...unsupported].map(([op, nodes]) => `- ${op}: ${nodes.slice(0, 5).join(', ')}${nodes.length > 5 ? ` (+${nodes.length - 5} more)` : ''}`);
     super(`The model uses ${unsupported.size} op(s) the trainable executor does not support:\n${lines.join('\n')}`);
     this.name = 'UnsupportedOpsError';
+  }
+}
+
+/** A node on the way from the trainable weights to the requested outputs that backprop cannot pass. */
+export interface GradientGap {
+  node: string;
+  op: string;
+  reason: string;
+}
+
+/** One error that names every node whose op stops the gradient on the way to the outputs. */
+export class MissingGradientsError extends Error {
+  constructor(readonly gaps: GradientGap[]) {
+    const lines = gaps.slice(0, 20).map((g) => `- ${g.node} (${g.op}): ${g.reason}`);
+    if (gaps.length > 20) lines.push(`- (+${gaps.length - 20} more)`);
+    super(`Gradients cannot reach the weights through ${gaps.length} node(s) on the way to the requested outputs:\n${lines.join('\n')}`);
+    this.name = 'MissingGradientsError';
   }
 }
 
@@ -207,6 +224,49 @@ export class TrainableGraph {
     return [...this.variables].filter(([n]) => !this.frozen.has(n)).map(([, v]) => v);
   }
 
+  /**
+   * The nodes between the trainable weights and `outputs` through which tfjs cannot backprop
+   * (no gradient registered, or one that needs a kernel the current backend lacks), found from
+   * the graph alone: training on these outputs would fail there. Empty when it can train.
+   */
+  gradientGaps(outputs: readonly string[] = this.outputs): GradientGap[] {
+    const refs = outputs.map((o) => this.resolveOutput(o));
+    for (const r of refs) if (!this.nodes.has(r.node)) throw new Error(`No node named "${r.node}" in the graph.`);
+    const fromWeights = new Set(this.trainableVariables().length ? [...this.variables.keys()].filter((n) => !this.frozen.has(n)) : []);
+    const gradientInputs = (node: Node) => (STRUCTURAL_OPS.has(node.def.op) ? [] : tensorInputs(OPS[node.def.op]!, node.inputs.length).map((i) => node.inputs[i]!.node));
+    for (const name of this.order) {
+      const node = this.nodes.get(name)!;
+      if (this.constants.has(name)) continue;
+      if (gradientInputs(node).some((n) => fromWeights.has(n))) fromWeights.add(name);
+    }
+    const toOutputs = new Set<string>();
+    const stack = refs.map((r) => r.node);
+    while (stack.length) {
+      const n = stack.pop()!;
+      if (toOutputs.has(n) || !fromWeights.has(n)) continue;
+      toOutputs.add(n);
+      stack.push(...gradientInputs(this.nodes.get(n)!));
+    }
+    const backend = tf.getBackend();
+    const gaps: GradientGap[] = [];
+    for (const name of this.order) {
+      const node = this.nodes.get(name)!;
+      if (!toOutputs.has(name) || this.variables.has(name)) continue;
+      const def = OPS[node.def.op]!;
+      if (!def.hasGradient) gaps.push({ node: name, op: node.def.op, reason: `tfjs has no gradient for ${node.def.op}` });
+      else if (def.gradientKernel && !tf.getKernel(def.gradientKernel, backend)) {
+        gaps.push({ node: name, op: node.def.op, reason: `its gradient needs the ${def.gradientKernel} kernel, which the ${backend} backend lacks` });
+      }
+    }
+    return gaps;
+  }
+
+  /** Throws a MissingGradientsError naming every gap when training on `outputs` cannot work. */
+  assertGradients(outputs: readonly string[] = this.outputs): void {
+    const gaps = this.gradientGaps(outputs);
+    if (gaps.length) throw new MissingGradientsError(gaps);
+  }
+
   /** Number of float weights of rank >= 1: the model's parameters, trainable or not. */
   parameterCount(): number {
     return this.parameters;
@@ -222,7 +282,12 @@ export class TrainableGraph {
     if (this.disposed) throw new Error(`Graph "${this.name}" was disposed.`);
     const feedMap = this.normalizeFeeds(feeds);
     const follow = this.shapeFollower(feedMap);
-    return this.run(feedMap, outputs.map(parseTensorRef), follow);
+    return this.run(feedMap, outputs.map((o) => this.resolveOutput(o)), follow);
+  }
+
+  /** An output by node name: "node" or "node:k". */
+  private resolveOutput(name: string): TensorRef {
+    return parseTensorRef(name);
   }
 
   private normalizeFeeds(feeds: tf.Tensor | Record<string, tf.Tensor>): Map<string, tf.Tensor> {
@@ -295,7 +360,7 @@ export class TrainableGraph {
       );
       for (const [name, t] of feeds) shapes.set(name, [[...t.shape]]);
       const follow = this.shapeFollower(feeds);
-      const outs = this.run(feeds, outputs.map(parseTensorRef), follow, (name, out) => shapes.set(name, out.map((t) => [...t.shape])));
+      const outs = this.run(feeds, outputs.map((o) => this.resolveOutput(o)), follow, (name, out) => shapes.set(name, out.map((t) => [...t.shape])));
       tf.dispose(outs);
     }));
     return shapes;

@@ -10,6 +10,7 @@ import { createMethod, getMethod, type MethodInstance } from '../distill/registr
 import type { TrainableGraph } from '../graph/executor';
 import type { ModelManifest } from '../models/manifest';
 import type { MethodConfig } from './config';
+import { tapNames } from './detector-taps';
 
 export interface ModelHandle {
   graph: TrainableGraph;
@@ -99,6 +100,8 @@ export function createSession(options: {
     const problems = checkPair(teacher.manifest, student.manifest, methods);
     if (problems.length) throw new Error(`${teacher.manifest.name} and ${student.manifest.name} cannot be distilled this way:\n- ${problems.join('\n- ')}`);
   }
+  // Before any step: name every node the student's gradient could not pass, rather than fail in backprop.
+  student.graph.assertGradients(tapNames(student.manifest));
   const needs = new Set(methods.flatMap((m) => getMethod(m.id).needs));
   const channels = teacher
     ? {

@@ -2,11 +2,25 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { attr } from '../model-json';
 import { activate } from './conv';
-import { input, op, type OpDef } from './types';
+import { withoutTape } from './tape';
+import { input, op, type OpDef, type OpOptions } from './types';
 
-const binary = (f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor, differentiable = true) =>
-  op((inputs, ctx) => f(input(inputs, 0, ctx.node), input(inputs, 1, ctx.node)), differentiable);
-const unary = (f: (a: tf.Tensor) => tf.Tensor, differentiable = true) => op((inputs, ctx) => f(input(inputs, 0, ctx.node)), differentiable);
+const binary = (f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor, options?: OpOptions) =>
+  op((inputs, ctx) => f(input(inputs, 0, ctx.node), input(inputs, 1, ctx.node)), options);
+const unary = (f: (a: tf.Tensor) => tf.Tensor, options?: OpOptions) => op((inputs, ctx) => f(input(inputs, 0, ctx.node)), options);
+/** tfjs registers no gradient for these (comparisons but GreaterEqual, logical ops). */
+const NO_GRADIENT: OpOptions = { hasGradient: false };
+
+/**
+ * a / b, 0 where b = 0. tf.divNoNan compares b with 0 on the tape (Equal has no gradient) and
+ * divides by the zeros (0 · inf = NaN in the gradient): here the mask is taken off the tape and
+ * the zeros are replaced by ones before dividing.
+ */
+function divNoNan(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  const zero = withoutTape(() => tf.equal(b, 0));
+  const q = tf.div(a, tf.where(zero, tf.onesLike(b), b));
+  return tf.where(zero, tf.zerosLike(q), q);
+}
 
 export const elementwiseOps: Record<string, OpDef> = {
   Add: binary(tf.add),
@@ -17,23 +31,23 @@ export const elementwiseOps: Record<string, OpDef> = {
   Mul: binary(tf.mul),
   RealDiv: binary(tf.div),
   Div: binary(tf.div),
-  DivNoNan: binary(tf.divNoNan),
-  FloorDiv: binary(tf.floorDiv, false),
-  FloorMod: binary(tf.mod, false),
-  Mod: binary(tf.mod, false),
+  DivNoNan: binary(divNoNan),
+  FloorDiv: binary(tf.floorDiv),
+  FloorMod: binary(tf.mod),
+  Mod: binary(tf.mod),
   Maximum: binary(tf.maximum),
   Minimum: binary(tf.minimum),
   Pow: binary(tf.pow),
   SquaredDifference: binary(tf.squaredDifference),
-  Equal: binary(tf.equal, false),
-  NotEqual: binary(tf.notEqual, false),
-  Greater: binary(tf.greater, false),
-  GreaterEqual: binary(tf.greaterEqual, false),
-  Less: binary(tf.less, false),
-  LessEqual: binary(tf.lessEqual, false),
-  LogicalAnd: binary(tf.logicalAnd, false),
-  LogicalOr: binary(tf.logicalOr, false),
-  LogicalNot: unary(tf.logicalNot, false),
+  Equal: binary(tf.equal, NO_GRADIENT),
+  NotEqual: binary(tf.notEqual, NO_GRADIENT),
+  Greater: binary(tf.greater, NO_GRADIENT),
+  GreaterEqual: binary(tf.greaterEqual),
+  Less: binary(tf.less, NO_GRADIENT),
+  LessEqual: binary(tf.lessEqual, NO_GRADIENT),
+  LogicalAnd: binary(tf.logicalAnd, NO_GRADIENT),
+  LogicalOr: binary(tf.logicalOr, NO_GRADIENT),
+  LogicalNot: unary(tf.logicalNot, NO_GRADIENT),
   Select: op((inputs, ctx) => tf.where(input(inputs, 0, ctx.node), input(inputs, 1, ctx.node), input(inputs, 2, ctx.node))),
   SelectV2: op((inputs, ctx) => tf.where(input(inputs, 0, ctx.node), input(inputs, 1, ctx.node), input(inputs, 2, ctx.node))),
   Relu: unary(tf.relu),
@@ -54,14 +68,14 @@ export const elementwiseOps: Record<string, OpDef> = {
   Rsqrt: unary(tf.rsqrt),
   Square: unary(tf.square),
   Reciprocal: unary(tf.reciprocal),
-  Floor: unary(tf.floor, false),
-  Ceil: unary(tf.ceil, false),
-  Round: unary(tf.round, false),
-  Sign: unary(tf.sign, false),
+  Floor: unary(tf.floor),
+  Ceil: unary(tf.ceil),
+  Round: unary(tf.round),
+  Sign: unary(tf.sign),
   Erf: unary(tf.erf),
   Softmax: unary((x) => tf.softmax(x)),
   LogSoftmax: unary((x) => tf.logSoftmax(x)),
-  ClipByValue: op((inputs, ctx) => tf.clipByValue(input(inputs, 0, ctx.node), ctx.values(1)[0]!, ctx.values(2)[0]!)),
+  ClipByValue: op((inputs, ctx) => tf.clipByValue(input(inputs, 0, ctx.node), ctx.values(1)[0]!, ctx.values(2)[0]!), { host: [1, 2] }),
   Identity: unary((x) => x.clone()),
   StopGradient: unary((x) => x.clone()),
   Snapshot: unary((x) => x.clone()),

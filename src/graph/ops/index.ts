@@ -17,4 +17,5 @@ export function isSupportedOp(name: string): boolean {
   return STRUCTURAL_OPS.has(name) || name in OPS;
 }
 
+export { tensorInputs } from './types';
 export type { OpContext, OpDef, OpKernel } from './types';

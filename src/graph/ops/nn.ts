@@ -27,12 +27,12 @@ function pool(inputs: tf.Tensor[], ctx: OpContext, kind: 'max' | 'avg'): tf.Tens
   return y;
 }
 
-function reduce(f: (x: tf.Tensor, axis: number[], keep: boolean) => tf.Tensor, differentiable = true) {
+function reduce(f: (x: tf.Tensor, axis: number[], keep: boolean) => tf.Tensor) {
   return op((inputs, ctx) => {
     const x = input(inputs, 0, ctx.node);
     const axes = ctx.values(1).map((a) => (a < 0 ? a + x.rank : a));
     return f(x, axes, attr.bool(ctx.node, 'keep_dims', false));
-  }, differentiable);
+  }, { host: [1] });
 }
 
 function resize(inputs: tf.Tensor[], ctx: OpContext, bilinear: boolean): tf.Tensor {
@@ -84,10 +84,10 @@ export const nnOps: Record<string, OpDef> = {
   Max: reduce((x, a, k) => tf.max(x, a, k)),
   Min: reduce((x, a, k) => tf.min(x, a, k)),
   Prod: reduce((x, a, k) => tf.prod(x, a, k)),
-  ArgMax: op((inputs, ctx) => tf.argMax(input(inputs, 0, ctx.node), ctx.values(1)[0] ?? 0), false),
-  ArgMin: op((inputs, ctx) => tf.argMin(input(inputs, 0, ctx.node), ctx.values(1)[0] ?? 0), false),
-  ResizeBilinear: op((inputs, ctx) => resize(inputs, ctx, true)),
-  ResizeNearestNeighbor: op((inputs, ctx) => resize(inputs, ctx, false)),
+  ArgMax: op((inputs, ctx) => tf.argMax(input(inputs, 0, ctx.node), ctx.values(1)[0] ?? 0), { host: [1] }),
+  ArgMin: op((inputs, ctx) => tf.argMin(input(inputs, 0, ctx.node), ctx.values(1)[0] ?? 0), { host: [1] }),
+  ResizeBilinear: op((inputs, ctx) => resize(inputs, ctx, true), { host: [1] }),
+  ResizeNearestNeighbor: op((inputs, ctx) => resize(inputs, ctx, false), { host: [1] }),
   MatMul: op((inputs, ctx) => matMul(inputs, ctx.node)),
   BatchMatMul: op((inputs, ctx) => matMul(inputs, ctx.node)),
   BatchMatMulV2: op((inputs, ctx) => matMul(inputs, ctx.node)),

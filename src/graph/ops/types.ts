@@ -12,11 +12,36 @@ export type OpKernel = (inputs: tf.Tensor[], ctx: OpContext) => tf.Tensor | tf.T
 
 export interface OpDef {
   kernel: OpKernel;
-  /** False for ops whose outputs carry no gradient (indices, comparisons, top-k). */
-  differentiable: boolean;
+  /**
+   * False where tfjs has no gradient for what the kernel records (comparisons, top-k): backprop
+   * through such a node throws "gradient function not found". Ops whose gradient is zero
+   * (floor, argmax) have one.
+   */
+  hasGradient: boolean;
+  /** Inputs read on the host (shapes, axes, sizes; -1 is the last input): the tape never sees them. */
+  hostInputs: readonly number[];
+  /** A kernel the gradient needs that some backends lack (tf.gather's needs UnsortedSegmentSum). */
+  gradientKernel?: string;
 }
 
-export const op = (kernel: OpKernel, differentiable = true): OpDef => ({ kernel, differentiable });
+export interface OpOptions {
+  hasGradient?: boolean;
+  host?: readonly number[];
+  gradientKernel?: string;
+}
+
+export const op = (kernel: OpKernel, options: OpOptions = {}): OpDef => ({
+  kernel,
+  hasGradient: options.hasGradient ?? true,
+  hostInputs: options.host ?? [],
+  gradientKernel: options.gradientKernel,
+});
+
+/** The inputs of a node with `count` inputs that a gradient can flow into. */
+export function tensorInputs(def: OpDef, count: number): number[] {
+  const host = new Set(def.hostInputs.map((i) => (i < 0 ? count + i : i)));
+  return Array.from({ length: count }, (_, i) => i).filter((i) => !host.has(i));
+}
 
 export function input(inputs: tf.Tensor[], i: number, node: TfNodeDef): tf.Tensor {
   const t = inputs[i];
