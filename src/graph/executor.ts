@@ -274,8 +274,9 @@ export class TrainableGraph {
 
   /**
    * Runs the graph. `feeds` is the input tensor (single-input graphs) or a map by input name;
-   * `outputs` are node names ("name" or "name:k" for the k-th output of a multi-output node),
-   * any node of the graph: that is how features are tapped in the same run. The caller owns
+   * `outputs` are the signature's output keys or node names ("name" or "name:k" for the k-th
+   * output of a multi-output node), any node of the graph: that is how features are tapped in
+   * the same run. The caller owns
    * the returned tensors. Gradients flow when called inside tf.grad / tf.variableGrads.
    */
   execute(feeds: tf.Tensor | Record<string, tf.Tensor>, outputs: readonly string[] = this.outputs): tf.Tensor[] {
@@ -285,9 +286,10 @@ export class TrainableGraph {
     return this.run(feedMap, outputs.map((o) => this.resolveOutput(o)), follow);
   }
 
-  /** An output by node name: "node" or "node:k". */
+  /** An output by signature key (as tf.GraphModel takes it, key first), else "node" or "node:k". */
   private resolveOutput(name: string): TensorRef {
-    return parseTensorRef(name);
+    const keyed = (this.signature as { outputs?: Record<string, { name?: string }> } | undefined)?.outputs?.[name]?.name;
+    return parseTensorRef(keyed ?? name);
   }
 
   private normalizeFeeds(feeds: tf.Tensor | Record<string, tf.Tensor>): Map<string, tf.Tensor> {

@@ -13,7 +13,8 @@ const konst = (name: string, dtype = 'DT_FLOAT'): TfNodeDef => ({ name, op: 'Con
 
 /**
  * x [1,4,4,1] → Conv2D (1x1, weight w = 2) → conv; slice = conv[:, ::2, 1::2, :] (StridedSlice);
- * flat = Reshape(slice, Shape(slice)); gate = Greater(slice, 0) → Cast → gated = slice · gate.
+ * flat = Reshape(slice, Shape(slice)); gate = Greater(slice, 0) → Cast → gated = slice · gate;
+ * a signature names "gated" under the key "scores".
  */
 async function smallGraph(): Promise<TrainableGraph> {
   const weights: Record<string, tf.Tensor> = {
@@ -42,7 +43,8 @@ async function smallGraph(): Promise<TrainableGraph> {
   };
   const encoded = await tf.io.encodeWeights(weights);
   tf.dispose(Object.values(weights));
-  return graphFromArtifacts({ modelTopology: topology, weightSpecs: encoded.specs, weightData: encoded.data, format: 'graph-model' });
+  const signature = { outputs: { scores: { name: 'gated:0' } } };
+  return graphFromArtifacts({ modelTopology: topology, weightSpecs: encoded.specs, weightData: encoded.data, format: 'graph-model', signature });
 }
 
 describe('nodes without a gradient, named before training', () => {
@@ -60,7 +62,7 @@ describe('nodes without a gradient, named before training', () => {
     tf.dispose([value, ...Object.values(grads)]);
 
     expect(graph.gradientGaps(['gated'])).toEqual([{ node: 'gate', op: 'Greater', reason: 'tfjs has no gradient for Greater' }]);
-    expect(() => graph.assertGradients(['gated'])).toThrow(MissingGradientsError);
+    expect(() => graph.assertGradients(['scores'])).toThrow(MissingGradientsError);
     expect(() => graph.assertGradients(['gated'])).toThrow('- gate (Greater): tfjs has no gradient for Greater');
     // What the report prevents: tfjs's own error in backprop, which names no node.
     expect(() => tf.variableGrads(() => graph.execute(x, ['gated'])[0]!.sum() as tf.Scalar, graph.trainableVariables())).toThrow(/gradient function not found for Greater/);
@@ -79,6 +81,23 @@ describe('nodes without a gradient, named before training', () => {
       { node: 'tower_0/TopKV2', op: 'TopKV2', reason: 'tfjs has no gradient for TopKV2' },
       { node: 'tower_0/BatchGather/GatherV2', op: 'GatherV2', reason: 'its gradient needs the UnsortedSegmentSum kernel, which the wasm backend lacks' },
     ]);
+    graph.dispose();
+  });
+});
+
+describe('outputs by signature key', () => {
+  it('execute() takes the signature\'s output keys as tf.GraphModel does, and node names as before', async () => {
+    await tf.setBackend('wasm');
+    const graph = await smallGraph();
+    const x = tf.tensor4d([1, -2, 3, -4, 5, 6, 7, 8, -9, 10, -11, 12, 13, 14, 15, 16], [1, 4, 4, 1]);
+    // slice = 2·x at rows 0, 2 and columns 1, 3 = [[−4, −8], [20, 24]]; gated keeps the positive ones.
+    const [byKey, byName] = graph.execute(x, ['scores', 'gated']);
+    expect(byKey!.shape).toEqual([1, 2, 2, 1]);
+    expect(Array.from(byKey!.dataSync(), (v) => v + 0)).toEqual([0, 0, 20, 24]); // + 0: −4·0 is −0
+    expect(Array.from(byName!.dataSync())).toEqual(Array.from(byKey!.dataSync()));
+    expect(graph.outputs).toEqual(['gated']);
+    expect(() => graph.execute(x, ['nope'])).toThrow('No node named "nope"');
+    tf.dispose([x, byKey!, byName!]);
     graph.dispose();
   });
 });
