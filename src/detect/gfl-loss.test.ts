@@ -66,9 +66,11 @@ describe('QFL, DFL and GIoU building blocks', () => {
     // DFL = 0.696357·(3 − 2.3) + 1.696357·(2.3 − 2) = 0.487450 + 0.508907 = 0.996357.
     const out = tf.tidy(() => values(distributionFocalLoss(tf.tensor2d([[0, 1, 2, 1, 0]]), [2.3])));
     expect(out[0]).toBeCloseTo(0.996357, 5);
-    // d at or beyond regMax is clamped to regMax − 0.01 = 3.99: CE(3)·0.01 + CE(4)·0.99
-    // = 1.696357·0.01 + 2.696357·0.99 = 2.686357.
-    expect(tf.tidy(() => values(distributionFocalLoss(tf.tensor2d([[0, 1, 2, 1, 0]]), [7])))[0]).toBeCloseTo(2.686357, 5);
+    // d at or beyond regMax is clamped to regMax − 0.1 = 3.9 (mmdet's bbox2distance eps):
+    // CE(3)·0.1 + CE(4)·0.9 = 1.696357·0.1 + 2.696357·0.9 = 2.596357.
+    expect(tf.tidy(() => values(distributionFocalLoss(tf.tensor2d([[0, 1, 2, 1, 0]]), [7])))[0]).toBeCloseTo(2.596357, 5);
+    // 3.95 is past the clamp too (it was inside the old 3.99 one): the same value.
+    expect(tf.tidy(() => values(distributionFocalLoss(tf.tensor2d([[0, 1, 2, 1, 0]]), [3.95])))[0]).toBeCloseTo(2.596357, 5);
   });
 
   it('IoU and GIoU of box pairs, including disjoint boxes', () => {
@@ -107,24 +109,25 @@ describe('QFL, DFL and GIoU building blocks', () => {
 });
 
 describe('gflLoss', () => {
-  it('one positive: QFL over all anchors, DFL and GIoU of the positive, weighted total', () => {
+  it('one positive: QFL over all anchors, DFL and GIoU of the positive over max(Σw, 1), weighted total', () => {
     // QFL sum = 0.312240 + 0.001804 + 0.173287 + 2.766280 = 3.253610; / max(1 positive, 1).
-    // One positive: the weighted means are its own DFL 2.315190 and GIoU loss 0.798819.
-    // Total = 3.253610 + 0.25·2.315190 + 2·0.798819 = 5.430046.
+    // One positive of weight w = sig(1) = 0.731059 < 1: the average factor is clamped at 1, so
+    // DFL = 0.731059·2.315190 = 1.692539 and GIoU = 0.731059·0.798819 = 0.583984.
+    // Total = 3.253610 + 0.25·1.692539 + 2·0.583984 = 4.844712.
     const head = tf.tensor4d(tinyHead(), [1, 2, 2, 17]);
     const before = tf.memory().numTensors;
     const r = gflLoss({ outputs: [head], assignments: [manualAssignment(grid, [gtA], { 0: 0 })], grid, regMax: REG_MAX });
     expect(r.numPositives).toBe(1);
     expect(r.terms.qfl.dataSync()[0]).toBeCloseTo(3.25361, 4);
-    expect(r.terms.dfl.dataSync()[0]).toBeCloseTo(DFL0, 4);
-    expect(r.terms.giou.dataSync()[0]).toBeCloseTo(1 - IOU0, 4);
-    expect(r.loss.dataSync()[0]).toBeCloseTo(5.430046, 4);
+    expect(r.terms.dfl.dataSync()[0]).toBeCloseTo(0.731059 * DFL0, 4);
+    expect(r.terms.giou.dataSync()[0]).toBeCloseTo(0.731059 * (1 - IOU0), 4);
+    expect(r.loss.dataSync()[0]).toBeCloseTo(4.844712, 4);
     tf.dispose([r.loss, r.terms.qfl, r.terms.dfl, r.terms.giou]);
     expect(tf.memory().numTensors).toBe(before);
     head.dispose();
   });
 
-  it('a batch of two: QFL divided by the positives of the batch, DFL/GIoU by the sum of score weights', () => {
+  it('a batch of two: QFL divided by Σ max(positives per image, 1), DFL/GIoU by the sum of score weights (above 1)', () => {
     // Image 1 has the same head output; its anchor 3 (centre (12,12), logit 3) is positive for
     // GT B [8,4,20,24]. Its bins are uniform → 12 px → box [0,0,24,24] (area 576) holding B (240):
     //   IoU = GIoU = 240/576 = 0.416667; DFL of uniform bins = ln 4 = 1.386294 whatever the target.
@@ -149,18 +152,19 @@ describe('gflLoss', () => {
     tf.dispose([head, r.loss, r.terms.qfl, r.terms.dfl, r.terms.giou, w.loss, w.terms.qfl, w.terms.dfl, w.terms.giou]);
   });
 
-  it('zero positives: only the background QFL, divided by 1, and a finite loss', () => {
+  it('an image without positives counts 1 in QFL\'s average factor; zero positives: only the background QFL', () => {
     // Image 0 as in the first test (3.253610) + image 1 with no GT: every anchor background,
-    // 0.701869 + 0.001804 + 0.173287 + 2.766280 = 3.643239 → with 1 positive the QFL is 6.896849.
+    // 0.701869 + 0.001804 + 0.173287 + 2.766280 = 3.643239; the sum 6.896849 is divided by
+    // max(1, 1) + max(0, 1) = 2 (mmdet), not by max(1 positive in the batch, 1): 3.448425.
     const head = tf.tensor4d([...tinyHead(), ...tinyHead()], [2, 2, 2, 17]);
     const mixed = gflLoss({ outputs: [head], assignments: [manualAssignment(grid, [gtA], { 0: 0 }), manualAssignment(grid, [], {})], grid, regMax: REG_MAX });
-    expect(mixed.terms.qfl.dataSync()[0]).toBeCloseTo(6.896849, 4);
-    // No positive anywhere: QFL = 2·3.643239 / max(0, 1) = 7.286478; DFL = GIoU = 0.
+    expect(mixed.terms.qfl.dataSync()[0]).toBeCloseTo(3.448425, 4);
+    // No positive anywhere: QFL = 2·3.643239 / (1 + 1) = 3.643239; DFL = GIoU = 0.
     const empty = manualAssignment(grid, [], {});
     const before = tf.memory().numTensors;
     const r = gflLoss({ outputs: [head], assignments: [empty, empty], grid, regMax: REG_MAX });
     expect(r.numPositives).toBe(0);
-    expect(r.loss.dataSync()[0]).toBeCloseTo(7.286478, 4);
+    expect(r.loss.dataSync()[0]).toBeCloseTo(3.643239, 4);
     expect([r.terms.dfl.dataSync()[0], r.terms.giou.dataSync()[0]]).toEqual([0, 0]);
     tf.dispose([r.loss, r.terms.qfl, r.terms.dfl, r.terms.giou]);
     expect(tf.memory().numTensors).toBe(before);

@@ -10,21 +10,23 @@ import { stopGradient } from './stop-gradient';
  *
  * Input: one tensor per level, [N,H,W,numClasses + 4·(regMax+1)] NHWC logits (the class logits,
  * then the left, top, right, bottom bin logits), levels in AnchorGrid order, and one ATSS
- * Assignment per image. With P = positives over the whole batch:
+ * Assignment per image. The reductions are mmdetection's GFLHead (the reference code), for one
+ * process holding the whole batch:
  * - QFL (beta 2, weight 1): Sum over all anchors and classes of BCE(x, y)·|y − sigmoid(x)|^beta,
  *   y = IoU(decoded predicted box, assigned GT box) at the positive's GT class and 0 elsewhere,
- *   divided by max(P, 1).
+ *   divided by Sum over images of max(P_i, 1), P_i the positives of image i (mmdet's sampling
+ *   result counts each image's positives as at least 1).
  * - DFL (weight 0.25): per positive and edge, with d = GT edge distance / stride clamped to
- *   [0, regMax − 0.01], CE(floor d)·(floor d + 1 − d) + CE(floor d + 1)·(d − floor d), averaged
- *   over the 4 edges.
+ *   [0, regMax − 0.1] (bbox2distance's eps 0.1), CE(floor d)·(floor d + 1 − d) +
+ *   CE(floor d + 1)·(d − floor d), averaged over the 4 edges.
  * - GIoU (weight 2): 1 − GIoU(decoded predicted box, GT box) per positive.
- * DFL and GIoU are weighted per positive by w = max_c sigmoid(class logit) and divided by Sum w
- * over the batch, as NanoDet does. The IoU target y and the weights w are constants for the
- * gradient (stopGradient), computed on the device without reading values back.
- * `terms` are the unweighted losses: loss = qflWeight·qfl + dflWeight·dfl + giouWeight·giou.
- *
- * Deviation from NanoDet: with no positive in the batch NanoDet returns 0 for every term; here
- * QFL still pushes every score towards 0 (divided by 1) and dfl = giou = 0.
+ * DFL and GIoU are weighted per positive by w = max_c sigmoid(class logit) and divided by
+ * max(Sum w over the batch, 1): mmdet clamps that average factor at 1, so while the scores are
+ * low (w ≈ 0.17 at initialisation) the terms are not inflated. The IoU target y and the weights w
+ * are constants for the gradient (stopGradient), computed on the device without reading values
+ * back. `terms` are the unweighted losses: loss = qflWeight·qfl + dflWeight·dfl + giouWeight·giou.
+ * With no positive in the batch, QFL pushes every score towards 0 (divided by the number of
+ * images) and dfl = giou = 0, as in mmdet.
  */
 export interface GflLossOptions {
   /** QFL focusing exponent; 2. */
@@ -130,13 +132,16 @@ export function qualityFocalLoss(logits: tf.Tensor, target: tf.Tensor | number, 
   });
 }
 
+/** mmdet's bbox2distance clamps target distances at max_dis − eps, eps = 0.1. */
+const DISTANCE_EPS = 0.1;
+
 /**
  * Writes the DFL "two-hot" weights of target distance d (in bins) into out[offset .. offset+bins):
- * d is clamped to [0, regMax − 0.01]; bin floor(d) gets floor(d) + 1 − d, bin floor(d) + 1 gets
+ * d is clamped to [0, regMax − 0.1]; bin floor(d) gets floor(d) + 1 − d, bin floor(d) + 1 gets
  * d − floor(d). Returns the clamped d.
  */
 function writeTwoHot(out: Float32Array, offset: number, d: number, regMax: number): number {
-  const clamped = Math.min(Math.max(d, 0), regMax - 0.01);
+  const clamped = Math.min(Math.max(d, 0), regMax - DISTANCE_EPS);
   const left = Math.floor(clamped);
   out[offset + left] = left + 1 - clamped;
   out[offset + left + 1] = clamped - left;
@@ -145,7 +150,7 @@ function writeTwoHot(out: Float32Array, offset: number, d: number, regMax: numbe
 
 /**
  * Distribution Focal Loss per edge: binLogits [..., bins] and target distances (in bins, row-major
- * over the leading axes, clamped to [0, regMax − 0.01], regMax = bins − 1) → [...]:
+ * over the leading axes, clamped to [0, regMax − 0.1], regMax = bins − 1) → [...]:
  * −[(l + 1 − d)·log p_l + (d − l)·log p_{l+1}], l = floor(d), p = softmax over the bins.
  */
 export function distributionFocalLoss(binLogits: tf.Tensor, targets: ArrayLike<number>): tf.Tensor {
@@ -162,6 +167,8 @@ export function distributionFocalLoss(binLogits: tf.Tensor, targets: ArrayLike<n
 /** Per-row label tables of a batch (R = N·A rows), built on the CPU from the assignments. */
 interface BatchTargets {
   numPositives: number;
+  /** Sum over images of max(positives of the image, 1): QFL's average factor. */
+  qflAvgFactor: number;
   /** [R] GT class of positive rows, −1 elsewhere. */
   classOfRow: Int32Array;
   /** [R] 1 on positive rows. */
@@ -181,6 +188,7 @@ function buildTargets(assignments: readonly Assignment[], grid: AnchorGrid, numC
   const rows = assignments.length * a;
   const out: BatchTargets = {
     numPositives: 0,
+    qflAvgFactor: 0,
     classOfRow: new Int32Array(rows).fill(-1),
     positive: new Float32Array(rows),
     gtBoxes: new Float32Array(rows * 4),
@@ -203,6 +211,7 @@ function buildTargets(assignments: readonly Assignment[], grid: AnchorGrid, numC
     out.centres.set(grid.centres, n * a * 2);
     out.strides.set(anchorStride, n * a);
     out.gtBoxes.set(grid.boxes, n * a * 4);
+    const positivesBefore = out.numPositives;
     for (let i = 0; i < a; i++) {
       const g = asg.assignedGt[i]!;
       if (g < 0) continue;
@@ -219,6 +228,7 @@ function buildTargets(assignments: readonly Assignment[], grid: AnchorGrid, numC
       const [x1, y1, x2, y2] = gt.box;
       [(cx - x1) / s, (cy - y1) / s, (x2 - cx) / s, (y2 - cy) / s].forEach((d, e) => writeTwoHot(out.twoHot, (r * 4 + e) * bins, d, regMax));
     }
+    out.qflAvgFactor += Math.max(out.numPositives - positivesBefore, 1);
   });
   return out;
 }
@@ -248,7 +258,7 @@ export function gflLoss(input: GflLossInput, options: GflLossOptions = {}): GflL
     const flat = tf.reshape(flattenHeadOutputs(outputs, grid), [rows, channels]);
     const cls = tf.slice(flat, [0, 0], [rows, numClasses]);
     if (t.numPositives === 0) {
-      const qfl = tf.sum(qualityFocalLoss(cls, 0, qflBeta)) as tf.Scalar;
+      const qfl = tf.div(tf.sum(qualityFocalLoss(cls, 0, qflBeta)), t.qflAvgFactor) as tf.Scalar;
       return { loss: tf.mul(qfl, qflWeight) as tf.Scalar, qfl, dfl: tf.scalar(0), giou: tf.scalar(0) };
     }
     const reg = tf.reshape(tf.slice(flat, [0, numClasses], [rows, 4 * bins]), [rows, 4, bins]);
@@ -260,11 +270,11 @@ export function gflLoss(input: GflLossInput, options: GflLossOptions = {}): GflL
     const quality = stopGradient(tf.mul(alignedIou(pred, gtBoxes), positive));
     const classMask = tf.cast(tf.equal(tf.tensor2d(t.classOfRow, [rows, 1], 'int32'), tf.reshape(tf.range(0, numClasses, 1, 'int32'), [1, numClasses])), 'float32');
     const target = tf.mul(classMask, tf.reshape(quality, [rows, 1]));
-    const qfl = tf.div(tf.sum(qualityFocalLoss(cls, target, qflBeta)), Math.max(t.numPositives, 1)) as tf.Scalar;
+    const qfl = tf.div(tf.sum(qualityFocalLoss(cls, target, qflBeta)), t.qflAvgFactor) as tf.Scalar;
 
     // NanoDet's per-positive weight: the highest class score, detached.
     const weight = stopGradient(tf.mul(tf.max(tf.sigmoid(cls), 1), positive));
-    const weightSum = tf.maximum(tf.sum(weight), 1e-12);
+    const weightSum = tf.maximum(tf.sum(weight), 1); // mmdet: avg_factor.clamp_(min=1)
     const dflPerRow = tf.mean(tf.neg(tf.sum(tf.mul(tf.tensor3d(t.twoHot, [rows, 4, bins]), tf.logSoftmax(reg)), -1)), 1);
     const dfl = tf.div(tf.sum(tf.mul(weight, dflPerRow)), weightSum) as tf.Scalar;
     const giouPerRow = tf.sub(1, alignedGiou(pred, gtBoxes));
