@@ -132,6 +132,32 @@ describe('ld', () => {
     dispose(i);
   });
 
+  it('averages the class KD per level over its positives and sums the levels, as the official LD head', () => {
+    // Level 0 (2x2, anchors 0..3) and level 1 (1x1, anchor 4); positives 0, 3 and 4. Student class
+    // logits 0; teacher [0, 2·ln3] at level 0 and [2·ln3, 0] at level 1: every positive row gives
+    // Tc² · KL([1/4, 3/4] || 1/2) / 2 classes = 0.2616241 (the KL is the same either way round).
+    // Official: (0.2616241 + 0.2616241) / 2 + 0.2616241 / 1 = 0.5232481; over all three
+    // positives it would be 0.2616241.
+    const g2 = handGrid([
+      { stride: 8, height: 2, width: 2 },
+      { stride: 16, height: 1, width: 1 },
+    ]);
+    const rowsOf = (f: (a: number) => number[]) => levels(g2, [0, 1, 2, 3, 4].map(f));
+    const two = {
+      boxT: rowsOf(() => edges([0, 0])),
+      boxS: rowsOf(() => edges([0, 0])),
+      clsS: rowsOf(() => [0, 0]),
+      clsT: rowsOf((a) => (a < 4 ? [0, 2 * ln3] : [2 * ln3, 0])),
+      assignments: [handAssignment({ grid: g2, ious: [[0.7, 0.3, 0.1, 0.6, 0.8]], assignedGt: [0, -1, -1, 0, 0], thresholds: [0.5] })],
+    };
+    const perRow = (KL / 2) * 4;
+    expect(values(two, { classKd: true }).classKd).toBeCloseTo(2 * perRow, 6);
+    // Only level 0 has positives: level 1 adds 0, and level 0's mean is the same row value.
+    const levelZeroOnly = { ...two, assignments: [handAssignment({ grid: g2, ious: [[0.7, 0.3, 0.1, 0.6, 0.8]], assignedGt: [0, -1, -1, 0, -1], thresholds: [0.5] })] };
+    expect(values(levelZeroOnly, { classKd: true }).classKd).toBeCloseTo(perRow, 6);
+    tf.dispose([...two.boxT, ...two.boxS, ...two.clsS, ...two.clsT]);
+  });
+
   it('maps the main and VLR regions per level and the chosen GT’s edges at its best positive', () => {
     const i = inputs();
     const r = ld(i, {}, { withMaps: true });

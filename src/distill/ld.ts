@@ -31,7 +31,9 @@
  *
  * Optional main-region class KD (`classKd`, off by default): at the positives,
  * Tc² · mean over classes of the KL terms between softmax(z_T/Tc) and softmax(z_S/Tc) over the
- * class logits (Tc 2), averaged over the positives; weight 10. The authors' full GFL configs
+ * class logits (Tc 2), averaged over each level's positives (of the whole batch) and summed over
+ * the levels, as the official LD head does (per-level avg_factor = that level's positives; a level
+ * without positives adds 0); weight 10, which assumes that normalisation. The authors' full GFL configs
  * (with VLR) enable it with these values, mmdetection's LD config does not; it is off here because
  * class knowledge is the separate 'kd' method's, so LD alone measures localisation knowledge,
  * and because it needs the teacher's classes in the student's label space (`teacherClassIndex`,
@@ -133,6 +135,23 @@ function ldPerRow(zT: tf.Tensor2D, zS: tf.Tensor2D, bins: number, temperature: n
   });
 }
 
+/**
+ * 1 / (positives of the row's level over the batch) on positive rows, 0 elsewhere: summing
+ * weight · value over the rows averages each level over its positives and adds the levels.
+ */
+export function perLevelMeanWeights(positive: Float32Array, grid: Assignment['grid'], images: number): Float32Array {
+  const a = grid.count;
+  const out = new Float32Array(positive.length);
+  for (const level of grid.levels) {
+    const end = level.offset + level.height * level.width;
+    let count = 0;
+    for (let n = 0; n < images; n++) for (let i = level.offset; i < end; i++) count += positive[n * a + i] ?? 0;
+    if (count === 0) continue;
+    for (let n = 0; n < images; n++) for (let i = level.offset; i < end; i++) out[n * a + i] = (positive[n * a + i] ?? 0) / count;
+  }
+  return out;
+}
+
 function heatmapFromAnchors(name: string, level: number, assignments: Assignment[], flags: Float32Array[]): PanelMap {
   const g = (assignments[0] as Assignment).grid.levels[level];
   if (!g) throw new Error(`LD: no level ${level} in the grid.`);
@@ -173,7 +192,6 @@ export function ld(inputs: LdInputs, params: Partial<LdParams> = {}, options: { 
   const vlr = new Float32Array(rows);
   const positiveFlags: Float32Array[] = [];
   const vlrFlags: Float32Array[] = [];
-  let numPositives = 0;
   assignments.forEach((asg, n) => {
     const pos = new Float32Array(a);
     asg.assignedGt.forEach((g, i) => {
@@ -186,10 +204,7 @@ export function ld(inputs: LdInputs, params: Partial<LdParams> = {}, options: { 
     vlrFlags.push(v);
   });
   let vlrSum = 0;
-  for (let r = 0; r < rows; r++) {
-    numPositives += positive[r] ?? 0;
-    vlrSum += vlr[r] ?? 0;
-  }
+  for (let r = 0; r < rows; r++) vlrSum += vlr[r] ?? 0;
 
   const maps: PanelMap[] = [];
   const out = tf.tidy(() => {
@@ -214,7 +229,7 @@ export function ld(inputs: LdInputs, params: Partial<LdParams> = {}, options: { 
       const logT = tf.logSoftmax(tf.div(teacher, tc));
       const logS = tf.logSoftmax(tf.div(clsSRows, tc));
       const perClassRow = tf.mul(tf.mean(tf.mul(tf.exp(logT), tf.sub(logT, logS)), 1), tc * tc);
-      const classKd = tf.div(tf.sum(tf.mul(perClassRow, pos)), Math.max(numPositives, 1)) as tf.Scalar;
+      const classKd = tf.sum(tf.mul(perClassRow, tf.tensor1d(perLevelMeanWeights(positive, grid, assignments.length)))) as tf.Scalar;
       terms['classKd'] = classKd;
       parts.push(tf.mul(classKd, p.classKdWeight));
     }
