@@ -39,6 +39,17 @@ describe('fgdMasks', () => {
   it('rejects an empty box', () => {
     expect(() => fgdMasks([[4, 4, 4, 8]], 16, 4, 4)).toThrow(/is empty/);
   });
+  it('puts an edge lying exactly on a cell boundary on that cell (x · W / inputSize, multiplied first)', () => {
+    // [120, 8, 216, 40] at 416 on the 52x52 stride-8 level: 120·52/416 = 15, 8·52/416 = 1,
+    // 216·52/416 = 27, 40·52/416 = 5 exactly → columns 15..27, rows 1..5: 13·5 = 65 cells of 1/65.
+    // Dividing first gives 14.999999999999998 and 27.000000000000004: columns 14..28, 1/75.
+    const { fg, bg } = fgdMasks([[120, 8, 216, 40]], 416, 52, 52);
+    const painted = [...fg.keys()].filter((i) => fg[i]! > 0);
+    expect(painted).toHaveLength(65);
+    expect(painted.map((i) => [Math.floor(i / 52), i % 52])).toEqual(Array.from({ length: 65 }, (_, k) => [1 + Math.floor(k / 13), 15 + (k % 13)]));
+    expect(fg[52 + 15]).toBeCloseTo(1 / 65, 9);
+    expect(bg[0]).toBeCloseTo(1 / (52 * 52 - 65), 9);
+  });
 });
 
 describe('fgdAttention', () => {

@@ -80,10 +80,12 @@ export function fgdMasks(boxes: Box[], inputSize: number, height: number, width:
     if (!(b[2] > b[0] && b[3] > b[1])) {
       throw new Error(`FGD: GT box [${b.join(', ')}] is empty; pass boxes as [x1, y1, x2, y2] with x2 > x1 and y2 > y1.`);
     }
-    const wmin = Math.floor((b[0] / inputSize) * width);
-    const hmin = Math.floor((b[1] / inputSize) * height);
-    const wmax = Math.ceil((b[2] / inputSize) * width);
-    const hmax = Math.ceil((b[3] / inputSize) * height);
+    // Multiply before dividing: an edge on a cell boundary (120 · 52 / 416 = 15) stays exact,
+    // where (120 / 416) · 52 = 14.999999999999998 would floor one cell off.
+    const wmin = Math.floor((b[0] * width) / inputSize);
+    const hmin = Math.floor((b[1] * height) / inputSize);
+    const wmax = Math.ceil((b[2] * width) / inputSize);
+    const hmax = Math.ceil((b[3] * height) / inputSize);
     const area = 1 / ((hmax + 1 - hmin) * (wmax + 1 - wmin));
     for (let y = Math.max(hmin, 0); y <= Math.min(hmax, height - 1); y++) {
       for (let x = Math.max(wmin, 0); x <= Math.min(wmax, width - 1); x++) {
