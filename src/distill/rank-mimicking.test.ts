@@ -229,6 +229,28 @@ describe('rankMimicking: several GTs, label spaces, localisation', () => {
     tf.dispose([...clsT, ...boxT, ...clsS, ...boxS]);
   });
 
+  it('without a qualifying GT, its zero loss reaches every level of every input: gradients exist and are 0', () => {
+    const vars = (name: string, rows: number[][]) =>
+      levels(grid2, rows).map((t, l) => {
+        const v = tf.variable(t, true, `rm_none_${name}_${l}`);
+        t.dispose();
+        return v as unknown as tf.Tensor4D;
+      });
+    const box = () => [0, 1, 2, 3, 4].map((i) => Array.from({ length: 8 }, (_, c) => Math.sin(i + c)));
+    const clsT = vars('cls_t', teacherRows);
+    const clsS = vars('cls_s', teacherRows);
+    const boxT = vars('box_t', box());
+    const boxS = vars('box_s', box());
+    const none = handAssignment({ grid: grid2, ious: [[0, 0, 0, 0, 0]], assignedGt: [0, -1, -1, -1, -1] });
+    const all = [...clsT, ...clsS, ...boxT, ...boxS] as unknown as tf.Variable[];
+    const { value, grads } = tf.variableGrads(() => rankMimicking({ clsT, clsS, boxT, boxS, assignments: [none] }).loss, all);
+    expect(value.dataSync()[0]).toBe(0);
+    // Two levels x four inputs: eight gradients, none missing (level 1 was missing before), all 0.
+    expect(Object.keys(grads).sort()).toEqual(all.map((v) => v.name).sort());
+    for (const v of all) expect(maxAbs(grads[v.name] as tf.Tensor)).toBe(0);
+    tf.dispose([value, ...Object.values(grads), ...all]);
+  });
+
   it('rejects bad input with a clear message', () => {
     const i = inputsWith(teacherRows);
     const six = i.boxS.map((t) => t.slice([0, 0, 0, 0], [1, t.shape[1], t.shape[2], 6]));

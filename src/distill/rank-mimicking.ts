@@ -179,8 +179,10 @@ export function rankMimicking(
   const maps: PanelMap[] = [];
   const out = tf.tidy(() => {
     if (segments.length === 0) {
-      // Keep the student in the graph so a (zero) gradient still exists for it.
-      const zero = tf.add(tf.mul(tf.sum(clsS[0] as tf.Tensor4D), 0), tf.mul(tf.sum(boxS[0] as tf.Tensor4D), 0)) as tf.Scalar;
+      // Wire every level of every input into the zero loss, so each gets a gradient of 0 rather
+      // than none (the teacher's through stopGradient, as on the normal path).
+      const wired = [...clsS, ...boxS, ...clsT.map((t) => stopGradient(t)), ...boxT.map((t) => stopGradient(t))];
+      const zero = tf.mul(tf.addN(wired.map((t) => tf.sum(t))), 0) as tf.Scalar;
       return { loss: zero, terms: { cls: zero.clone(), loc: zero.clone() } };
     }
     const j = segments.length;
