@@ -50,7 +50,8 @@ export async function evaluateModel(model: ModelHandle, dataDir: string, split: 
   const mapping = mapVocClasses(model.manifest.classes).toModel;
   const classIndices = VOC_CLASSES.map((c) => mapping[c]).filter((i): i is number => i !== undefined);
   const runner = { run: (x: tf.Tensor, outputs: readonly string[]) => model.graph.execute(x, outputs) };
-  const detect = createGflDetector(runner, model.manifest, { ...EVAL_DETECT_OPTIONS, inputSize });
+  // The dataset's classes are kept before the 100-box cap, not filtered after it.
+  const detect = createGflDetector(runner, model.manifest, { ...EVAL_DETECT_OPTIONS, inputSize, classIndices });
   return evaluateDetector(dataset.images, detect, {
     classNames: model.manifest.classes,
     classIndices,

@@ -14,6 +14,11 @@ export interface DetectOptions {
   maxDetections: number;
   /** Side of the square input to run at; defaults to the manifest's. */
   inputSize?: number;
+  /**
+   * Keep only these classes, before NMS and the maxDetections cap: a COCO teacher scored on VOC
+   * must not fill its 100 boxes with classes the dataset does not have.
+   */
+  classIndices?: readonly number[];
 }
 
 export const DEFAULT_DETECT_OPTIONS: DetectOptions = { scoreThreshold: 0.35, iouThreshold: 0.6, maxDetections: 100 };
@@ -61,7 +66,8 @@ export async function detectGfl(runner: GraphRunner, manifest: ModelManifest, im
     }
     candidates.push(...decodeGflLevel({ ...level, stride }, { numClasses, regMax: head.regMax, inputSize, scoreThreshold: options.scoreThreshold }));
   });
-  const kept = classwiseNms(candidates, options);
+  const wanted = options.classIndices && new Set(options.classIndices);
+  const kept = classwiseNms(wanted ? candidates.filter((d) => wanted.has(d.classIndex)) : candidates, options);
   const detections = kept.map((d) => ({
     ...d,
     box: inputToSource(lb, d.box),

@@ -34,8 +34,10 @@ export function teacherToStudentClasses(teacher: ModelManifest, student: ModelMa
 }
 
 /** Wraps a detector so its classes are the student's (unmatched classes dropped). */
+const sameClasses = (model: ModelManifest, student: ModelManifest) => model === student || model.classes.join('\n') === student.classes.join('\n');
+
 export function inStudentClasses(detect: DetectFn, model: ModelManifest, student: ModelManifest): DetectFn {
-  if (model === student || model.classes.join('\n') === student.classes.join('\n')) return detect;
+  if (sameClasses(model, student)) return detect;
   const map = teacherToStudentClasses(model, student);
   return async (image, id) => {
     const out = [];
@@ -53,7 +55,9 @@ export async function evaluateModel(
   loadImage: ImageLoader,
   o: EvaluateOptions,
 ): Promise<EvalSummary> {
-  const detect = inStudentClasses(createGflDetector(runnerOf(model), model.manifest, { ...EVAL_DETECT_OPTIONS, inputSize: o.inputSize }), model.manifest, o.student);
+  // Only the classes the student has are decoded, so they are not crowded out by the 100-box cap.
+  const classIndices = sameClasses(model.manifest, o.student) ? undefined : [...teacherToStudentClasses(model.manifest, o.student).keys()];
+  const detect = inStudentClasses(createGflDetector(runnerOf(model), model.manifest, { ...EVAL_DETECT_OPTIONS, inputSize: o.inputSize, classIndices }), model.manifest, o.student);
   const report = await evaluateDetector(
     images.map((i) => ({ id: i.id, objects: i.objects })),
     detect,
