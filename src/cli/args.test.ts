@@ -9,6 +9,8 @@ describe('parseCli', () => {
     expect(o.config.methods).toEqual([{ id: 'kd' }, { id: 'fgd', scale: 2 }]);
     expect(o.config.schedule).toMatchObject({ epochs: 3, inputSize: 320, lr: 5e-4, batchSize: 4, optimizer: 'adam' });
     expect(o.config.detectionWeight).toBe(1);
+    expect(o.overwrite).toBe(false);
+    expect(parseCli(['--data', 'voc', '--out', 'runs/a', '--overwrite']).overwrite).toBe(true);
   });
   it('gives clear usage errors', () => {
     const err = (args: string[]) => {

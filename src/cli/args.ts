@@ -23,7 +23,8 @@ Distills a student detector from a teacher on a PASCAL VOC folder, headless, on 
   --detection-weight <x>  weight of the student's own GFL loss            [1]
   --epochs <n>            [12]     --batch-size <n>  [4]     --input-size <n>  [416]
   --lr <x>                [1e-4]   --optimizer adam|sgd  [adam]   --seed <n>  [1]
-  --out <dir>             output folder                                   [runs/<timestamp>]
+  --out <dir>             output folder, new or empty                     [runs/<timestamp>]
+  --overwrite             write into a non-empty --out (replaces its run's files)
   --resume <file.dlc>     continue from a checkpoint (its config is used)
   --eval-teacher          also evaluate the teacher
   --float16               store the distilled weights as float16
@@ -32,7 +33,8 @@ Distills a student detector from a teacher on a PASCAL VOC folder, headless, on 
 
 Writes <out>/student/{model.json,model.bin,manifest.json}, <out>/log.jsonl (every loss term per
 step), <out>/eval.json (VOC mAP per class, before and after), <out>/checkpoint.dlc.
-Ctrl-C stops cleanly after the current step and saves a checkpoint that --resume continues.`;
+Ctrl-C stops cleanly after the current step and saves a checkpoint that --resume continues.
+Every argument (data folder, splits, manifests, --out) is checked before anything is written.`;
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -46,6 +48,7 @@ export interface CliOptions {
   dataDir: string;
   outDir: string;
   resume?: string;
+  overwrite: boolean;
   evalTeacher: boolean;
   float16: boolean;
   help: boolean;
@@ -83,6 +86,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
         seed: { type: 'string' },
         out: { type: 'string' },
         resume: { type: 'string' },
+        overwrite: { type: 'boolean', default: false },
         'eval-teacher': { type: 'boolean', default: false },
         float16: { type: 'boolean', default: false },
         'list-methods': { type: 'boolean', default: false },
@@ -94,7 +98,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
   }
   const v = parsed.values;
   const base: ExperimentConfig = v.config ? parseExperiment(readJson(v.config), v.config) : defaultExperiment();
-  if (v.help || v['list-methods']) return { config: base, dataDir: '', outDir: '', evalTeacher: false, float16: false, help: !!v.help, listMethods: !!v['list-methods'] };
+  if (v.help || v['list-methods']) return { config: base, dataDir: '', outDir: '', overwrite: false, evalTeacher: false, float16: false, help: !!v.help, listMethods: !!v['list-methods'] };
   if (!v.data && !v.resume) throw new UsageError('--data is required (a folder with VOCdevkit/VOC20xx, or a year folder).');
 
   const known = new Set<string>(METHODS.map((m) => m.id));
@@ -137,6 +141,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
     dataDir: v.data ?? config.data.source ?? '',
     outDir: v.out ?? `runs/${stamp}`,
     resume: v.resume,
+    overwrite: !!v.overwrite,
     evalTeacher: !!v['eval-teacher'],
     float16: !!v.float16,
     help: false,

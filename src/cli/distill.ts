@@ -72,6 +72,7 @@ async function main() {
     dataDir,
     outDir: options.outDir,
     resume,
+    overwrite: options.overwrite,
     evalTeacher: options.evalTeacher,
     weightPrecision: options.float16 ? 'float16' : 'float32',
     signal: controller.signal,

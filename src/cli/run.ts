@@ -18,6 +18,7 @@ import { Optimizer } from '../train/optimizer';
 import { createSession, type ModelHandle } from '../train/session';
 import { train, type TrainEvent } from '../train/trainer';
 import { loadModel, loadSplit } from './node-lab';
+import { checkManifest, checkOutDir, checkSplits } from './validate';
 
 export interface RunOptions {
   config: ExperimentConfig;
@@ -26,6 +27,8 @@ export interface RunOptions {
   /** Where outputs go; nothing is written when absent. */
   outDir?: string;
   resume?: Checkpoint;
+  /** Write into an `outDir` that already holds files (otherwise refused unless resuming). */
+  overwrite?: boolean;
   evalBefore?: boolean;
   evalTeacher?: boolean;
   weightPrecision?: 'float32' | 'float16';
@@ -72,12 +75,12 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
   const { config, dataDir, outDir } = o;
   const status = o.onStatus ?? (() => undefined);
   const s = config.schedule;
-  if (outDir) {
-    mkdirSync(outDir, { recursive: true });
-    writeFileSync(join(outDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
-    if (!o.resume) writeFileSync(join(outDir, 'log.jsonl'), '');
-  }
   const needTeacher = config.methods.length > 0 || o.evalTeacher;
+  // Everything that can fail is checked before the first write to outDir.
+  await checkSplits(dataDir, [config.data.trainSplit, config.data.valSplit]);
+  if (needTeacher) checkManifest(config.teacher, 'teacher');
+  checkManifest(config.student, 'student');
+  if (outDir) checkOutDir(outDir, { resume: !!o.resume, overwrite: o.overwrite });
   const teacher = needTeacher ? loadModel(config.teacher, { trainable: false, name: 'teacher' }) : null;
   const student = loadModel(config.student, { trainable: true, name: 'student' });
   const session = createSession({ teacher: config.methods.length ? teacher : null, student, methods: config.methods, detectionWeight: config.detectionWeight, seed: s.seed });
@@ -86,6 +89,11 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
     if (o.resume) {
       restoreCheckpoint(session, optimizer, o.resume);
       status(`resumed from step ${o.resume.step}`);
+    }
+    if (outDir) {
+      mkdirSync(outDir, { recursive: true });
+      writeFileSync(join(outDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+      if (!o.resume) writeFileSync(join(outDir, 'log.jsonl'), '');
     }
     const result: Partial<RunResult> = {};
     if (o.evalTeacher && teacher) {
