@@ -37,8 +37,8 @@ Ctrl-C stops cleanly after the current step and saves a checkpoint that --resume
 Every argument (data folder, splits, manifests, --out) is checked before anything is written.`;
 
 export class UsageError extends Error {
-  constructor(message: string) {
-    super(`${message}\n\n${USAGE}`);
+  constructor(message: string, usage = USAGE) {
+    super(`${message}\n\n${usage}`);
     this.name = 'UsageError';
   }
 }
