@@ -36,11 +36,17 @@ interface Constant {
   values: (number[] | undefined)[];
 }
 
+/** Ops of TensorFlow control flow (v1 loops and conditionals, v2 functional ones, their arrays). */
+const CONTROL_FLOW = /^(Switch|Merge|Enter|Exit|RefEnter|LoopCond|NextIteration|While|StatelessWhile|If|StatelessIf|TensorArray\w*|TensorList\w*)$/;
+
 /** One error that names every op the executor cannot run, and the nodes that use it. */
 export class UnsupportedOpsError extends Error {
   constructor(readonly unsupported: Map<string, string[]>) {
     const lines = [...unsupported].map(([op, nodes]) => `- ${op}: ${nodes.slice(0, 5).join(', ')}${nodes.length > 5 ? ` (+${nodes.length - 5} more)` : ''}`);
-    super(`The model uses ${unsupported.size} op(s) the trainable executor does not support:\n${lines.join('\n')}`);
+    const controlFlow = [...unsupported.keys()].some((op) => CONTROL_FLOW.test(op))
+      ? 'The model has control flow (loops or conditionals), which the trainable executor does not support.\n'
+      : '';
+    super(`${controlFlow}The model uses ${unsupported.size} op(s) the trainable executor does not support:\n${lines.join('\n')}`);
     this.name = 'UnsupportedOpsError';
   }
 }

@@ -64,6 +64,45 @@ function assertStrideOrDilation(strides: Pair, dilations: Pair, what: string) {
 
 const padsArg = (p: Pads): [[number, number], [number, number], [number, number], [number, number]] => [[0, 0], [p[0], p[1]], [p[2], p[3]], [0, 0]];
 
+/**
+ * Gradient of conv2d(x, filter) w.r.t. the filter, for output gradient dy: correlate the padded
+ * input with dy, batch and channels swapped; the forward's stride becomes the dilation of this
+ * convolution and vice versa.
+ */
+function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, ci, co]: number[], strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
+  const xp = tf.pad(x, padsArg(pads));
+  const a = xp.transpose([3, 1, 2, 0]) as tf.Tensor4D; // [Ci, Hp, Wp, N]
+  const b = dy.transpose([1, 2, 0, 3]) as tf.Tensor4D; // [OH, OW, N, Co]
+  const corr = tf.conv2d(a, b, dilations, 'valid', 'NHWC', strides); // [Ci, ≥KH, ≥KW, Co]
+  return corr.slice([0, 0, 0, 0], [ci!, kh!, kw!, co!]).transpose([1, 2, 0, 3]);
+}
+
+/**
+ * Transposed convolution (TensorFlow's Conv2DBackpropInput): the input gradient of
+ * conv2d(·, filter) at output gradient `dy`, shaped `xShape`; filter [KH,KW,Cout,Cin], dy
+ * [N,h,w,Cin]. Forward and gradients use forward convolutions only: d dy = conv2d(g, filter)
+ * and d filter = the filter gradient of conv2d(g, ·) at dy.
+ */
+export function conv2dTransposeForwardGrad(dy: tf.Tensor4D, filter: tf.Tensor4D, xShape: [number, number, number, number], strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
+  assertStrideOrDilation(strides, dilations, 'conv2dTranspose');
+  const f = tf.customGrad(((di: tf.Tensor, fi: tf.Tensor, save: tf.GradSaveFunc) => {
+    const d = di as tf.Tensor4D;
+    const ff = fi as tf.Tensor4D;
+    save([d, ff]);
+    const [kh, kw] = ff.shape;
+    const flipped = tf.reverse(ff, [0, 1]).transpose([0, 1, 3, 2]) as tf.Tensor4D;
+    const value = inputGradient(d, flipped, xShape, [kh, kw], strides, dilations, pads, false, 1);
+    const gradFunc = (g: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sd, sf] = saved as [tf.Tensor4D, tf.Tensor4D];
+      const g4 = g as tf.Tensor4D;
+      const dd = tf.conv2d(g4, sf, strides, padsArg(pads), 'NHWC', dilations);
+      return [dd, filterGradient(g4, sd, [...sf.shape], strides, pads, dilations)];
+    };
+    return { value, gradFunc };
+  }) as unknown as Parameters<typeof tf.customGrad<tf.Tensor4D>>[0]);
+  return f(dy, filter) as tf.Tensor4D;
+}
+
 /** conv2d (NHWC, explicit pads) whose gradients use forward convolutions only. */
 export function conv2dForwardGrad(x: tf.Tensor4D, filter: tf.Tensor4D, strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
   assertStrideOrDilation(strides, dilations, 'conv2d');
@@ -79,14 +118,7 @@ export function conv2dForwardGrad(x: tf.Tensor4D, filter: tf.Tensor4D, strides: 
       // Input gradient: flip the kernel spatially and swap its in/out channels.
       const flipped = tf.reverse(sf, [0, 1]).transpose([0, 1, 3, 2]) as tf.Tensor4D;
       const dx = inputGradient(dy4, flipped, sx.shape, [kh, kw], strides, dilations, pads, false, 1);
-      // Filter gradient: correlate the padded input with dy, batch and channels swapped; the
-      // forward's stride becomes the dilation of this convolution and vice versa.
-      const xp = tf.pad(sx, padsArg(pads));
-      const a = xp.transpose([3, 1, 2, 0]) as tf.Tensor4D; // [Ci, Hp, Wp, N]
-      const b = dy4.transpose([1, 2, 0, 3]) as tf.Tensor4D; // [OH, OW, N, Co]
-      const corr = tf.conv2d(a, b, dilations, 'valid', 'NHWC', strides); // [Ci, ≥KH, ≥KW, Co]
-      const df = corr.slice([0, 0, 0, 0], [ci, kh, kw, co]).transpose([1, 2, 0, 3]);
-      return [dx, df];
+      return [dx, filterGradient(sx, dy4, [kh, kw, ci, co], strides, pads, dilations)];
     };
     return { value, gradFunc };
   }) as unknown as Parameters<typeof tf.customGrad<tf.Tensor4D>>[0]);

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { attr, type TfNodeDef } from '../model-json';
-import { conv2dForwardGrad, depthwiseConv2dForwardGrad, type Pads } from './conv-grad';
+import { conv2dForwardGrad, conv2dTransposeForwardGrad, depthwiseConv2dForwardGrad, type Pads } from './conv-grad';
 import { recordingGradients } from './tape';
 import { input, op, type OpContext, type OpDef } from './types';
 
@@ -115,7 +115,27 @@ function fused(inputs: tf.Tensor[], ctx: OpContext, depthwise: boolean): tf.Tens
   return fromNhwc(y as tf.Tensor4D, node);
 }
 
+/**
+ * Conv2DBackpropInput, i.e. a transposed convolution: inputs (input_sizes, filter,
+ * out_backprop); the output has shape input_sizes, and the padding is the forward
+ * convolution's at that size. Written with forward convolutions, so it trains on wasm too.
+ */
+function transposedConvolution(inputs: tf.Tensor[], ctx: OpContext): tf.Tensor {
+  const { node } = ctx;
+  const nchw = attr.string(node, 'data_format', 'NHWC') === 'NCHW';
+  const sizes = ctx.values(0);
+  const xShape = (nchw ? [sizes[0], sizes[2], sizes[3], sizes[1]] : sizes) as [number, number, number, number];
+  const filter = input(inputs, 1, node) as tf.Tensor4D;
+  const dy = toNhwc(input(inputs, 2, node), node);
+  const strides = spatialPair(node, 'strides');
+  const dilations = spatialPair(node, 'dilations');
+  const [kh, kw] = filter.shape;
+  const pads = explicitPads(node, xShape[1], xShape[2], kh, kw, strides, dilations);
+  return fromNhwc(conv2dTransposeForwardGrad(dy, filter, [dy.shape[0], xShape[1], xShape[2], xShape[3]], strides, pads, dilations), node);
+}
+
 export const convOps: Record<string, OpDef> = {
+  Conv2DBackpropInput: op(transposedConvolution, { host: [0] }),
   Conv2D: op((inputs, ctx) => fromNhwc(convolve(inputs, ctx, false), ctx.node)),
   DepthwiseConv2dNative: op((inputs, ctx) => fromNhwc(convolve(inputs, ctx, true), ctx.node)),
   DepthwiseConv2d: op((inputs, ctx) => fromNhwc(convolve(inputs, ctx, true), ctx.node)),

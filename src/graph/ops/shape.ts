@@ -12,7 +12,47 @@ function padding(ctx: OpContext, rank: number): [number, number][] {
   return Array.from({ length: rank }, (_, i) => [p[2 * i]!, p[2 * i + 1]!]);
 }
 
+/**
+ * DepthToSpace (DCR order, TensorFlow's only one) by reshape and transpose, which have
+ * gradients (tf.depthToSpace has none): out[n, h·b + i, w·b + j, c] = in[n, h, w, (i·b + j)·C' + c].
+ */
+function depthToSpace(inputs: tf.Tensor[], ctx: OpContext): tf.Tensor {
+  const nchw = attr.string(ctx.node, 'data_format', 'NHWC') === 'NCHW';
+  const b = attr.int(ctx.node, 'block_size', 2);
+  const x0 = input(inputs, 0, ctx.node);
+  const x = nchw ? x0.transpose([0, 2, 3, 1]) : x0;
+  const [n, h, w, c] = x.shape as [number, number, number, number];
+  if (c % (b * b) !== 0) throw new Error(`DepthToSpace node "${ctx.node.name}": ${c} channels are not a multiple of block_size² = ${b * b}.`);
+  const y = x.reshape([n, h, w, b, b, c / (b * b)]).transpose([0, 1, 3, 2, 4, 5]).reshape([n, h * b, w * b, c / (b * b)]);
+  return nchw ? y.transpose([0, 3, 1, 2]) : y;
+}
+
+/** GatherNd with a gradient (tfjs has none): dy scattered (summed) into zeros at the indices. */
+function gatherNd(x: tf.Tensor, indices: tf.Tensor): tf.Tensor {
+  const shape = [...x.shape];
+  const f = tf.customGrad(((xi: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([indices]); // kept for backprop: the forward's own handle is freed with its scope
+    return { value: tf.gatherND(xi, indices), gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) => tf.scatterND(saved!, dy, shape) };
+  }) as unknown as Parameters<typeof tf.customGrad<tf.Tensor>>[0]);
+  return f(x);
+}
+
 export const shapeOps: Record<string, OpDef> = {
+  Size: op((inputs, ctx) => tf.scalar(input(inputs, 0, ctx.node).size, 'int32'), { host: [0] }),
+  BroadcastTo: op((inputs, ctx) => tf.broadcastTo(input(inputs, 0, ctx.node), ctx.values(1)), { host: [1] }),
+  DepthToSpace: op(depthToSpace),
+  SpaceToBatchND: op((inputs, ctx) => {
+    const block = ctx.values(1);
+    const p = ctx.values(2);
+    return tf.spaceToBatchND(input(inputs, 0, ctx.node), block, block.map((_, i) => [p[2 * i]!, p[2 * i + 1]!]));
+  }, { host: [1, 2] }),
+  BatchToSpaceND: op((inputs, ctx) => {
+    const block = ctx.values(1);
+    const c = ctx.values(2);
+    return tf.batchToSpaceND(input(inputs, 0, ctx.node), block, block.map((_, i) => [c[2 * i]!, c[2 * i + 1]!]));
+  }, { host: [1, 2] }),
+  // Indices are int32: the gradient goes to the params only.
+  GatherNd: op((inputs, ctx) => gatherNd(input(inputs, 0, ctx.node), input(inputs, 1, ctx.node)), { host: [1] }),
   Reshape: op((inputs, ctx) => tf.reshape(input(inputs, 0, ctx.node), ctx.values(1)), { host: [1] }),
   Squeeze: op((inputs, ctx) => {
     const dims = attr.ints(ctx.node, 'squeeze_dims', attr.ints(ctx.node, 'axis'));
