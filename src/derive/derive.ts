@@ -36,6 +36,8 @@ export interface DeriveOptions {
   refit?: 'downstream' | 'readers' | 'none';
   /** Keep the dataset's classes (default: the 20 VOC classes when the teacher has them all). */
   classes?: readonly string[];
+  /** Where the calibration photos came from, for the manifest. */
+  calibrationInfo?: { sha256?: string; source?: string };
   /** Smallest calibration set accepted. */
   minImages?: number;
   onProgress?: (stage: string, done: number, total: number) => void;
@@ -57,6 +59,9 @@ export interface DerivedStudent {
   manifest: ModelManifest;
   report: DerivationReport;
 }
+
+/** The default derivation, chosen by measurement (see the README's table of variants). */
+export const DEFAULT_DERIVATION = { macs: 0.6, images: 64, headWeight: 1, rowsPerImage: 256, ridge: 1e-4, channelMultiple: 8 } as const;
 
 const round = (v: number, multiple: number, max: number) => Math.min(max, Math.max(multiple, Math.round(v / multiple) * multiple));
 const dataInputs = (n: TfNodeDef) => (n.input ?? []).filter((i) => !i.startsWith('^')).map((i) => parseTensorRef(i).node);
@@ -247,7 +252,13 @@ export async function deriveStudent(teacher: tf.io.ModelArtifacts, teacherManife
       description: `Derived from ${teacherManifest.name}: ${classes.length} classes kept, convolution channels pruned to ${pct.toFixed(1)}% of the teacher's MACs and every changed convolution refit by least squares against the teacher on ${images.length} calibration photos (no labels).`,
       source: `derived from ${teacherManifest.name} by channel pruning with least-squares refit`,
       classes: [...classes],
-      derivedFrom: { model: teacherManifest.name, classIndices },
+      derivedFrom: {
+        model: teacherManifest.name,
+        classIndices,
+        prunedChannels: units.filter((u) => u.kept < u.channels).map((u) => ({ conv: u.producer, kept: u.kept, channels: u.channels })),
+        calibration: { images: images.length, inputSize, ...options.calibrationInfo },
+        macsFraction: profile.macs / teacherMacsAtSize,
+      },
       profile: { parameters: profile.parameters, macs: profile.macs },
     };
     return {

@@ -69,3 +69,20 @@ describe('ridge least squares', () => {
     expect(shrunk.weights[0]).toBeLessThan(2.9);
   });
 });
+
+describe('residual on the backend', () => {
+  it('equals the host computation', async () => {
+    const tf = await import('@tensorflow/tfjs');
+    await import('@tensorflow/tfjs-backend-wasm');
+    await tf.setBackend('wasm');
+    const { residualOnDevice } = await import('./refit');
+    const random = seededRandom(11);
+    const x = Array.from({ length: 50 * 4 }, () => random());
+    const y = Array.from({ length: 50 * 2 }, () => random());
+    const acc = new MomentAccumulator(4, 2);
+    acc.addRows(x, y);
+    const fit = solveRidge(acc, { ridge: 1e-3 });
+    const sumSq = y.reduce((a, v) => a + v * v, 0);
+    expect(await residualOnDevice(acc, fit, sumSq)).toBeCloseTo(residual(acc, fit, sumSq), 3);
+  });
+});

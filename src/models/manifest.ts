@@ -21,6 +21,12 @@ export interface ModelManifest {
     /** For each of this model's classes, the index of the same class in the source model. */
     classIndices?: number[];
     removedBlocks?: { input: string; output: string }[];
+    /** Channel pruning: output channels kept per pruned convolution (kept of total). */
+    prunedChannels?: { conv: string; kept: number; channels: number }[];
+    /** The photos the student was refit on (no labels): how many, at what input size, and their sha256. */
+    calibration?: { images: number; inputSize: number; sha256?: string; source?: string };
+    /** MACs as a fraction of the source model's at `input.size`. */
+    macsFraction?: number;
   };
   /** Size and cost, for the UI: parameters, and multiply-accumulates per image at `input.size`. */
   profile?: { parameters: number; macs: number };

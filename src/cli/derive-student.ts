@@ -1,0 +1,160 @@
+/**
+ * `npm run derive-student -- --calibration <photos> [--macs 0.6] [--teacher <manifest>] --out <dir>`:
+ * derives a smaller student from the teacher on plain photos (no labels) and writes it as a tfjs
+ * graph model with its manifest; optionally scores teacher and student on a VOC split.
+ */
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { loadPhotos } from '../data/photos-node';
+import { DEFAULT_DERIVATION, deriveStudent, type DeriveOptions } from '../derive/derive';
+import { artifactsToFiles } from '../graph/export';
+import { graphFromArtifacts } from '../graph/load';
+import { readManifest, readModelArtifacts } from '../models/load-node';
+import { resolveManifest } from './node-lab';
+import { evaluateModel } from './run';
+
+const USAGE = `Usage: npm run derive-student -- --calibration <folder> --out <dir> [options]
+
+Derives a smaller student detector from a teacher: keeps the 20 VOC classes, prunes convolution
+channels to a MAC budget and refits every changed convolution by least squares against the
+teacher on plain photos (no labels needed). Deterministic: the same photos give the same weights.
+
+  --calibration <folder>  photos (.jpg/.png, searched in subfolders)            (required)
+  --out <dir>             output folder (must be empty or new, or use --overwrite) (required)
+  --teacher <manifest>    teacher manifest, a path or a name in models/  [nanodet.manifest.json]
+  --macs <fraction>       student MACs / teacher MACs at the teacher's input size   [${DEFAULT_DERIVATION.macs}]
+  --images <n>            calibration photos used (the first n in name order)      [${DEFAULT_DERIVATION.images}]
+  --calibration-size <n>  input side for calibration                     [the teacher's input size]
+  --head-weight <x>       keep ratio of head channels relative to the rest          [${DEFAULT_DERIVATION.headWeight}]
+  --rows <n>              sampled positions per photo and convolution              [${DEFAULT_DERIVATION.rowsPerImage}]
+  --ridge <x>             ridge of the least-squares fits (relative)               [${DEFAULT_DERIVATION.ridge}]
+  --refit downstream|readers|none                                                  [downstream]
+  --seed <n>              [1]
+  --evaluate <voc dir>    afterwards, score teacher and student on a VOC split
+  --split <name>          the split for --evaluate                                  [trainval]
+  --overwrite             write into a non-empty --out
+  -h, --help
+
+Writes <out>/model.json, <out>/model.bin, <out>/manifest.json (parameters, MACs, how it was
+derived) and <out>/derivation.json (per-layer fit errors, timings, evaluation).`;
+
+function fail(message: string): never {
+  console.error(`${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+function num(value: string | undefined, name: string, check: (n: number) => boolean, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || !check(n)) fail(`--${name} must be ${what}, got "${value}".`);
+  return n;
+}
+
+async function main() {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: process.argv.slice(2),
+      options: {
+        calibration: { type: 'string' },
+        out: { type: 'string' },
+        teacher: { type: 'string', default: 'nanodet.manifest.json' },
+        macs: { type: 'string' },
+        images: { type: 'string' },
+        'calibration-size': { type: 'string' },
+        'head-weight': { type: 'string' },
+        rows: { type: 'string' },
+        ridge: { type: 'string' },
+        refit: { type: 'string' },
+        seed: { type: 'string' },
+        evaluate: { type: 'string' },
+        split: { type: 'string', default: 'trainval' },
+        overwrite: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  if (!values.calibration) fail('--calibration is required: a folder of photos to calibrate on.');
+  if (!values.out) fail('--out is required.');
+  const refit = values.refit ?? 'downstream';
+  if (!['downstream', 'readers', 'none'].includes(refit)) fail(`--refit must be downstream, readers or none, got "${refit}".`);
+  const options: DeriveOptions = {
+    ...DEFAULT_DERIVATION,
+    macs: num(values.macs, 'macs', (n) => n > 0 && n <= 1, 'a fraction in (0, 1]') ?? DEFAULT_DERIVATION.macs,
+    calibrationSize: num(values['calibration-size'], 'calibration-size', (n) => Number.isInteger(n) && n >= 32 && n % 32 === 0, 'a multiple of 32') ?? undefined,
+    headWeight: num(values['head-weight'], 'head-weight', (n) => n > 0, 'positive') ?? DEFAULT_DERIVATION.headWeight,
+    rowsPerImage: num(values.rows, 'rows', (n) => Number.isInteger(n) && n > 0, 'a positive integer') ?? DEFAULT_DERIVATION.rowsPerImage,
+    ridge: num(values.ridge, 'ridge', (n) => n > 0, 'positive') ?? DEFAULT_DERIVATION.ridge,
+    seed: num(values.seed, 'seed', Number.isInteger, 'an integer') ?? 1,
+    refit: refit as DeriveOptions['refit'],
+  };
+  const maxImages = num(values.images, 'images', (n) => Number.isInteger(n) && n > 0, 'a positive integer') ?? DEFAULT_DERIVATION.images;
+  const out = resolve(values.out);
+  if (existsSync(out) && readdirSync(out).length > 0 && !values.overwrite) fail(`${out} is not empty; choose a new folder or add --overwrite.`);
+  let teacher;
+  try {
+    teacher = readManifest(resolveManifest(values.teacher));
+  } catch (error) {
+    fail(`Cannot read the teacher: ${(error as Error).message}`);
+  }
+  let photos;
+  try {
+    photos = loadPhotos(resolve(values.calibration), maxImages);
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  for (const s of photos.skipped) console.warn(`skipped ${s.file}: ${s.reason}`);
+
+  await tf.setBackend('wasm');
+  console.log(`Deriving from ${teacher.manifest.name} at ${(100 * options.macs).toFixed(0)}% of its MACs, calibrating on ${photos.images.length} photos from ${values.calibration} ...`);
+  let last = '';
+  const derived = await deriveStudent(readModelArtifacts(teacher.modelPath), teacher.manifest, photos.images, {
+    ...options,
+    calibrationInfo: { sha256: photos.hash, source: values.calibration },
+    onProgress: (stage, done, total) => {
+      const line = `  ${stage} ${done}/${total}`;
+      if (line !== last && process.stdout.isTTY) process.stdout.write(`\r${line}   `);
+      last = line;
+    },
+  }).catch((error: Error) => fail(`Could not derive the student: ${error.message}`));
+  if (process.stdout.isTTY) process.stdout.write('\n');
+  const r = derived.report;
+  const pct = (a: number, b: number) => `${((100 * a) / b).toFixed(1)}%`;
+  console.log(
+    `student: ${r.student.parameters.toLocaleString('en')} parameters (${pct(r.student.parameters, r.teacher.parameters)} of the teacher's), ` +
+      `${(r.student.macs / 1e9).toFixed(3)} GMAC at ${teacher.manifest.input.size} (${pct(r.student.macs, r.teacher.macs)}), derived in ${r.seconds.toFixed(0)} s`,
+  );
+
+  mkdirSync(out, { recursive: true });
+  const { modelJson, weights } = artifactsToFiles(derived.artifacts, 'model.bin');
+  writeFileSync(join(out, 'model.bin'), weights);
+  writeFileSync(join(out, 'model.json'), modelJson);
+  writeFileSync(join(out, 'manifest.json'), `${JSON.stringify({ ...derived.manifest, model: 'model.json' }, null, 2)}\n`);
+  const evaluation: Record<string, unknown> = {};
+  if (values.evaluate) {
+    const student = { manifest: derived.manifest, graph: graphFromArtifacts(derived.artifacts, { trainable: false, name: 'student' }) };
+    const t = { manifest: teacher.manifest, graph: graphFromArtifacts(readModelArtifacts(teacher.modelPath), { trainable: false, name: 'teacher' }) };
+    const size = teacher.manifest.input.size;
+    for (const [name, model] of [['teacher', t], ['student', student]] as const) {
+      const rep = await evaluateModel(model, resolve(values.evaluate), values.split, size);
+      evaluation[name] = { mapAll: rep.mapAll, map11: rep.map11, cocoAp: rep.coco.ap };
+      console.log(`${name.padEnd(8)} mAP ${(100 * (rep.mapAll ?? 0)).toFixed(1)} (all-point), ${(100 * (rep.map11 ?? 0)).toFixed(1)} (VOC07) on ${values.split} at ${size}`);
+    }
+  }
+  writeFileSync(join(out, 'derivation.json'), `${JSON.stringify({ options: { ...options, images: maxImages }, calibration: { files: photos.files.length, sha256: photos.hash }, report: r, evaluation }, null, 2)}\n`);
+  console.log(`wrote ${out}/{model.json,model.bin,manifest.json,derivation.json}`);
+}
+
+main().catch((error) => {
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exit(1);
+});
