@@ -1,6 +1,7 @@
 import { useEffect } from 'react';
 import { BackendPanel } from './components/BackendPanel';
 import { DataPanel } from './components/DataPanel';
+import { DerivePanel } from './components/DerivePanel';
 import { DetectionView } from './components/DetectionView';
 import { EvalPanel } from './components/EvalPanel';
 import { ExportPanel } from './components/ExportPanel';
@@ -33,6 +34,7 @@ export function App() {
           <ModelCard role="student" />
           <PairProblems />
           <DataPanel />
+          <DerivePanel />
           <MethodsPanel />
           <SchedulePanel />
         </aside>

@@ -7,7 +7,7 @@
 import type { MethodConfig } from '../train/config';
 import { BACKEND_ORDER, type BackendName } from '../worker/backend-types';
 import { startLabWorker, type LabClient } from '../worker/client';
-import type { DataInput, EvalTarget, LabEvent, LabExperiment, ModelRole, NamedBytes, TrainUpdate } from '../worker/lab';
+import type { DataInput, DeriveRequest, EvalTarget, LabEvent, LabExperiment, ModelRole, NamedBytes, TrainUpdate } from '../worker/lab';
 import { initialTraining, isRunActive, useLabStore, type LabState, type TrainingState } from './store';
 
 export const MIN_SCORE_THRESHOLD = 0.05;
@@ -71,6 +71,7 @@ function onEvent(event: LabEvent) {
   else if (event.type === 'train') onTrainEvent(event.event);
   else if (event.type === 'run-state') patchTraining({ status: event.state });
   else if (event.type === 'checkpoint-saved') set({ savedCheckpoint: event.info });
+  else if (event.type === 'derive-progress') set((s) => ({ derivation: { ...s.derivation, progress: { stage: event.stage, done: event.done, total: event.total } } }));
   else if (event.type === 'eval-progress') set((s) => ({ evaluation: { ...s.evaluation, progress: { target: event.target, done: event.done, total: event.total } } }));
 }
 
@@ -374,6 +375,21 @@ export async function evaluate(targets: EvalTarget[]): Promise<void> {
   } catch (error) {
     set((s) => ({ evaluation: { ...s.evaluation, running: false, progress: null, error: messageOf(error) } }));
   }
+}
+
+/** Derives a smaller student from the teacher on the loaded photos; the student it replaces stays if it fails. */
+export async function deriveStudent(request: DeriveRequest): Promise<void> {
+  if (!lab) return;
+  set((s) => ({ derivation: { ...s.derivation, running: true, progress: null, error: null } }));
+  try {
+    const { info, summary } = await lab.deriveStudent(request);
+    set((s) => ({ models: { ...s.models, student: { status: 'ready', value: info } }, derivation: { running: false, progress: null, summary, error: null }, evaluation: { ...s.evaluation, reports: {} } }));
+    delete droppedModels.student;
+    if (get().data.status === 'ready' && dataInput) await refreshData();
+  } catch (error) {
+    set((s) => ({ derivation: { ...s.derivation, running: false, progress: null, error: messageOf(error) } }));
+  }
+  await refreshPair();
 }
 
 export async function exportStudent(precision: 'float32' | 'float16'): Promise<void> {

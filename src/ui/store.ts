@@ -3,6 +3,7 @@ import type { BackendReport } from '../worker/backend-types';
 import type {
   CheckpointInfo,
   DataInfo,
+  DerivationSummary,
   EvalSummary,
   EvalTarget,
   ImageDetections,
@@ -65,6 +66,13 @@ export interface EvalState {
   error: string | null;
 }
 
+export interface DeriveState {
+  running: boolean;
+  progress: { stage: string; done: number; total: number } | null;
+  summary: DerivationSummary | null;
+  error: string | null;
+}
+
 export interface LabState {
   backend: Loadable<BackendReport>;
   deviceLost: string | null;
@@ -82,6 +90,7 @@ export interface LabState {
   persistent: boolean;
   inspect: InspectState;
   evaluation: EvalState;
+  derivation: DeriveState;
   exporting: Loadable<{ fileName: string; bytes: number; name: string }>;
   configNotice: string | null;
   /** The quick look: any photo, either model. */
@@ -123,6 +132,7 @@ export const useLabStore = create<LabState>(() => ({
   persistent: true,
   inspect: { split: 'train', imageId: null, ldObject: 0, scoreThreshold: 0.3, imageUrl: null, result: { status: 'idle' } },
   evaluation: { running: false, progress: null, reports: {}, error: null },
+  derivation: { running: false, progress: null, summary: null, error: null },
   exporting: { status: 'idle' },
   configNotice: null,
   image: null,

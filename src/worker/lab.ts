@@ -20,6 +20,8 @@ import { defaultExperiment, parseExperiment, type ExperimentConfig } from '../tr
 import { Optimizer } from '../train/optimizer';
 import { checkPair, createSession, type DistillSession, type ModelHandle } from '../train/session';
 import { NonFiniteLossError, train, type TrainEvent } from '../train/trainer';
+import { deriveStudent as deriveFromTeacher, DEFAULT_DERIVATION } from '../derive/derive';
+import { artifactsToFiles } from '../graph/export';
 import { currentWebGpuDevice, selectBackend, type BackendName, type BackendReport } from './backend';
 import { LabData, limit, openSource, type DataInfo, type DataInput, type SplitInfo } from './data';
 import { evaluateModel, type EvalSummary } from './evaluation';
@@ -78,7 +80,26 @@ export type LabEvent =
   | { type: 'train'; event: TrainUpdate }
   | { type: 'run-state'; state: RunState }
   | { type: 'checkpoint-saved'; info: CheckpointInfo }
-  | { type: 'eval-progress'; target: EvalTarget; done: number; total: number };
+  | { type: 'eval-progress'; target: EvalTarget; done: number; total: number }
+  | { type: 'derive-progress'; stage: string; done: number; total: number };
+
+/** What a person asks of a derivation: the MAC budget, how many of their photos to calibrate on, at what input side. */
+export interface DeriveRequest {
+  macs: number;
+  images: number;
+  calibrationSize?: number;
+}
+
+/** What a derivation made, for the UI. */
+export interface DerivationSummary {
+  teacher: { parameters: number; macs: number };
+  student: { parameters: number; macs: number };
+  images: number;
+  inputSize: number;
+  prunedConvs: number;
+  refitConvs: number;
+  seconds: number;
+}
 
 /** One point of the loss curves: the total ('loss') and every term at a step. */
 export interface LossPoint {
@@ -95,8 +116,10 @@ interface StoredCheckpoint extends CheckpointInfo {
 interface LoadedModel {
   handle: ModelHandle;
   info: ModelInfo;
-  /** Dropped files, kept so a reload can rebuild the same model. */
+  /** Dropped (or derived) files, kept so a reload can rebuild the same model. */
   files?: NamedBytes[];
+  /** The teacher's artifacts, which a derivation starts from. */
+  artifacts: tf.io.ModelArtifacts;
 }
 
 const browserDecode: ImageDecoder = (bytes, name) => decodeImageBlob(new Blob([bytes as Uint8Array<ArrayBuffer>]), name);
@@ -204,21 +227,81 @@ export class Lab {
         source = { ...m, manifestName: `${m.manifest.name}.manifest.json` };
       }
       checkModel(source.manifest, source.artifacts);
-      this.models.get(role)?.handle.graph.dispose();
-      this.models.delete(role);
-      this.dropLastSession();
-      const handle = buildHandle(role, source.manifest, source.artifacts);
-      const info = describeModel(role, handle, { origin: source.origin, isDefault: spec.kind === 'default', weightBytes: source.weightBytes, manifestName: source.manifestName });
-      this.models.set(role, { handle, info, files });
-      if (spec.kind === 'files') await this.store?.put(`model:${role}`, spec.files);
-      if (spec.kind === 'default') await this.store?.delete(`model:${role}`);
-      if (role === 'student') {
-        this.initialStudent = await readVariables([...handle.graph.variables.values()]);
-        this.studentStep = 0;
-        this.beforeCache.clear();
-        if (this.data) this.data = await this.data.reload({ train: this.data.train.split, val: this.data.val.split }, handle.manifest.classes);
-      }
-      return info;
+      return this.install(role, source, files, spec.kind);
+    });
+  }
+
+  /** Puts a checked model in a role (the old one goes), and remembers its files for a reload. */
+  private async install(
+    role: ModelRole,
+    source: { manifest: ModelManifest; artifacts: tf.io.ModelArtifacts; weightBytes: number; origin: string; manifestName: string },
+    files: NamedBytes[] | undefined,
+    kind: 'default' | 'files' | 'stored',
+  ): Promise<ModelInfo> {
+    this.models.get(role)?.handle.graph.dispose();
+    this.models.delete(role);
+    this.dropLastSession();
+    const handle = buildHandle(role, source.manifest, source.artifacts);
+    const info = describeModel(role, handle, { origin: source.origin, isDefault: kind === 'default', weightBytes: source.weightBytes, manifestName: source.manifestName });
+    this.models.set(role, { handle, info, files, artifacts: source.artifacts });
+    if (kind === 'files' && files) await this.store?.put(`model:${role}`, files);
+    if (kind === 'default') await this.store?.delete(`model:${role}`);
+    if (role === 'student') {
+      this.initialStudent = await readVariables([...handle.graph.variables.values()]);
+      this.studentStep = 0;
+      this.beforeCache.clear();
+      if (this.data) this.data = await this.data.reload({ train: this.data.train.split, val: this.data.val.split }, handle.manifest.classes);
+    }
+    return info;
+  }
+
+  /**
+   * Derives a smaller student from the teacher, calibrated on the loaded training photos (their
+   * annotations are not used), and makes it the student. A failure keeps the student that was there.
+   */
+  deriveStudent(request: DeriveRequest): Promise<{ info: ModelInfo; summary: DerivationSummary }> {
+    return this.serial(async () => {
+      this.assertUsable();
+      if (this.run) throw new Error('Stop the training before deriving a student.');
+      const teacher = this.requireModel('teacher');
+      if (!this.data) throw new Error('Load your photos first (a VOC folder or archive): the student is derived from them.');
+      const split = this.data.train;
+      const ids = split.images.map((i) => i.id).sort().slice(0, Math.max(0, Math.floor(request.images)));
+      const load = this.data.loader('train');
+      const images = [];
+      for (const id of ids) images.push(await load(id));
+      const derived = await deriveFromTeacher(teacher.artifacts, teacher.handle.manifest, images, {
+        ...DEFAULT_DERIVATION,
+        macs: request.macs,
+        calibrationSize: request.calibrationSize,
+        batchSize: 4,
+        calibrationInfo: { source: `${this.data.info().label}, split ${split.split}` },
+        onProgress: (stage, done, total) => this.emit({ type: 'derive-progress', stage, done, total }),
+      });
+      const { modelJson, weights } = artifactsToFiles(derived.artifacts, 'model.bin');
+      const encoder = new TextEncoder();
+      const files: NamedBytes[] = [
+        { name: 'model.json', bytes: encoder.encode(modelJson) },
+        { name: 'model.bin', bytes: weights },
+        { name: 'manifest.json', bytes: encoder.encode(JSON.stringify({ ...derived.manifest, model: 'model.json' })) },
+      ];
+      const r = derived.report;
+      const info = await this.install(
+        'student',
+        { manifest: derived.manifest, artifacts: derived.artifacts, weightBytes: weights.byteLength, origin: `derived here from ${images.length} photos`, manifestName: 'derived-student.manifest.json' },
+        files,
+        'files',
+      );
+      const summary: DerivationSummary = {
+        teacher: r.teacher,
+        student: r.student,
+        images: r.calibration.images,
+        inputSize: r.calibration.inputSize,
+        prunedConvs: r.units.filter((u) => u.kept < u.channels).length,
+        refitConvs: r.refit.length,
+        seconds: r.seconds,
+      };
+      return { info, summary };
     });
   }
 

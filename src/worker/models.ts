@@ -35,6 +35,8 @@ export interface ModelInfo {
   strides: number[];
   regMax: number;
   derivedFrom?: string;
+  /** For a student derived by calibration on photos: how many, at what input side. */
+  calibration?: { images: number; inputSize: number };
   /** Manifest file name used in an experiment config. */
   manifestName: string;
 }
@@ -90,6 +92,7 @@ export function describeModel(role: ModelRole, handle: ModelHandle, o: { origin:
     strides: [...manifest.head.strides],
     regMax: manifest.head.regMax,
     derivedFrom: manifest.derivedFrom?.model,
+    calibration: manifest.derivedFrom?.calibration ? { images: manifest.derivedFrom.calibration.images, inputSize: manifest.derivedFrom.calibration.inputSize } : undefined,
     manifestName: o.manifestName,
   };
 }

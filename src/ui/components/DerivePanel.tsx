@@ -1,0 +1,97 @@
+import { useState } from 'react';
+import { deriveStudent } from '../controller';
+import { formatCount } from '../format';
+import { isRunActive, useLabStore } from '../store';
+import { NumberField } from './NumberField';
+
+const pct = (a: number, b: number) => `${((100 * a) / b).toFixed(0)}%`;
+
+/**
+ * "Derive a student": a smaller student made from the teacher on the person's own photos (no
+ * labels used): channels pruned to a MAC budget, each changed layer refit to the teacher.
+ * Offered once photos are loaded; until then the panel says why.
+ */
+export function DerivePanel() {
+  const teacher = useLabStore((s) => s.models.teacher);
+  const student = useLabStore((s) => s.models.student);
+  const data = useLabStore((s) => s.data);
+  const derivation = useLabStore((s) => s.derivation);
+  const locked = useLabStore((s) => isRunActive(s.training.status));
+  const [macsPercent, setMacsPercent] = useState(60);
+  const [images, setImages] = useState(64);
+  const [size, setSize] = useState(0);
+  const photos = data.status === 'ready' ? data.value.train.images.length : 0;
+  const teacherSize = teacher.status === 'ready' ? teacher.value.inputSize : 416;
+  const why =
+    teacher.status !== 'ready'
+      ? 'Load a teacher first.'
+      : data.status !== 'ready'
+        ? 'Load your photos (step 2, a VOC folder or archive) first: the student is derived from them, labels unused.'
+        : locked
+          ? 'Stop the training first.'
+          : macsPercent <= 0 || macsPercent > 100
+            ? 'The MAC target must be between 1% and 100%.'
+            : images < 8
+              ? 'Use at least 8 photos.'
+              : null;
+  const calibrated = student.status === 'ready' ? student.value.calibration : undefined;
+  const progress = derivation.progress;
+  return (
+    <section className="card" aria-labelledby="derive-title" data-testid="derive-panel">
+      <h2 id="derive-title">Derive a student</h2>
+      <p className="muted small">
+        A smaller student cut from the teacher: convolution channels pruned to a MAC budget, every changed layer refit by least squares
+        to reproduce the teacher on your photos (no labels needed), so it starts close to the teacher instead of from scratch.
+      </p>
+      {student.status === 'ready' && !calibrated && (
+        <p className="warn-text small" data-testid="student-uncalibrated">
+          The student now loaded was not derived from photos: it starts far from the teacher (near 0 mAP before training).
+        </p>
+      )}
+      <div className="grid-fields">
+        <NumberField label="MACs (% of teacher)" value={macsPercent} min={1} onChange={setMacsPercent} testId="derive-macs" disabled={derivation.running} />
+        <NumberField label={`photos (of ${photos || '–'})`} value={images} min={8} integer onChange={setImages} testId="derive-images" disabled={derivation.running} />
+        <NumberField
+          label="calibration size"
+          value={size || teacherSize}
+          min={32}
+          integer
+          onChange={setSize}
+          testId="derive-size"
+          disabled={derivation.running}
+          title="input side of the calibration photos; smaller is faster"
+        />
+      </div>
+      <div className="row">
+        <button
+          type="button"
+          disabled={!!why || derivation.running}
+          title={why ?? undefined}
+          data-testid="derive-button"
+          onClick={() => void deriveStudent({ macs: macsPercent / 100, images: Math.min(images, photos), calibrationSize: size || undefined })}
+        >
+          {derivation.running ? 'Deriving…' : 'Derive'}
+        </button>
+        {why && !derivation.running && <span className="muted small" data-testid="derive-why">{why}</span>}
+      </div>
+      {derivation.running && (
+        <p className="muted small" data-testid="derive-progress">
+          {progress ? `${progress.stage === 'refit' ? 'refitting layer' : progress.stage} ${progress.done} of ${progress.total}` : 'reading the photos'}…
+        </p>
+      )}
+      {derivation.error && (
+        <p className="error small" role="alert" data-testid="derive-error">
+          {derivation.error}
+        </p>
+      )}
+      {derivation.summary && (
+        <p className="small" data-testid="derive-result">
+          Student: {formatCount(derivation.summary.student.parameters)} parameters ({pct(derivation.summary.student.parameters, derivation.summary.teacher.parameters)} of the teacher's),{' '}
+          {formatCount(derivation.summary.student.macs)} MACs ({pct(derivation.summary.student.macs, derivation.summary.teacher.macs)}); {derivation.summary.prunedConvs} layers pruned,{' '}
+          {derivation.summary.refitConvs} refit on {derivation.summary.images} photos at {derivation.summary.inputSize}² in {derivation.summary.seconds.toFixed(0)} s. Evaluate it below
+          (student before).
+        </p>
+      )}
+    </section>
+  );
+}
