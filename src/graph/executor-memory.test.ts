@@ -122,3 +122,25 @@ describe('the executor frees what fused ops make', () => {
     graph.dispose();
   });
 });
+
+describe('batch following', () => {
+  it("CenterNet's heads follow batch 2; its detections, whose Reshape folds the batch into [16384,4], fail naming that node", async () => {
+    await tf.setBackend('wasm');
+    const graph = graphFromArtifacts(readModelArtifacts(join(models, 'centernet.json')), { trainable: false });
+    const x = tf.randomUniform([2, 128, 128, 3], 0, 255, 'float32', 8);
+    const head = 'tower_0/CenternetHead/centernet_wh_output/BiasAdd';
+    const [both] = graph.execute(x, [head]);
+    const second = x.slice([1, 0, 0, 0], [1, 128, 128, 3]);
+    const [alone] = graph.execute(second, [head]);
+    expect(both!.shape).toEqual([2, 32, 32, 4]);
+    const diff = tf.tidy(() => tf.abs(tf.sub(both!.slice([1, 0, 0, 0], [1, 32, 32, 4]), alone!)).max().dataSync()[0]!);
+    expect(diff).toBeLessThan(1e-3);
+    const before = tf.memory().numTensors;
+    expect(() => graph.execute(x, ['tower_0/detections'])).toThrow(
+      'Reshape node "tower_0/BatchGather/Reshape_2" bakes the batch into its target [16384,4] (its input is [1,128,128,4] at the declared input shape), so this part of the graph runs at batch 1 only, not 2.',
+    );
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x, second, both!, alone!]);
+    graph.dispose();
+  });
+});

@@ -325,7 +325,16 @@ export class TrainableGraph {
       const ref = reference.get(node.def.name);
       const now = inputs[0]?.shape;
       if (i !== 1 || !ref || !now) return v;
-      if (node.def.op === 'Reshape') return followReshape(v, ref, now);
+      if (node.def.op === 'Reshape') {
+        // A target whose first dim is not the batch (a folded [B·H·W, C], or a batch-less
+        // tensor given a batch of 1) cannot follow another batch: say which node, not a size error.
+        if (now[0] !== ref[0] && v[0] !== -1 && v[0] !== ref[0]) {
+          throw new Error(
+            `Reshape node "${node.def.name}" bakes the batch into its target [${v.join(',')}] (its input is [${ref.join(',')}] at the declared input shape), so this part of the graph runs at batch ${ref[0]} only, not ${now[0]}.`,
+          );
+        }
+        return followReshape(v, ref, now);
+      }
       if (node.def.op === 'ResizeBilinear' || node.def.op === 'ResizeNearestNeighbor') {
         return v.map((size, k) => Math.max(1, Math.round((size * now[1 + k]!) / ref[1 + k]!)));
       }
