@@ -17,6 +17,11 @@ Distills a student detector from a teacher on a PASCAL VOC folder, headless, on 
   --student <manifest>    student manifest                                [nanodet-student.manifest.json]
   --train-split <name>    split to train on                               [train]
   --val-split <name>      split to evaluate on                            [val]
+  --unlabeled <folder>    photos without annotations to train on too; their boxes are the
+                          teacher's detections (dataset classes, score >= --pseudo-threshold)
+  --max-unlabeled <n>     use the first n of them                         [all]
+  --pseudo-threshold <x>  teacher score for a pseudo box                  [0.4]
+                          (--train-split none: train on the unlabelled photos alone)
   --methods <list>        comma-separated: ${METHODS.map((m) => m.id).join(', ')}
                           (none: plain fine-tuning with the detection loss)
   --scale <id=x,...>      extra weight per method, e.g. fgd=2,kd=0.5
@@ -75,6 +80,9 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
         student: { type: 'string' },
         'train-split': { type: 'string' },
         'val-split': { type: 'string' },
+        unlabeled: { type: 'string' },
+        'max-unlabeled': { type: 'string' },
+        'pseudo-threshold': { type: 'string' },
         methods: { type: 'string' },
         scale: { type: 'string' },
         'detection-weight': { type: 'string' },
@@ -121,7 +129,15 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
     ...base,
     teacher: v.teacher ?? base.teacher,
     student: v.student ?? base.student,
-    data: { ...base.data, source: v.data ?? base.data.source, trainSplit: v['train-split'] ?? base.data.trainSplit, valSplit: v['val-split'] ?? base.data.valSplit },
+    data: {
+      ...base.data,
+      source: v.data ?? base.data.source,
+      trainSplit: v['train-split'] ?? base.data.trainSplit,
+      valSplit: v['val-split'] ?? base.data.valSplit,
+      unlabeled: v.unlabeled ?? base.data.unlabeled,
+      maxUnlabeled: number(v['max-unlabeled'], 'max-unlabeled', (n) => Number.isInteger(n) && n > 0, 'a positive integer') ?? base.data.maxUnlabeled,
+      pseudoThreshold: number(v['pseudo-threshold'], 'pseudo-threshold', (n) => n > 0 && n < 1, 'a score in (0, 1)') ?? base.data.pseudoThreshold,
+    },
     methods,
     detectionWeight: number(v['detection-weight'], 'detection-weight', (n) => n >= 0, 'a number >= 0') ?? base.detectionWeight,
     schedule: {

@@ -9,7 +9,7 @@ describe('progress', () => {
   });
   it('draws the bar, the counts and the time left', () => {
     const line = progressLine(
-      { type: 'step', step: 12, epoch: 1, totalSteps: 40, stepsPerEpoch: 10, lr: 1e-4, loss: 1.2345, terms: {}, numPositives: 3, gradNorm: 1, applied: true, nonFiniteTerms: [], msPerStep: 2100, imagesPerSecond: 1.9, etaSeconds: 59, imageIds: [] },
+      { type: 'step', step: 12, epoch: 1, totalSteps: 40, stepsPerEpoch: 10, lr: 1e-4, loss: 1.2345, terms: {}, numPositives: 3, pseudoBoxes: 0, gradNorm: 1, applied: true, nonFiniteTerms: [], msPerStep: 2100, imagesPerSecond: 1.9, etaSeconds: 59, imageIds: [] },
       10,
     );
     expect(line).toBe('[###.......] 12/40 epoch 2/4 loss 1.234 · 2.10 s/step · 1.9 img/s · 00:59 left');

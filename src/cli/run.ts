@@ -19,6 +19,25 @@ import { createSession, type ModelHandle } from '../train/session';
 import { train, type TrainEvent } from '../train/trainer';
 import { loadModel, loadSplit } from './node-lab';
 import { checkManifest, checkOutDir, checkSplits } from './validate';
+import { listPhotoFiles } from '../data/photos-node';
+import { decodeImageFile } from '../data/decode-node';
+import type { AnnotatedImage, ImageLoader } from '../data/pipeline';
+import { DEFAULT_PSEUDO_THRESHOLD } from '../train/pseudo-labels';
+
+/** `--train-split none`: train on unlabelled photos only. */
+export const NO_SPLIT = 'none';
+const PHOTO_PREFIX = 'photo:';
+
+/** Photos without annotations as training images (their boxes come from the teacher), and their loader. */
+export function unlabeledImages(dir: string, max?: number): { images: AnnotatedImage[]; load: ImageLoader } {
+  const files = listPhotoFiles(dir);
+  if (files.length === 0) throw new Error(`No photos (.jpg, .jpeg, .png) in ${dir}.`);
+  const used = max && max > 0 ? files.slice(0, max) : files;
+  return {
+    images: used.map((f) => ({ id: `${PHOTO_PREFIX}${f}`, objects: [], unlabeled: true })),
+    load: async (id) => decodeImageFile(join(dir, id.slice(PHOTO_PREFIX.length))),
+  };
+}
 
 export interface RunOptions {
   config: ExperimentConfig;
@@ -75,15 +94,19 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
   const { config, dataDir, outDir } = o;
   const status = o.onStatus ?? (() => undefined);
   const s = config.schedule;
-  const needTeacher = config.methods.length > 0 || o.evalTeacher;
+  const unlabeled = config.data.unlabeled;
+  const needTeacher = config.methods.length > 0 || o.evalTeacher || !!unlabeled;
   // Everything that can fail is checked before the first write to outDir.
-  await checkSplits(dataDir, [config.data.trainSplit, config.data.valSplit]);
+  const labelled = config.data.trainSplit !== NO_SPLIT;
+  await checkSplits(dataDir, labelled ? [config.data.trainSplit, config.data.valSplit] : [config.data.valSplit]);
+  const photos = unlabeled ? unlabeledImages(unlabeled, config.data.maxUnlabeled) : undefined;
+  if (!labelled && !photos) throw new Error(`--train-split ${NO_SPLIT} needs photos to train on (--unlabeled <folder>).`);
   if (needTeacher) checkManifest(config.teacher, 'teacher');
   checkManifest(config.student, 'student');
   if (outDir) checkOutDir(outDir, { resume: !!o.resume, overwrite: o.overwrite });
   const teacher = needTeacher ? loadModel(config.teacher, { trainable: false, name: 'teacher' }) : null;
   const student = loadModel(config.student, { trainable: true, name: 'student' });
-  const session = createSession({ teacher: config.methods.length ? teacher : null, student, methods: config.methods, detectionWeight: config.detectionWeight, seed: s.seed });
+  const session = createSession({ teacher: config.methods.length || unlabeled ? teacher : null, student, methods: config.methods, detectionWeight: config.detectionWeight, seed: s.seed });
   const optimizer = new Optimizer(s.optimizer, { momentum: s.momentum, weightDecay: s.weightDecay });
   try {
     if (o.resume) {
@@ -104,21 +127,25 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
       status(`evaluating the student before training on ${config.data.valSplit} ...`);
       result.before = await evaluateModel(student, dataDir, config.data.valSplit, s.inputSize, o.signal);
     }
-    const { dataset, loadImage } = await loadSplit(dataDir, config.data.trainSplit, student.manifest.classes);
-    status(`training on ${dataset.images.length} images of ${config.data.trainSplit} (${dataset.summary.objectCount} objects)`);
+    const split = labelled ? await loadSplit(dataDir, config.data.trainSplit, student.manifest.classes) : undefined;
+    const images: AnnotatedImage[] = [...(split?.dataset.images ?? []), ...(photos?.images ?? [])];
+    const loadImage: ImageLoader = (id) => (photos && id.startsWith(PHOTO_PREFIX) ? photos.load(id) : split!.loadImage(id));
+    status(
+      `training on ${[split && `${split.dataset.images.length} images of ${config.data.trainSplit} (${split.dataset.summary.objectCount} objects)`, photos && `${photos.images.length} unlabelled photos (boxes: the teacher's detections above ${config.data.pseudoThreshold ?? DEFAULT_PSEUDO_THRESHOLD})`].filter(Boolean).join(' + ')}`,
+    );
     const termLog: Record<string, number>[] = [];
     const ran = await train({
       session,
       optimizer,
       config,
-      images: dataset.images,
+      images,
       loadImage,
       startStep: o.resume?.step ?? 0,
       signal: o.signal,
       onEvent: (e) => {
         if (e.type === 'step') {
           termLog.push({ loss: e.loss, ...e.terms });
-          if (outDir) appendFileSync(join(outDir, 'log.jsonl'), `${JSON.stringify({ step: e.step, epoch: e.epoch, lr: e.lr, loss: e.loss, terms: e.terms, gradNorm: e.gradNorm, applied: e.applied, ms: Math.round(e.msPerStep) })}\n`);
+          if (outDir) appendFileSync(join(outDir, 'log.jsonl'), `${JSON.stringify({ step: e.step, epoch: e.epoch, lr: e.lr, loss: e.loss, terms: e.terms, gradNorm: e.gradNorm, applied: e.applied, pseudoBoxes: e.pseudoBoxes, ms: Math.round(e.msPerStep) })}\n`);
         }
         o.onEvent?.(e);
       },

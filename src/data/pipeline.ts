@@ -46,6 +46,8 @@ export interface AnnotatedImage {
   /** Size from the annotation, when known: checked against the decoded image. */
   width?: number;
   height?: number;
+  /** A plain photo without annotations: its boxes come from the teacher at training time. */
+  unlabeled?: boolean;
 }
 
 /** Decodes an image file's bytes; `name` is for error messages. */
@@ -116,6 +118,8 @@ export interface TrainingBatch {
   letterboxes: Letterbox[];
   ids: string[];
   flipped: boolean[];
+  /** Per image: true for a photo without annotations (its `gts` are empty until pseudo-labelled). */
+  unlabeled?: boolean[];
 }
 
 export interface BatchOptions {
@@ -194,6 +198,7 @@ export async function* iterateBatches(
       letterboxes: samples.map((s) => s.letterbox),
       ids: picked.map((i) => images[i]!.id),
       flipped: samples.map((s) => s.flipped),
+      unlabeled: picked.map((i) => images[i]!.unlabeled === true),
     };
   }
 }

@@ -32,7 +32,17 @@ export interface ExperimentConfig {
   configVersion: 1;
   teacher: string;
   student: string;
-  data: { source?: string; trainSplit: string; valSplit: string };
+  data: {
+    source?: string;
+    trainSplit: string;
+    valSplit: string;
+    /** A folder or archive of photos without annotations, trained on beside (or instead of) the split. */
+    unlabeled?: string;
+    /** Use at most this many of the unlabelled photos (0 or absent: all). */
+    maxUnlabeled?: number;
+    /** Teacher detections above this score are the boxes of unlabelled photos (default 0.4). */
+    pseudoThreshold?: number;
+  };
   /** Weight of the student's own GFL detection loss (0 = distillation only). */
   detectionWeight: number;
   methods: MethodConfig[];
@@ -79,6 +89,7 @@ export function parseExperiment(value: unknown, origin = 'experiment'): Experime
   for (const key of ['teacher', 'student'] as const) if (typeof v[key] !== 'string' || !v[key]) problems.push(`"${key}" must name a model manifest`);
   const data = (v.data ?? {}) as Record<string, unknown>;
   if (typeof data.trainSplit !== 'string' || typeof data.valSplit !== 'string') problems.push('"data" must give "trainSplit" and "valSplit"');
+  if (data.pseudoThreshold !== undefined && !(typeof data.pseudoThreshold === 'number' && data.pseudoThreshold > 0 && data.pseudoThreshold < 1)) problems.push('"data.pseudoThreshold" must lie in (0, 1)');
   if (typeof v.detectionWeight !== 'number' || !(v.detectionWeight >= 0)) problems.push('"detectionWeight" must be a number >= 0');
   const known = new Set<string>(METHODS.map((m) => m.id));
   const methods = Array.isArray(v.methods) ? (v.methods as Record<string, unknown>[]) : [];

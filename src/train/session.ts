@@ -119,10 +119,13 @@ export function createSession(options: {
     return createMethod(m.id, { params: m.params as never, scale: m.scale, label: n ? `${m.id}#${n + 1}` : m.id, channels });
   });
   let teacherChannels: number[] | undefined;
-  if (teacher && needs.has('classLogits')) {
-    const ch = teacherChannelsForStudent(teacher.manifest, student.manifest) as number[];
+  // The teacher is read in the student's label space whenever every student class has a teacher
+  // class: class-score methods need it, and so do pseudo boxes for photos without annotations.
+  if (teacher) {
+    const ch = teacherChannelsForStudent(teacher.manifest, student.manifest);
+    const complete = ch.every((c) => c !== undefined);
     const identity = ch.length === teacher.manifest.classes.length && ch.every((c, i) => c === i);
-    teacherChannels = identity ? undefined : ch;
+    if (complete && !identity) teacherChannels = ch as number[];
   }
   const grids = new Map<number, AnchorGrid>();
   return {

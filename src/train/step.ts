@@ -13,6 +13,7 @@ import { keepTerms, type PanelMap } from '../distill/types';
 import type { TrainingBatch } from '../data/pipeline';
 import { disposeTaps, readDetector, type DetectorTaps } from './detector-taps';
 import { clipByGlobalNorm, type Optimizer } from './optimizer';
+import { DEFAULT_PSEUDO_THRESHOLD, pseudoGroundTruth } from './pseudo-labels';
 import type { DistillSession } from './session';
 
 export interface StepOptions {
@@ -21,6 +22,8 @@ export interface StepOptions {
   clipNorm: number;
   /** Also return every method's panel maps (costs a read-back). */
   withMaps?: boolean;
+  /** Score above which the teacher's detections become boxes of photos without annotations. */
+  pseudoThreshold?: number;
 }
 
 export interface StepResult {
@@ -33,6 +36,8 @@ export interface StepResult {
   applied: boolean;
   nonFiniteTerms: string[];
   maps?: PanelMap[];
+  /** Boxes taken from the teacher for photos without annotations in this batch (0 when none). */
+  pseudoBoxes: number;
 }
 
 function inputSizeOf(batch: TrainingBatch, layout: 'NCHW' | 'NHWC'): number {
@@ -59,11 +64,42 @@ export function assignBatch(session: DistillSession, batch: TrainingBatch): Assi
   return batch.gts.map((g) => assignAtss(grid, g));
 }
 
-export async function distillStep(session: DistillSession, optimizer: Optimizer, batch: TrainingBatch, options: StepOptions): Promise<StepResult> {
+/**
+ * The batch with pseudo boxes for its photos without annotations: the teacher's detections (in
+ * the student's label space) above the threshold. Labelled images keep their annotations.
+ */
+export async function withPseudoLabels(session: DistillSession, batch: TrainingBatch, tapsT: DetectorTaps | undefined, threshold: number): Promise<{ batch: TrainingBatch; pseudoBoxes: number }> {
+  const wanted = batch.unlabeled ?? [];
+  if (!wanted.some(Boolean)) return { batch, pseudoBoxes: 0 };
+  if (!tapsT) throw new Error('Photos without annotations need a teacher: its detections are their boxes. Load a teacher, or train on annotated images only.');
+  const { head, classes } = session.student.manifest;
+  if (tapsT.cls[0]!.shape[3] !== classes.length) {
+    throw new Error(`The teacher's classes do not cover the student's ${classes.length}: photos without annotations cannot take their boxes from it.`);
+  }
+  const pseudo = await pseudoGroundTruth(tapsT.raw, wanted, { strides: head.strides, regMax: head.regMax, inputSize: inputSizeOf(batch, session.student.manifest.input.layout), scoreThreshold: threshold });
+  let pseudoBoxes = 0;
+  const gts = batch.gts.map((g, i) => {
+    const p = pseudo[i];
+    if (!p) return g;
+    pseudoBoxes += p.length;
+    return p;
+  });
+  return { batch: { ...batch, gts }, pseudoBoxes };
+}
+
+export async function distillStep(session: DistillSession, optimizer: Optimizer, given: TrainingBatch, options: StepOptions): Promise<StepResult> {
   const { student, teacher } = session;
+  const tapsT = teacher ? readDetector(teacher.graph, teacher.manifest, given.input, session.teacherChannels) : undefined;
+  let labelled: { batch: TrainingBatch; pseudoBoxes: number };
+  try {
+    labelled = await withPseudoLabels(session, given, tapsT, options.pseudoThreshold ?? DEFAULT_PSEUDO_THRESHOLD);
+  } catch (error) {
+    if (tapsT) disposeTaps(tapsT);
+    throw error;
+  }
+  const { batch, pseudoBoxes } = labelled;
   const assignments = assignBatch(session, batch);
   const grid = assignments[0]!.grid;
-  const tapsT = teacher ? readDetector(teacher.graph, teacher.manifest, batch.input, session.teacherChannels) : undefined;
   let terms: Record<string, tf.Scalar> = {};
   let maps: PanelMap[] | undefined;
   let numPositives = 0;
@@ -90,16 +126,16 @@ export async function distillStep(session: DistillSession, optimizer: Optimizer,
       const loss = lossValue[0]!;
       const nonFiniteTerms = names.filter((n) => !Number.isFinite(numbers[n]!));
       if (!Number.isFinite(loss)) {
-        return { loss, terms: numbers, numPositives, gradNorm: NaN, applied: false, nonFiniteTerms: nonFiniteTerms.length ? nonFiniteTerms : ['total'], maps };
+        return { loss, terms: numbers, numPositives, gradNorm: NaN, applied: false, nonFiniteTerms: nonFiniteTerms.length ? nonFiniteTerms : ['total'], maps, pseudoBoxes };
       }
       const clipped = clipByGlobalNorm(grads, options.clipNorm);
       try {
         const gradNorm = (await clipped.norm.data())[0]!;
         if (!Number.isFinite(gradNorm)) {
-          return { loss, terms: numbers, numPositives, gradNorm, applied: false, nonFiniteTerms: ['gradient'], maps };
+          return { loss, terms: numbers, numPositives, gradNorm, applied: false, nonFiniteTerms: ['gradient'], maps, pseudoBoxes };
         }
         optimizer.apply(variables, clipped.grads, options.lr);
-        return { loss, terms: numbers, numPositives, gradNorm, applied: true, nonFiniteTerms: [], maps };
+        return { loss, terms: numbers, numPositives, gradNorm, applied: true, nonFiniteTerms: [], maps, pseudoBoxes };
       } finally {
         tf.dispose([clipped.norm, ...Object.values(clipped.grads)]);
       }

@@ -24,6 +24,8 @@ export type TrainEvent =
       loss: number;
       terms: Record<string, number>;
       numPositives: number;
+      /** Boxes the teacher gave this step's photos without annotations (pseudo ground truth). */
+      pseudoBoxes: number;
       gradNorm: number;
       applied: boolean;
       nonFiniteTerms: string[];
@@ -114,7 +116,7 @@ export async function train(o: TrainOptions): Promise<{ step: number; stopped: b
         const lr = learningRateAt(step, schedule);
         const withMaps = !!o.mapsEvery && step % o.mapsEvery === 0;
         const t0 = performance.now();
-        const r = await distillStep(session, optimizer, batch, { lr, clipNorm: s.clipNorm, withMaps });
+        const r = await distillStep(session, optimizer, batch, { lr, clipNorm: s.clipNorm, withMaps, pseudoThreshold: config.data.pseudoThreshold });
         const ms = performance.now() - t0;
         step++;
         times.push(ms);
@@ -130,6 +132,7 @@ export async function train(o: TrainOptions): Promise<{ step: number; stopped: b
           loss: r.loss,
           terms: r.terms,
           numPositives: r.numPositives,
+          pseudoBoxes: r.pseudoBoxes,
           gradNorm: r.gradNorm,
           applied: r.applied,
           nonFiniteTerms: r.nonFiniteTerms,
