@@ -28,10 +28,11 @@ teacher on plain photos (no labels needed). Deterministic: the same photos give 
   --macs <fraction>       student MACs / teacher MACs at the teacher's input size   [${DEFAULT_DERIVATION.macs}]
   --images <n>            calibration photos used (the first n in name order)      [${DEFAULT_DERIVATION.images}]
   --calibration-size <n>  input side for calibration                     [the teacher's input size]
+  --replace-blocks <n>    replace the last n blocks of each stage (keeping one) by fitted 1x1 convs [${DEFAULT_DERIVATION.replaceBlocks}]
   --head-weight <x>       keep ratio of head channels relative to the rest          [${DEFAULT_DERIVATION.headWeight}]
   --rows <n>              sampled positions per photo and convolution              [${DEFAULT_DERIVATION.rowsPerImage}]
   --ridge <x>             ridge of the least-squares fits (relative)               [${DEFAULT_DERIVATION.ridge}]
-  --refit downstream|readers|none                                                  [downstream]
+  --refit readers|downstream|none  refit the readers of pruned channels, or every conv after them [${DEFAULT_DERIVATION.refit}]
   --seed <n>              [1]
   --evaluate <voc dir>    afterwards, score teacher and student on a VOC split
   --split <name>          the split for --evaluate                                  [trainval]
@@ -66,6 +67,7 @@ async function main() {
         images: { type: 'string' },
         'calibration-size': { type: 'string' },
         'head-weight': { type: 'string' },
+        'replace-blocks': { type: 'string' },
         rows: { type: 'string' },
         ridge: { type: 'string' },
         refit: { type: 'string' },
@@ -85,12 +87,13 @@ async function main() {
   }
   if (!values.calibration) fail('--calibration is required: a folder of photos to calibrate on.');
   if (!values.out) fail('--out is required.');
-  const refit = values.refit ?? 'downstream';
+  const refit = values.refit ?? DEFAULT_DERIVATION.refit;
   if (!['downstream', 'readers', 'none'].includes(refit)) fail(`--refit must be downstream, readers or none, got "${refit}".`);
   const options: DeriveOptions = {
     ...DEFAULT_DERIVATION,
     macs: num(values.macs, 'macs', (n) => n > 0 && n <= 1, 'a fraction in (0, 1]') ?? DEFAULT_DERIVATION.macs,
     calibrationSize: num(values['calibration-size'], 'calibration-size', (n) => Number.isInteger(n) && n >= 32 && n % 32 === 0, 'a multiple of 32') ?? undefined,
+    replaceBlocks: num(values['replace-blocks'], 'replace-blocks', (n) => Number.isInteger(n) && n >= 0, 'an integer >= 0') ?? DEFAULT_DERIVATION.replaceBlocks,
     headWeight: num(values['head-weight'], 'head-weight', (n) => n > 0, 'positive') ?? DEFAULT_DERIVATION.headWeight,
     rowsPerImage: num(values.rows, 'rows', (n) => Number.isInteger(n) && n > 0, 'a positive integer') ?? DEFAULT_DERIVATION.rowsPerImage,
     ridge: num(values.ridge, 'ridge', (n) => n > 0, 'positive') ?? DEFAULT_DERIVATION.ridge,

@@ -13,7 +13,9 @@ import { exportGraph } from '../graph/export';
 import { graphFromArtifacts } from '../graph/load';
 import { parseTensorRef, type TfNodeDef } from '../graph/model-json';
 import { profileGraph } from '../graph/profile';
-import { artifactsFromParts, disposeParts, keepClasses, partsFromArtifacts, type GraphParts } from '../graph/surgery';
+import { artifactsFromParts, disposeParts, findRemovableBlocks, keepClasses, partsFromArtifacts, type GraphParts } from '../graph/surgery';
+import { cspStages } from '../models/student';
+import { replaceBlocksWithConv, type ReplacedBlock } from './replace-blocks';
 import type { TrainableGraph } from '../graph/executor';
 import type { ModelManifest } from '../models/manifest';
 import { analyzeChannels, pruneChannels, type ChannelAnalysis, type ChannelUnit } from './channels';
@@ -32,7 +34,9 @@ export interface DeriveOptions {
   rowsPerImage?: number;
   ridge?: number;
   seed?: number;
-  /** Which convs get a least-squares refit: every conv after the first pruned one (default), or only the readers of pruned channels, or none. */
+  /** Replace this many trailing blocks of each stage (keeping at least one) by a fitted 1x1 conv. Default 0. */
+  replaceBlocks?: number;
+  /** Which convs get a least-squares refit: the readers of pruned channels (default; measured best), every conv after the first pruned one, or none. */
   refit?: 'downstream' | 'readers' | 'none';
   /** Keep the dataset's classes (default: the 20 VOC classes when the teacher has them all). */
   classes?: readonly string[];
@@ -61,7 +65,7 @@ export interface DerivedStudent {
 }
 
 /** The default derivation, chosen by measurement (see the README's table of variants). */
-export const DEFAULT_DERIVATION = { macs: 0.6, images: 64, headWeight: 1, rowsPerImage: 256, ridge: 1e-4, channelMultiple: 8 } as const;
+export const DEFAULT_DERIVATION = { macs: 0.6, images: 64, headWeight: 1, rowsPerImage: 256, ridge: 1e-4, channelMultiple: 8, replaceBlocks: 0, refit: 'readers' } as const;
 
 const round = (v: number, multiple: number, max: number) => Math.min(max, Math.max(multiple, Math.round(v / multiple) * multiple));
 const dataInputs = (n: TfNodeDef) => (n.input ?? []).filter((i) => !i.startsWith('^')).map((i) => parseTensorRef(i).node);
@@ -135,7 +139,7 @@ export function calibrationBatches(images: readonly RgbImage[], manifest: Pick<M
 
 export async function deriveStudent(teacher: tf.io.ModelArtifacts, teacherManifest: ModelManifest, images: readonly RgbImage[], options: DeriveOptions): Promise<DerivedStudent> {
   const started = Date.now();
-  const { headWeight = 1, channelMultiple = 8, batchSize = 8, refit = 'downstream', minImages = 8 } = options;
+  const { headWeight = 1, channelMultiple = 8, batchSize = 8, refit = 'readers', minImages = 8, replaceBlocks = 0 } = options;
   const inputSize = options.calibrationSize ?? teacherManifest.input.size;
   if (!(options.macs > 0 && options.macs <= 1)) throw new Error(`The MAC target must be a fraction in (0, 1], got ${options.macs}.`);
   if (images.length < minImages) throw new Error(`Deriving a student needs at least ${minImages} calibration photos; got ${images.length}. Add more photos (any photos of the kind the detector will see; no labels needed).`);
@@ -154,14 +158,27 @@ export async function deriveStudent(teacher: tf.io.ModelArtifacts, teacherManife
   const outputs = teacherGraph.outputs;
   teacherGraph.dispose();
 
-  let parts = keepClasses(partsFromArtifacts(teacher), { headOutputs: teacherManifest.head.outputs, numClasses: teacherManifest.classes.length, keep: classIndices });
-  const referenceArtifacts = await artifactsFromParts(parts);
-  const reference = graphFromArtifacts(referenceArtifacts, { trainable: false });
+  const teacherParts = keepClasses(partsFromArtifacts(teacher), { headOutputs: teacherManifest.head.outputs, numClasses: teacherManifest.classes.length, keep: classIndices });
+  const reference = graphFromArtifacts(await artifactsFromParts(teacherParts), { trainable: false });
   const batches = calibrationBatches(images, teacherManifest, inputSize, batchSize);
   let student: TrainableGraph | undefined;
   let pruned: GraphParts | undefined;
+  let parts = teacherParts;
+  let unpruned: TrainableGraph | undefined;
   try {
-    const shapes = reference.nodeShapes();
+    // Blocks replaced by fitted 1x1 convs: the last `replaceBlocks` of each stage, keeping one.
+    let replaced: ReplacedBlock[] = [];
+    if (replaceBlocks > 0) {
+      const referenceShapes = reference.nodeShapes();
+      const stages = cspStages(findRemovableBlocks(teacherParts, referenceShapes));
+      if (stages.length === 0) throw new Error('This teacher has no blocks that can be replaced (no chain of blocks whose input and output shapes agree).');
+      const chosen = stages.flatMap((chain) => chain.slice(Math.max(1, chain.length - replaceBlocks)));
+      const made = replaceBlocksWithConv(teacherParts, chosen.map((b) => ({ input: b.input, output: b.output, channels: referenceShapes.get(b.output)![0]![1]! })), outputs);
+      parts = made.parts;
+      replaced = made.replaced;
+    }
+    unpruned = replaced.length ? graphFromArtifacts(await artifactsFromParts(parts), { trainable: false }) : reference;
+    const shapes = unpruned.nodeShapes();
     const analysis = analyzeChannels(parts, shapes, outputs);
     if (analysis.units.length === 0) throw new Error('This teacher has no convolution channels that can be pruned (every conv output feeds a sum, a reshape or an output).');
 
@@ -170,7 +187,7 @@ export async function deriveStudent(teacher: tf.io.ModelArtifacts, teacherManife
     const readerInputs = readers.map((c) => dataInputs(parts.topology.node.find((n) => n.name === c)!)[0]!);
     const readerTargets = readers.map((c) => biasAddOf(parts, analysis, c)?.node ?? c);
     progress('statistics', 0, 1);
-    const stats = await meanSquares(reference, [...new Set([...readerInputs, ...readerTargets])], batches);
+    const stats = await meanSquares(unpruned, [...new Set([...readerInputs, ...readerTargets])], batches);
     const scores = new Map(analysis.units.map((u) => [u.producer, new Float64Array(u.channels)]));
     readers.forEach((c, r) => {
       const p = analysis.provenance.get(readerInputs[r]!);
@@ -222,7 +239,11 @@ export async function deriveStudent(teacher: tf.io.ModelArtifacts, teacherManife
 
     // Refit: every conv that reads pruned channels, and (by default) every conv after them.
     const order = topologicalOrder(parts.topology);
-    const changed = new Set<string>([...keep.keys()].flatMap((u) => analysis.units.find((x) => x.producer === u)!.consumers));
+    const fitted = new Set(replaced.map((r) => r.conv));
+    const changed = new Set<string>([
+      ...[...keep.keys(), ...fitted].flatMap((u) => analysis.units.find((x) => x.producer === u)?.consumers ?? []),
+      ...fitted,
+    ]);
     if (refit === 'downstream') {
       const byName = new Map(parts.topology.node.map((n) => [n.name, n]));
       const tainted = new Set(changed);
@@ -231,7 +252,9 @@ export async function deriveStudent(teacher: tf.io.ModelArtifacts, teacherManife
     }
     const targets: RefitTarget[] = refit === 'none' ? [] : order.filter((n) => changed.has(n)).map((conv) => {
       const add = biasAddOf(parts, analysis, conv);
-      return { conv, filter: dataInputs(parts.topology.node.find((n) => n.name === conv)!)[1]!, bias: add?.bias, target: add?.node ?? conv, outputChannels: keep.get(conv) };
+      const block = replaced.find((r) => r.conv === conv);
+      const reference = block ? { node: block.output, layout: 'NCHW' as const, inverseLeakyRelu: block.alpha } : undefined;
+      return { conv, filter: dataInputs(parts.topology.node.find((n) => n.name === conv)!)[1]!, bias: add?.bias, target: add?.node ?? conv, outputChannels: keep.get(conv), reference };
     });
     const refitReports = await refitConvolutions(pruned.topology, student, reference, targets, batches, {
       rowsPerImage: options.rowsPerImage,
@@ -249,12 +272,13 @@ export async function deriveStudent(teacher: tf.io.ModelArtifacts, teacherManife
     const manifest: ModelManifest = {
       ...teacherManifest,
       name: `${teacherManifest.name} pruned to ${pct.toFixed(0)}% MACs, ${classes.length} classes`,
-      description: `Derived from ${teacherManifest.name}: ${classes.length} classes kept, convolution channels pruned to ${pct.toFixed(1)}% of the teacher's MACs and every changed convolution refit by least squares against the teacher on ${images.length} calibration photos (no labels).`,
+      description: `Derived from ${teacherManifest.name}: ${classes.length} classes kept, ${replaced.length ? `${replaced.length} blocks replaced by fitted 1x1 convolutions, ` : ''}convolution channels pruned to ${pct.toFixed(1)}% of the teacher's MACs and every changed convolution refit by least squares against the teacher on ${images.length} calibration photos (no labels).`,
       source: `derived from ${teacherManifest.name} by channel pruning with least-squares refit`,
       classes: [...classes],
       derivedFrom: {
         model: teacherManifest.name,
         classIndices,
+        ...(replaced.length ? { replacedBlocks: replaced.map((r) => ({ input: r.input, output: r.output })) } : {}),
         prunedChannels: units.filter((u) => u.kept < u.channels).map((u) => ({ conv: u.producer, kept: u.kept, channels: u.channels })),
         calibration: { images: images.length, inputSize, ...options.calibrationInfo },
         macsFraction: profile.macs / teacherMacsAtSize,
@@ -275,10 +299,11 @@ export async function deriveStudent(teacher: tf.io.ModelArtifacts, teacherManife
     };
   } finally {
     student?.dispose();
+    if (unpruned && unpruned !== reference) unpruned.dispose();
     reference.dispose();
     tf.dispose(batches);
     if (pruned) for (const [name, t] of Object.entries(pruned.weights)) if (parts.weights[name] !== t) t.dispose();
-    disposeParts(parts);
-    parts = undefined as unknown as GraphParts;
+    if (parts !== teacherParts) for (const [name, t] of Object.entries(parts.weights)) if (teacherParts.weights[name] !== t) t.dispose();
+    disposeParts(teacherParts);
   }
 }

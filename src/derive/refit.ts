@@ -21,6 +21,11 @@ export interface RefitTarget {
   target: string;
   /** Reference output channels the student keeps (all when absent). */
   outputChannels?: number[];
+  /**
+   * Where the reference has no node of the target's name (a conv that replaced a block): the
+   * reference node to fit, its layout, and the LeakyReLU slope to undo (its output is post-activation).
+   */
+  reference?: { node: string; layout: 'NCHW' | 'NHWC'; inverseLeakyRelu?: number };
 }
 
 export interface RefitOptions {
@@ -196,9 +201,9 @@ export async function refitConvolutions(
   // The reference's targets, sampled once: one reference run per batch.
   const random = seededRandom(seed);
   for (const batch of batches) {
-    const outs = reference.execute(batch, prepared.map((t) => t.target));
+    const outs = reference.execute(batch, prepared.map((t) => t.reference?.node ?? t.target));
     for (const [i, t] of prepared.entries()) {
-      const y = outs[i]!;
+      const y = t.reference ? referenceTarget(outs[i]!, t.reference) : outs[i]!;
       const [n, oh, ow] = y.shape as number[];
       const rows: number[] = [];
       for (let img = 0; img < n!; img++) for (const p of sampleIndices(oh! * ow!, rowsPerImage, random)) rows.push(img * oh! * ow! + p);
@@ -210,6 +215,7 @@ export async function refitConvolutions(
       t.outChannels = sampled.shape[1]!;
       t.y.push((await sampled.data()) as Float32Array);
       sampled.dispose();
+      if (y !== outs[i]) y.dispose();
     }
     tf.dispose(outs);
   }
@@ -333,4 +339,13 @@ export async function residualOnDevice(acc: MomentAccumulator, fit: { weights: F
   const [cross, quad] = await parts.data();
   parts.dispose();
   return Math.max(sumOfSquaresY - 2 * cross! + quad!, 0);
+}
+
+/** A reference node's value as the target of a fit: NHWC, and before its LeakyReLU when asked. */
+function referenceTarget(y: tf.Tensor, spec: NonNullable<RefitTarget['reference']>): tf.Tensor4D {
+  return tf.tidy(() => {
+    const nhwc = spec.layout === 'NCHW' ? y.transpose([0, 2, 3, 1]) : y;
+    const alpha = spec.inverseLeakyRelu;
+    return (alpha === undefined ? nhwc.clone() : tf.where(tf.less(nhwc, 0), tf.div(nhwc, alpha), nhwc)) as tf.Tensor4D;
+  });
 }

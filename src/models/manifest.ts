@@ -21,6 +21,8 @@ export interface ModelManifest {
     /** For each of this model's classes, the index of the same class in the source model. */
     classIndices?: number[];
     removedBlocks?: { input: string; output: string }[];
+    /** Blocks replaced by a 1x1 convolution fitted to the block's output. */
+    replacedBlocks?: { input: string; output: string }[];
     /** Channel pruning: output channels kept per pruned convolution (kept of total). */
     prunedChannels?: { conv: string; kept: number; channels: number }[];
     /** The photos the student was refit on (no labels): how many, at what input size, and their sha256. */
