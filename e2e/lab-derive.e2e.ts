@@ -1,7 +1,10 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { strToU8, zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadFixture, openLab, root, type Lab } from './harness';
+import { configureSmallRun, loadFixture, openLab, root, waitForStep, type Lab } from './harness';
+
+const unlabeledDir = join(root, '../shared/voc-unlabeled/JPEGImages');
 
 const shots = join(root, 'test-results');
 mkdirSync(shots, { recursive: true });
@@ -32,6 +35,16 @@ describe('deriving a student from the loaded photos (wasm backend)', () => {
     const teacherMacs = count(await page.getByTestId('teacher-macs').textContent());
 
     await loadFixture(page);
+    // Eight plain photos (and a file that is not one) as an archive: the derivation calibrates on them.
+    const files: Record<string, Uint8Array> = { 'photos/README.txt': strToU8('not a photo') };
+    for (const name of readdirSync(unlabeledDir).sort().slice(0, 8)) files[`photos/${name}`] = readFileSync(join(unlabeledDir, name));
+    await page.getByTestId('photos-archive').setInputFiles([{ name: 'photos.zip', mimeType: 'application/zip', buffer: Buffer.from(zipSync(files)) }]);
+    await page.getByTestId('photos-info').filter({ hasText: /^8 photos from photos\.zip/ }).waitFor({ timeout: 60_000 });
+    // A drop with no photo in it keeps the photos already there.
+    await page.getByTestId('photos-archive').setInputFiles([{ name: 'empty.zip', mimeType: 'application/zip', buffer: Buffer.from(zipSync({ 'a.txt': strToU8('x') })) }]);
+    await page.getByTestId('photos-notice').filter({ hasText: /holds no photos/ }).waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('photos-info').textContent()).toMatch(/^8 photos from photos\.zip/);
+
     await page.getByTestId('derive-images').fill('8');
     await page.getByTestId('derive-size').fill('64');
     await page.getByTestId('derive-button').click();
@@ -44,6 +57,15 @@ describe('deriving a student from the loaded photos (wasm backend)', () => {
     expect(studentMacs / teacherMacs).toBeGreaterThan(0.5);
     expect(await page.getByTestId('student-uncalibrated').count()).toBe(0);
     await page.getByTestId('derive-panel').screenshot({ path: join(shots, 'lab-derived.png') });
+
+    // Training with the photos beside the split: their boxes are the teacher's detections, and the panel counts them.
+    await configureSmallRun(page, { methods: ['kd'], images: 1, inputSize: 320 });
+    await page.getByTestId('train').click();
+    await page.getByTestId('pseudo-boxes').waitFor({ timeout: 240_000 });
+    expect(Number(await page.getByTestId('pseudo-boxes').textContent())).toBeGreaterThan(0);
+    await waitForStep(page, 1);
+    await page.getByTestId('stop').click();
+    await page.getByTestId('train-status').filter({ hasText: /^(stopped|finished)$/ }).waitFor({ timeout: 120_000 });
 
     await page.reload();
     await page.getByTestId('student-name').filter({ hasText: /pruned to 60% MACs/ }).waitFor({ timeout: 120_000 });

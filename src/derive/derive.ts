@@ -65,7 +65,7 @@ export interface DerivedStudent {
 }
 
 /** The default derivation, chosen by measurement (see the README's table of variants). */
-export const DEFAULT_DERIVATION = { macs: 0.6, images: 64, headWeight: 1, rowsPerImage: 256, ridge: 1e-4, channelMultiple: 8, replaceBlocks: 0, refit: 'readers' } as const;
+export const DEFAULT_DERIVATION = { macs: 0.6, images: 32, headWeight: 1, rowsPerImage: 256, ridge: 1e-4, channelMultiple: 4, replaceBlocks: 0, refit: 'readers' } as const;
 
 const round = (v: number, multiple: number, max: number) => Math.min(max, Math.max(multiple, Math.round(v / multiple) * multiple));
 const dataInputs = (n: TfNodeDef) => (n.input ?? []).filter((i) => !i.startsWith('^')).map((i) => parseTensorRef(i).node);
@@ -139,7 +139,8 @@ export function calibrationBatches(images: readonly RgbImage[], manifest: Pick<M
 
 export async function deriveStudent(teacher: tf.io.ModelArtifacts, teacherManifest: ModelManifest, images: readonly RgbImage[], options: DeriveOptions): Promise<DerivedStudent> {
   const started = Date.now();
-  const { headWeight = 1, channelMultiple = 8, batchSize = 8, refit = 'readers', minImages = 8, replaceBlocks = 0 } = options;
+  const d = DEFAULT_DERIVATION;
+  const { headWeight = d.headWeight, channelMultiple = d.channelMultiple, batchSize = 8, refit = d.refit, minImages = 8, replaceBlocks = d.replaceBlocks } = options;
   const inputSize = options.calibrationSize ?? teacherManifest.input.size;
   if (!(options.macs > 0 && options.macs <= 1)) throw new Error(`The MAC target must be a fraction in (0, 1], got ${options.macs}.`);
   if (images.length < minImages) throw new Error(`Deriving a student needs at least ${minImages} calibration photos; got ${images.length}. Add more photos (any photos of the kind the detector will see; no labels needed).`);

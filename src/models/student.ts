@@ -1,7 +1,9 @@
 /**
  * The lab's default student: NanoDet-g with half of its CSP blocks removed (each stage keeps its
  * first block: 1, 2, 2, 3 blocks become 1, 1, 1, 1) and its head cut from the 80 COCO classes to
- * the 20 PASCAL VOC classes, all with the teacher's own weights. Derived at install time.
+ * the 20 PASCAL VOC classes, all with the teacher's own weights. Made at install time, when no
+ * photos exist to calibrate on: a structural starting point, not a working detector (src/derive
+ * derives working students from photos).
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { VOC_CLASSES, mapVocClasses } from '../data/voc/classes';
@@ -54,7 +56,7 @@ export async function deriveDefaultStudent(teacher: tf.io.ModelArtifacts, teache
       const manifest: ModelManifest = {
         ...teacherManifest,
         name: 'NanoDet-g half-depth, VOC',
-        description: `NanoDet-g with ${removed.length} of its ${removed.length + stages.length} CSP blocks removed (each stage keeps its first block) and its head cut to the 20 VOC classes; initialised with the teacher's weights.`,
+        description: `NanoDet-g with ${removed.length} of its ${removed.length + stages.length} CSP blocks removed (each stage keeps its first block) and its head cut to the 20 VOC classes, with the teacher's weights and no calibration on photos: it scores near 0 mAP before training. A student derived from photos (the lab's "Derive a student", or npm run derive-student) starts close to the teacher instead.`,
         source: `derived at install from ${teacherManifest.name} (${teacherManifest.source ?? 'teacher'})`,
         model: modelFile,
         classes: [...VOC_CLASSES],

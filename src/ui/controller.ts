@@ -18,6 +18,8 @@ let lab: LabClient | undefined;
 let worker: Worker | undefined;
 let detectionRun = 0;
 let dataInput: DataInput | undefined;
+/** The photos without annotations, kept so a restarted worker gets them again. */
+let photosInput: DataInput | undefined;
 const droppedModels: Partial<Record<ModelRole, NamedBytes[]>> = {};
 
 const set = useLabStore.setState;
@@ -56,6 +58,7 @@ function onTrainEvent(e: TrainUpdate) {
         lr: e.lr,
         loss: e.loss,
         gradNorm: e.gradNorm,
+        pseudoBoxes: s.training.pseudoBoxes + e.pseudoBoxes,
         imagesPerSecond: e.imagesPerSecond,
         msPerStep: e.msPerStep,
         etaSeconds: e.etaSeconds,
@@ -106,6 +109,7 @@ export async function boot(): Promise<void> {
     await loadModel(role, spec);
   }
   if (dataInput) await sendData(dataInput);
+  if (photosInput) await sendPhotos(photosInput);
 }
 
 async function loadModel(role: ModelRole, spec: Parameters<LabClient['loadModel']>[1]): Promise<void> {
@@ -192,6 +196,41 @@ export function loadDataFolder(files: File[]): Promise<void> {
 /** A dropped .zip / .tar / .tar.gz of a VOC folder. */
 export async function loadDataArchive(file: File): Promise<void> {
   return sendData({ kind: 'archive', name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) });
+}
+
+async function sendPhotos(input: DataInput): Promise<void> {
+  if (!lab) return;
+  const previous = get().photos;
+  set({ photos: { status: 'loading', detail: 'listing the photos' }, photosNotice: null });
+  try {
+    const info = await lab.loadPhotos(input);
+    photosInput = input;
+    set({ photos: { status: 'ready', value: info } });
+  } catch (error) {
+    set({ photos: previous.status === 'loading' ? { status: 'idle' } : previous, photosNotice: messageOf(error) });
+  }
+}
+
+/** A picked folder of photos without annotations. */
+export function loadPhotosFolder(files: File[]): Promise<void> {
+  if (files.length === 0) return Promise.resolve();
+  return sendPhotos({ kind: 'files', files, paths: files.map((f) => f.webkitRelativePath || f.name) });
+}
+
+/** A .zip / .tar of photos without annotations. */
+export async function loadPhotosArchive(file: File): Promise<void> {
+  return sendPhotos({ kind: 'archive', name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) });
+}
+
+export async function clearPhotos(): Promise<void> {
+  if (!lab) return;
+  try {
+    await lab.clearPhotos();
+    photosInput = undefined;
+    set({ photos: { status: 'idle' }, photosNotice: null });
+  } catch (error) {
+    set({ photosNotice: messageOf(error) });
+  }
 }
 
 export async function setSplits(train: string, val: string): Promise<void> {

@@ -13,6 +13,7 @@ import type {
   MethodRow,
   ModelInfo,
   ModelRole,
+  PhotosInfo,
 } from '../worker/lab';
 
 /** Every async piece of the page is in one of these states; errors carry a message for people. */
@@ -40,6 +41,8 @@ export interface TrainingState {
   lr: number;
   loss: number;
   gradNorm: number;
+  /** Boxes the teacher gave photos without annotations, summed over this run's steps. */
+  pseudoBoxes: number;
   imagesPerSecond: number;
   msPerStep: number;
   etaSeconds: number;
@@ -84,6 +87,9 @@ export interface LabState {
   pairProblems: string[];
   data: Loadable<DataInfo>;
   dataNotice: string | null;
+  /** Photos without annotations (optional): a failed load keeps the ones before, with a notice. */
+  photos: Loadable<PhotosInfo>;
+  photosNotice: string | null;
   training: TrainingState;
   savedCheckpoint: CheckpointInfo | null;
   /** False where the browser offers no IndexedDB: checkpoints will not survive a reload. */
@@ -109,6 +115,7 @@ export const initialTraining: TrainingState = {
   lr: 0,
   loss: NaN,
   gradNorm: NaN,
+  pseudoBoxes: 0,
   imagesPerSecond: 0,
   msPerStep: 0,
   etaSeconds: 0,
@@ -127,6 +134,8 @@ export const useLabStore = create<LabState>(() => ({
   pairProblems: [],
   data: { status: 'idle' },
   dataNotice: null,
+  photos: { status: 'idle' },
+  photosNotice: null,
   training: initialTraining,
   savedCheckpoint: null,
   persistent: true,

@@ -24,6 +24,7 @@ import { deriveStudent as deriveFromTeacher, DEFAULT_DERIVATION } from '../deriv
 import { artifactsToFiles } from '../graph/export';
 import { currentWebGpuDevice, selectBackend, type BackendName, type BackendReport } from './backend';
 import { LabData, limit, openSource, type DataInfo, type DataInput, type SplitInfo } from './data';
+import { combinedLoader, LabPhotos, type PhotosInfo } from './photos';
 import { evaluateModel, type EvalSummary } from './evaluation';
 import { exportStudentZip } from './export-student';
 import { inspectImage, mapBuffers, type InspectionResult } from './inspect';
@@ -32,6 +33,7 @@ import { modelFromFiles, type NamedBytes } from './model-files';
 import { buildHandle, checkModel, describeModel, fetchModel, runnerOf, type ModelInfo, type ModelRole } from './models';
 import { RunControl, type RunState } from './run-control';
 
+export type { PhotosInfo };
 export type { DataInfo, DataInput, EvalSummary, InspectionResult, ModelInfo, ModelRole, NamedBytes, RunState, SplitInfo };
 
 /** The experiment as the lab saves it: the core config plus the lab's image limits. */
@@ -133,6 +135,8 @@ export class Lab {
   /** Steps of training the student's current weights have had. */
   private studentStep = 0;
   private data?: LabData;
+  /** Photos without annotations (optional): trained on beside the split, and used to derive a student. */
+  private photos?: LabPhotos;
   private backendReport?: BackendReport;
   private deviceLost?: string;
   private listeners: ((event: LabEvent) => void)[] = [];
@@ -264,10 +268,12 @@ export class Lab {
       this.assertUsable();
       if (this.run) throw new Error('Stop the training before deriving a student.');
       const teacher = this.requireModel('teacher');
-      if (!this.data) throw new Error('Load your photos first (a VOC folder or archive): the student is derived from them.');
-      const split = this.data.train;
-      const ids = split.images.map((i) => i.id).sort().slice(0, Math.max(0, Math.floor(request.images)));
-      const load = this.data.loader('train');
+      if (!this.data && !this.photos) throw new Error('Load your photos first (a VOC folder or archive, or a folder of plain photos): the student is derived from them.');
+      // Calibration: the plain photos when there are some, else the training split's images (labels unused).
+      const wanted = Math.max(0, Math.floor(request.images));
+      const ids = this.photos ? this.photos.images(wanted).map((i) => i.id) : this.data!.train.images.map((i) => i.id).sort().slice(0, wanted);
+      const load = this.photos ? this.photos.loader() : this.data!.loader('train');
+      const origin = this.photos ? `${this.photos.info().label}` : `${this.data!.info().label}, split ${this.data!.train.split}`;
       const images = [];
       for (const id of ids) images.push(await load(id));
       const derived = await deriveFromTeacher(teacher.artifacts, teacher.handle.manifest, images, {
@@ -275,7 +281,7 @@ export class Lab {
         macs: request.macs,
         calibrationSize: request.calibrationSize,
         batchSize: 4,
-        calibrationInfo: { source: `${this.data.info().label}, split ${split.split}` },
+        calibrationInfo: { source: origin },
         onProgress: (stage, done, total) => this.emit({ type: 'derive-progress', stage, done, total }),
       });
       const { modelJson, weights } = artifactsToFiles(derived.artifacts, 'model.bin');
@@ -348,6 +354,22 @@ export class Lab {
     });
   }
 
+  /** Photos without annotations (a folder or an archive of images). A failure keeps the photos already loaded. */
+  loadPhotos(input: DataInput): Promise<PhotosInfo> {
+    return this.serial(async () => {
+      if (this.run) throw new Error('Stop the training before changing the photos.');
+      this.photos = await LabPhotos.open(await openSource(input), browserDecode);
+      return this.photos.info();
+    });
+  }
+
+  clearPhotos(): Promise<void> {
+    return this.serial(async () => {
+      if (this.run) throw new Error('Stop the training before changing the photos.');
+      this.photos = undefined;
+    });
+  }
+
   // ---- training -----------------------------------------------------------------------------
 
   /**
@@ -378,9 +400,11 @@ export class Lab {
     }
     const config = parseExperiment(checkpoint?.config ?? requested, 'the experiment') as LabExperiment;
     config.lab = (stored?.config ?? requested).lab;
-    const images = limit(data.train.images, config.lab?.maxTrainImages);
+    const photos = this.photos;
+    const images = [...limit(data.train.images, config.lab?.maxTrainImages), ...(photos?.images(config.data.maxUnlabeled) ?? [])];
+    config.data.unlabeled = photos?.info().label;
     this.dropLastSession();
-    const session = createSession({ teacher: config.methods.length ? teacher.handle : null, student: student.handle, methods: config.methods, detectionWeight: config.detectionWeight, seed: config.schedule.seed });
+    const session = createSession({ teacher: config.methods.length || photos ? teacher.handle : null, student: student.handle, methods: config.methods, detectionWeight: config.detectionWeight, seed: config.schedule.seed });
     const optimizer = new Optimizer(config.schedule.optimizer, { momentum: config.schedule.momentum, weightDecay: config.schedule.weightDecay });
     try {
       if (checkpoint) restoreCheckpoint(session, optimizer, checkpoint);
@@ -401,7 +425,7 @@ export class Lab {
         optimizer,
         config,
         images,
-        loadImage: data.loader('train'),
+        loadImage: combinedLoader(data.loader('train'), photos),
         startStep: checkpoint?.step ?? 0,
         signal: control.signal,
         gate: control.gate,

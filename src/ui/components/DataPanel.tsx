@@ -1,6 +1,6 @@
 import { useRef, useState, type DragEvent } from 'react';
 import type { SplitInfo } from '../../worker/lab';
-import { loadDataArchive, loadDataFolder, setSplits } from '../controller';
+import { clearPhotos, loadDataArchive, loadDataFolder, loadPhotosArchive, loadPhotosFolder, setSplits } from '../controller';
 import { isRunActive, useLabStore } from '../store';
 
 function SplitSummary({ role, info }: { role: string; info: SplitInfo }) {
@@ -36,6 +36,71 @@ function SplitSummary({ role, info }: { role: string; info: SplitInfo }) {
       {Object.keys(s.unknownClassObjects).length > 0 && (
         <p className="small muted">
           Not in the student's classes: {Object.entries(s.unknownClassObjects).map(([c, n]) => `${c} (${n})`).join(', ')}
+        </p>
+      )}
+    </div>
+  );
+}
+
+/** Photos without annotations: trained on beside the split with the teacher's detections as boxes, and used to derive a student. */
+function PhotosPicker({ locked }: { locked: boolean }) {
+  const photos = useLabStore((s) => s.photos);
+  const notice = useLabStore((s) => s.photosNotice);
+  const threshold = useLabStore((s) => s.config?.data.pseudoThreshold ?? 0.4);
+  const folder = useRef<HTMLInputElement>(null);
+  const archive = useRef<HTMLInputElement>(null);
+  return (
+    <div className="photos" data-testid="photos">
+      <p className="small">
+        <strong>Photos without annotations</strong> <span className="muted">(optional)</span>
+      </p>
+      <div className="row">
+        <button type="button" className="secondary" disabled={locked} onClick={() => folder.current?.click()}>
+          Photo folder…
+        </button>
+        <button type="button" className="secondary" disabled={locked} onClick={() => archive.current?.click()}>
+          Photo archive…
+        </button>
+        {photos.status === 'ready' && (
+          <button type="button" className="link" disabled={locked} onClick={() => void clearPhotos()}>
+            remove
+          </button>
+        )}
+      </div>
+      <input
+        ref={folder}
+        type="file"
+        hidden
+        data-testid="photos-folder"
+        {...{ webkitdirectory: '', directory: '' }}
+        multiple
+        onChange={(e) => {
+          void loadPhotosFolder(Array.from(e.target.files ?? []));
+          e.target.value = '';
+        }}
+      />
+      <input
+        ref={archive}
+        type="file"
+        hidden
+        accept=".zip,.tar,.gz,.tgz"
+        data-testid="photos-archive"
+        onChange={(e) => {
+          const f = e.target.files?.[0];
+          if (f) void loadPhotosArchive(f);
+          e.target.value = '';
+        }}
+      />
+      {photos.status === 'loading' && <p className="muted small">{photos.detail}…</p>}
+      {photos.status === 'ready' && (
+        <p className="small" data-testid="photos-info">
+          {photos.value.count} photos from {photos.value.label}: trained on beside the split, with the teacher&apos;s detections (score ≥ {threshold}) as their boxes;
+          a derived student is calibrated on them.
+        </p>
+      )}
+      {notice && (
+        <p className="error small" role="alert" data-testid="photos-notice">
+          {notice}
         </p>
       )}
     </div>
@@ -140,6 +205,7 @@ export function DataPanel() {
         </>
       )}
       {data.status === 'idle' && <p className="muted small">Pick the VOCdevkit folder, a VOC20xx folder, or drop an archive of one.</p>}
+      <PhotosPicker locked={locked} />
     </section>
   );
 }

@@ -20,13 +20,15 @@ export function DerivePanel() {
   const [macsPercent, setMacsPercent] = useState(60);
   const [images, setImages] = useState(64);
   const [size, setSize] = useState(0);
-  const photos = data.status === 'ready' ? data.value.train.images.length : 0;
+  const plain = useLabStore((s) => s.photos);
+  // Calibration uses the plain photos when loaded, else the training split's images.
+  const photos = plain.status === 'ready' ? plain.value.count : data.status === 'ready' ? data.value.train.images.length : 0;
   const teacherSize = teacher.status === 'ready' ? teacher.value.inputSize : 416;
   const why =
     teacher.status !== 'ready'
       ? 'Load a teacher first.'
-      : data.status !== 'ready'
-        ? 'Load your photos (step 2, a VOC folder or archive) first: the student is derived from them, labels unused.'
+      : photos === 0
+        ? 'Load your photos (a VOC folder or archive, or photos without annotations) first: the student is derived from them, labels unused.'
         : locked
           ? 'Stop the training first.'
           : macsPercent <= 0 || macsPercent > 100

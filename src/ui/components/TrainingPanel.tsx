@@ -112,6 +112,14 @@ export function TrainingPanel() {
           <dt>grad norm</dt>
           <dd className="mono">{formatValue(t.gradNorm)}</dd>
         </div>
+        {t.pseudoBoxes > 0 && (
+          <div title="boxes of photos without annotations, taken from the teacher's detections">
+            <dt>teacher boxes</dt>
+            <dd className="mono" data-testid="pseudo-boxes">
+              {t.pseudoBoxes}
+            </dd>
+          </div>
+        )}
       </dl>
       {t.error && (
         <p className="error" role="alert" data-testid="train-error">
