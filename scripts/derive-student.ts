@@ -12,7 +12,7 @@ import { readManifest, readModelArtifacts } from '../src/models/load-node';
 import { deriveDefaultStudent } from '../src/models/student';
 
 /** Bump when the derivation changes, so an existing student is rebuilt at the next install. */
-const DERIVATION = 1;
+const DERIVATION = 2;
 
 const models = resolve(import.meta.dirname, '..', 'models');
 const studentManifestPath = join(models, 'nanodet-student.manifest.json');
