@@ -48,7 +48,8 @@ describe('deriving a student from the loaded photos (wasm backend)', () => {
     await page.getByTestId('derive-images').fill('8');
     await page.getByTestId('derive-size').fill('64');
     await page.getByTestId('derive-button').click();
-    await page.getByTestId('derive-result').waitFor({ timeout: 280_000 });
+    await page.locator('[data-testid="derive-result"], [data-testid="derive-error"]').waitFor({ timeout: 280_000 });
+    expect(await page.getByTestId('derive-error').count(), (await page.getByTestId('derive-error').allTextContents()).join()).toBe(0);
     const result = await page.getByTestId('derive-result').textContent();
     expect(result).toMatch(/refit on 8 photos at 64²/);
     expect(await page.getByTestId('student-name').textContent()).toMatch(/pruned to 60% MACs, 20 classes/);

@@ -86,3 +86,20 @@ describe('residual on the backend', () => {
     expect(await residualOnDevice(acc, fit, sumSq)).toBeCloseTo(residual(acc, fit, sumSq), 3);
   });
 });
+
+describe('a system float32 cancellation left just short of positive definite', () => {
+  it('is solved with a larger ridge instead of failing', () => {
+    // Two identical columns and a third whose centred variance came out slightly negative.
+    const acc = new MomentAccumulator(3, 1);
+    acc.rows = 4;
+    const xtx = [4, 4, 0, 4, 4, 0, 0, 0, 4 * 0.25 - 1e-7];
+    xtx.forEach((v, i) => (acc.xtx[i] = v));
+    acc.sumX.set([0, 0, 2]);
+    acc.xty.set([2, 2, 1]);
+    acc.sumY.set([1]);
+    const fit = solveRidge(acc, { ridge: 1e-12 });
+    expect(fit.weights.every(Number.isFinite)).toBe(true);
+    // The two identical columns share the weight.
+    expect(fit.weights[0]).toBeCloseTo(fit.weights[1]!, 6);
+  });
+});

@@ -88,10 +88,22 @@ export function solveRidge(acc: MomentAccumulator, options: { ridge?: number; in
   for (let i = 0; i < k; i++) for (let j = 0; j < m; j++) b[i * m + j] = acc.xty[i * m + j]! / rows - meanX[i]! * meanY[j]!;
   let trace = 0;
   for (let i = 0; i < k; i++) trace += a[i * k + i]!;
-  const lambda = Math.max((ridge * trace) / k, 1e-12);
-  for (let i = 0; i < k; i++) a[i * k + i]! += lambda;
-  choleskyInPlace(a, k);
-  const weights = choleskySolve(a, k, b, m);
+  // Moments summed in float32 lose a little to cancellation when centred, which can leave a
+  // nearly constant column (padding, a dead channel) with a pivot just below zero: then the
+  // ridge grows tenfold and the factorisation is tried again.
+  let lambda = Math.max((ridge * trace) / k, 1e-12);
+  let factor: Float64Array | undefined;
+  for (let attempt = 0; attempt < 6 && !factor; attempt++, lambda *= 10) {
+    const tried = Float64Array.from(a);
+    for (let i = 0; i < k; i++) tried[i * k + i]! += lambda;
+    try {
+      choleskyInPlace(tried, k);
+      factor = tried;
+    } catch (error) {
+      if (attempt === 5) throw error;
+    }
+  }
+  const weights = choleskySolve(factor!, k, b, m);
   const bias = new Float64Array(m);
   for (let j = 0; j < m; j++) {
     let s = meanY[j]!;

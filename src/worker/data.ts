@@ -6,7 +6,7 @@
 import type { ImageDecoder, ImageLoader } from '../data/pipeline';
 import { createImageLoader } from '../data/pipeline';
 import { loadVocDataset, listVocSplits, type VocDataset, type VocSummary } from '../data/voc/dataset';
-import { fromFiles, fromTar, fromZip, type VocSource } from '../data/voc/source';
+import { fromFiles, fromTar, fromZip, isVocPath, type VocSource } from '../data/voc/source';
 
 /** Files of a picked folder (with their relative paths: a File's own path does not cross to a worker), or an archive. */
 export type DataInput = { kind: 'files'; files: File[]; paths: string[] } | { kind: 'archive'; name: string; bytes: Uint8Array };
@@ -32,13 +32,14 @@ export interface DataInfo {
   val: SplitInfo;
 }
 
-export async function openSource(input: DataInput): Promise<VocSource> {
+/** A source over what a person picked or dropped; archives keep only the files `keep` accepts (VOC folders by default). */
+export async function openSource(input: DataInput, keep: (path: string) => boolean = isVocPath): Promise<VocSource> {
   if (input.kind === 'files') {
     const pathOf = new Map(input.files.map((f, i) => [f, input.paths[i] || f.name]));
     return fromFiles(input.files, (f) => pathOf.get(f) ?? f.name);
   }
-  if (/\.zip$/i.test(input.name)) return fromZip(input.bytes, input.name);
-  if (/\.(tar|tar\.gz|tgz)$/i.test(input.name)) return fromTar(input.bytes, input.name);
+  if (/\.zip$/i.test(input.name)) return fromZip(input.bytes, input.name, keep);
+  if (/\.(tar|tar\.gz|tgz)$/i.test(input.name)) return fromTar(input.bytes, input.name, keep);
   throw new Error(`${input.name}: drop a .zip, .tar or .tar.gz archive of a VOC folder, or pick the folder itself.`);
 }
 

@@ -25,6 +25,7 @@ import { artifactsToFiles } from '../graph/export';
 import { currentWebGpuDevice, selectBackend, type BackendName, type BackendReport } from './backend';
 import { LabData, limit, openSource, type DataInfo, type DataInput, type SplitInfo } from './data';
 import { combinedLoader, LabPhotos, type PhotosInfo } from './photos';
+import { isPhotoPath } from '../data/voc/source';
 import { evaluateModel, type EvalSummary } from './evaluation';
 import { exportStudentZip } from './export-student';
 import { inspectImage, mapBuffers, type InspectionResult } from './inspect';
@@ -358,7 +359,7 @@ export class Lab {
   loadPhotos(input: DataInput): Promise<PhotosInfo> {
     return this.serial(async () => {
       if (this.run) throw new Error('Stop the training before changing the photos.');
-      this.photos = await LabPhotos.open(await openSource(input), browserDecode);
+      this.photos = await LabPhotos.open(await openSource(input, isPhotoPath), browserDecode);
       return this.photos.info();
     });
   }

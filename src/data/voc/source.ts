@@ -50,6 +50,11 @@ function isJunk(path: string): boolean {
 
 const VOC_DIRS = new Set(['Annotations', 'JPEGImages', 'ImageSets']);
 
+/** Whether a path is a photo (JPEG or PNG) and not archive litter: what a photo archive keeps. */
+export function isPhotoPath(path: string): boolean {
+  return !isJunk(path) && /\.(jpe?g|png)$/i.test(path);
+}
+
 /** Whether a path lies in a folder a VOC loader reads; archives keep only these to save memory. */
 export function isVocPath(path: string): boolean {
   return !isJunk(path) && path.split('/').some((s) => VOC_DIRS.has(s));
@@ -130,11 +135,11 @@ async function toBytes(data: Bytes): Promise<Uint8Array> {
  * synchronous because this runs in a worker anyway), keeping only the VOC folders; for the
  * full 2 GB VOC2012 prefer a picked folder, which reads lazily.
  */
-export async function fromZip(data: Bytes, label = 'archive.zip'): Promise<VocSource> {
+export async function fromZip(data: Bytes, label = 'archive.zip', keep: (path: string) => boolean = isVocPath): Promise<VocSource> {
   const bytes = await toBytes(data);
   let files: Record<string, Uint8Array>;
   try {
-    files = unzipSync(bytes, { filter: (f) => !f.name.endsWith('/') && isVocPath(normalizePath(f.name)) });
+    files = unzipSync(bytes, { filter: (f) => !f.name.endsWith('/') && keep(normalizePath(f.name)) });
   } catch (error) {
     throw new Error(`${label}: could not read the zip archive (${(error as Error).message}). Is it a complete .zip file?`, { cause: error });
   }
@@ -146,7 +151,7 @@ export async function fromZip(data: Bytes, label = 'archive.zip'): Promise<VocSo
  * magic bytes). Parsed with nanotar; file contents are views into the (decompressed) archive.
  * Only the VOC folders are kept.
  */
-export async function fromTar(data: Bytes, label = 'archive.tar'): Promise<VocSource> {
+export async function fromTar(data: Bytes, label = 'archive.tar', keep: (path: string) => boolean = isVocPath): Promise<VocSource> {
   let bytes = await toBytes(data);
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
@@ -161,7 +166,7 @@ export async function fromTar(data: Bytes, label = 'archive.tar'): Promise<VocSo
   let items: { name: string; data?: Uint8Array }[];
   try {
     items = parseTar(bytes, {
-      filter: (f) => (f.type === 'file' || f.type === 'contiguousFile') && isVocPath(normalizePath(f.name)),
+      filter: (f) => (f.type === 'file' || f.type === 'contiguousFile') && keep(normalizePath(f.name)),
     });
   } catch (error) {
     throw new Error(`${label}: could not read the tar archive (${(error as Error).message}).`, { cause: error });
