@@ -45,6 +45,8 @@ export interface RefitReport {
   /** Mean squared error against the reference before and after the refit, over the sampled rows, relative to the target's variance. */
   errorBefore: number;
   errorAfter: number;
+  /** Time spent: running the student and summing moments, and solving on the host. */
+  seconds: { moments: number; solve: number };
 }
 
 /** mulberry32: a small seeded generator, so the sampled rows are the same on every run. */
@@ -244,6 +246,7 @@ export async function refitConvolutions(
       if (target.bias && !biasVar) throw new Error(`${target.conv}: bias "${target.bias}" is not a variable of the student.`);
       const [kh, kw, cin, cout] = filterVar.shape as [number, number, number, number];
       if (cout !== target.outChannels) throw new Error(`${target.conv}: the student has ${cout} outputs, the reference target ${target.outChannels}.`);
+      const started = performance.now();
       advanceCache(position.get(target.input)! + 1);
       const acc = new MomentAccumulator(kh * kw * cin, cout);
       // Moments are summed on the backend and read once per conv.
@@ -274,7 +277,9 @@ export async function refitConvolutions(
       let variance = 0;
       for (let j = 0; j < cout; j++) variance += -(acc.sumY[j]! ** 2) / acc.rows;
       variance += sumSq;
+      const summed = performance.now();
       const fit = solveRidge(acc, { ridge, intercept: !!biasVar });
+      const solved = performance.now();
       const filter = tf.tensor4d(Float32Array.from(fit.weights), [kh, kw, cin, cout]);
       filterVar.assign(filter);
       filter.dispose();
@@ -284,7 +289,7 @@ export async function refitConvolutions(
         bias.dispose();
       }
       const errorAfter = await residualOnDevice(acc, fit, sumSq);
-      reports.push({ conv: target.conv, unknowns: kh * kw * cin + (biasVar ? 1 : 0), rows: acc.rows, errorBefore: errorBefore / Math.max(variance, 1e-12), errorAfter: errorAfter / Math.max(variance, 1e-12) });
+      reports.push({ conv: target.conv, unknowns: kh * kw * cin + (biasVar ? 1 : 0), rows: acc.rows, errorBefore: errorBefore / Math.max(variance, 1e-12), errorAfter: errorAfter / Math.max(variance, 1e-12), seconds: { moments: (summed - started) / 1000, solve: (solved - summed) / 1000 } });
     }
   } finally {
     if (cached) tf.dispose(cached.values);
