@@ -124,6 +124,22 @@ describe('the executor frees what fused ops make', () => {
 });
 
 describe('batch following', () => {
+  it('names, before any run at another batch, the Reshape that folds the batch (CenterNet), and none in NanoDet-g', async () => {
+    await tf.setBackend('wasm');
+    const centernet = graphFromArtifacts(readModelArtifacts(join(models, 'centernet.json')), { trainable: false });
+    expect(centernet.batchBoundNodes(['tower_0/CenternetHead/centernet_wh_output/BiasAdd'])).toEqual([]);
+    expect(centernet.batchBoundNodes(['tower_0/detections']).map((b) => b.node)).toContain('tower_0/BatchGather/Reshape_2');
+    expect(centernet.batchBoundNodes(['tower_0/detections']).find((b) => b.node === 'tower_0/BatchGather/Reshape_2')).toEqual({
+      node: 'tower_0/BatchGather/Reshape_2',
+      target: [16384, 4],
+      input: [1, 128, 128, 4],
+    });
+    centernet.dispose();
+    const nanodet = graphFromArtifacts(readModelArtifacts(join(models, 'nanodet.json')), { trainable: false });
+    expect(nanodet.batchBoundNodes(['PartitionedCall/Add_29', 'PartitionedCall/Add_33', 'PartitionedCall/Add_37'])).toEqual([]);
+    nanodet.dispose();
+  });
+
   it("CenterNet's heads follow batch 2; its detections, whose Reshape folds the batch into [16384,4], fail naming that node", async () => {
     await tf.setBackend('wasm');
     const graph = graphFromArtifacts(readModelArtifacts(join(models, 'centernet.json')), { trainable: false });

@@ -383,6 +383,35 @@ export class TrainableGraph {
     return shapes;
   }
 
+  /**
+   * Reshape nodes on the way to `outputs` whose baked target folds the batch into another
+   * dimension (CenterNet's BatchGather/Reshape_2: [1,128,128,4] → [16384,4]): that part of the
+   * graph runs only at the declared batch. Found from one run at the declared shape, before any
+   * training, so a trainer can refuse a larger batch up front.
+   */
+  batchBoundNodes(outputs: readonly string[] = this.outputs): { node: string; target: number[]; input: number[] }[] {
+    const needed = new Set<string>();
+    const stack = outputs.map((o) => parseTensorRef(o).node);
+    while (stack.length) {
+      const n = stack.pop()!;
+      const node = this.nodes.get(n);
+      if (!node || needed.has(n) || this.constants.has(n) || this.variables.has(n)) continue;
+      needed.add(n);
+      for (const r of node.inputs) stack.push(r.node);
+    }
+    const reshapes = [...needed].filter((n) => this.nodes.get(n)!.def.op === 'Reshape');
+    if (reshapes.length === 0) return [];
+    this.referenceShapes ??= this.computeReferenceShapes();
+    const bound: { node: string; target: number[]; input: number[] }[] = [];
+    for (const name of reshapes) {
+      const ref = this.referenceShapes.get(name);
+      const targetRef = this.nodes.get(name)!.inputs[1];
+      const target = targetRef && this.constants.get(targetRef.node)?.values[targetRef.index];
+      if (ref && target && target[0] !== -1 && target[0] !== ref[0]) bound.push({ node: name, target: [...target], input: [...ref] });
+    }
+    return bound;
+  }
+
   /** Reference shapes can be handed to another instance of the same graph (e.g. on a slower backend). */
   exportReferenceShapes(): Record<string, number[]> {
     this.referenceShapes ??= this.computeReferenceShapes();

@@ -11,6 +11,7 @@ import type { Optimizer } from './optimizer';
 import { learningRateAt } from './schedule';
 import type { DistillSession } from './session';
 import { distillStep } from './step';
+import { tapNames } from './detector-taps';
 
 export type TrainEvent =
   | { type: 'started'; step: number; totalSteps: number; stepsPerEpoch: number }
@@ -80,6 +81,16 @@ export async function train(o: TrainOptions): Promise<{ step: number; stopped: b
   const { session, optimizer, config, images, loadImage, signal } = o;
   const s = config.schedule;
   if (images.length < s.batchSize) throw new Error(`The split has ${images.length} images, fewer than one batch of ${s.batchSize}.`);
+  if (s.batchSize > 1) {
+    // A graph that folds the batch into a reshape runs at batch 1 only: say so before the first step.
+    for (const model of [session.student, session.teacher]) {
+      const bound = model?.graph.batchBoundNodes(tapNames(model.manifest)) ?? [];
+      if (bound.length) {
+        const b = bound[0]!;
+        throw new Error(`${model!.manifest.name} runs at batch 1 only: its Reshape node "${b.node}" bakes the batch into its target [${b.target.join(',')}] (input [${b.input.join(',')}])${bound.length > 1 ? ` (and ${bound.length - 1} more)` : ''}. Use batch size 1.`);
+      }
+    }
+  }
   const perEpoch = stepsPerEpoch(images.length, s.batchSize);
   const totalSteps = perEpoch * s.epochs;
   const schedule = { lr: s.lr, totalSteps, warmupSteps: Math.min(s.warmupSteps, totalSteps), warmupRatio: 0.1, minRatio: 0.05 };
