@@ -26,7 +26,7 @@ describe('a run reloaded mid-way resumes from its checkpoint (wasm backend)', ()
     const { page } = lab;
     await loadFixture(page);
     expect(await page.getByTestId('backend-name').textContent()).toBe('wasm');
-    await configureSmallRun(page, { methods: ['kd'], images: 20, checkpointEvery: 2 });
+    await configureSmallRun(page, { methods: ['kd', 'fgfi'], images: 20, checkpointEvery: 2 });
     await page.getByTestId('train').click();
     await waitForStep(page, 3);
     await page.getByTestId('checkpoint-info').filter({ hasText: /step \d+ of 20/ }).waitFor({ timeout: 60_000 });
@@ -35,6 +35,8 @@ describe('a run reloaded mid-way resumes from its checkpoint (wasm backend)', ()
     // The experiment as edited comes back too.
     expect(await page.getByTestId('schedule-inputSize').inputValue()).toBe('64');
     expect(await page.getByTestId('method-toggle-kd').isChecked()).toBe(true);
+    // FGFI has a connector per level: its weights must come back after the reload too.
+    expect(await page.getByTestId('method-toggle-fgfi').isChecked()).toBe(true);
     const saved = await savedStep(lab);
     expect(saved).toBeGreaterThanOrEqual(2);
     expect(saved % 2).toBe(0);

@@ -41,6 +41,15 @@ export function uniqueVariableName(connector: string, part: string): string {
   return `distill/${connector}/${part}_${variableCounter}`;
 }
 
+/**
+ * The name a connector variable is saved under: its engine name without the counter that keeps
+ * it unique in this worker (a new session, or the same one after a reload, gets another counter
+ * but the same method, connector and level). Other names are kept as they are.
+ */
+export function stableVariableKey(name: string): string {
+  return name.startsWith('distill/') ? name.replace(/_\d+$/, '') : name;
+}
+
 function checkChannels(what: string, n: number): void {
   if (!Number.isInteger(n) || n <= 0) {
     throw new Error(`${what} must be a positive integer, got ${n}: pass the feature map's channel count.`);

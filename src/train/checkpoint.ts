@@ -4,6 +4,7 @@
  * arrays (structured-clonable for IndexedDB, and packable into one file for the command line).
  */
 import * as tf from '@tensorflow/tfjs';
+import { stableVariableKey } from '../distill/connectors';
 import type { ExperimentConfig } from './config';
 import type { Optimizer, OptimizerState } from './optimizer';
 import type { DistillSession } from './session';
@@ -27,7 +28,7 @@ export interface Checkpoint {
 
 async function save(vars: readonly tf.Variable[]): Promise<Record<string, SavedTensor>> {
   const out: Record<string, SavedTensor> = {};
-  for (const v of vars) out[v.name] = { shape: [...v.shape], values: (await v.data()) as Float32Array };
+  for (const v of vars) out[stableVariableKey(v.name)] = { shape: [...v.shape], values: (await v.data()) as Float32Array };
   return out;
 }
 
@@ -46,10 +47,12 @@ export async function captureCheckpoint(session: DistillSession, optimizer: Opti
 /** Puts a checkpoint's values back into a session built from the same config. */
 export function restoreCheckpoint(session: DistillSession, optimizer: Optimizer, checkpoint: Checkpoint): void {
   const assign = (vars: readonly tf.Variable[], saved: Record<string, SavedTensor>, what: string) => {
-    const missing = vars.filter((v) => !saved[v.name]).map((v) => v.name);
+    // Connector weights are matched without the counter that keeps engine names unique.
+    const key = (v: tf.Variable) => stableVariableKey(v.name);
+    const missing = vars.filter((v) => !saved[key(v)]).map((v) => key(v));
     if (missing.length) throw new Error(`The checkpoint has no values for ${missing.length} ${what} weight(s) (e.g. ${missing[0]}): it was saved for another model or method set.`);
     for (const v of vars) {
-      const s = saved[v.name]!;
+      const s = saved[key(v)]!;
       if (s.shape.join() !== v.shape.join()) throw new Error(`Checkpoint weight ${v.name} has shape [${s.shape}], the model has [${v.shape}].`);
       const value = tf.tensor(s.values, s.shape, 'float32');
       v.assign(value);

@@ -4,6 +4,7 @@
  * a learning rate that changes every step and a state it can save and restore by variable name.
  */
 import * as tf from '@tensorflow/tfjs';
+import { stableVariableKey } from '../distill/connectors';
 
 export type OptimizerKind = 'sgd' | 'adam';
 
@@ -44,11 +45,11 @@ export class Optimizer {
   }
 
   private slotsFor(v: tf.Variable): tf.Variable[] {
-    let s = this.slots.get(v.name);
+    let s = this.slots.get(stableVariableKey(v.name));
     if (!s) {
       const n = this.kind === 'sgd' ? 1 : 2;
       s = Array.from({ length: n }, () => ownedVariable(tf.zerosLike(v)));
-      this.slots.set(v.name, s);
+      this.slots.set(stableVariableKey(v.name), s);
     }
     return s;
   }

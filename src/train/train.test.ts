@@ -8,6 +8,8 @@ import { defaultExperiment, type ExperimentConfig } from './config';
 import { Optimizer } from './optimizer';
 import { checkPair, createSession, type ModelHandle } from './session';
 import { train, type TrainEvent } from './trainer';
+import { distillStep } from './step';
+import { iterateBatches } from '../data/pipeline';
 
 // The real teacher and default student, two fixture photos, a small input: the whole step runs.
 describe('distillation training on wasm (NanoDet-g → default student)', () => {
@@ -73,6 +75,35 @@ describe('distillation training on wasm (NanoDet-g → default student)', () => 
     session.dispose();
     optimizer.dispose();
   });
+
+  it('a checkpoint of every method with connectors, and of all seven, restores into a new session of the same worker', async () => {
+    const withConnectors = METHODS.filter((m) => m.connectors !== 'none').map((m) => [{ id: m.id }]);
+    for (const methods of [...withConnectors, METHODS.map((m) => ({ id: m.id }))]) {
+      const cfg = config(methods);
+      const first = createSession({ teacher, student, methods, detectionWeight: 1 });
+      const optimizer = new Optimizer('adam', {});
+      // One update so the connectors and the optimizer hold values of their own.
+      const batches = iterateBatches(split.dataset.images.slice(0, 1), split.loadImage, student.manifest, { batchSize: 1, seed: 1, inputSize: 128 });
+      const { value: batch } = await batches.next();
+      await distillStep(first, optimizer, batch!, { lr: 1e-3, clipNorm: 35 });
+      batch!.input.dispose();
+      const saved = unpackCheckpoint(packCheckpoint(await captureCheckpoint(first, optimizer, 1, cfg)));
+      // A second session while the first lives: its connector variables get other engine names.
+      const second = createSession({ teacher, student, methods, detectionWeight: 1 });
+      const optimizer2 = new Optimizer('adam', {});
+      const names = (s: typeof first) => s.methods.flatMap((m) => m.variables.map((v) => v.name));
+      if (names(first).length) expect(names(second)).not.toEqual(names(first));
+      restoreCheckpoint(second, optimizer2, saved);
+      const a = first.methods.flatMap((m) => m.variables);
+      const b = second.methods.flatMap((m) => m.variables);
+      expect(b.length).toBe(a.length);
+      for (let i = 0; i < a.length; i++) expect(Array.from(b[i]!.dataSync())).toEqual(Array.from(a[i]!.dataSync()));
+      // The optimizer's moments come back under the same keys.
+      expect(Object.keys((await optimizer2.state()).slots).sort()).toEqual(Object.keys((await optimizer.state()).slots).sort());
+      for (const s of [first, second]) s.dispose();
+      for (const o of [optimizer, optimizer2]) o.dispose();
+    }
+  }, 240_000);
 
   it('fine-tuning on one batch lowers the GFL loss, and a checkpoint restores the run exactly', async () => {
     const cfg = config([], 1);
