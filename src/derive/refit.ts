@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { parseTensorRef, type TfGraphTopology, type TfNodeDef } from '../graph/model-json';
 import type { TrainableGraph } from '../graph/executor';
+import { createRng } from '../data/shuffle';
 import { MomentAccumulator, solveRidge } from './least-squares';
 
 export interface RefitTarget {
@@ -49,17 +50,8 @@ export interface RefitReport {
   seconds: { moments: number; solve: number };
 }
 
-/** mulberry32: a small seeded generator, so the sampled rows are the same on every run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The pipeline's seeded generator (mulberry32), so the sampled rows are the same on every run. */
+export const seededRandom = createRng;
 
 /** `count` distinct indices in [0, n), ascending, from the generator (all of them when count >= n). */
 export function sampleIndices(n: number, count: number, random: () => number): number[] {

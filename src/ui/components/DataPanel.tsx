@@ -1,4 +1,4 @@
-import { useRef, useState, type DragEvent } from 'react';
+import { useRef, useState, type DragEvent, type RefObject } from 'react';
 import type { SplitInfo } from '../../worker/lab';
 import { clearPhotos, loadDataArchive, loadDataFolder, loadPhotosArchive, loadPhotosFolder, setSplits } from '../controller';
 import { isRunActive, useLabStore } from '../store';
@@ -42,6 +42,39 @@ function SplitSummary({ role, info }: { role: string; info: SplitInfo }) {
   );
 }
 
+/** The two hidden pickers behind a panel's buttons: a folder (webkitdirectory) and one archive. */
+function HiddenPickers({ prefix, folder, archive, onFolder, onArchive }: { prefix: string; folder: RefObject<HTMLInputElement | null>; archive: RefObject<HTMLInputElement | null>; onFolder: (files: File[]) => void; onArchive: (file: File) => void }) {
+  return (
+    <>
+      <input
+        ref={folder}
+        type="file"
+        hidden
+        data-testid={`${prefix}-folder`}
+        // React does not know the attribute; the DOM does.
+        {...{ webkitdirectory: '', directory: '' }}
+        multiple
+        onChange={(e) => {
+          onFolder(Array.from(e.target.files ?? []));
+          e.target.value = '';
+        }}
+      />
+      <input
+        ref={archive}
+        type="file"
+        hidden
+        accept=".zip,.tar,.gz,.tgz"
+        data-testid={`${prefix}-archive`}
+        onChange={(e) => {
+          const f = e.target.files?.[0];
+          if (f) onArchive(f);
+          e.target.value = '';
+        }}
+      />
+    </>
+  );
+}
+
 /** Photos without annotations: trained on beside the split with the teacher's detections as boxes, and used to derive a student. */
 function PhotosPicker({ locked }: { locked: boolean }) {
   const photos = useLabStore((s) => s.photos);
@@ -67,30 +100,7 @@ function PhotosPicker({ locked }: { locked: boolean }) {
           </button>
         )}
       </div>
-      <input
-        ref={folder}
-        type="file"
-        hidden
-        data-testid="photos-folder"
-        {...{ webkitdirectory: '', directory: '' }}
-        multiple
-        onChange={(e) => {
-          void loadPhotosFolder(Array.from(e.target.files ?? []));
-          e.target.value = '';
-        }}
-      />
-      <input
-        ref={archive}
-        type="file"
-        hidden
-        accept=".zip,.tar,.gz,.tgz"
-        data-testid="photos-archive"
-        onChange={(e) => {
-          const f = e.target.files?.[0];
-          if (f) void loadPhotosArchive(f);
-          e.target.value = '';
-        }}
-      />
+      <HiddenPickers prefix="photos" folder={folder} archive={archive} onFolder={(f) => void loadPhotosFolder(f)} onArchive={(f) => void loadPhotosArchive(f)} />
       {photos.status === 'loading' && <p className="muted small">{photos.detail}…</p>}
       {photos.status === 'ready' && (
         <p className="small" data-testid="photos-info">
@@ -144,31 +154,7 @@ export function DataPanel() {
         </button>
         <span className="muted small">or drop a .zip / .tar</span>
       </div>
-      <input
-        ref={folder}
-        type="file"
-        hidden
-        data-testid="data-folder"
-        // React does not know the attribute; the DOM does.
-        {...{ webkitdirectory: '', directory: '' }}
-        multiple
-        onChange={(e) => {
-          void loadDataFolder(Array.from(e.target.files ?? []));
-          e.target.value = '';
-        }}
-      />
-      <input
-        ref={archive}
-        type="file"
-        hidden
-        accept=".zip,.tar,.gz,.tgz"
-        data-testid="data-archive"
-        onChange={(e) => {
-          const f = e.target.files?.[0];
-          if (f) void loadDataArchive(f);
-          e.target.value = '';
-        }}
-      />
+      <HiddenPickers prefix="data" folder={folder} archive={archive} onFolder={(f) => void loadDataFolder(f)} onArchive={(f) => void loadDataArchive(f)} />
       {data.status === 'loading' && <p className="muted">{data.detail}…</p>}
       {data.status === 'error' && <p className="error" role="alert">{data.error}</p>}
       {notice && data.status !== 'error' && (
