@@ -44,6 +44,7 @@ describe('deriving a student from the loaded photos (wasm backend)', () => {
     await page.getByTestId('photos-archive').setInputFiles([{ name: 'empty.zip', mimeType: 'application/zip', buffer: Buffer.from(zipSync({ 'a.txt': strToU8('x') })) }]);
     await page.getByTestId('photos-notice').filter({ hasText: /holds no photos/ }).waitFor({ timeout: 60_000 });
     expect(await page.getByTestId('photos-info').textContent()).toMatch(/^8 photos from photos\.zip/);
+    await page.getByTestId('data-panel').screenshot({ path: join(shots, 'lab-photos.png') });
 
     await page.getByTestId('derive-images').fill('8');
     await page.getByTestId('derive-size').fill('64');
