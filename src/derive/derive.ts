@@ -65,7 +65,7 @@ export interface DerivedStudent {
 }
 
 /** The default derivation, chosen by measurement (see the README's table of variants). */
-export const DEFAULT_DERIVATION = { macs: 0.6, images: 32, headWeight: 1, rowsPerImage: 256, ridge: 1e-4, channelMultiple: 4, replaceBlocks: 0, refit: 'readers' } as const;
+export const DEFAULT_DERIVATION = { macs: 0.6, images: 32, headWeight: 1, rowsPerImage: 256, ridge: 1e-2, channelMultiple: 4, replaceBlocks: 0, refit: 'readers' } as const;
 
 const round = (v: number, multiple: number, max: number) => Math.min(max, Math.max(multiple, Math.round(v / multiple) * multiple));
 const dataInputs = (n: TfNodeDef) => (n.input ?? []).filter((i) => !i.startsWith('^')).map((i) => parseTensorRef(i).node);
@@ -258,8 +258,8 @@ export async function deriveStudent(teacher: tf.io.ModelArtifacts, teacherManife
       return { conv, filter: dataInputs(parts.topology.node.find((n) => n.name === conv)!)[1]!, bias: add?.bias, target: add?.node ?? conv, outputChannels: keep.get(conv), reference };
     });
     const refitReports = await refitConvolutions(pruned.topology, student, reference, targets, batches, {
-      rowsPerImage: options.rowsPerImage,
-      ridge: options.ridge,
+      rowsPerImage: options.rowsPerImage ?? d.rowsPerImage,
+      ridge: options.ridge ?? d.ridge,
       seed: options.seed,
       signal: options.signal,
       onProgress: (done, total) => progress('refit', done, total),
