@@ -57,7 +57,12 @@ describe('a run reloaded mid-way resumes from its checkpoint (wasm backend)', ()
     const { page } = lab;
     await configureSmallRun(page, { methods: [], images: 5 });
     // Adam moves every weight by about lr per step: at 1e12 the activations overflow at once.
+    // A learning rate that is not a number blocks Train, which says which field to fix.
+    await page.getByTestId('schedule-lr').fill('abc');
+    expect(await page.getByTestId('train').isDisabled()).toBe(true);
+    expect(await page.getByTestId('train-why').textContent()).toMatch(/Fix learning rate first/);
     await page.getByTestId('schedule-lr').fill('1e12');
+    expect(await page.getByTestId('train-why').count()).toBe(0);
     await page.getByTestId('train').click();
     await page.getByTestId('train-error').waitFor({ timeout: 120_000 });
     expect(await page.getByTestId('train-error').textContent()).toMatch(/The loss was not finite for several steps in a row .*Lower the learning rate/);
@@ -141,6 +146,11 @@ describe('recovery and bad input (WebGPU on SwiftShader)', () => {
     await train.locator('summary').click();
     expect(await train.locator('.problems').textContent()).toMatch(/Annotations\/2007_000039\.xml/);
     await page.getByTestId('data-panel').screenshot({ path: join(shots, 'lab-bad-data.png') });
+    // A broken archive dropped next keeps the data set that was loaded, and says why.
+    await page.getByTestId('data-archive').setInputFiles([{ name: 'broken.zip', mimeType: 'application/zip', buffer: Buffer.from('PK\u0003\u0004 not really a zip') }]);
+    await page.getByTestId('data-notice').filter({ hasText: /broken\.zip/ }).waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('data-label').textContent()).toMatch(/voc-small\.zip/);
+    expect(await page.getByTestId('split-train-images').textContent()).toBe('2');
   });
 
   it('recovers from a lost GPU device: a new worker, the models and data back, ready to train', async () => {

@@ -169,6 +169,8 @@ async function refreshPair() {
 async function sendData(input: DataInput): Promise<void> {
   if (!lab) return;
   const c = get().config;
+  // What was on screen before this load: a failed drop puts it back (the worker kept it too).
+  const previous = get().data;
   set({ data: { status: 'loading', detail: 'reading annotations' }, dataNotice: null });
   try {
     const info = await lab.loadData(input, { train: c?.data.trainSplit ?? 'train', val: c?.data.valSplit ?? 'val' });
@@ -181,8 +183,8 @@ async function sendData(input: DataInput): Promise<void> {
     }));
     keepConfig(get().config);
   } catch (error) {
-    const previous = dataInput ? get().data : { status: 'idle' as const };
-    set({ data: previous.status === 'loading' ? { status: 'error', error: messageOf(error) } : previous, dataNotice: messageOf(error) });
+    const kept = previous.status === 'ready' && dataInput !== undefined;
+    set({ data: kept ? previous : { status: 'error', error: messageOf(error) }, dataNotice: messageOf(error) });
   }
 }
 

@@ -90,6 +90,8 @@ export interface LabState {
   /** Photos without annotations (optional): a failed load keeps the ones before, with a notice. */
   photos: Loadable<PhotosInfo>;
   photosNotice: string | null;
+  /** Experiment fields whose text is not a valid value (field key → label). */
+  invalidFields: Record<string, string>;
   training: TrainingState;
   savedCheckpoint: CheckpointInfo | null;
   /** False where the browser offers no IndexedDB: checkpoints will not survive a reload. */
@@ -136,6 +138,7 @@ export const useLabStore = create<LabState>(() => ({
   dataNotice: null,
   photos: { status: 'idle' },
   photosNotice: null,
+  invalidFields: {},
   training: initialTraining,
   savedCheckpoint: null,
   persistent: true,

@@ -52,8 +52,8 @@ export function DerivePanel() {
         </p>
       )}
       <div className="grid-fields">
-        <NumberField label="MACs (% of teacher)" value={macsPercent} min={1} onChange={setMacsPercent} testId="derive-macs" disabled={derivation.running} />
-        <NumberField label={`photos (of ${photos || '–'})`} value={images} min={8} integer onChange={setImages} testId="derive-images" disabled={derivation.running} />
+        <NumberField label="MACs (% of teacher)" value={macsPercent} min={1} onChange={setMacsPercent} testId="derive-macs" disabled={derivation.running} experiment={false} />
+        <NumberField label={`photos (of ${photos || '–'})`} value={images} min={8} integer onChange={setImages} testId="derive-images" disabled={derivation.running} experiment={false} />
         <NumberField
           label="calibration size"
           value={size || teacherSize}
@@ -62,6 +62,7 @@ export function DerivePanel() {
           onChange={setSize}
           testId="derive-size"
           disabled={derivation.running}
+          experiment={false}
           title="input side of the calibration photos; smaller is faster"
         />
       </div>

@@ -1,4 +1,5 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
+import { useLabStore } from '../store';
 
 /**
  * A number input that keeps what the person types and reports only valid numbers, so typing
@@ -14,6 +15,7 @@ export function NumberField({
   disabled,
   testId,
   title,
+  experiment = true,
 }: {
   label: string;
   value: number;
@@ -24,6 +26,8 @@ export function NumberField({
   disabled?: boolean;
   testId?: string;
   title?: string;
+  /** Part of the experiment (the default): while it holds an invalid value, Train waits and says why. */
+  experiment?: boolean;
 }) {
   const [text, setText] = useState(String(value));
   const [seen, setSeen] = useState(value);
@@ -33,6 +37,12 @@ export function NumberField({
   }
   const parsed = Number(text);
   const valid = text.trim() !== '' && Number.isFinite(parsed) && (!integer || Number.isInteger(parsed)) && (min === undefined || parsed >= min);
+  const key = testId ?? label;
+  useEffect(() => {
+    if (!experiment) return;
+    setFieldValidity(key, label, valid);
+    return () => setFieldValidity(key, label, true);
+  }, [experiment, key, label, valid]);
   return (
     <label className={`field${valid ? '' : ' invalid'}`} title={title}>
       <span>{label}</span>
@@ -54,4 +64,16 @@ export function NumberField({
       />
     </label>
   );
+}
+
+/** Experiment fields holding a value that does not parse: Train is blocked until they are fixed. */
+function setFieldValidity(key: string, label: string, valid: boolean): void {
+  useLabStore.setState((s) => {
+    const has = key in s.invalidFields;
+    if (valid === !has) return s;
+    const invalidFields = { ...s.invalidFields };
+    if (valid) delete invalidFields[key];
+    else invalidFields[key] = label;
+    return { invalidFields };
+  });
 }

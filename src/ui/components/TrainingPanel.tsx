@@ -31,6 +31,10 @@ export function TrainingPanel() {
       (s.config.methods.length > 0 || s.config.detectionWeight > 0) &&
       !s.deviceLost,
   );
+  // Select the record itself (a stable reference); a new array per read would re-render forever.
+  const invalidFields = useLabStore((s) => s.invalidFields);
+  const invalid = Object.values(invalidFields);
+  const fieldsOk = invalid.length === 0;
   const active = isRunActive(t.status);
   const fraction = t.totalSteps > 0 ? t.step / t.totalSteps : 0;
   const resumable = !!saved && saved.step < saved.totalSteps;
@@ -44,9 +48,14 @@ export function TrainingPanel() {
       </div>
       <div className="row controls">
         {!active && (
-          <button type="button" disabled={!ready} data-testid="train" onClick={() => void startTraining()}>
+          <button type="button" disabled={!ready || !fieldsOk} data-testid="train" onClick={() => void startTraining()}>
             Train
           </button>
+        )}
+        {!active && !fieldsOk && (
+          <span className="error small" data-testid="train-why">
+            Fix {invalid.join(', ')} first: a field outlined in red holds no valid value.
+          </span>
         )}
         {!active && resumable && (
           <button type="button" className="secondary" disabled={!ready} data-testid="resume-checkpoint" onClick={() => void resumeFromCheckpoint()}>
