@@ -61,6 +61,7 @@ describe('a run reloaded mid-way resumes from its checkpoint (wasm backend)', ()
     await page.getByTestId('schedule-lr').fill('abc');
     expect(await page.getByTestId('train').isDisabled()).toBe(true);
     expect(await page.getByTestId('train-why').textContent()).toMatch(/Fix learning rate first/);
+    await page.getByTestId('training-panel').screenshot({ path: join(shots, 'lab-invalid-field.png') });
     await page.getByTestId('schedule-lr').fill('1e12');
     expect(await page.getByTestId('train-why').count()).toBe(0);
     await page.getByTestId('train').click();

@@ -22,21 +22,16 @@ import { checkManifest, checkOutDir, checkSplits } from './validate';
 import { listPhotoFiles } from '../data/photos-node';
 import { decodeImageFile } from '../data/decode-node';
 import type { AnnotatedImage, ImageLoader } from '../data/pipeline';
+import { combinedLoader, photoImages, photoPath } from '../data/photos';
 import { DEFAULT_PSEUDO_THRESHOLD } from '../train/pseudo-labels';
 
 /** `--train-split none`: train on unlabelled photos only. */
 export const NO_SPLIT = 'none';
-const PHOTO_PREFIX = 'photo:';
-
 /** Photos without annotations as training images (their boxes come from the teacher), and their loader. */
 export function unlabeledImages(dir: string, max?: number): { images: AnnotatedImage[]; load: ImageLoader } {
   const files = listPhotoFiles(dir);
   if (files.length === 0) throw new Error(`No photos (.jpg, .jpeg, .png) in ${dir}.`);
-  const used = max && max > 0 ? files.slice(0, max) : files;
-  return {
-    images: used.map((f) => ({ id: `${PHOTO_PREFIX}${f}`, objects: [], unlabeled: true })),
-    load: async (id) => decodeImageFile(join(dir, id.slice(PHOTO_PREFIX.length))),
-  };
+  return { images: photoImages(files, max), load: async (id) => decodeImageFile(join(dir, photoPath(id))) };
 }
 
 export interface RunOptions {
@@ -129,7 +124,7 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
     }
     const split = labelled ? await loadSplit(dataDir, config.data.trainSplit, student.manifest.classes) : undefined;
     const images: AnnotatedImage[] = [...(split?.dataset.images ?? []), ...(photos?.images ?? [])];
-    const loadImage: ImageLoader = (id) => (photos && id.startsWith(PHOTO_PREFIX) ? photos.load(id) : split!.loadImage(id));
+    const loadImage = combinedLoader((id) => split!.loadImage(id), photos?.load);
     status(
       `training on ${[split && `${split.dataset.images.length} images of ${config.data.trainSplit} (${split.dataset.summary.objectCount} objects)`, photos && `${photos.images.length} unlabelled photos (boxes: the teacher's detections above ${config.data.pseudoThreshold ?? DEFAULT_PSEUDO_THRESHOLD})`].filter(Boolean).join(' + ')}`,
     );

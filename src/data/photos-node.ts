@@ -8,8 +8,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { decodeImageBytes } from './decode-node';
 import type { RgbImage } from './image';
+import { isPhotoPath } from './voc/source';
 
-const PHOTO = /\.(jpe?g|png)$/i;
 
 /** Image files under `dir` (up to `depth` folders down), as paths relative to it, sorted. */
 export function listPhotoFiles(dir: string, depth = 4): string[] {
@@ -26,7 +26,7 @@ export function listPhotoFiles(dir: string, depth = 4): string[] {
       const s = statSync(path);
       if (s.isDirectory()) {
         if (left > 0) walk(path, left - 1);
-      } else if (PHOTO.test(name)) found.push(relative(dir, path));
+      } else if (isPhotoPath(name)) found.push(relative(dir, path));
     }
   };
   walk(dir, depth);

@@ -426,7 +426,7 @@ export class Lab {
         optimizer,
         config,
         images,
-        loadImage: combinedLoader(data.loader('train'), photos),
+        loadImage: combinedLoader(data.loader('train'), photos?.loader()),
         startStep: checkpoint?.step ?? 0,
         signal: control.signal,
         gate: control.gate,

@@ -25,7 +25,7 @@ describe('photos without annotations', () => {
       { id: `photo:set/${names[1]}`, objects: [], unlabeled: true },
     ]);
     expect(photos.images(1)).toHaveLength(1);
-    const load = combinedLoader(async () => ({ width: 1, height: 1, channels: 3, data: new Uint8Array(3) }), photos);
+    const load = combinedLoader(async () => ({ width: 1, height: 1, channels: 3, data: new Uint8Array(3) }), photos.loader());
     const photo = await load(images[0]!.id);
     expect(photo.width).toBeGreaterThan(100);
     expect((await load('2007_000027')).width).toBe(1);

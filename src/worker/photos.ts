@@ -4,10 +4,10 @@
  * student. Ids carry a prefix so they never collide with VOC ids.
  */
 import type { AnnotatedImage, ImageDecoder, ImageLoader } from '../data/pipeline';
-import type { VocSource } from '../data/voc/source';
+import { photoImages, photoPath } from '../data/photos';
+import { isPhotoPath, type VocSource } from '../data/voc/source';
 
-export const PHOTO_PREFIX = 'photo:';
-const PHOTO = /\.(jpe?g|png)$/i;
+export { combinedLoader } from '../data/photos';
 
 export interface PhotosInfo {
   label: string;
@@ -24,20 +24,19 @@ export class LabPhotos {
   ) {}
 
   static async open(source: VocSource, decode: ImageDecoder): Promise<LabPhotos> {
-    const paths = (await source.list()).filter((p) => PHOTO.test(p) && !p.split('/').some((part) => part.startsWith('.'))).sort();
+    const paths = (await source.list()).filter((p) => isPhotoPath(p) && !p.split('/').some((part) => part.startsWith('.'))).sort();
     if (paths.length === 0) throw new Error(`${source.label} holds no photos (.jpg, .jpeg, .png). Pick a folder or archive of images.`);
     return new LabPhotos(source, paths, decode);
   }
 
   /** As training images: no objects, flagged so their boxes come from the teacher. */
   images(max?: number): AnnotatedImage[] {
-    const used = max && max > 0 ? this.paths.slice(0, max) : this.paths;
-    return used.map((p) => ({ id: `${PHOTO_PREFIX}${p}`, objects: [], unlabeled: true }));
+    return photoImages(this.paths, max);
   }
 
   loader(): ImageLoader {
     return async (id) => {
-      const path = id.startsWith(PHOTO_PREFIX) ? id.slice(PHOTO_PREFIX.length) : id;
+      const path = photoPath(id);
       return this.decode(await this.source.read(path), path);
     };
   }
@@ -45,11 +44,4 @@ export class LabPhotos {
   info(): PhotosInfo {
     return { label: this.source.label, count: this.paths.length, examples: this.paths.slice(0, 3) };
   }
-}
-
-/** A loader that reads photos by their prefix and everything else from `labelled`. */
-export function combinedLoader(labelled: ImageLoader, photos?: LabPhotos): ImageLoader {
-  if (!photos) return labelled;
-  const fromPhotos = photos.loader();
-  return (id) => (id.startsWith(PHOTO_PREFIX) ? fromPhotos(id) : labelled(id));
 }
