@@ -44,6 +44,29 @@ function modelsFolder(): Plugin {
 export default defineConfig({
   plugins: [react(), modelsFolder()],
   worker: { format: 'es' },
+  // Pre-bundle every browser dependency on the first start. The model worker is reached through
+  // `new Worker(new URL(...))`, which the dependency scan does not follow: without this list Vite
+  // finds tfjs, comlink and the rest only when the worker loads, re-optimises, and reloads the page.
+  optimizeDeps: {
+    entries: ['index.html', 'src/worker/lab.worker.ts'],
+    include: [
+      '@tensorflow/tfjs',
+      '@tensorflow/tfjs-core',
+      '@tensorflow/tfjs-backend-wasm',
+      '@tensorflow/tfjs-backend-webgpu',
+      '@visx/heatmap',
+      'comlink',
+      'fast-xml-parser',
+      'fflate',
+      'nanotar',
+      'react',
+      'react/jsx-runtime',
+      'react/jsx-dev-runtime',
+      'react-dom',
+      'react-dom/client',
+      'zustand',
+    ],
+  },
   build: { target: 'es2022', chunkSizeWarningLimit: 4096 },
   test: {
     include: ['src/**/*.test.ts', 'scripts/**/*.test.ts'],
