@@ -35,6 +35,10 @@ export function backendOrderFromQuery(search: string): BackendName[] {
   return valid.length > 0 ? valid : [...BACKEND_ORDER];
 }
 
+function markModelChanged(state: LabState['inspect'], role: ModelRole): LabState['inspect'] {
+  return state.result.status === 'ready' ? { ...state, weightsChanged: `another ${role} was loaded since` } : state;
+}
+
 function patchTraining(patch: Partial<TrainingState>) {
   set((s) => ({ training: { ...s.training, ...patch } }));
 }
@@ -60,11 +64,13 @@ function onTrainEvent(e: TrainUpdate) {
         gradNorm: e.gradNorm,
         pseudoBoxes: s.training.pseudoBoxes + e.pseudoBoxes,
         imagesPerSecond: e.imagesPerSecond,
+        stepsSeen: s.training.stepsSeen + 1,
         msPerStep: e.msPerStep,
         etaSeconds: e.etaSeconds,
         skipped: e.applied ? s.training.skipped : [...s.training.skipped, { step: e.step, terms: e.nonFiniteTerms }],
         history: appendPoint(s.training.history, e.step, e.loss, e.terms),
       },
+      inspect: s.inspect.result.status === 'ready' ? { ...s.inspect, weightsChanged: `the student has trained since (now step ${e.step})` } : s.inspect,
     }));
   } else if (e.type === 'finished') patchTraining({ status: e.stopped ? 'stopped' : 'finished', step: e.step });
 }
@@ -100,7 +106,13 @@ export async function boot(): Promise<void> {
     // After a reload the saved run's curves come back with its checkpoint.
     training:
       s.training.status === 'idle' && stored.checkpoint
-        ? { ...s.training, history: stored.history, step: stored.checkpoint.step, totalSteps: stored.checkpoint.totalSteps }
+        ? {
+            ...s.training,
+            history: stored.history,
+            step: stored.checkpoint.step,
+            totalSteps: stored.checkpoint.totalSteps,
+            loss: stored.history[stored.history.length - 1]?.values.loss ?? NaN,
+          }
         : s.training,
   }));
   for (const role of ['teacher', 'student'] as const) {
@@ -118,7 +130,7 @@ async function loadModel(role: ModelRole, spec: Parameters<LabClient['loadModel'
   set((s) => ({ models: { ...s.models, [role]: { status: 'loading', detail: spec.kind === 'default' ? 'loading the default model' : 'reading the dropped files' } }, modelNotice: { ...s.modelNotice, [role]: null } }));
   try {
     const info = await lab.loadModel(role, spec);
-    set((s) => ({ models: { ...s.models, [role]: { status: 'ready', value: info } } }));
+    set((s) => ({ models: { ...s.models, [role]: { status: 'ready', value: info } }, inspect: markModelChanged(s.inspect, role) }));
     if (spec.kind === 'files') droppedModels[role] = spec.files;
     if (spec.kind === 'default') delete droppedModels[role];
     if (role === 'student' && get().data.status === 'ready' && dataInput) await refreshData();
@@ -400,7 +412,7 @@ export async function inspect(): Promise<void> {
     const old = get().inspect.imageUrl;
     if (old) URL.revokeObjectURL(old);
     const imageUrl = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>]));
-    set((s) => ({ inspect: { ...s.inspect, imageUrl, result: { status: 'ready', value: result } } }));
+    set((s) => ({ inspect: { ...s.inspect, imageUrl, result: { status: 'ready', value: result }, weightsChanged: null } }));
   } catch (error) {
     set((s) => ({ inspect: { ...s.inspect, result: { status: 'error', error: messageOf(error) } } }));
   }
@@ -424,7 +436,7 @@ export async function deriveStudent(request: DeriveRequest): Promise<void> {
   set((s) => ({ derivation: { ...s.derivation, running: true, progress: null, error: null } }));
   try {
     const { info, summary } = await lab.deriveStudent(request);
-    set((s) => ({ models: { ...s.models, student: { status: 'ready', value: info } }, derivation: { running: false, progress: null, summary, error: null }, evaluation: { ...s.evaluation, reports: {} } }));
+    set((s) => ({ models: { ...s.models, student: { status: 'ready', value: info } }, inspect: markModelChanged(s.inspect, 'student'), derivation: { running: false, progress: null, summary, error: null }, evaluation: { ...s.evaluation, reports: {} } }));
     delete droppedModels.student;
     if (get().data.status === 'ready' && dataInput) await refreshData();
   } catch (error) {

@@ -7,7 +7,7 @@ import type {
   EvalSummary,
   EvalTarget,
   ImageDetections,
-  InspectionResult,
+  LabInspection,
   LabExperiment,
   LossPoint,
   MethodRow,
@@ -44,6 +44,8 @@ export interface TrainingState {
   /** Boxes the teacher gave photos without annotations, summed over this run's steps. */
   pseudoBoxes: number;
   imagesPerSecond: number;
+  /** Step events received for this run on this page (0: kernels still compiling, or a restored run). */
+  stepsSeen: number;
   msPerStep: number;
   etaSeconds: number;
   /** Steps whose loss was not finite (weights not updated), with the terms at fault. */
@@ -59,7 +61,9 @@ export interface InspectState {
   /** Detections shown from this score up. */
   scoreThreshold: number;
   imageUrl: string | null;
-  result: Loadable<InspectionResult>;
+  result: Loadable<LabInspection>;
+  /** Why the maps on screen may no longer match the student's weights (a step trained, another model), or null. */
+  weightsChanged: string | null;
 }
 
 export interface EvalState {
@@ -119,6 +123,7 @@ export const initialTraining: TrainingState = {
   gradNorm: NaN,
   pseudoBoxes: 0,
   imagesPerSecond: 0,
+  stepsSeen: 0,
   msPerStep: 0,
   etaSeconds: 0,
   skipped: [],
@@ -142,7 +147,7 @@ export const useLabStore = create<LabState>(() => ({
   training: initialTraining,
   savedCheckpoint: null,
   persistent: true,
-  inspect: { split: 'train', imageId: null, ldObject: 0, scoreThreshold: 0.3, imageUrl: null, result: { status: 'idle' } },
+  inspect: { split: 'train', imageId: null, ldObject: 0, scoreThreshold: 0.3, imageUrl: null, result: { status: 'idle' }, weightsChanged: null },
   evaluation: { running: false, progress: null, reports: {}, error: null },
   derivation: { running: false, progress: null, summary: null, error: null },
   exporting: { status: 'idle' },

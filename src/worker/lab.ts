@@ -37,6 +37,15 @@ import { RunControl, type RunState } from './run-control';
 export type { PhotosInfo };
 export type { DataInfo, DataInput, EvalSummary, InspectionResult, ModelInfo, ModelRole, NamedBytes, RunState, SplitInfo };
 
+/** An inspection as the page shows it: which split, which training step of the student, which methods. */
+export interface LabInspection extends InspectionResult {
+  split: 'train' | 'val';
+  /** Steps of training the student's weights had when the maps were made (0: as loaded). */
+  studentStep: number;
+  /** The methods (with their parameters) the maps were computed with. */
+  methods: ExperimentConfig['methods'];
+}
+
 /** The experiment as the lab saves it: the core config plus the lab's image limits. */
 export type LabExperiment = ExperimentConfig & { lab?: { maxTrainImages?: number; maxEvalImages?: number } };
 
@@ -484,7 +493,7 @@ export class Lab {
 
   // ---- inspection, evaluation, export ---------------------------------------------------------
 
-  inspect(split: 'train' | 'val', imageId: string, config: LabExperiment, options: { ldObject?: number; scoreThreshold?: number } = {}): Promise<InspectionResult> {
+  inspect(split: 'train' | 'val', imageId: string, config: LabExperiment, options: { ldObject?: number; scoreThreshold?: number } = {}): Promise<LabInspection> {
     return this.serial(async () => {
       this.assertIdle('inspect an image');
       const data = this.requireData();
@@ -492,13 +501,15 @@ export class Lab {
       if (!entry) throw new Error(`Image "${imageId}" is not in the ${split} split.`);
       const image = await data.loader(split)(imageId);
       const { session, temporary } = this.inspectionSession(config);
+      const methods = (this.run?.config ?? config).methods;
       try {
         const result = await inspectImage(session, image, imageId, entry.objects, {
           inputSize: this.run?.config.schedule.inputSize ?? config.schedule.inputSize,
-          methods: (this.run?.config ?? config).methods,
+          methods,
           ...options,
         });
-        return Comlink.transfer(result, mapBuffers(result.maps));
+        const out: LabInspection = { ...result, split, studentStep: this.studentStep, methods: structuredClone(methods) };
+        return Comlink.transfer(out, mapBuffers(result.maps));
       } finally {
         if (temporary) session.dispose();
       }

@@ -1,8 +1,9 @@
 import type { DistributionPanelMap, GridPanelMap, PanelMap } from '../../distill/types';
-import type { InspectionResult } from '../../worker/lab';
+import type { LabInspection as InspectionResult, MethodRow } from '../../worker/lab';
 import { formatValue, STUDENT_COLOUR, TEACHER_COLOUR } from '../colors';
 import { inspect, selectInspectImage, setInspectThreshold } from '../controller';
 import { formatMs } from '../format';
+import { inspectionSource, staleReasons } from '../inspect-stale';
 import { isBusyTraining, useLabStore } from '../store';
 import { Distribution, ChannelBars } from './Distribution';
 import { Heatmap } from './Heatmap';
@@ -46,7 +47,8 @@ const METHOD_MAPS: Record<string, { title: string; rows: MapRow[]; note: string 
     rows: [{ name: 'cosine', title: 'cosine' }],
     note: 'Cosine similarity at every location (1: the same direction); the loss averages 1 − cosine over the positive anchors only.',
   },
-  kd: { title: 'Soft-label KD: per-location KL', rows: [{ name: 'kd', title: 'KL' }], note: 'Teacher vs student softened class scores at every location.' },
+  // Titled by the mode the maps were computed in (BCE by default, KL for softmax classifiers): see kdSpec.
+  kd: { title: 'Soft-label KD', rows: [{ name: 'kd', title: 'loss' }], note: '' },
   ld: {
     title: 'LD: main region and valuable localisation region',
     rows: [
@@ -58,12 +60,33 @@ const METHOD_MAPS: Record<string, { title: string; rows: MapRow[]; note: string 
 };
 const ORDER = ['fgfi', 'fgd', 'pfi', 'rm', 'ld', 'head-mimic', 'kd'];
 
+/** The KD maps' title and note for the mode they were made with. */
+function kdSpec(r: InspectionResult, methods: readonly MethodRow[]): { title: string; rows: MapRow[]; note: string } {
+  const chosen = r.methods.find((m) => m.id === 'kd')?.params as { mode?: string; temperature?: number } | undefined;
+  const defaults = methods.find((m) => m.id === 'kd')?.defaults as { mode?: string } | undefined;
+  const mode = chosen?.mode ?? defaults?.mode ?? 'bce';
+  return mode === 'kl'
+    ? {
+        title: 'Soft-label KD (KL mode): per-location KL divergence',
+        rows: [{ name: 'kd', title: 'KL(T‖S)' }],
+        note: 'KL divergence between the teacher’s and the student’s softmax class scores (softened by the temperature) at every location.',
+      }
+    : {
+        title: 'Soft-label KD (BCE mode): per-location binary cross-entropy',
+        rows: [{ name: 'kd', title: 'BCE(T, S)' }],
+        note: 'Binary cross-entropy of the student’s sigmoid class scores against the teacher’s (both softened by the temperature), summed over the classes, at every location.',
+      };
+}
+
+function specOf(r: InspectionResult, method: string, methods: readonly MethodRow[]) {
+  return method === 'kd' ? kdSpec(r, methods) : METHOD_MAPS[method];
+}
+
 function gridMaps(maps: PanelMap[], method: string, name: string): GridPanelMap[] {
   return maps.filter((m): m is GridPanelMap => m.kind !== 'distribution' && m.name === `${method}/${name}`).sort((a, b) => (a.level ?? 0) - (b.level ?? 0));
 }
 
-function HeatmapRows({ r, method, imageUrl }: { r: InspectionResult; method: string; imageUrl: string }) {
-  const spec = METHOD_MAPS[method]!;
+function HeatmapRows({ r, method, imageUrl, spec }: { r: InspectionResult; method: string; imageUrl: string; spec: { rows: MapRow[] } }) {
   const overlay = { imageUrl, letterbox: r.letterbox, inputSize: r.inputSize };
   const byLevel = method === 'pfi';
   if (byLevel) {
@@ -177,20 +200,30 @@ function Distributions({ r, method }: { r: InspectionResult; method: 'rm' | 'ld'
 }
 
 function MethodMaps({ r, imageUrl }: { r: InspectionResult; imageUrl: string }) {
+  const methods = useLabStore((s) => s.methods);
   const present = ORDER.filter((id) => r.maps.some((m) => m.name.startsWith(`${id}/`)));
   if (present.length === 0) return <p className="muted">Choose at least one method to see its maps (plain fine-tuning has none).</p>;
+  const source = inspectionSource(r);
   return (
     <>
-      {present.map((id) => (
-        <section key={id} className="method-maps" data-testid={`maps-${id}`}>
-          <h3>{id === 'rm' ? 'RM: teacher vs student rank distributions per object' : METHOD_MAPS[id]!.title}</h3>
-          {METHOD_MAPS[id] && <p className="muted small">{METHOD_MAPS[id].note}</p>}
-          {METHOD_MAPS[id] && <HeatmapRows r={r} method={id} imageUrl={imageUrl} />}
-          {id === 'fgd' && <FgdChannels r={r} />}
-          {id === 'rm' && <Distributions r={r} method="rm" />}
-          {id === 'ld' && <Distributions r={r} method="ld" />}
-        </section>
-      ))}
+      {present.map((id) => {
+        const spec = specOf(r, id, methods);
+        return (
+          <section key={id} className="method-maps" data-testid={`maps-${id}`}>
+            <h3>
+              {id === 'rm' ? 'RM: teacher vs student rank distributions per object' : spec!.title}
+              <span className="map-source" data-testid="map-source">
+                {source}
+              </span>
+            </h3>
+            {spec && <p className="muted small">{spec.note}</p>}
+            {spec && <HeatmapRows r={r} method={id} imageUrl={imageUrl} spec={spec} />}
+            {id === 'fgd' && <FgdChannels r={r} />}
+            {id === 'rm' && <Distributions r={r} method="rm" />}
+            {id === 'ld' && <Distributions r={r} method="ld" />}
+          </section>
+        );
+      })}
     </>
   );
 }
@@ -203,13 +236,15 @@ export function InspectPanel() {
   const images = data.status === 'ready' ? data.value[state.split].images : [];
   const r = state.result.status === 'ready' ? state.result.value : null;
   const chosen = images.find((i) => i.id === state.imageId);
+  const config = useLabStore((s) => s.config);
+  const stale = r ? staleReasons(r, state, config) : [];
   return (
     <section className="card" aria-labelledby="inspect-title" data-testid="inspect-panel">
       <div className="panel-head">
         <h2 id="inspect-title">Inspect</h2>
         {r && (
           <span className="muted small" data-testid="inspect-summary">
-            {r.imageId} · {r.width}×{r.height} at {r.inputSize}² · {formatMs(r.elapsedMs)}
+            {r.imageId} · {r.width}×{r.height} at {r.inputSize}² · {r.split} split · student step {r.studentStep} · {formatMs(r.elapsedMs)}
           </span>
         )}
       </div>
@@ -258,8 +293,13 @@ export function InspectPanel() {
           {state.result.error}
         </p>
       )}
+      {r && stale.length > 0 && state.result.status === 'ready' && (
+        <p className="warn-text stale-note" role="status" data-testid="inspect-stale">
+          These maps show {inspectionSource(r)}, but {stale.join('; ')}. Inspect again to update them.
+        </p>
+      )}
       {r && state.imageUrl && (
-        <>
+        <div className={stale.length > 0 ? 'inspection stale' : 'inspection'} data-testid="inspection" data-stale={stale.length > 0}>
           <div className="map-row">
             {r.teacher && <InputFrame title="Teacher" imageUrl={state.imageUrl} letterbox={r.letterbox} inputSize={r.inputSize} objects={r.objects} detections={r.teacher} testId="inspect-teacher" size={280} />}
             <InputFrame title="Student" imageUrl={state.imageUrl} letterbox={r.letterbox} inputSize={r.inputSize} objects={r.objects} detections={r.student} testId="inspect-student" size={280} />
@@ -287,7 +327,7 @@ export function InspectPanel() {
             <span style={{ color: TEACHER_COLOUR }}>teacher</span> and <span style={{ color: STUDENT_COLOUR }}>student</span>.
           </p>
           <MethodMaps r={r} imageUrl={state.imageUrl} />
-        </>
+        </div>
       )}
     </section>
   );

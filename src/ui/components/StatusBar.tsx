@@ -1,4 +1,4 @@
-import { formatValue } from '../colors';
+import { stepValueText } from '../live-stats';
 import { useLabStore } from '../store';
 
 /** Always in view: the backend and adapter the worker runs on, and where the run is. */
@@ -24,7 +24,7 @@ export function StatusBar() {
       )}
       {lost && <span className="tag warn">GPU device lost</span>}
       <span className="run small mono" data-testid="status-run">
-        {t.status === 'idle' ? 'idle' : `${t.status} · step ${t.step}/${t.totalSteps || '–'} · loss ${formatValue(t.loss)}`}
+        {t.status === 'idle' ? 'idle' : `${t.status} · step ${t.step}/${t.totalSteps || '–'} · loss ${stepValueText(t.loss, t)}`}
       </span>
     </div>
   );

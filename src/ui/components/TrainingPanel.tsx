@@ -1,6 +1,7 @@
 import { discardCheckpoint, pauseTraining, resumeFromCheckpoint, resumeTraining, startTraining, stopTraining } from '../controller';
-import { formatDuration, formatMs } from '../format';
+import { formatMs } from '../format';
 import { formatValue } from '../colors';
+import { NO_VALUE, rateText, stepValueText, timeLeftText } from '../live-stats';
 import { isRunActive, useLabStore } from '../store';
 import { LossCharts } from './LossCharts';
 
@@ -99,27 +100,27 @@ export function TrainingPanel() {
         </div>
         <div>
           <dt>loss</dt>
-          <dd className="mono" data-testid="train-loss">{formatValue(t.loss)}</dd>
+          <dd className="mono" data-testid="train-loss">{stepValueText(t.loss, t)}</dd>
         </div>
         <div>
           <dt>images/s</dt>
-          <dd className="mono">{t.imagesPerSecond ? t.imagesPerSecond.toFixed(2) : '–'}</dd>
+          <dd className="mono" data-testid="train-rate">{rateText(t.imagesPerSecond, t)}</dd>
         </div>
         <div>
           <dt>time/step</dt>
-          <dd className="mono">{t.msPerStep ? formatMs(t.msPerStep) : '–'}</dd>
+          <dd className="mono">{t.msPerStep && t.stepsSeen > 0 ? formatMs(t.msPerStep) : NO_VALUE}</dd>
         </div>
         <div>
           <dt>time left</dt>
-          <dd className="mono">{t.msPerStep ? formatDuration(t.etaSeconds) : '–'}</dd>
+          <dd className="mono" data-testid="train-eta">{timeLeftText(t.etaSeconds, t.msPerStep, t)}</dd>
         </div>
         <div>
           <dt>lr</dt>
-          <dd className="mono">{t.lr ? formatValue(t.lr) : '–'}</dd>
+          <dd className="mono">{t.lr ? formatValue(t.lr) : NO_VALUE}</dd>
         </div>
         <div>
           <dt>grad norm</dt>
-          <dd className="mono">{formatValue(t.gradNorm)}</dd>
+          <dd className="mono" data-testid="train-grad-norm">{stepValueText(t.gradNorm, t)}</dd>
         </div>
         {t.pseudoBoxes > 0 && (
           <div title="boxes of photos without annotations, taken from the teacher's detections">
