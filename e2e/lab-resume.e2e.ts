@@ -64,7 +64,9 @@ describe('a run reloaded mid-way resumes from its checkpoint (wasm backend)', ()
     await page.getByTestId('training-panel').screenshot({ path: join(shots, 'lab-invalid-field.png') });
     await page.getByTestId('schedule-lr').fill('1e12');
     expect(await page.getByTestId('train-why').count()).toBe(0);
+    // The stopped run above is replaced only once the person says so.
     await page.getByTestId('train').click();
+    await page.getByTestId('train-confirm-new').click();
     await page.getByTestId('train-error').waitFor({ timeout: 120_000 });
     expect(await page.getByTestId('train-error').textContent()).toMatch(/The loss was not finite for several steps in a row .*Lower the learning rate/);
     expect(await page.getByTestId('train-status').textContent()).toBe('stopped by an error');
@@ -87,6 +89,7 @@ describe('a run reloaded mid-way resumes from its checkpoint (wasm backend)', ()
     await page.getByTestId('data-label').filter({ hasText: 'voc-corrupt.zip' }).waitFor({ timeout: 60_000 });
     await configureSmallRun(page, { methods: [], images: 0 });
     await page.getByTestId('train').click();
+    await page.getByTestId('train-confirm-new').click();
     await page.getByTestId('train-error').filter({ hasText: 'Could not decode' }).waitFor({ timeout: 120_000 });
     expect(await page.getByTestId('train-error').textContent()).toMatch(/Could not decode "2007_000039".*corrupt/);
   });

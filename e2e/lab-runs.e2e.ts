@@ -70,4 +70,42 @@ describe('honest numbers and runs that are kept (wasm backend)', () => {
     await waitForStep(page, step + 1);
     await page.getByTestId('inspect-stale').filter({ hasText: /the student has trained since/ }).waitFor();
   });
+
+  it('asks before a new run replaces a stopped one, names what it replaces, and keeps its curves for comparison', async () => {
+    const { page } = lab;
+    await page.getByTestId('stop').click();
+    await page.getByTestId('train-status').filter({ hasText: /^stopped$/ }).waitFor({ timeout: 120_000 });
+    const stoppedAt = Number((await page.getByTestId('train-step').textContent())!.split('/')[0]);
+    const checkpoint = await page.getByTestId('checkpoint-info').textContent();
+    expect(checkpoint).toMatch(new RegExp(`Checkpoint: step ${stoppedAt} of 6`));
+    const curve = await page.locator('[data-term="loss"]').getAttribute('data-points');
+    expect(Number(curve)).toBe(stoppedAt);
+    // Resume stays offered beside Train.
+    expect(await page.getByTestId('resume-checkpoint').textContent()).toBe(`Resume from step ${stoppedAt}`);
+    expect(await page.getByTestId('train').textContent()).toBe('Train a new run');
+    await page.getByTestId('train').click();
+    const confirm = page.getByTestId('train-confirm');
+    await confirm.waitFor();
+    const text = await confirm.textContent();
+    expect(text).toMatch(new RegExp(`the student's weights after ${stoppedAt} steps`));
+    expect(text).toMatch(new RegExp(`the loss curves of steps 1–${stoppedAt}`));
+    expect(text).toMatch(new RegExp(`the checkpoint of step ${stoppedAt} of 6 saved in this browser`));
+    expect(await page.getByTestId('train-confirm-resume').textContent()).toBe(`Resume from step ${stoppedAt} instead`);
+    await page.getByTestId('training-panel').screenshot({ path: join(shots, 'lab-train-confirm.png') });
+    // Cancel changes nothing.
+    await page.getByTestId('train-confirm-cancel').click();
+    expect(await confirm.count()).toBe(0);
+    expect(await page.getByTestId('train-status').textContent()).toBe('stopped');
+    expect(await page.getByTestId('checkpoint-info').textContent()).toBe(checkpoint);
+    expect(await page.locator('[data-term="loss"]').getAttribute('data-points')).toBe(curve);
+    // Saying yes starts a new run from step 0; the replaced run's curves stay, dashed.
+    await page.getByTestId('train').click();
+    await page.getByTestId('train-confirm-new').click();
+    await page.getByTestId('train-status').filter({ hasText: /^finished$/ }).waitFor({ timeout: 120_000 });
+    expect(await page.getByTestId('train-step').textContent()).toBe('6 / 6');
+    expect(await page.getByTestId('previous-run').textContent()).toMatch(new RegExp(`previous run \\(steps 1–${stoppedAt}\\)`));
+    expect(Number(await page.locator('[data-term="loss"]').getAttribute('data-previous-points'))).toBe(stoppedAt);
+    expect(await page.locator('[data-term="loss"] path.previous-run').count()).toBe(1);
+    await page.getByTestId('training-panel').screenshot({ path: join(shots, 'lab-previous-run.png') });
+  });
 });

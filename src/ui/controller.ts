@@ -347,6 +347,11 @@ async function runTraining(resume: boolean): Promise<void> {
   if (!lab || !c || isRunActive(get().training.status)) return;
   const saved = get().savedCheckpoint;
   set((s) => ({
+    // A new run keeps the curves of the run it replaces on the charts, for comparison.
+    previousRun:
+      !resume && s.training.history.length > 0
+        ? { history: s.training.history, label: `previous run (steps ${s.training.history[0]!.step}–${s.training.history[s.training.history.length - 1]!.step})` }
+        : s.previousRun,
     training: {
       ...initialTraining,
       status: 'starting',

@@ -97,6 +97,8 @@ export interface LabState {
   /** Experiment fields whose text is not a valid value (field key → label). */
   invalidFields: Record<string, string>;
   training: TrainingState;
+  /** The curves of the run a new run replaced, kept on the charts for comparison. */
+  previousRun: { history: LossPoint[]; label: string } | null;
   savedCheckpoint: CheckpointInfo | null;
   /** False where the browser offers no IndexedDB: checkpoints will not survive a reload. */
   persistent: boolean;
@@ -145,6 +147,7 @@ export const useLabStore = create<LabState>(() => ({
   photosNotice: null,
   invalidFields: {},
   training: initialTraining,
+  previousRun: null,
   savedCheckpoint: null,
   persistent: true,
   inspect: { split: 'train', imageId: null, ldObject: 0, scoreThreshold: 0.3, imageUrl: null, result: { status: 'idle' }, weightsChanged: null },

@@ -1,8 +1,10 @@
+import { useState } from 'react';
 import { discardCheckpoint, pauseTraining, resumeFromCheckpoint, resumeTraining, startTraining, stopTraining } from '../controller';
 import { formatMs } from '../format';
 import { formatValue } from '../colors';
 import { NO_VALUE, rateText, stepValueText, timeLeftText } from '../live-stats';
 import { isRunActive, useLabStore } from '../store';
+import { whatANewRunReplaces } from '../run-guard';
 import { LossCharts } from './LossCharts';
 
 const STATUS_TEXT: Record<string, string> = {
@@ -39,6 +41,14 @@ export function TrainingPanel() {
   const active = isRunActive(t.status);
   const fraction = t.totalSteps > 0 ? t.step / t.totalSteps : 0;
   const resumable = !!saved && saved.step < saved.totalSteps;
+  const previous = useLabStore((s) => s.previousRun);
+  // Train over a run that exists asks first, naming what the new run replaces.
+  const [confirming, setConfirming] = useState(false);
+  const replaced = whatANewRunReplaces(t, saved);
+  const onTrain = () => {
+    if (replaced.length > 0) setConfirming(true);
+    else void startTraining();
+  };
   return (
     <section className="card training" aria-labelledby="training-title" data-testid="training-panel">
       <div className="panel-head">
@@ -49,8 +59,8 @@ export function TrainingPanel() {
       </div>
       <div className="row controls">
         {!active && (
-          <button type="button" disabled={!ready || !fieldsOk} data-testid="train" onClick={() => void startTraining()}>
-            Train
+          <button type="button" disabled={!ready || !fieldsOk || confirming} data-testid="train" onClick={onTrain}>
+            {replaced.length > 0 ? 'Train a new run' : 'Train'}
           </button>
         )}
         {!active && !fieldsOk && (
@@ -59,7 +69,7 @@ export function TrainingPanel() {
           </span>
         )}
         {!active && resumable && (
-          <button type="button" className="secondary" disabled={!ready} data-testid="resume-checkpoint" onClick={() => void resumeFromCheckpoint()}>
+          <button type="button" className={confirming ? '' : 'secondary'} disabled={!ready} data-testid="resume-checkpoint" onClick={() => { setConfirming(false); void resumeFromCheckpoint(); }}>
             Resume from step {saved.step}
           </button>
         )}
@@ -82,6 +92,32 @@ export function TrainingPanel() {
           {active ? 'Stop saves a checkpoint with what was learnt.' : 'Train starts a new run from the student as loaded; Resume continues the checkpoint.'}
         </span>
       </div>
+      {confirming && !active && (
+        <div className="confirm" role="alertdialog" aria-labelledby="confirm-title" data-testid="train-confirm">
+          <p id="confirm-title">
+            <strong>Start a new run from the student as loaded?</strong> It replaces:
+          </p>
+          <ul>
+            {replaced.map((r) => (
+              <li key={r}>{r}</li>
+            ))}
+          </ul>
+          <p className="muted small">The curves of the run it replaces stay on the charts, dashed, for comparison.{resumable ? ` To continue that run instead, resume from step ${saved.step}.` : ''}</p>
+          <div className="row">
+            <button type="button" className="danger" data-testid="train-confirm-new" onClick={() => { setConfirming(false); void startTraining(); }}>
+              Start a new run
+            </button>
+            {resumable && (
+              <button type="button" data-testid="train-confirm-resume" onClick={() => { setConfirming(false); void resumeFromCheckpoint(); }}>
+                Resume from step {saved.step} instead
+              </button>
+            )}
+            <button type="button" className="secondary" data-testid="train-confirm-cancel" onClick={() => setConfirming(false)}>
+              Cancel
+            </button>
+          </div>
+        </div>
+      )}
       <div className="progress" role="progressbar" aria-valuemin={0} aria-valuemax={t.totalSteps} aria-valuenow={t.step}>
         <div className="bar" style={{ width: `${(fraction * 100).toFixed(1)}%` }} />
       </div>
@@ -159,7 +195,7 @@ export function TrainingPanel() {
         )}
         {!persistent && ' This browser offers no IndexedDB: checkpoints will not survive a reload.'}
       </p>
-      <LossCharts points={t.history} />
+      <LossCharts points={t.history} previous={previous} />
     </section>
   );
 }
