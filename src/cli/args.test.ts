@@ -23,7 +23,7 @@ describe('parseCli', () => {
       return 'no error';
     };
     expect(err([])).toBe('--data is required (a folder with VOCdevkit/VOC20xx, or a year folder).');
-    expect(err(['--data', 'x', '--methods', 'kd,magic'])).toMatch(/^Unknown method "magic". Known: kd, fgfi, fgd, pfi, head-mimic, rm, ld\./);
+    expect(err(['--data', 'x', '--methods', 'kd,magic'])).toMatch(/^Unknown method "magic". Known: kd, fgfi, fgd, pfi, head-mimic, rm, ld, hints\./);
     expect(err(['--data', 'x', '--input-size', '300'])).toBe('--input-size must be a multiple of 32, got "300".');
     expect(err(['--data', 'x', '--scale', 'fgd=2'])).toBe('--scale names "fgd", which is not among the chosen methods.');
     expect(err(['--data', 'x', '--detection-weight', '0'])).toBe('Nothing to train: no method chosen and --detection-weight 0.');

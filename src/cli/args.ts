@@ -27,6 +27,8 @@ Distills a student detector from a teacher on a PASCAL VOC folder, headless, on 
   --scale <id=x,...>      extra weight per method, e.g. fgd=2,kd=0.5
   --detection-weight <x>  weight of the student's own GFL loss            [1]
   --epochs <n>            [12]     --batch-size <n>  [4]     --input-size <n>  [416]
+  --gradient-norms-every <n>  log each loss part's gradient norm at step 0 and every n steps
+                          (about one extra step per part each time; 0: never)   [25]
   --lr <x>                [1e-4]   --optimizer adam|sgd  [adam]   --seed <n>  [1]
   --out <dir>             output folder, new or empty                     [runs/<timestamp>]
   --overwrite             write into a non-empty --out (replaces its run's files)
@@ -90,6 +92,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
         'batch-size': { type: 'string' },
         'input-size': { type: 'string' },
         lr: { type: 'string' },
+        'gradient-norms-every': { type: 'string' },
         optimizer: { type: 'string' },
         seed: { type: 'string' },
         out: { type: 'string' },
@@ -139,6 +142,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
       pseudoThreshold: number(v['pseudo-threshold'], 'pseudo-threshold', (n) => n > 0 && n < 1, 'a score in (0, 1)') ?? base.data.pseudoThreshold,
     },
     methods,
+    gradientNormsEvery: number(v['gradient-norms-every'], 'gradient-norms-every', (n) => Number.isInteger(n) && n >= 0, 'an integer >= 0') ?? base.gradientNormsEvery,
     detectionWeight: number(v['detection-weight'], 'detection-weight', (n) => n >= 0, 'a number >= 0') ?? base.detectionWeight,
     schedule: {
       ...s,

@@ -11,6 +11,7 @@ import { listMethods } from '../distill/registry';
 import { unpackCheckpoint } from '../train/checkpoint';
 import type { DetectorEvalReport } from '../eval/evaluate-detector';
 import { parseCli, UsageError, USAGE } from './args';
+import { gradientShareLine } from '../train/gradient-shares';
 import { progressLine } from './progress';
 import { runExperiment } from './run';
 
@@ -79,6 +80,7 @@ async function main() {
     onStatus: (m) => process.stderr.write(`${tty ? '\r\x1b[K' : ''}${m}\n`),
     onEvent: (e) => {
       if (e.type !== 'step') return;
+      if (e.gradientNorms) process.stderr.write(`${tty ? '\r\x1b[K' : ''}${gradientShareLine(e.step - 1, e.gradientNorms)}\n`);
       const line = progressLine(e);
       if (tty) process.stderr.write(`\r\x1b[K${line}`);
       else if (e.step - lastLine >= 10 || e.step === e.totalSteps) {

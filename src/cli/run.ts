@@ -140,7 +140,7 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
       onEvent: (e) => {
         if (e.type === 'step') {
           termLog.push({ loss: e.loss, ...e.terms });
-          if (outDir) appendFileSync(join(outDir, 'log.jsonl'), `${JSON.stringify({ step: e.step, epoch: e.epoch, lr: e.lr, loss: e.loss, terms: e.terms, gradNorm: e.gradNorm, applied: e.applied, pseudoBoxes: e.pseudoBoxes, ms: Math.round(e.msPerStep) })}\n`);
+          if (outDir) appendFileSync(join(outDir, 'log.jsonl'), `${JSON.stringify({ step: e.step, epoch: e.epoch, lr: e.lr, loss: e.loss, terms: e.terms, gradNorm: e.gradNorm, ...(e.gradientNorms ? { gradientNorms: e.gradientNorms } : {}), applied: e.applied, pseudoBoxes: e.pseudoBoxes, ms: Math.round(e.msPerStep) })}\n`);
         }
         o.onEvent?.(e);
       },

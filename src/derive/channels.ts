@@ -208,6 +208,23 @@ function keptPositions(p: Provenance, keep: Map<string, number[]>): number[] {
 }
 
 /**
+ * For each of `nodes` whose channels pruning changes: the channels the pruned graph keeps, as
+ * positions in the unpruned tensor (ascending). A derived student's tensor at such a node equals
+ * the teacher's at these channels before any refit, which is what lets training compare them
+ * without an adapter. Nodes left whole are absent.
+ */
+export function keptChannelsAt(analysis: ChannelAnalysis, keep: Map<string, number[]>, nodes: readonly string[]): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const node of nodes) {
+    const p = analysis.provenance.get(node);
+    if (!p) continue;
+    const kept = keptPositions(p, keep);
+    if (kept.length < p.sources.length) out[node] = kept;
+  }
+  return out;
+}
+
+/**
  * Prunes units: `keep` maps a unit's producer to the channels it keeps (ascending). Slices the
  * producer's filter outputs, each reader's filter inputs and every per-channel constant on the
  * way. The topology is unchanged (shapes follow from the weights); returns new parts whose

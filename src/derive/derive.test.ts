@@ -51,6 +51,27 @@ describe('deriving a student from NanoDet-g', () => {
     tf.dispose([x, ...a, ...b]);
     stock.dispose();
     ours.dispose();
+
+    // The record of kept tap channels: the neck sums stay whole, the head features are pruned,
+    // and (before any refit) the student's head features are the teacher's at exactly those channels.
+    const tapChannels = first.manifest.derivedFrom?.tapChannels ?? {};
+    for (const n of manifest.taps!.neck!) expect(tapChannels[n]).toBeUndefined();
+    const headTaps = manifest.taps!.headFeatures!;
+    for (const n of headTaps) expect(tapChannels[n]!.length).toBeLessThan(96);
+    const unfitted = await deriveStudent(readModelArtifacts(modelPath), manifest, images, { ...options, refit: 'none' });
+    const teacherGraph = graphFromArtifacts(readModelArtifacts(modelPath), { trainable: false });
+    const studentGraph = graphFromArtifacts(unfitted.artifacts, { trainable: false });
+    const probe = tf.randomNormal([1, 3, 96, 96], 0, 1, 'float32', 5);
+    const fromT = teacherGraph.execute(probe, headTaps);
+    const fromS = studentGraph.execute(probe, headTaps);
+    headTaps.forEach((n, i) => {
+      const kept = unfitted.manifest.derivedFrom!.tapChannels![n]!;
+      expect(fromS[i]!.shape[1]).toBe(kept.length);
+      expect(tf.max(tf.abs(tf.sub(tf.gather(fromT[i]!, kept, 1), fromS[i]!))).dataSync()[0]).toBeLessThan(1e-4);
+    });
+    tf.dispose([probe, ...fromT, ...fromS]);
+    teacherGraph.dispose();
+    studentGraph.dispose();
   });
 
   it('refuses too few photos and an unreachable budget with a message that says what to do', async () => {

@@ -18,7 +18,7 @@ import { cspStages } from '../models/student';
 import { replaceBlocksWithConv, type ReplacedBlock } from './replace-blocks';
 import type { TrainableGraph } from '../graph/executor';
 import type { ModelManifest } from '../models/manifest';
-import { analyzeChannels, pruneChannels, type ChannelAnalysis, type ChannelUnit } from './channels';
+import { analyzeChannels, keptChannelsAt, pruneChannels, type ChannelAnalysis, type ChannelUnit } from './channels';
 import { refitConvolutions, topologicalOrder, type RefitReport, type RefitTarget } from './refit';
 
 export interface DeriveOptions {
@@ -281,6 +281,7 @@ export async function deriveStudent(teacher: tf.io.ModelArtifacts, teacherManife
         classIndices,
         ...(replaced.length ? { replacedBlocks: replaced.map((r) => ({ input: r.input, output: r.output })) } : {}),
         prunedChannels: units.filter((u) => u.kept < u.channels).map((u) => ({ conv: u.producer, kept: u.kept, channels: u.channels })),
+        tapChannels: keptChannelsAt(analysis, keep, [...(teacherManifest.taps?.backbone ?? []), ...(teacherManifest.taps?.neck ?? []), ...(teacherManifest.taps?.headFeatures ?? [])]),
         calibration: { images: images.length, inputSize, ...options.calibrationInfo },
         macsFraction: profile.macs / teacherMacsAtSize,
       },

@@ -8,7 +8,7 @@ beforeAll(async () => {
 });
 
 describe('registry', () => {
-  it('lists the seven methods, all registered', () => {
+  it('lists the eight methods, all registered', () => {
     const rows = listMethods();
     expect(rows.map((r) => [r.id, r.registered])).toEqual([
       ['kd', true],
@@ -18,6 +18,7 @@ describe('registry', () => {
       ['head-mimic', true],
       ['rm', true],
       ['ld', true],
+      ['hints', true],
     ]);
     for (const m of METHODS) {
       expect(m.citation).toMatch(/(19|20)\d\d/);
@@ -26,6 +27,7 @@ describe('registry', () => {
     expect(PLANNED_METHODS).toEqual([]);
     expect(getMethod('rm').needs).toEqual(['classLogits', 'boxLogits', 'assignment']);
     expect(getMethod('ld').needs).toEqual(['boxLogits', 'classLogits', 'assignment']);
+    expect(getMethod('hints').needs).toEqual(['stage', 'neck', 'headFeature']);
     expect(() => getMethod('xyz' as MethodId)).toThrow(/Unknown method 'xyz'/);
   });
 

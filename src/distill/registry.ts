@@ -15,17 +15,21 @@ import { fgd, FGD_DEFAULTS, type FgdLevelConnectors, type FgdParams } from './fg
 import { fgfi, FGFI_DEFAULTS, type FgfiParams } from './fgfi';
 import { createGcBlock } from './gc-block';
 import { headMimic, HEAD_MIMIC_DEFAULTS, type HeadMimicParams } from './head-mimic';
+import { hints, HINT_DEFAULTS, type HintParams } from './hints';
 import { ld, LD_DEFAULTS, type LdParams } from './ld';
 import { pfi, PFI_DEFAULTS, type PfiParams } from './pfi';
 import { rankMimicking, RANK_MIMICKING_DEFAULTS, type RankMimickingParams } from './rank-mimicking';
 import { softLabelKd, SOFT_LABEL_KD_DEFAULTS, type SoftLabelKdParams } from './soft-label-kd';
 import type { Connector, MethodResult, PanelMap } from './types';
 
-/** What a method reads: neck outputs, head features, class and box logits (T and S), the assignment. */
-export type InputKind = 'neck' | 'headFeature' | 'classLogits' | 'boxLogits' | 'assignment';
+/** What a method reads: backbone stage outputs, neck outputs, head features, class and box logits (T and S), the assignment. */
+export type InputKind = 'stage' | 'neck' | 'headFeature' | 'classLogits' | 'boxLogits' | 'assignment';
 
 /** Everything a step can hand to the methods; each method checks for the parts it needs. */
 export interface DistillInputs {
+  /** Backbone stage outputs, [N,H,W,C] each (read only when a method needs them). */
+  stageT?: tf.Tensor4D[];
+  stageS?: tf.Tensor4D[];
   /** Neck outputs (= head inputs) per level, [N,H,W,C]. */
   neckT?: tf.Tensor4D[];
   neckS?: tf.Tensor4D[];
@@ -49,6 +53,7 @@ export interface ChannelSpec {
 }
 
 export interface ConnectorContext {
+  stage?: ChannelSpec;
   neck?: ChannelSpec;
   headFeature?: ChannelSpec;
   /** Base seed of the random initial weights; level l uses seed + l (and more offsets). Default 0. */
@@ -79,7 +84,7 @@ function need<T>(value: T | undefined, method: string, what: string): T {
   return value;
 }
 
-function channels(ctx: ConnectorContext, kind: 'neck' | 'headFeature', method: string): ChannelSpec {
+function channels(ctx: ConnectorContext, kind: 'stage' | 'neck' | 'headFeature', method: string): ChannelSpec {
   const spec = ctx[kind];
   if (!spec) throw new Error(`${method} builds connectors from the ${kind} channel counts; pass ctx.${kind}.`);
   if (spec.teacher.length !== spec.student.length) {
@@ -272,7 +277,47 @@ export const METHODS = [
         { withMaps },
       ),
   }),
+  entry({
+    id: 'hints',
+    title: 'Hints at every stage (after FitNets)',
+    summary: 'The student’s backbone stages, neck and head features regress onto the teacher’s, everywhere; needs no boxes.',
+    citation: 'Romero, Ballas, Kahou, Chassang, Gatta, Bengio. FitNets: Hints for Thin Deep Nets. ICLR 2015.',
+    defaults: HINT_DEFAULTS,
+    needs: ['stage', 'neck', 'headFeature'],
+    connectors: 'per tap, a 1x1 conv S→T only when channels differ (a student derived from the teacher needs none), PyTorch default init',
+    createConnectors: (ctx, params: HintParams): HintRegressors => {
+      const make = (kind: 'stage' | 'neck' | 'headFeature', prefix: string, on: boolean, offset: number) => {
+        if (!on) return [];
+        const spec = channels(ctx, kind, 'hints');
+        return spec.teacher.map((ct, l) => {
+          const cs = spec.student[l] ?? 0;
+          return cs === ct ? null : conv1x1Connector(cs, ct, { name: `hint_${prefix}_${l}`, init: 'uniform', seed: (ctx.seed ?? 0) + offset + l });
+        });
+      };
+      return { stage: make('stage', 'stage', params.stages, 0), neck: make('neck', 'neck', params.neck, 20), head: make('headFeature', 'head', params.head, 40) };
+    },
+    connectorList: (c: HintRegressors) => adapterList([...c.stage, ...c.neck, ...c.head]),
+    run: (inputs, params: HintParams, r: HintRegressors, withMaps) =>
+      hints(
+        {
+          groups: {
+            stage: params.stages ? { teacher: need(inputs.stageT, 'hints', 'stageT'), student: need(inputs.stageS, 'hints', 'stageS'), regressors: r.stage } : undefined,
+            neck: params.neck ? { teacher: need(inputs.neckT, 'hints', 'neckT'), student: need(inputs.neckS, 'hints', 'neckS'), regressors: r.neck } : undefined,
+            head: params.head ? { teacher: need(inputs.headT, 'hints', 'headT'), student: need(inputs.headS, 'hints', 'headS'), regressors: r.head } : undefined,
+          },
+        },
+        params,
+        { withMaps },
+      ),
+  }),
 ] as const;
+
+/** The hint method's regressors per group and tap (null: channels agree). */
+interface HintRegressors {
+  stage: (Connector | null)[];
+  neck: (Connector | null)[];
+  head: (Connector | null)[];
+}
 
 export type MethodId = (typeof METHODS)[number]['id'];
 type EntryOf<K extends MethodId> = Extract<(typeof METHODS)[number], { id: K }>;

@@ -25,6 +25,11 @@ export interface ModelManifest {
     replacedBlocks?: { input: string; output: string }[];
     /** Channel pruning: output channels kept per pruned convolution (kept of total). */
     prunedChannels?: { conv: string; kept: number; channels: number }[];
+    /**
+     * Tapped nodes whose channels were pruned: for each, the source model's channels this model
+     * keeps there, in order. Distillation reads the source model's tap at these channels.
+     */
+    tapChannels?: Record<string, number[]>;
     /** The photos the student was refit on (no labels): how many, at what input size, and their sha256. */
     calibration?: { images: number; inputSize: number; sha256?: string; source?: string };
     /** MACs as a fraction of the source model's at `input.size`. */

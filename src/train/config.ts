@@ -49,6 +49,11 @@ export interface ExperimentConfig {
   schedule: ScheduleConfig;
   /** Save a checkpoint every this many steps (and when stopped). */
   checkpointEvery: number;
+  /**
+   * Measure each loss part's share of the gradient at the first step and every this many steps
+   * (0: never). Each measurement costs about one step per part.
+   */
+  gradientNormsEvery?: number;
 }
 
 export const DEFAULT_SCHEDULE: ScheduleConfig = {
@@ -77,6 +82,7 @@ export function defaultExperiment(): ExperimentConfig {
     methods: [],
     schedule: { ...DEFAULT_SCHEDULE },
     checkpointEvery: 20,
+    gradientNormsEvery: 25,
   };
 }
 
@@ -109,6 +115,7 @@ export function parseExperiment(value: unknown, origin = 'experiment'): Experime
   if (!(schedule.lr > 0)) problems.push('"schedule.lr" must be > 0');
   if (schedule.optimizer !== 'sgd' && schedule.optimizer !== 'adam') problems.push('"schedule.optimizer" must be "sgd" or "adam"');
   if (!(schedule.flipProbability >= 0 && schedule.flipProbability <= 1)) problems.push('"schedule.flipProbability" must lie in [0, 1]');
+  if (v.gradientNormsEvery !== undefined && !(Number.isInteger(v.gradientNormsEvery) && (v.gradientNormsEvery as number) >= 0)) problems.push('"gradientNormsEvery" must be an integer >= 0');
   if (problems.length) throw new Error(`Invalid experiment config (${origin}):\n- ${problems.join('\n- ')}`);
   return { ...(v as unknown as ExperimentConfig), schedule, checkpointEvery: typeof v.checkpointEvery === 'number' ? v.checkpointEvery : base.checkpointEvery };
 }

@@ -8,6 +8,8 @@ import type { TrainableGraph } from '../graph/executor';
 import type { ModelManifest } from '../models/manifest';
 
 export interface DetectorTaps {
+  /** Backbone stage outputs (read only when asked: `ReadOptions.backbone`). */
+  backbone: tf.Tensor4D[];
   neck: tf.Tensor4D[];
   head: tf.Tensor4D[];
   /** [N,H,W,K] class logits per level. */
@@ -18,39 +20,63 @@ export interface DetectorTaps {
   raw: tf.Tensor4D[];
 }
 
+export interface ReadOptions {
+  /** Picks and orders class channels (a teacher read in a student's label space). */
+  classChannels?: readonly number[];
+  /** Also read the backbone stage outputs. */
+  backbone?: boolean;
+  /**
+   * Per tapped node, the channels to keep (a teacher read at the channels a derived student kept,
+   * `derivedFrom.tapChannels`); nodes not named stay whole.
+   */
+  featureChannels?: Readonly<Record<string, readonly number[]>>;
+}
+
 /** Node names read for the taps; features are skipped when the manifest names none. */
-export function tapNames(manifest: ModelManifest): string[] {
-  return [...(manifest.taps?.neck ?? []), ...(manifest.taps?.headFeatures ?? []), ...manifest.head.outputs];
+export function tapNames(manifest: ModelManifest, options: { backbone?: boolean } = {}): string[] {
+  const t = manifest.taps;
+  return [...(options.backbone ? (t?.backbone ?? []) : []), ...(t?.neck ?? []), ...(t?.headFeatures ?? []), ...manifest.head.outputs];
 }
 
 /**
- * Runs the graph once and splits its outputs into taps. `classChannels`, when given, picks and
- * orders class channels (a teacher read in a student's label space). The caller owns the tensors.
+ * Runs the graph once and splits its outputs into taps. The caller owns the tensors.
  */
-export function readDetector(graph: TrainableGraph, manifest: ModelManifest, input: tf.Tensor4D, classChannels?: readonly number[]): DetectorTaps {
+export function readDetector(graph: TrainableGraph, manifest: ModelManifest, input: tf.Tensor4D, options: ReadOptions = {}): DetectorTaps {
+  const backboneNames = options.backbone ? (manifest.taps?.backbone ?? []) : [];
   const neckNames = manifest.taps?.neck ?? [];
   const headNames = manifest.taps?.headFeatures ?? [];
-  const outs = graph.execute(input, tapNames(manifest));
+  const outs = graph.execute(input, tapNames(manifest, options));
   return tf.tidy(() => {
-    const toNhwc = (t: tf.Tensor, layout: 'NCHW' | 'NHWC' | undefined) => (layout === 'NHWC' ? t : t.transpose([0, 2, 3, 1])) as tf.Tensor4D;
     const layout = manifest.taps?.layout ?? 'NCHW';
-    const neck = outs.slice(0, neckNames.length).map((t) => toNhwc(t, layout));
-    const head = outs.slice(neckNames.length, neckNames.length + headNames.length).map((t) => toNhwc(t, layout));
-    const raw = outs.slice(neckNames.length + headNames.length).map((t) => toNhwc(t, manifest.head.outputLayout));
+    const feature = (t: tf.Tensor, name: string) => {
+      const keep = options.featureChannels?.[name];
+      const picked = keep ? tf.gather(t, keep as number[], layout === 'NHWC' ? 3 : 1) : t;
+      return (layout === 'NHWC' ? picked : picked.transpose([0, 2, 3, 1])) as tf.Tensor4D;
+    };
+    let at = 0;
+    const take = (names: string[]) => {
+      const taken = names.map((n, i) => feature(outs[at + i]!, n));
+      at += names.length;
+      return taken;
+    };
+    const backbone = take(backboneNames);
+    const neck = take(neckNames);
+    const head = take(headNames);
+    const raw = outs.slice(at).map((t) => (manifest.head.outputLayout === 'NHWC' ? t : t.transpose([0, 2, 3, 1])) as tf.Tensor4D);
     const k = manifest.classes.length;
+    const classChannels = options.classChannels;
     const cls = raw.map((r) => {
       const all = r.slice([0, 0, 0, 0], [-1, -1, -1, k]) as tf.Tensor4D;
       return classChannels ? (tf.gather(all, classChannels as number[], 3) as tf.Tensor4D) : all;
     });
     const box = raw.map((r) => r.slice([0, 0, 0, k], [-1, -1, -1, -1]) as tf.Tensor4D);
-    const rawOut = classChannels
-      ? raw.map((r, l) => tf.concat([cls[l]!, box[l]!], 3) as tf.Tensor4D)
-      : raw;
-    tf.dispose(outs.filter((t) => !neck.includes(t as tf.Tensor4D) && !head.includes(t as tf.Tensor4D) && !rawOut.includes(t as tf.Tensor4D)));
-    return { neck, head, cls, box, raw: rawOut };
+    const rawOut = classChannels ? raw.map((r, l) => tf.concat([cls[l]!, box[l]!], 3) as tf.Tensor4D) : raw;
+    const kept = new Set<tf.Tensor>([...backbone, ...neck, ...head, ...rawOut]);
+    tf.dispose(outs.filter((t) => !kept.has(t)));
+    return { backbone, neck, head, cls, box, raw: rawOut };
   });
 }
 
 export function disposeTaps(taps: DetectorTaps): void {
-  tf.dispose([...taps.neck, ...taps.head, ...taps.cls, ...taps.box, ...taps.raw]);
+  tf.dispose([...taps.backbone, ...taps.neck, ...taps.head, ...taps.cls, ...taps.box, ...taps.raw]);
 }

@@ -61,7 +61,7 @@ describe('pseudo ground truth from the teacher', () => {
       const images: AnnotatedImage[] = [annotated, { ...annotated, objects: [], unlabeled: true }];
       const batches = iterateBatches(images, split.loadImage, student.manifest, { batchSize: 2, seed: 1, shuffle: false, inputSize: 320 });
       const { value: batch } = await batches.next();
-      const taps = readDetector(teacher.graph, teacher.manifest, batch!.input, session.teacherChannels);
+      const taps = readDetector(teacher.graph, teacher.manifest, batch!.input, session.teacherRead);
       const { batch: labelled, pseudoBoxes } = await withPseudoLabels(session, batch!, taps, 0.4);
       disposeTaps(taps);
       batch!.input.dispose();

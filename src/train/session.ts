@@ -10,7 +10,7 @@ import { createMethod, getMethod, type MethodInstance } from '../distill/registr
 import type { TrainableGraph } from '../graph/executor';
 import type { ModelManifest } from '../models/manifest';
 import type { MethodConfig } from './config';
-import { tapNames } from './detector-taps';
+import { tapNames, type ReadOptions } from './detector-taps';
 
 export interface ModelHandle {
   graph: TrainableGraph;
@@ -47,6 +47,12 @@ export function checkPair(teacher: ModelManifest, student: ModelManifest, method
   } else if (needs.has('neck') && teacher.taps!.neck!.length !== student.taps!.neck!.length) {
     problems.push(`The teacher has ${teacher.taps!.neck!.length} neck levels and the student ${student.taps!.neck!.length}.`);
   }
+  if (needs.has('stage')) {
+    const t = teacher.taps?.backbone?.length ?? 0;
+    const st = student.taps?.backbone?.length ?? 0;
+    if (!t || !st) problems.push('Hints at every stage read the backbone stage outputs, but a manifest names none ("taps.backbone").');
+    else if (t !== st) problems.push(`Hints pair backbone stages one to one, but the teacher taps ${t} stages and the student ${st}.`);
+  }
   if (needs.has('headFeature') && (!teacher.taps?.headFeatures?.length || !student.taps?.headFeatures?.length)) {
     problems.push('Head mimicking is chosen but a manifest names no head-feature taps ("taps.headFeatures").');
   }
@@ -65,14 +71,23 @@ export interface DistillSession {
   detectionWeight: number;
   /** Teacher class channels in the student's class order (undefined: same label space). */
   teacherChannels?: number[];
+  /** How to read the teacher: in the student's label space, at a derived student's kept channels. */
+  teacherRead: ReadOptions;
+  /** How to read the student (backbone stages only when a method needs them). */
+  studentRead: ReadOptions;
   grid(inputSize: number): AnchorGrid;
   /** What the optimizer updates: the student's unfrozen weights and every connector's. */
   trainableVariables(): tf.Variable[];
   dispose(): void;
 }
 
-/** Channel counts of the tapped features, from a shape pass at a tiny input (cheap on any backend). */
-function featureChannels(h: ModelHandle, kind: 'neck' | 'headFeatures'): number[] {
+type TapKind = 'backbone' | 'neck' | 'headFeatures';
+
+/**
+ * Channel counts of the tapped features, from a shape pass at a tiny input (cheap on any
+ * backend); a tap read at picked channels counts those.
+ */
+function featureChannels(h: ModelHandle, kind: TapKind, picked: Readonly<Record<string, readonly number[]>> = {}): number[] {
   const names = h.manifest.taps?.[kind] ?? [];
   if (!names.length) return [];
   const input = h.manifest.input;
@@ -82,8 +97,42 @@ function featureChannels(h: ModelHandle, kind: 'neck' | 'headFeatures'): number[
   return names.map((n) => {
     const s = shapes.get(n)?.[0];
     if (!s) throw new Error(`Tap "${n}" is not in ${h.manifest.name}'s graph.`);
-    return layout === 'NCHW' ? s[1]! : s[3]!;
+    return picked[n]?.length ?? (layout === 'NCHW' ? s[1]! : s[3]!);
   });
+}
+
+/**
+ * For a student derived from this teacher by channel pruning: the teacher channels of each
+ * pruned tap (its `derivedFrom.tapChannels`), checked against both graphs. Undefined for any
+ * other pair.
+ */
+export function derivedTapChannels(teacher: ModelHandle, student: ModelHandle): Record<string, number[]> | undefined {
+  const record = student.manifest.derivedFrom;
+  if (!record?.tapChannels || record.model !== teacher.manifest.name) return undefined;
+  const kinds: TapKind[] = ['backbone', 'neck', 'headFeatures'];
+  for (const kind of kinds) {
+    const namesT = teacher.manifest.taps?.[kind] ?? [];
+    const namesS = student.manifest.taps?.[kind] ?? [];
+    if (namesT.join() !== namesS.join()) return undefined;
+  }
+  const all = kinds.flatMap((k) => teacher.manifest.taps?.[k] ?? []);
+  for (const [node, kept] of Object.entries(record.tapChannels)) {
+    if (!all.includes(node)) throw new Error(`${student.manifest.name}: its derivation names tap "${node}", which ${teacher.manifest.name} does not tap. Derive the student again.`);
+  }
+  const picked = record.tapChannels;
+  for (const kind of kinds) {
+    const full = featureChannels(teacher, kind);
+    const countS = featureChannels(student, kind);
+    (teacher.manifest.taps?.[kind] ?? []).forEach((node, i) => {
+      const kept = picked[node];
+      const expected = kept ? kept.length : full[i]!;
+      const valid = !kept || kept.every((c, j) => Number.isInteger(c) && c >= 0 && c < full[i]! && (j === 0 || c > kept[j - 1]!));
+      if (!valid || expected !== countS[i]) {
+        throw new Error(`${student.manifest.name}: its derivation record does not fit tap "${node}" (${countS[i]} student channels, ${expected} recorded of the teacher's ${full[i]}). Derive the student again from this teacher.`);
+      }
+    });
+  }
+  return picked;
 }
 
 export function createSession(options: {
@@ -103,11 +152,13 @@ export function createSession(options: {
   // Before any step: name every node the student's gradient could not pass, rather than fail in backprop.
   student.graph.assertGradients(tapNames(student.manifest));
   const needs = new Set(methods.flatMap((m) => getMethod(m.id).needs));
+  const picked = teacher ? derivedTapChannels(teacher, student) : undefined;
   const channels = teacher
     ? {
-        neck: needs.has('neck') ? { teacher: featureChannels(teacher, 'neck'), student: featureChannels(student, 'neck') } : undefined,
+        stage: needs.has('stage') ? { teacher: featureChannels(teacher, 'backbone', picked), student: featureChannels(student, 'backbone') } : undefined,
+        neck: needs.has('neck') ? { teacher: featureChannels(teacher, 'neck', picked), student: featureChannels(student, 'neck') } : undefined,
         headFeature: needs.has('headFeature')
-          ? { teacher: featureChannels(teacher, 'headFeatures'), student: featureChannels(student, 'headFeatures') }
+          ? { teacher: featureChannels(teacher, 'headFeatures', picked), student: featureChannels(student, 'headFeatures') }
           : undefined,
         seed: options.seed ?? 0,
       }
@@ -134,6 +185,8 @@ export function createSession(options: {
     methods: instances,
     detectionWeight,
     teacherChannels,
+    teacherRead: { classChannels: teacherChannels, featureChannels: picked, backbone: needs.has('stage') },
+    studentRead: { backbone: needs.has('stage') },
     grid(inputSize) {
       let g = grids.get(inputSize);
       if (!g) {

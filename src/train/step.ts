@@ -24,6 +24,8 @@ export interface StepOptions {
   withMaps?: boolean;
   /** Score above which the teacher's detections become boxes of photos without annotations. */
   pseudoThreshold?: number;
+  /** Also measure each part's gradient norm on the student (`gradientNorms`; costs a forward and backward per part). */
+  measureGradients?: boolean;
 }
 
 export interface StepResult {
@@ -38,6 +40,11 @@ export interface StepResult {
   maps?: PanelMap[];
   /** Boxes taken from the teacher for photos without annotations in this batch (0 when none). */
   pseudoBoxes: number;
+  /**
+   * When measured: per part ('detection' and each method's label), the L2 norm of the gradient
+   * its weighted loss alone sends to the student's weights (connectors excluded), before clipping.
+   */
+  gradientNorms?: Record<string, number>;
 }
 
 function inputSizeOf(batch: TrainingBatch, layout: 'NCHW' | 'NHWC'): number {
@@ -47,6 +54,8 @@ function inputSizeOf(batch: TrainingBatch, layout: 'NCHW' | 'NHWC'): number {
 /** The tensors of one forward of the session, for the step and for inspection. */
 export function distillInputs(session: DistillSession, tapsT: DetectorTaps | undefined, tapsS: DetectorTaps, assignments: Assignment[]): DistillInputs {
   return {
+    stageT: tapsT?.backbone,
+    stageS: tapsS.backbone,
     neckT: tapsT?.neck,
     neckS: tapsS.neck,
     headT: tapsT?.head,
@@ -87,9 +96,39 @@ export async function withPseudoLabels(session: DistillSession, batch: TrainingB
   return { batch: { ...batch, gts }, pseudoBoxes };
 }
 
+/**
+ * What each part of the loss pulls with: the detection loss and each method, one at a time, each
+ * the L2 norm of the gradient of its weighted loss on the student's own weights. The parts' sum
+ * is the step's gradient (before clipping); their norms say whether a term is negligible or
+ * dominant. One forward and backward per part.
+ */
+export async function measureGradientNorms(session: DistillSession, tapsT: DetectorTaps | undefined, batch: TrainingBatch, assignments: Assignment[]): Promise<Record<string, number>> {
+  const { student } = session;
+  const variables = student.graph.trainableVariables();
+  const grid = assignments[0]!.grid;
+  const parts: { label: string; loss: (tapsS: DetectorTaps) => tf.Scalar }[] = [];
+  if (session.detectionWeight > 0) {
+    parts.push({
+      label: 'detection',
+      loss: (tapsS) => tf.mul(gflLoss({ outputs: tapsS.raw, assignments, grid, regMax: student.manifest.head.regMax }).loss, session.detectionWeight) as tf.Scalar,
+    });
+  }
+  for (const m of session.methods) {
+    parts.push({ label: m.label, loss: (tapsS) => tf.mul(m.run(distillInputs(session, tapsT, tapsS, assignments)).loss, m.scale) as tf.Scalar });
+  }
+  const norms: Record<string, number> = {};
+  for (const part of parts) {
+    const { value, grads } = tf.variableGrads(() => part.loss(readDetector(student.graph, student.manifest, batch.input, session.studentRead)), variables);
+    const norm = tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))));
+    norms[part.label] = (await norm.data())[0]!;
+    tf.dispose([value, norm, ...Object.values(grads)]);
+  }
+  return norms;
+}
+
 export async function distillStep(session: DistillSession, optimizer: Optimizer, given: TrainingBatch, options: StepOptions): Promise<StepResult> {
   const { student, teacher } = session;
-  const tapsT = teacher ? readDetector(teacher.graph, teacher.manifest, given.input, session.teacherChannels) : undefined;
+  const tapsT = teacher ? readDetector(teacher.graph, teacher.manifest, given.input, session.teacherRead) : undefined;
   let labelled: { batch: TrainingBatch; pseudoBoxes: number };
   try {
     labelled = await withPseudoLabels(session, given, tapsT, options.pseudoThreshold ?? DEFAULT_PSEUDO_THRESHOLD);
@@ -106,7 +145,7 @@ export async function distillStep(session: DistillSession, optimizer: Optimizer,
   const variables = session.trainableVariables();
   try {
     const { value, grads } = tf.variableGrads(() => {
-      const tapsS = readDetector(student.graph, student.manifest, batch.input);
+      const tapsS = readDetector(student.graph, student.manifest, batch.input, session.studentRead);
       let detection: { loss: tf.Scalar; terms: Record<string, tf.Scalar> } | undefined;
       if (session.detectionWeight > 0) {
         const d = gflLoss({ outputs: tapsS.raw, assignments, grid, regMax: student.manifest.head.regMax });
@@ -134,8 +173,10 @@ export async function distillStep(session: DistillSession, optimizer: Optimizer,
         if (!Number.isFinite(gradNorm)) {
           return { loss, terms: numbers, numPositives, gradNorm, applied: false, nonFiniteTerms: ['gradient'], maps, pseudoBoxes };
         }
+        // Measured before the update, on the same weights and batch as this step's gradient.
+        const gradientNorms = options.measureGradients ? await measureGradientNorms(session, tapsT, batch, assignments) : undefined;
         optimizer.apply(variables, clipped.grads, options.lr);
-        return { loss, terms: numbers, numPositives, gradNorm, applied: true, nonFiniteTerms: [], maps, pseudoBoxes };
+        return { loss, terms: numbers, numPositives, gradNorm, applied: true, nonFiniteTerms: [], maps, pseudoBoxes, ...(gradientNorms ? { gradientNorms } : {}) };
       } finally {
         tf.dispose([clipped.norm, ...Object.values(clipped.grads)]);
       }

@@ -28,6 +28,8 @@ export type TrainEvent =
       /** Boxes the teacher gave this step's photos without annotations (pseudo ground truth). */
       pseudoBoxes: number;
       gradNorm: number;
+      /** Per part, the norm of the gradient its loss alone sends to the student (steps where it was measured). */
+      gradientNorms?: Record<string, number>;
       applied: boolean;
       nonFiniteTerms: string[];
       msPerStep: number;
@@ -53,6 +55,8 @@ export interface TrainOptions {
   /** Awaited before each step; resolves when the run may go on (pause support). */
   gate?: () => Promise<void>;
   /** Ask for panel maps every this many steps (0: never). */
+  /** Measure each loss part's gradient norm at step 0 and every this many steps (0 or absent: never). */
+  gradientNormsEvery?: number;
   mapsEvery?: number;
   onEvent?: (event: TrainEvent) => void;
   saveCheckpoint?: (checkpoint: Checkpoint) => Promise<void>;
@@ -127,7 +131,10 @@ export async function train(o: TrainOptions): Promise<{ step: number; stopped: b
         const lr = learningRateAt(step, schedule);
         const withMaps = !!o.mapsEvery && step % o.mapsEvery === 0;
         const t0 = performance.now();
-        const r = await distillStep(session, optimizer, batch, { lr, clipNorm: s.clipNorm, withMaps, pseudoThreshold: config.data.pseudoThreshold });
+        // Gradient norms per part at the first step and every `gradientNormsEvery` after.
+        const every = o.gradientNormsEvery ?? config.gradientNormsEvery ?? 0;
+        const measureGradients = every > 0 && step % every === 0;
+        const r = await distillStep(session, optimizer, batch, { lr, clipNorm: s.clipNorm, withMaps, pseudoThreshold: config.data.pseudoThreshold, measureGradients });
         const ms = performance.now() - t0;
         step++;
         times.push(ms);
@@ -145,6 +152,7 @@ export async function train(o: TrainOptions): Promise<{ step: number; stopped: b
           numPositives: r.numPositives,
           pseudoBoxes: r.pseudoBoxes,
           gradNorm: r.gradNorm,
+          ...(r.gradientNorms ? { gradientNorms: r.gradientNorms } : {}),
           applied: r.applied,
           nonFiniteTerms: r.nonFiniteTerms,
           msPerStep: ms,

@@ -114,8 +114,8 @@ export async function inspectImage(
       positives: a.positives[j]?.length ?? 0,
     }));
     if (session.methods.length > 0 && sample.gts.length > 0) {
-      const tapsT = teacher ? readDetector(teacher.graph, teacher.manifest, input, session.teacherChannels) : undefined;
-      const tapsS = readDetector(student.graph, student.manifest, input);
+      const tapsT = teacher ? readDetector(teacher.graph, teacher.manifest, input, session.teacherRead) : undefined;
+      const tapsS = readDetector(student.graph, student.manifest, input, session.studentRead);
       try {
         const result = await deferMapReads(() =>
           tf.tidy(() => {
