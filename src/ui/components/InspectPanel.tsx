@@ -47,6 +47,15 @@ const METHOD_MAPS: Record<string, { title: string; rows: MapRow[]; note: string 
     rows: [{ name: 'cosine', title: 'cosine' }],
     note: 'Cosine similarity at every location (1: the same direction); the loss averages 1 − cosine over the positive anchors only.',
   },
+  hints: {
+    title: 'Hints: student vs teacher error at each stage, the neck and the head',
+    rows: [
+      { name: 'stage error', title: 'backbone stage' },
+      { name: 'neck error', title: 'neck' },
+      { name: 'head error', title: 'head features' },
+    ],
+    note: 'Squared error over channels relative to the teacher’s spread (0: the student reproduces the teacher there; 1: no better than the teacher’s mean).',
+  },
   // Titled by the mode the maps were computed in (BCE by default, KL for softmax classifiers): see kdSpec.
   kd: { title: 'Soft-label KD', rows: [{ name: 'kd', title: 'loss' }], note: '' },
   ld: {
@@ -58,7 +67,7 @@ const METHOD_MAPS: Record<string, { title: string; rows: MapRow[]; note: string 
     note: 'Edge distributions below are read at the chosen object’s best positive anchor.',
   },
 };
-const ORDER = ['fgfi', 'fgd', 'pfi', 'rm', 'ld', 'head-mimic', 'kd'];
+const ORDER = ['fgfi', 'fgd', 'pfi', 'rm', 'ld', 'head-mimic', 'hints', 'kd'];
 
 /** The KD maps' title and note for the mode they were made with. */
 function kdSpec(r: InspectionResult, methods: readonly MethodRow[]): { title: string; rows: MapRow[]; note: string } {
