@@ -15,7 +15,7 @@ function annotatedClasses(id: string): string[] {
 describe('the lab in Chromium, WebGPU on SwiftShader', () => {
   let lab: Lab;
   beforeAll(async () => {
-    lab = await openLab();
+    lab = await openLab('?backend=webgpu');
   });
   afterAll(async () => {
     await lab?.close();

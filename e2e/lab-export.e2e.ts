@@ -31,7 +31,7 @@ describe('evaluation and export (WebGPU on SwiftShader)', () => {
   const exported = join(shots, 'exported-student.zip');
   const configPath = join(shots, 'experiment.json');
   beforeAll(async () => {
-    lab = await openLab();
+    lab = await openLab('?backend=webgpu');
   });
   afterAll(async () => {
     if (lab) console.log(lab.logs.filter((l) => /error|warn/i.test(l)).slice(-20).join('\n'));

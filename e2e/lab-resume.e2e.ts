@@ -99,7 +99,7 @@ describe('a run reloaded mid-way resumes from its checkpoint (wasm backend)', ()
 describe('recovery and bad input (WebGPU on SwiftShader)', () => {
   let lab: Lab;
   beforeAll(async () => {
-    lab = await openLab('?testHooks');
+    lab = await openLab('?testHooks&backend=webgpu');
     await loadFixture(lab.page);
   });
   afterAll(async () => {

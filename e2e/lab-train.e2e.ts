@@ -11,7 +11,7 @@ mkdirSync(shots, { recursive: true });
 describe('training and inspection in the lab (WebGPU on SwiftShader)', () => {
   let lab: Lab;
   beforeAll(async () => {
-    lab = await openLab();
+    lab = await openLab('?backend=webgpu');
   });
   afterAll(async () => {
     if (lab) console.log(lab.logs.filter((l) => /error|warn/i.test(l)).slice(-20).join('\n'));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { orderTerms } from './components/LossCharts';
-import { appendPoint, backendOrderFromQuery } from './controller';
+import { appendPoint, backendOrderFromQuery, backendRequest } from './controller';
 import type { LossPoint } from './store';
 
 const point = (step: number, loss = step): LossPoint => ({ step, values: { loss } });
@@ -11,6 +11,15 @@ describe('controller helpers', () => {
     expect(backendOrderFromQuery('?backend=webgl, wasm')).toEqual(['webgl', 'wasm']);
     expect(backendOrderFromQuery('?backend=tpu')).toEqual(['webgpu', 'webgl', 'wasm']);
     expect(backendOrderFromQuery('')).toEqual(['webgpu', 'webgl', 'wasm']);
+  });
+
+  it('takes the backend from the address, else the choice kept in this browser, else picks it', () => {
+    expect(backendRequest('?backend=wasm', 'webgpu')).toEqual({ source: 'url', order: ['wasm'], allowSoftware: true, label: '?backend=wasm' });
+    expect(backendRequest('', 'webgpu')).toEqual({ source: 'choice', order: ['webgpu', 'webgl', 'wasm'], allowSoftware: true, label: 'webgpu' });
+    expect(backendRequest('', 'wasm')).toEqual({ source: 'choice', order: ['wasm', 'webgpu', 'webgl'], allowSoftware: true, label: 'wasm' });
+    // Automatic: a software GPU is passed over for a faster backend.
+    expect(backendRequest('?testHooks', null)).toEqual({ source: 'auto', order: ['webgpu', 'webgl', 'wasm'], allowSoftware: false, label: 'automatic' });
+    expect(backendRequest('', 'tpu').source).toBe('auto');
   });
 
   it('appends a step to the curves, replacing points from a step that is run again (resume)', () => {

@@ -39,6 +39,30 @@ function markModelChanged(state: LabState['inspect'], role: ModelRole): LabState
   return state.result.status === 'ready' ? { ...state, weightsChanged: `another ${role} was loaded since` } : state;
 }
 
+const BACKEND_KEY = 'distill-lab:backend';
+
+/** How the backend was asked for: the address (?backend=), a choice in the backend panel, or automatically. */
+export interface BackendRequest {
+  source: 'url' | 'choice' | 'auto';
+  order: BackendName[];
+  /** A backend named by the person runs even on a software renderer. */
+  allowSoftware: boolean;
+  /** What was asked, in words ("?backend=wasm", "webgpu"). */
+  label: string;
+}
+
+/** The backend request from the address, else the choice kept in this browser, else automatic. */
+export function backendRequest(search: string, stored: string | null): BackendRequest {
+  const requested = new URLSearchParams(search).get('backend');
+  if (requested) {
+    const order = backendOrderFromQuery(search);
+    return { source: 'url', order, allowSoftware: true, label: `?backend=${requested}` };
+  }
+  const choice = BACKEND_ORDER.find((b) => b === stored);
+  if (choice) return { source: 'choice', order: [choice, ...BACKEND_ORDER.filter((b) => b !== choice)], allowSoftware: true, label: choice };
+  return { source: 'auto', order: [...BACKEND_ORDER], allowSoftware: false, label: 'automatic' };
+}
+
 function patchTraining(patch: Partial<TrainingState>) {
   set((s) => ({ training: { ...s.training, ...patch } }));
 }
@@ -88,9 +112,10 @@ function onEvent(event: LabEvent) {
 export async function boot(): Promise<void> {
   if (lab) return; // React's StrictMode runs effects twice in development.
   ({ lab, worker } = startLabWorker(onEvent));
-  set({ backend: { status: 'loading', detail: 'choosing a backend' } });
+  const request = backendRequest(location.search, localStorage.getItem(BACKEND_KEY));
+  set({ backend: { status: 'loading', detail: 'choosing a backend' }, backendRequest: request });
   try {
-    const report = await lab.init(backendOrderFromQuery(location.search));
+    const report = await lab.init(request.order, { allowSoftware: request.allowSoftware });
     set({ backend: { status: 'ready', value: report } });
   } catch (error) {
     set({ backend: { status: 'error', error: messageOf(error) } });
@@ -390,6 +415,23 @@ export async function restartWorker(): Promise<void> {
     training: { ...s.training, status: isRunActive(s.training.status) ? 'error' : s.training.status },
   }));
   await boot();
+}
+
+/**
+ * The person picks a backend in the panel ('auto' lets the lab choose): kept in this browser, it
+ * replaces a ?backend= of the address, and the compute worker restarts on it (models, data and
+ * the checkpoint come back; weights trained since the last checkpoint do not).
+ */
+export async function switchBackend(choice: BackendName | 'auto'): Promise<void> {
+  if (isRunActive(get().training.status)) return;
+  if (choice === 'auto') localStorage.removeItem(BACKEND_KEY);
+  else localStorage.setItem(BACKEND_KEY, choice);
+  const url = new URL(location.href);
+  if (url.searchParams.has('backend')) {
+    url.searchParams.delete('backend');
+    history.replaceState(null, '', url);
+  }
+  await restartWorker();
 }
 
 /** For the end-to-end test of the recovery path. */

@@ -82,6 +82,8 @@ export interface DeriveState {
 
 export interface LabState {
   backend: Loadable<BackendReport>;
+  /** How the backend was asked for (the address, the panel, or automatically). */
+  backendRequest: { source: 'url' | 'choice' | 'auto'; label: string } | null;
   deviceLost: string | null;
   methods: MethodRow[];
   config: LabExperiment | null;
@@ -135,6 +137,7 @@ export const initialTraining: TrainingState = {
 
 export const useLabStore = create<LabState>(() => ({
   backend: { status: 'idle' },
+  backendRequest: null,
   deviceLost: null,
   methods: [],
   config: null,

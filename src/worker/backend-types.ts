@@ -17,12 +17,19 @@ export interface BackendAttempt {
   ok: boolean;
   /** Why this backend was not used (or a caveat when it was). */
   reason?: string;
+  /** It works here, but on a software renderer (SwiftShader, llvmpipe): passed over unless asked for. */
+  software?: boolean;
 }
+
+/** Renderer names of software GPUs: correct, but slower than wasm on the same CPU. */
+export const SOFTWARE_RENDERER = /swiftshader|llvmpipe|lavapipe|softpipe|software|basic render/i;
 
 export interface BackendReport {
   backend: BackendName;
   adapter?: AdapterReport;
   /** Every backend tried, best first, with the reason each better one was passed over. */
   attempts: BackendAttempt[];
+  /** Whether a software GPU was accepted because it was asked for by name. */
+  softwareAllowed?: boolean;
 }
 

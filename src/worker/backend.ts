@@ -3,7 +3,7 @@ import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import '@tensorflow/tfjs-backend-wasm';
 
 import type { AdapterReport, BackendName, BackendReport, BackendAttempt } from './backend-types';
-import { BACKEND_ORDER } from './backend-types';
+import { BACKEND_ORDER, SOFTWARE_RENDERER } from './backend-types';
 
 export type { AdapterReport, BackendName, BackendReport, BackendAttempt };
 
@@ -37,12 +37,14 @@ async function createWebGpuBackend(): Promise<WebGPUBackend> {
     },
   });
   const legacyFallback = (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter;
+  const flagged = Boolean((info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? legacyFallback);
   webgpuAdapter = {
     vendor: info.vendor,
     architecture: info.architecture,
     description: info.description,
     device: info.device,
-    isFallback: Boolean((info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? legacyFallback),
+    // Some browsers do not flag SwiftShader as a fallback adapter: its name says it.
+    isFallback: flagged || SOFTWARE_RENDERER.test([info.vendor, info.architecture, info.description, info.device].join(' ')),
   };
   webgpuDevice = device;
   // tfjs does not watch for validation errors; a silent one means wrong numbers, so say it.
@@ -139,26 +141,82 @@ function explainFallbackAdapter(a: AdapterReport): string {
   return `WebGPU runs on a software (fallback) adapter, ${name}: no hardware GPU adapter was offered to this page (headless Chrome, a GPU-less machine, or a blocklisted driver). It is correct but far slower than a GPU.`;
 }
 
+/** The WebGL renderer's name, when the browser tells it (WEBGL_debug_renderer_info). */
+function webglRenderer(): string | undefined {
+  const gl = (tf.backend() as unknown as { gpgpu?: { gl?: WebGL2RenderingContext } }).gpgpu?.gl;
+  if (!gl) return undefined;
+  const ext = gl.getExtension('WEBGL_debug_renderer_info');
+  const name = ext ? gl.getParameter(ext.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER);
+  return typeof name === 'string' ? name : undefined;
+}
+
+/** Whether the backend just set up computes on a software renderer, and its name. */
+function softwareRenderer(backend: BackendName): string | undefined {
+  if (backend === 'webgpu' && webgpuAdapter?.isFallback) return [webgpuAdapter.vendor, webgpuAdapter.architecture, webgpuAdapter.description].filter(Boolean).join(' ') || 'a fallback adapter';
+  if (backend === 'webgl') {
+    const name = webglRenderer();
+    if (name && SOFTWARE_RENDERER.test(name)) return name;
+  }
+  return undefined;
+}
+
+async function trySetBackend(backend: BackendName): Promise<void> {
+  const ok = await tf.setBackend(backend);
+  if (!ok) throw new Error('tf.setBackend returned false');
+  await tf.ready();
+  await sanityCheck();
+}
+
+export interface SelectOptions {
+  /**
+   * Accept a software GPU (SwiftShader, llvmpipe) when it comes first. By default one is passed
+   * over for the next backend that works (wasm runs 5–10x faster on the same CPU), and used only
+   * when nothing after it works.
+   */
+  allowSoftware?: boolean;
+}
+
 /**
  * Picks the best backend that works here: the preference order (default webgpu, webgl, wasm),
- * each initialised and checked on a known computation before it is accepted.
+ * each initialised and checked on a known computation before it is accepted. A GPU backend on a
+ * software renderer is passed over (see SelectOptions) and the report says why.
  */
-export async function selectBackend(order: readonly BackendName[] = BACKEND_ORDER): Promise<BackendReport> {
+export async function selectBackend(order: readonly BackendName[] = BACKEND_ORDER, options: SelectOptions = {}): Promise<BackendReport> {
   registerBackends();
   const attempts: BackendAttempt[] = [];
-  for (const backend of order) {
+  let softwareCandidate: BackendAttempt | undefined;
+  for (const [i, backend] of order.entries()) {
     try {
-      const ok = await tf.setBackend(backend);
-      if (!ok) throw new Error('tf.setBackend returned false');
-      await tf.ready();
-      await sanityCheck();
+      await trySetBackend(backend);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       attempts.push({ backend, ok: false, reason: describeFailure(backend, message) });
       continue;
     }
     const adapter = backend === 'webgpu' ? webgpuAdapter : undefined;
-    attempts.push({ backend, ok: true, reason: adapter?.isFallback ? explainFallbackAdapter(adapter) : undefined });
+    const software = softwareRenderer(backend);
+    if (software && !options.allowSoftware && i < order.length - 1) {
+      const attempt: BackendAttempt = {
+        backend,
+        ok: false,
+        software: true,
+        reason: `it works here, but on a software renderer (${software}) that computes on the CPU, where wasm is usually 5–10x faster; ${order.slice(i + 1).join(' and ')} ${i < order.length - 2 ? 'are' : 'is'} tried first. Choose ${backend} below to use it anyway.`,
+      };
+      attempts.push(attempt);
+      softwareCandidate ??= attempt;
+      continue;
+    }
+    const reason = adapter?.isFallback ? explainFallbackAdapter(adapter) : software ? `WebGL runs on a software renderer (${software}): correct but far slower than a GPU.` : undefined;
+    attempts.push({ backend, ok: true, reason, software: software ? true : undefined });
+    return { backend, adapter, attempts, softwareAllowed: software ? options.allowSoftware === true : undefined };
+  }
+  if (softwareCandidate) {
+    // Nothing faster works: the software GPU it is, after all.
+    const backend = softwareCandidate.backend;
+    await trySetBackend(backend);
+    const adapter = backend === 'webgpu' ? webgpuAdapter : undefined;
+    softwareCandidate.ok = true;
+    softwareCandidate.reason = `${adapter ? explainFallbackAdapter(adapter) : 'It runs on a software renderer.'} Used because no faster backend works here.`;
     return { backend, adapter, attempts };
   }
   throw new Error(`No TensorFlow.js backend works in this browser:\n${attempts.map((a) => `- ${a.backend}: ${a.reason}`).join('\n')}`);

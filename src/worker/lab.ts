@@ -171,10 +171,10 @@ export class Lab {
     this.listeners.push(listener);
   }
 
-  init(order?: BackendName[]): Promise<BackendReport> {
+  init(order?: BackendName[], options: { allowSoftware?: boolean } = {}): Promise<BackendReport> {
     return this.serial(async () => {
       if (this.backendReport) return this.backendReport;
-      const report = await selectBackend(order);
+      const report = await selectBackend(order, options);
       this.backendReport = report;
       this.store = await openStore();
       const device = report.backend === 'webgpu' ? currentWebGpuDevice() : undefined;

@@ -1,6 +1,6 @@
-import type { BackendReport } from '../../worker/backend-types';
-import { restartWorker } from '../controller';
-import { useLabStore } from '../store';
+import { BACKEND_ORDER, type BackendName, type BackendReport } from '../../worker/backend-types';
+import { restartWorker, switchBackend } from '../controller';
+import { isRunActive, useLabStore } from '../store';
 
 function adapterName(report: BackendReport): string | null {
   const a = report.adapter;
@@ -12,6 +12,9 @@ function adapterName(report: BackendReport): string | null {
 export function BackendPanel() {
   const backend = useLabStore((s) => s.backend);
   const deviceLost = useLabStore((s) => s.deviceLost);
+  const request = useLabStore((s) => s.backendRequest);
+  const running = useLabStore((s) => isRunActive(s.training.status));
+  const chosen: BackendName | 'auto' = request?.source === 'choice' ? (request.label as BackendName) : 'auto';
   return (
     <section className="card" aria-labelledby="backend-title" data-testid="backend-panel">
       <h2 id="backend-title">Compute backend</h2>
@@ -32,13 +35,48 @@ export function BackendPanel() {
           </p>
           <ul className="attempts">
             {backend.value.attempts.map((a) => (
-              <li key={a.backend} className={a.ok ? 'ok' : 'failed'} data-testid={`attempt-${a.backend}`}>
-                <strong>{a.backend}</strong> {a.ok ? 'in use' : 'not used'}
+              <li key={a.backend} className={a.ok ? 'ok' : a.software ? 'passed' : 'failed'} data-testid={`attempt-${a.backend}`}>
+                <strong>{a.backend}</strong> {a.ok ? 'in use' : a.software ? 'passed over' : 'not used'}
                 {a.reason && <span className="reason">: {a.reason}</span>}
               </li>
             ))}
           </ul>
         </>
+      )}
+      {request && backend.status !== 'loading' && (
+        <div className="backend-choice">
+          <p className="small" data-testid="backend-source">
+            {request.source === 'url' && (
+              <>
+                Forced by <code>{request.label}</code> in the address; choosing here replaces it.
+              </>
+            )}
+            {request.source === 'choice' && <>Chosen here ({request.label}), kept in this browser.</>}
+            {request.source === 'auto' && <>Chosen automatically: the fastest backend that works, a software GPU last.</>}
+          </p>
+          <label className="inline small">
+            Backend
+            <select
+              data-testid="backend-choice"
+              value={request.source === 'url' ? '' : chosen}
+              disabled={running}
+              onChange={(e) => void switchBackend(e.target.value as BackendName | 'auto')}
+            >
+              {request.source === 'url' && <option value="">{request.label}</option>}
+              <option value="auto">automatic</option>
+              {BACKEND_ORDER.map((b) => (
+                <option key={b} value={b}>
+                  {b}
+                </option>
+              ))}
+            </select>
+          </label>
+          <p className="muted small">
+            {running
+              ? 'Stop the training to switch.'
+              : 'Switching restarts the compute worker: models, data and the checkpoint come back; weights trained since the last checkpoint do not.'}
+          </p>
+        </div>
       )}
       {deviceLost && (
         <div role="alert" data-testid="device-lost">
