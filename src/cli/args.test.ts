@@ -11,6 +11,12 @@ describe('parseCli', () => {
     expect(o.config.detectionWeight).toBe(1);
     expect(o.overwrite).toBe(false);
     expect(parseCli(['--data', 'voc', '--out', 'runs/a', '--overwrite']).overwrite).toBe(true);
+    // SGD gets an L2 decay that does not outweigh its gradients, unless one is given.
+    expect(o.config.schedule.weightDecay).toBe(0.05);
+    expect(parseCli(['--data', 'voc', '--optimizer', 'sgd']).config.schedule.weightDecay).toBe(1e-4);
+    expect(parseCli(['--data', 'voc', '--optimizer', 'sgd', '--weight-decay', '0']).config.schedule.weightDecay).toBe(0);
+    expect(parseCli(['--data', 'voc', '--gradient-norms-every', '5']).config.gradientNormsEvery).toBe(5);
+    expect(o.config.gradientNormsEvery).toBe(25);
   });
   it('gives clear usage errors', () => {
     const err = (args: string[]) => {

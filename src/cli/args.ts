@@ -30,6 +30,7 @@ Distills a student detector from a teacher on a PASCAL VOC folder, headless, on 
   --gradient-norms-every <n>  log each loss part's gradient norm at step 0 and every n steps
                           (about one extra step per part each time; 0: never)   [25]
   --lr <x>                [1e-4]   --optimizer adam|sgd  [adam]   --seed <n>  [1]
+  --weight-decay <x>      decoupled (adam) or L2 (sgd) weight decay        [0.05; 1e-4 with sgd]
   --out <dir>             output folder, new or empty                     [runs/<timestamp>]
   --overwrite             write into a non-empty --out (replaces its run's files)
   --resume <file.dlc>     continue from a checkpoint (its config is used)
@@ -94,6 +95,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
         lr: { type: 'string' },
         'gradient-norms-every': { type: 'string' },
         optimizer: { type: 'string' },
+        'weight-decay': { type: 'string' },
         seed: { type: 'string' },
         out: { type: 'string' },
         resume: { type: 'string' },
@@ -151,6 +153,8 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
       inputSize: number(v['input-size'], 'input-size', (n) => Number.isInteger(n) && n >= 32 && n % 32 === 0, 'a multiple of 32') ?? s.inputSize,
       lr: number(v.lr, 'lr', (n) => n > 0, 'a positive number') ?? s.lr,
       optimizer,
+      // An L2 decay of 0.05 (AdamW's decoupled default) would outweigh SGD's gradients.
+      weightDecay: number(v['weight-decay'], 'weight-decay', (n) => n >= 0, 'a number >= 0') ?? (optimizer === 'sgd' && optimizer !== s.optimizer ? 1e-4 : s.weightDecay),
       seed: number(v.seed, 'seed', Number.isInteger, 'an integer') ?? s.seed,
     },
   };

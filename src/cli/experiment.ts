@@ -1,9 +1,12 @@
 /**
- * The reproducible experiment: the default student distilled from NanoDet-g on one VOC split and
- * evaluated on another, once with plain fine-tuning, once per method (each with the detection
- * loss), and once with every method together, all with the same schedule and seed. Writes a
- * results table (mAP, gain over plain fine-tuning, fraction of the teacher–student gap closed).
- *   npm run experiment -- --data ../shared/voc-fixture [--epochs 6] [--input-size 320]
+ * The reproducible experiment: one student distilled from NanoDet-g and evaluated on images the
+ * runs never train on, once with plain fine-tuning, once per method (each with the detection
+ * loss), once with every method together and once with the repair recipe (the lab's default
+ * experiment), all with the same schedule, steps and seed. Writes a results table: mAP, gain over
+ * plain fine-tuning, the fraction of the teacher–student gap closed, steps, wall time, and each
+ * loss part's share of the gradient at the first step.
+ *   npm run experiment -- --data ../shared/voc-fixture [--student runs/s/manifest.json]
+ *     [--unlabeled ../shared/voc-unlabeled --train-split none --val-split trainval] [--epochs 6]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,15 +14,22 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { METHODS } from '../distill/registry';
-import { defaultExperiment, type ExperimentConfig, type MethodConfig, type ScheduleConfig } from '../train/config';
+import { defaultExperiment, repairRecipe, type ExperimentConfig, type MethodConfig, type ScheduleConfig } from '../train/config';
+import { gradientShares } from '../train/gradient-shares';
 import type { DetectorEvalReport } from '../eval/evaluate-detector';
 import { loadModel } from './node-lab';
 import { progressLine } from './progress';
 import { evaluateModel, runExperiment, type RunResult } from './run';
 
+const USAGE =
+  'Usage: npm run experiment -- --data <VOC folder> [--student <manifest>] [--unlabeled <photo folder>] [--max-unlabeled n] [--train-split train|none] [--val-split val] [--epochs 6] [--batch-size 4] [--input-size 320] [--lr 1e-4] [--only finetune,kd,...,all,recipe] [--out experiments/fixture]';
+
 const { values: v } = parseArgs({
   options: {
     data: { type: 'string' },
+    student: { type: 'string' },
+    unlabeled: { type: 'string' },
+    'max-unlabeled': { type: 'string' },
     'train-split': { type: 'string', default: 'train' },
     'val-split': { type: 'string', default: 'val' },
     epochs: { type: 'string', default: '6' },
@@ -32,7 +42,7 @@ const { values: v } = parseArgs({
 });
 
 if (!v.data) {
-  console.error('Usage: npm run experiment -- --data <VOC folder> [--epochs 6] [--batch-size 4] [--input-size 320] [--lr 1e-4] [--only finetune,kd,...] [--out experiments/fixture]');
+  console.error(USAGE);
   process.exit(2);
 }
 
@@ -45,6 +55,16 @@ interface Row {
   steps: number;
   seconds: number;
   trend: RunResult['termTrend'];
+  /** Each part's share of the gradient at the first step. */
+  shares: { part: string; share: number }[];
+}
+
+interface Run {
+  label: string;
+  title: string;
+  methods: MethodConfig[];
+  detectionWeight: number;
+  lr?: number;
 }
 
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : (100 * x).toFixed(1));
@@ -52,72 +72,90 @@ const pct = (x: number | null | undefined) => (x === null || x === undefined ? '
 async function main() {
   await tf.setBackend('wasm');
   const base = defaultExperiment();
+  const recipe = repairRecipe();
+  const studentName = v.student ?? base.student;
   const schedule = { ...base.schedule, epochs: Number(v.epochs), batchSize: Number(v['batch-size']), inputSize: Number(v['input-size']), lr: Number(v.lr) };
-  const runs: { label: string; methods: MethodConfig[] }[] = [
-    { label: 'finetune', methods: [] },
-    ...METHODS.map((m) => ({ label: m.id, methods: [{ id: m.id }] })),
-    { label: 'all', methods: METHODS.map((m) => ({ id: m.id })) },
+  const runs: Run[] = [
+    { label: 'finetune', title: 'plain fine-tuning (GFL loss only)', methods: [], detectionWeight: 1 },
+    ...METHODS.map((m) => ({ label: m.id, title: `${m.id} + GFL loss`, methods: [{ id: m.id }], detectionWeight: 1 })),
+    { label: 'all', title: `all ${METHODS.length} methods + GFL loss`, methods: METHODS.map((m) => ({ id: m.id })), detectionWeight: 1 },
+    { label: 'recipe', title: `repair recipe: ${recipe.methods.map((m) => (m.scale && m.scale !== 1 ? `${m.id} ×${m.scale}` : m.id)).join(' + ')}${recipe.detectionWeight ? ' + GFL loss' : ''}, lr ${recipe.schedule.lr}`, methods: recipe.methods, detectionWeight: recipe.detectionWeight, lr: recipe.schedule.lr },
   ].filter((r) => !v.only || v.only.split(',').includes(r.label));
   mkdirSync(v.out!, { recursive: true });
 
   const teacher = loadModel(base.teacher, { trainable: false, name: 'teacher-eval' });
   const teacherReport = await evaluateModel(teacher, v.data!, v['val-split']!, schedule.inputSize);
   teacher.graph.dispose();
-  const student = loadModel(base.student, { trainable: false, name: 'student-eval' });
+  const student = loadModel(studentName, { trainable: false, name: 'student-eval' });
   const studentReport = await evaluateModel(student, v.data!, v['val-split']!, schedule.inputSize);
+  const studentTitle = student.manifest.name;
   student.graph.dispose();
   console.log(`teacher mAP ${pct(teacherReport.mapAll)}, student before training ${pct(studentReport.mapAll)} (all-point, ${v['val-split']}, ${schedule.inputSize}px)`);
 
   const rows: Row[] = [];
   for (const run of runs) {
-    const config: ExperimentConfig = { ...base, methods: run.methods, schedule, checkpointEvery: 0, data: { ...base.data, trainSplit: v['train-split']!, valSplit: v['val-split']! } };
+    const config: ExperimentConfig = {
+      ...base,
+      student: studentName,
+      methods: run.methods,
+      detectionWeight: run.detectionWeight,
+      schedule: { ...schedule, lr: run.lr ?? schedule.lr },
+      checkpointEvery: 0,
+      // Shares at the first step only: one extra forward and backward per part.
+      gradientNormsEvery: 1_000_000,
+      data: {
+        ...base.data,
+        trainSplit: v['train-split']!,
+        valSplit: v['val-split']!,
+        unlabeled: v.unlabeled,
+        maxUnlabeled: v['max-unlabeled'] ? Number(v['max-unlabeled']) : undefined,
+      },
+    };
     const t0 = performance.now();
+    let shares: Row['shares'] = [];
     const result = await runExperiment({
       config,
       dataDir: v.data!,
       evalBefore: false,
       onEvent: (e) => {
-        if (e.type === 'step' && (e.step % 10 === 0 || e.step === e.totalSteps)) console.error(`${run.label.padEnd(10)} ${progressLine(e)}`);
+        if (e.type !== 'step') return;
+        if (e.gradientNorms) shares = gradientShares(e.gradientNorms).map(({ part, share }) => ({ part, share }));
+        if (e.step % 10 === 0 || e.step === e.totalSteps) console.error(`${run.label.padEnd(10)} ${progressLine(e)}`);
       },
     });
-    const row: Row = { label: run.label, methods: run.methods.map((m) => m.id as string), mapAll: result.after.mapAll, map11: result.after.map11, cocoAp: result.after.coco.ap, steps: result.steps, seconds: (performance.now() - t0) / 1000, trend: result.termTrend };
+    const row: Row = { label: run.label, methods: run.methods.map((m) => m.id as string), mapAll: result.after.mapAll, map11: result.after.map11, cocoAp: result.after.coco.ap, steps: result.steps, seconds: (performance.now() - t0) / 1000, trend: result.termTrend, shares };
     rows.push(row);
-    const trend = Object.entries(row.trend)
-      .filter(([k]) => row.methods.includes(k) || k === 'loss')
-      .map(([k, t]) => `${k} ${t.first.toPrecision(3)} → ${t.last.toPrecision(3)}`)
-      .join('; ');
-    console.log(`${run.label}: mAP ${pct(row.mapAll)} (${row.steps} steps, ${row.seconds.toFixed(0)} s); ${trend}`);
+    console.log(`${run.label}: mAP ${pct(row.mapAll)} (${row.steps} steps, ${row.seconds.toFixed(0)} s)`);
     // Written after every run, so a long experiment that is stopped still leaves its table.
-    writeResults(rows, teacherReport, studentReport, schedule);
+    writeResults(rows, runs, teacherReport, studentReport, schedule, studentTitle);
   }
 
-  const md = writeResults(rows, teacherReport, studentReport, schedule);
+  const md = writeResults(rows, runs, teacherReport, studentReport, schedule, studentTitle);
   console.log(`\n${md}\nWrote ${v.out}/results.md and results.json`);
 }
 
-
-function writeResults(rows: Row[], teacherReport: DetectorEvalReport, studentReport: DetectorEvalReport, schedule: ScheduleConfig): string {
+function writeResults(rows: Row[], runs: Run[], teacherReport: DetectorEvalReport, studentReport: DetectorEvalReport, schedule: ScheduleConfig, studentTitle: string): string {
   const ft = rows.find((r) => r.label === 'finetune')?.mapAll ?? null;
   const teacherMap = teacherReport.mapAll;
+  const before = studentReport.mapAll;
   const lines = [
-    `| run | mAP all-point (%) | mAP VOC07 (%) | COCO AP (%) | gain over fine-tuning (pts) | teacher–student gap closed | distillation terms, first → last tenth of steps |`,
-    `|---|---|---|---|---|---|---|`,
-    `| teacher NanoDet-g (no training) | ${pct(teacherMap)} | ${pct(teacherReport.map11)} | ${pct(teacherReport.coco.ap)} | | | |`,
-    `| student before training | ${pct(studentReport.mapAll)} | ${pct(studentReport.map11)} | ${pct(studentReport.coco.ap)} | | | |`,
+    `| run | mAP all-point (%) | mAP VOC07 (%) | gain over fine-tuning (pts) | gap to the teacher closed | steps | wall time | gradient shares at step 0 |`,
+    `|---|---|---|---|---|---|---|---|`,
+    `| teacher NanoDet-g (no training) | ${pct(teacherMap)} | ${pct(teacherReport.map11)} | | | | | |`,
+    `| student before training | ${pct(before)} | ${pct(studentReport.map11)} | | | | | |`,
   ];
   for (const r of rows) {
     const gain = ft !== null && r.mapAll !== null && r.label !== 'finetune' ? (100 * (r.mapAll - ft)).toFixed(1) : '';
-    const closed = ft !== null && teacherMap !== null && r.mapAll !== null && r.label !== 'finetune' && teacherMap > ft ? `${((100 * (r.mapAll - ft)) / (teacherMap - ft)).toFixed(0)}%` : '';
-    const terms = Object.entries(r.trend)
-      .filter(([k]) => r.label !== 'finetune' && r.methods.some((m) => k === m))
-      .map(([k, t]) => `${k} ${t.first.toPrecision(3)} → ${t.last.toPrecision(3)}`)
-      .join('; ');
-    lines.push(`| ${r.label === 'finetune' ? 'plain fine-tuning (GFL loss only)' : r.label === 'all' ? 'all seven methods + GFL loss' : `${r.label} + GFL loss`} | ${pct(r.mapAll)} | ${pct(r.map11)} | ${pct(r.cocoAp)} | ${gain} | ${closed} | ${terms} |`);
+    const closed = before !== null && teacherMap !== null && r.mapAll !== null && teacherMap > before ? `${((100 * (r.mapAll - before)) / (teacherMap - before)).toFixed(0)}%` : '';
+    const shares = r.shares.map((s) => `${s.part} ${(100 * s.share).toFixed(0)}%`).join(', ');
+    const minutes = `${Math.floor(r.seconds / 60)} min ${Math.round(r.seconds % 60)} s`;
+    lines.push(`| ${runs.find((x) => x.label === r.label)?.title ?? r.label} | ${pct(r.mapAll)} | ${pct(r.map11)} | ${gain} | ${closed} | ${r.steps} | ${minutes} | ${shares} |`);
   }
-  const settings = `Train split "${v['train-split']}", evaluated on "${v['val-split']}"; input ${schedule.inputSize}x${schedule.inputSize}, ${schedule.epochs} epochs, batch ${schedule.batchSize}, ${schedule.optimizer} lr ${schedule.lr} (warm-up ${schedule.warmupSteps} steps, cosine), flip 0.5, seed ${schedule.seed}; methods at their paper defaults; wasm backend.`;
+  const data = `trained on ${v['train-split'] === 'none' ? '' : `split "${v['train-split']}"`}${v['train-split'] !== 'none' && v.unlabeled ? ' + ' : ''}${v.unlabeled ? `the photos in ${v.unlabeled} (boxes: the teacher's detections)` : ''}`;
+  const settings = `Student: ${studentTitle}; ${data}; evaluated on "${v['val-split']}", which no run trains on; input ${schedule.inputSize}x${schedule.inputSize}, ${schedule.epochs} epochs, batch ${schedule.batchSize}, ${schedule.optimizer} lr ${schedule.lr} unless the row says otherwise (warm-up ${schedule.warmupSteps} steps, cosine), flip 0.5, seed ${schedule.seed}; methods at their paper defaults; wasm backend. "Gap closed": (after − before) / (teacher − before).`;
   const md = `${lines.join('\n')}\n\n${settings}\n`;
   writeFileSync(join(v.out!, 'results.md'), md);
-  writeFileSync(join(v.out!, 'results.json'), `${JSON.stringify({ settings, teacher: { mapAll: teacherMap, map11: teacherReport.map11 }, studentBefore: { mapAll: studentReport.mapAll }, rows }, null, 2)}\n`);
+  writeFileSync(join(v.out!, 'results.json'), `${JSON.stringify({ settings, teacher: { mapAll: teacherMap, map11: teacherReport.map11 }, studentBefore: { mapAll: before }, rows }, null, 2)}\n`);
   return md;
 }
 
