@@ -54,7 +54,6 @@ export default defineConfig({
       '@tensorflow/tfjs-core',
       '@tensorflow/tfjs-backend-wasm',
       '@tensorflow/tfjs-backend-webgpu',
-      '@visx/heatmap',
       'comlink',
       'fast-xml-parser',
       'fflate',

@@ -108,4 +108,47 @@ describe('honest numbers and runs that are kept (wasm backend)', () => {
     expect(await page.locator('[data-term="loss"] path.previous-run').count()).toBe(1);
     await page.getByTestId('training-panel').screenshot({ path: join(shots, 'lab-previous-run.png') });
   });
+
+  it('draws every inspection map at 416 on a canvas (no thousands of rects), links hover across T and S, and shares their scale', async () => {
+    const { page } = lab;
+    await page.getByTestId('schedule-inputSize').selectOption('416');
+    for (const m of ['fgfi', 'fgd', 'pfi', 'rm', 'ld', 'head-mimic']) await page.getByTestId(`method-toggle-${m}`).check();
+    await page.getByTestId('inspect-image').selectOption('2007_000061');
+    await page.getByTestId('inspect').click();
+    await page.getByTestId('inspect-summary').filter({ hasText: /at 416²/ }).waitFor({ timeout: 240_000 });
+    await page.getByTestId('maps-fgd').waitFor();
+    const panel = page.getByTestId('inspect-panel');
+    const heatmaps = await panel.getByTestId('heatmap').count();
+    const cells = await panel.getByTestId('heatmap').evaluateAll((els) => els.reduce((n, e) => n + Number(e.getAttribute('data-cells')), 0));
+    // Tens of thousands of cells, drawn as one canvas per map; the few SVG rects left are bars and boxes.
+    expect(cells).toBeGreaterThan(20_000);
+    expect(await panel.locator('[data-testid="heatmap"] canvas').count()).toBe(heatmaps);
+    expect(await panel.locator('rect').count()).toBeLessThan(1500);
+    // FGD's spatial attention, stride 8 (52×52): T and S share one range by default.
+    const fgd = page.getByTestId('maps-fgd');
+    const t = fgd.locator('.map-row').filter({ hasText: 'spatial attention T' }).getByTestId('heatmap').first();
+    const s = fgd.locator('.map-row').filter({ hasText: 'spatial attention S' }).getByTestId('heatmap').first();
+    const range = async (h: typeof t) => [await h.getAttribute('data-min'), await h.getAttribute('data-max')];
+    expect(await t.getAttribute('data-cells')).toBe('2704');
+    expect(await range(t)).toEqual(await range(s));
+    expect(await t.locator('.scale-note').textContent()).toBe('same scale as spatial attention S');
+    // Hovering a cell of T outlines the same cell on S, and each shows its own value; the canvas is not redrawn.
+    await t.locator('canvas').evaluate((c) => ((c as HTMLCanvasElement & { marked?: boolean }).marked = true));
+    const frame = t.locator('.heatmap-frame');
+    await frame.scrollIntoViewIfNeeded();
+    const box = (await frame.boundingBox())!;
+    for (let i = 0; i < 30; i++) await page.mouse.move(box.x + 5 + i * 3, box.y + 60);
+    await page.mouse.move(box.x + box.width * (10.5 / 52), box.y + box.height * (20.5 / 52));
+    expect(await t.getByTestId('heatmap-hover').getAttribute('data-cell')).toBe('10,20');
+    expect(await s.getByTestId('heatmap-hover').getAttribute('data-cell')).toBe('10,20');
+    expect(await s.locator('.hover-value').textContent()).toMatch(/^\(10, 20\) -?[\d.e-]+$/);
+    expect(await t.locator('canvas').evaluate((c) => (c as HTMLCanvasElement & { marked?: boolean }).marked)).toBe(true);
+    await fgd.screenshot({ path: join(shots, 'lab-inspect-fgd-416.png') });
+    // Per-map scales on request.
+    await page.getByTestId('shared-scale').uncheck();
+    expect(await range(t)).not.toEqual(await range(s));
+    await page.getByTestId('shared-scale').check();
+    await page.mouse.move(0, 0);
+    expect(await s.getByTestId('heatmap-hover').count()).toBe(0);
+  });
 });

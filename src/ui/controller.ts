@@ -441,6 +441,10 @@ export function loseDeviceForTest(): Promise<void> {
 
 // ---- inspection, evaluation, export -----------------------------------------------------------
 
+export function setSharedScale(sharedScale: boolean): void {
+  set((s) => ({ inspect: { ...s.inspect, sharedScale } }));
+}
+
 export function setInspectThreshold(scoreThreshold: number): void {
   set((s) => ({ inspect: { ...s.inspect, scoreThreshold } }));
 }

@@ -62,6 +62,8 @@ export interface InspectState {
   scoreThreshold: number;
   imageUrl: string | null;
   result: Loadable<LabInspection>;
+  /** Teacher/student map pairs on one colour range (default), or every map on its own. */
+  sharedScale: boolean;
   /** Why the maps on screen may no longer match the student's weights (a step trained, another model), or null. */
   weightsChanged: string | null;
 }
@@ -153,7 +155,7 @@ export const useLabStore = create<LabState>(() => ({
   previousRun: null,
   savedCheckpoint: null,
   persistent: true,
-  inspect: { split: 'train', imageId: null, ldObject: 0, scoreThreshold: 0.3, imageUrl: null, result: { status: 'idle' }, weightsChanged: null },
+  inspect: { split: 'train', imageId: null, ldObject: 0, scoreThreshold: 0.3, imageUrl: null, result: { status: 'idle' }, weightsChanged: null, sharedScale: true },
   evaluation: { running: false, progress: null, reports: {}, error: null },
   derivation: { running: false, progress: null, summary: null, error: null },
   exporting: { status: 'idle' },

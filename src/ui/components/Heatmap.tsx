@@ -1,14 +1,8 @@
-import { HeatmapRect } from '@visx/heatmap';
-import { useMemo, useState, type MouseEvent } from 'react';
+import { useEffect, useMemo, useRef, useState, type MouseEvent } from 'react';
 import type { Letterbox } from '../../detect/letterbox';
 import { constantValue, extent, formatValue, sequential } from '../colors';
-
-interface Cell {
-  count: number;
-}
-interface Column {
-  bins: Cell[];
-}
+import { cellAt, mapToRgba } from '../heatmap-draw';
+import { hoverCell, leaveCell, useMapHover } from '../hover-link';
 
 export interface HeatmapProps {
   /** Row-major values of one [H,W] map. */
@@ -20,76 +14,89 @@ export interface HeatmapProps {
   size?: number;
   /** When given, the map is laid over the letterboxed photo (the map covers the model input). */
   overlay?: { imageUrl: string; letterbox: Letterbox; inputSize: number };
-  /** Fixed colour domain, e.g. [0, 1] for masks; default the map's own extent. */
+  /** Fixed colour domain, e.g. [0, 1] for masks or a range shared with a pair; default the map's own extent. */
   domain?: [number, number];
+  /** Says where the domain comes from when it is not the map's own (e.g. "shared by T and S"). */
+  scaleNote?: string;
+  /** Maps of one link group outline the same cell when one is hovered. */
+  link?: string;
   testId?: string;
 }
 
+const pct = (f: number) => `${(f * 100).toFixed(4)}%`;
+
 /**
- * One map as a grid of cells (@visx/heatmap), optionally over the photo in the model-input frame,
- * with its colour scale and the value under the pointer.
+ * One map on a <canvas> (one pixel per cell, scaled up without smoothing), optionally over the
+ * photo in the model-input frame, with its colour scale and the value under the pointer; the
+ * hovered cell is an outlined element over the canvas, so moving the pointer never redraws the map.
  */
-export function Heatmap({ values, height, width, title, size = 168, overlay, domain, testId }: HeatmapProps) {
+export function Heatmap({ values, height, width, title, size = 168, overlay, domain, scaleNote, link, testId }: HeatmapProps) {
   const [lo, hi] = useMemo(() => domain ?? extent(values), [domain, values]);
   const constant = useMemo(() => constantValue(values), [values]);
-  const [hover, setHover] = useState<{ x: number; y: number; v: number } | null>(null);
-  const columns = useMemo<Column[]>(
-    () => Array.from({ length: width }, (_, x) => ({ bins: Array.from({ length: height }, (_, y) => ({ count: values[y * width + x] ?? NaN })) })),
-    [values, height, width],
-  );
-  const frame = overlay?.inputSize ?? Math.max(width, height);
-  const cellW = frame / width;
-  const cellH = frame / height;
-  const colour = (v: number | { valueOf(): number }) => sequential((Number(v) - lo) / (hi - lo));
-  const onMove = (e: MouseEvent<SVGSVGElement>) => {
+  const canvas = useRef<HTMLCanvasElement>(null);
+  const alpha = overlay ? 158 : 255;
+  useEffect(() => {
+    const ctx = canvas.current?.getContext('2d');
+    if (!ctx) return;
+    ctx.putImageData(new ImageData(mapToRgba(values, lo, hi, alpha), width, height), 0, 0);
+  }, [values, lo, hi, alpha, width, height]);
+  // A linked map follows its group's hover; a lone map keeps its own.
+  const [own, setOwn] = useState<{ x: number; y: number } | null>(null);
+  const linked = useMapHover((s) => (link !== undefined && s.group === link ? `${s.x},${s.y}` : null));
+  const cell = link !== undefined ? (linked ? { x: Number(linked.split(',')[0]), y: Number(linked.split(',')[1]) } : null) : own;
+  const onMove = (e: MouseEvent<HTMLDivElement>) => {
     const r = e.currentTarget.getBoundingClientRect();
-    const x = Math.floor(((e.clientX - r.left) / r.width) * width);
-    const y = Math.floor(((e.clientY - r.top) / r.height) * height);
-    if (x >= 0 && x < width && y >= 0 && y < height) setHover({ x, y, v: values[y * width + x] ?? NaN });
+    const c = cellAt(e.clientX - r.left, e.clientY - r.top, r.width, r.height, width, height);
+    if (!c) return;
+    if (link !== undefined) hoverCell(link, c.x, c.y);
+    else if (!own || own.x !== c.x || own.y !== c.y) setOwn(c);
   };
+  const onLeave = () => (link !== undefined ? leaveCell(link) : setOwn(null));
   const lb = overlay?.letterbox;
+  const frame = overlay?.inputSize ?? 1;
+  const value = cell ? (values[cell.y * width + cell.x] ?? NaN) : undefined;
   return (
-    <figure className="heatmap" data-testid={testId ?? 'heatmap'} data-min={lo} data-max={hi}>
+    <figure className="heatmap" style={{ width: size }} data-testid={testId ?? 'heatmap'} data-min={lo} data-max={hi} data-cells={width * height}>
       <figcaption>{title}</figcaption>
-      <svg
-        viewBox={`0 0 ${frame} ${frame}`}
-        width={size}
-        height={size}
+      <div
+        className="heatmap-frame"
+        style={{ width: size, height: size }}
         onMouseMove={onMove}
-        onMouseLeave={() => setHover(null)}
+        onMouseLeave={onLeave}
         role="img"
         aria-label={`${title}: ${height}×${width} map from ${formatValue(lo)} to ${formatValue(hi)}`}
       >
         {overlay && lb && (
-          <image href={overlay.imageUrl} x={lb.padLeft} y={lb.padTop} width={lb.resizedWidth} height={lb.resizedHeight} preserveAspectRatio="none" />
+          <img
+            src={overlay.imageUrl}
+            alt=""
+            style={{ left: pct(lb.padLeft / frame), top: pct(lb.padTop / frame), width: pct(lb.resizedWidth / frame), height: pct(lb.resizedHeight / frame) }}
+          />
         )}
-        <HeatmapRect<Column, Cell>
-          data={columns}
-          xScale={(i) => i * cellW}
-          yScale={(j) => j * cellH}
-          binWidth={cellW}
-          binHeight={cellH}
-          gap={0}
-          colorScale={colour}
-          opacityScale={() => (overlay ? 0.62 : 1)}
-          bins={(c) => c.bins}
-          count={(b) => b.count}
-        />
-        {hover && <rect x={hover.x * cellW} y={hover.y * cellH} width={cellW} height={cellH} fill="none" stroke="#fff" strokeWidth={frame / 160} />}
-      </svg>
-      {constant === null || domain ? <ColourScale lo={lo} hi={hi} /> : <p className="colour-scale">every cell is {formatValue(constant)}</p>}
-      <p className="hover-value mono">{hover ? `(${hover.x}, ${hover.y}) ${formatValue(hover.v)}` : '\u00a0'}</p>
+        <canvas ref={canvas} width={width} height={height} />
+        {cell && (
+          <div
+            className="heatmap-hover"
+            data-testid="heatmap-hover"
+            data-cell={`${cell.x},${cell.y}`}
+            style={{ left: pct(cell.x / width), top: pct(cell.y / height), width: pct(1 / width), height: pct(1 / height) }}
+          />
+        )}
+      </div>
+      {constant === null || domain ? <ColourScale lo={lo} hi={hi} note={scaleNote} /> : <p className="colour-scale">every cell is {formatValue(constant)}</p>}
+      <p className="hover-value mono">{cell ? `(${cell.x}, ${cell.y}) ${formatValue(value!)}` : '\u00a0'}</p>
     </figure>
   );
 }
 
-export function ColourScale({ lo, hi }: { lo: number; hi: number }) {
+export function ColourScale({ lo, hi, note }: { lo: number; hi: number; note?: string }) {
   const stops = [0, 0.25, 0.5, 0.75, 1];
   return (
-    <div className="colour-scale">
+    <div className="colour-scale" title={note}>
       <span className="mono">{formatValue(lo)}</span>
       <span className="ramp" style={{ background: `linear-gradient(to right, ${stops.map((t) => sequential(t)).join(', ')})` }} />
       <span className="mono">{formatValue(hi)}</span>
+      {note && <span className="scale-note">{note}</span>}
     </div>
   );
 }

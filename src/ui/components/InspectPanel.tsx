@@ -1,8 +1,9 @@
 import type { DistributionPanelMap, GridPanelMap, PanelMap } from '../../distill/types';
 import type { LabInspection as InspectionResult, MethodRow } from '../../worker/lab';
 import { formatValue, STUDENT_COLOUR, TEACHER_COLOUR } from '../colors';
-import { inspect, selectInspectImage, setInspectThreshold } from '../controller';
+import { inspect, selectInspectImage, setInspectThreshold, setSharedScale } from '../controller';
 import { formatMs } from '../format';
+import { sharedExtent } from '../heatmap-draw';
 import { inspectionSource, staleReasons } from '../inspect-stale';
 import { isBusyTraining, useLabStore } from '../store';
 import { Distribution, ChannelBars } from './Distribution';
@@ -13,6 +14,8 @@ interface MapRow {
   name: string;
   title: string;
   domain?: [number, number];
+  /** Rows with the same pair key (a teacher's map and the student's) share one colour range per level by default. */
+  pair?: string;
 }
 
 const METHOD_MAPS: Record<string, { title: string; rows: MapRow[]; note: string }> = {
@@ -29,10 +32,10 @@ const METHOD_MAPS: Record<string, { title: string; rows: MapRow[]; note: string 
     rows: [
       { name: 'fg_mask', title: 'fg / scale mask' },
       { name: 'bg_mask', title: 'bg mask' },
-      { name: 'spatial_attention_T', title: 'spatial attention T' },
-      { name: 'spatial_attention_S', title: 'spatial attention S' },
+      { name: 'spatial_attention_T', title: 'spatial attention T', pair: 'attention' },
+      { name: 'spatial_attention_S', title: 'spatial attention S', pair: 'attention' },
     ],
-    note: 'The foreground mask is 1/(box area in cells) inside boxes; attention is H·W·softmax of the mean |feature|.',
+    note: 'The foreground mask is 1/(box area in cells) inside boxes; attention is H·W·softmax of the mean |feature|, the teacher’s and the student’s on one colour scale per level (unless “one colour scale per teacher/student pair” is off).',
   },
   pfi: {
     title: 'PFI: prediction difference (P) and feature difference (F)',
@@ -95,8 +98,21 @@ function gridMaps(maps: PanelMap[], method: string, name: string): GridPanelMap[
   return maps.filter((m): m is GridPanelMap => m.kind !== 'distribution' && m.name === `${method}/${name}`).sort((a, b) => (a.level ?? 0) - (b.level ?? 0));
 }
 
+/** A map's colour range: fixed by its row, shared with its pair at the same level (the default), or its own. */
+function domainOf(r: InspectionResult, method: string, rows: readonly MapRow[], row: MapRow, level: number, shared: boolean): { domain?: [number, number]; note?: string } {
+  if (row.domain) return { domain: row.domain };
+  if (!shared || !row.pair) return {};
+  const partners = rows.filter((x) => x.pair === row.pair);
+  const maps = partners.map((x) => gridMaps(r.maps, method, x.name).find((m) => (m.level ?? 0) === level)).filter((m): m is GridPanelMap => !!m);
+  if (maps.length < 2) return {};
+  return { domain: sharedExtent(maps.map((m) => m.data)), note: `same scale as ${partners.filter((x) => x !== row).map((x) => x.title).join(' and ')}` };
+}
+
+const linkOf = (method: string, m: GridPanelMap) => `${method}:${m.level ?? 0}:${m.shape[1]}x${m.shape[2]}`;
+
 function HeatmapRows({ r, method, imageUrl, spec }: { r: InspectionResult; method: string; imageUrl: string; spec: { rows: MapRow[] } }) {
   const overlay = { imageUrl, letterbox: r.letterbox, inputSize: r.inputSize };
+  const shared = useLabStore((s) => s.inspect.sharedScale);
   const byLevel = method === 'pfi';
   if (byLevel) {
     return (
@@ -106,7 +122,18 @@ function HeatmapRows({ r, method, imageUrl, spec }: { r: InspectionResult; metho
             <span className="row-label">stride {lvl.stride}</span>
             {spec.rows.map((row) => {
               const m = gridMaps(r.maps, method, row.name)[l];
-              return m ? <Heatmap key={row.name} values={m.data} height={m.shape[1]!} width={m.shape[2]!} title={`${row.title}, ${lvl.height}×${lvl.width}`} overlay={overlay} domain={row.domain} /> : null;
+              return m ? (
+                <Heatmap
+                  key={row.name}
+                  values={m.data}
+                  height={m.shape[1]!}
+                  width={m.shape[2]!}
+                  title={`${row.title}, ${lvl.height}×${lvl.width}`}
+                  overlay={overlay}
+                  link={linkOf(method, m)}
+                  {...domainOf(r, method, spec.rows, row, m.level ?? l, shared)}
+                />
+              ) : null;
             })}
           </div>
         ))}
@@ -123,6 +150,7 @@ function HeatmapRows({ r, method, imageUrl, spec }: { r: InspectionResult; metho
             <span className="row-label">{row.title}</span>
             {maps.map((m) => {
               const lvl = r.levels[m.level ?? 0];
+              const { domain, note } = domainOf(r, method, spec.rows, row, m.level ?? 0, shared);
               return (
                 <Heatmap
                   key={m.level}
@@ -131,7 +159,9 @@ function HeatmapRows({ r, method, imageUrl, spec }: { r: InspectionResult; metho
                   width={m.shape[2]!}
                   title={`stride ${lvl?.stride ?? '?'}, ${m.shape[1]}×${m.shape[2]}`}
                   overlay={overlay}
-                  domain={row.domain}
+                  domain={domain}
+                  scaleNote={note}
+                  link={linkOf(method, m)}
                 />
               );
             })}
@@ -290,6 +320,10 @@ export function InspectPanel() {
               </option>
             ))}
           </select>
+        </label>
+        <label className="inline small" title="Off: every map stretches its own range">
+          <input type="checkbox" data-testid="shared-scale" checked={state.sharedScale} onChange={(e) => setSharedScale(e.target.checked)} />
+          one colour scale per teacher/student pair
         </label>
         <button type="button" data-testid="inspect" disabled={!state.imageId || busy || state.result.status === 'loading'} onClick={() => void inspect()}>
           Inspect
