@@ -3,7 +3,9 @@
  * executor's forward time against tf.GraphModel.execute on the same model and input, and one
  * training step (forward + GFL loss + backward + SGD update) against a forward, for NanoDet-g at
  * 416x416, batch 1 and 4. Prints ratios, which survive a noisy shared machine better than times.
- *   npm run bench:graph [-- --backend wasm] [--repeats 5]
+ * After each batch's row, one step's profile: kernel time in the forward and in backprop, time
+ * outside kernels, peak tensor memory, and the costliest kernels (by name, and by input shapes).
+ *   npm run bench:graph [-- --backend wasm] [--repeats 5] [--batches 1,4] [--top 12 (0: no profile)]
  */
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -12,6 +14,7 @@ import { makeAnchorGrid } from '../src/detect/anchors';
 import { assignAtss } from '../src/detect/atss';
 import { gflLoss } from '../src/detect/gfl-loss';
 import { graphFromArtifacts } from '../src/graph/load';
+import { formatStepProfile, profileStep } from '../src/graph/profile';
 import { readManifest, readModelArtifacts } from '../src/models/load-node';
 
 const args = process.argv.slice(2);
@@ -21,6 +24,8 @@ const option = (name: string, fallback: string) => {
 };
 const backend = option('backend', 'wasm');
 const repeats = Number(option('repeats', '5'));
+const batches = option('batches', '1,4').split(',').map(Number);
+const top = Number(option('top', '12'));
 
 async function time(f: () => Promise<void>): Promise<number> {
   const t0 = performance.now();
@@ -46,7 +51,7 @@ async function main() {
   const optimizer = tf.train.sgd(1e-4);
   console.log(`NanoDet-g ${size}x${size} on ${tf.getBackend()}, median of ${repeats} interleaved runs after a warm-up`);
   console.log('batch | GraphModel fwd | executor fwd | ratio | train step | step / fwd');
-  for (const batch of [1, 4]) {
+  for (const batch of batches) {
     const x = tf.randomNormal([batch, 3, size, size], 0, 1, 'float32', 1);
     const runReference = async () => {
       const outs = reference.execute({ [manifest.input.name]: x }, heads) as tf.Tensor[];
@@ -82,6 +87,10 @@ async function main() {
     }
     const [mr, me, mt] = [median(ref), median(exe), median(train)];
     console.log(`${batch} | ${mr.toFixed(0)} ms | ${me.toFixed(0)} ms | ${(me / mr).toFixed(3)}x | ${mt.toFixed(0)} ms | ${(mt / me).toFixed(2)}x`);
+    if (top > 0) {
+      console.log(`  one training step at batch ${batch}, per kernel (own time, less the kernels it runs):`);
+      console.log(formatStepProfile(await profileStep(step), top).replace(/^/gm, '  '));
+    }
     x.dispose();
   }
   reference.dispose();

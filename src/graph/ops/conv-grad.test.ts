@@ -12,6 +12,15 @@ const convCases: Case[] = [
   { name: '1x1 stride 1', x: [1, 4, 5, 6], k: [1, 1, 6, 3], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1] },
   { name: '3x3 dilation 2', x: [1, 9, 9, 2], k: [3, 3, 2, 2], strides: [1, 1], pads: [2, 2, 2, 2], dilations: [2, 2] },
   { name: '5x3 stride (2,1) valid', x: [1, 11, 7, 2], k: [5, 3, 2, 3], strides: [2, 1], pads: [0, 0, 0, 0], dilations: [1, 1] },
+  // The paths added for speed: a 1x1 convolution's filter gradient as one matrix product, a
+  // strided 1x1, rows the stride never reads, pads beyond the kernel's reach, explicit pads.
+  { name: '1x1 stride 1 batch 3 (one matrix product)', x: [3, 5, 4, 7], k: [1, 1, 7, 5], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1] },
+  { name: '1x1 stride 2', x: [2, 7, 7, 3], k: [1, 1, 3, 4], strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1] },
+  { name: '3x3 stride 2 valid, last rows unread', x: [2, 8, 9, 3], k: [3, 3, 3, 2], strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1] },
+  { name: '3x3 explicit pads beyond the kernel reach', x: [1, 5, 6, 2], k: [3, 3, 2, 3], strides: [1, 1], pads: [3, 0, 0, 3], dilations: [1, 1] },
+  { name: '2x2 stride 2 explicit asymmetric pads', x: [1, 6, 6, 4], k: [2, 2, 4, 5], strides: [2, 2], pads: [1, 0, 0, 1], dilations: [1, 1] },
+  { name: '3x3 stride 2 SAME on odd size', x: [2, 9, 7, 3], k: [3, 3, 3, 4], strides: [2, 2], pads: [1, 1, 1, 1], dilations: [1, 1] },
+  { name: '3x2 dilation (2,3) asymmetric pads', x: [1, 9, 10, 2], k: [3, 2, 2, 3], strides: [1, 1], pads: [2, 1, 0, 3], dilations: [2, 3] },
 ];
 
 function dilateKernel(w: tf.Tensor4D, [dh, dw]: [number, number]): tf.Tensor4D {
@@ -78,6 +87,9 @@ const dwCases: Case[] = [
   { name: '3x3 stride 1 pad 1 multiplier 1', x: [2, 6, 6, 3], k: [3, 3, 3, 1], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] },
   { name: '3x3 stride 2 same-pad multiplier 1', x: [2, 8, 7, 4], k: [3, 3, 4, 1], strides: [2, 2], pads: [0, 1, 1, 1], dilations: [1, 1] },
   { name: '5x5 stride 2 multiplier 2', x: [1, 9, 9, 2], k: [5, 5, 2, 2], strides: [2, 2], pads: [2, 2, 2, 2], dilations: [1, 1] },
+  { name: '3x3 dilation 2 multiplier 1', x: [2, 9, 8, 3], k: [3, 3, 3, 1], strides: [1, 1], pads: [2, 2, 2, 2], dilations: [2, 2] },
+  { name: '3x3 stride 2 valid multiplier 3', x: [1, 8, 9, 2], k: [3, 3, 2, 3], strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1] },
+  { name: '2x2 explicit pads beyond the reach', x: [1, 5, 5, 2], k: [2, 2, 2, 1], strides: [1, 1], pads: [2, 0, 0, 2], dilations: [1, 1] },
 ];
 
 describe('depthwise conv gradients through forward convolutions', () => {
@@ -87,7 +99,8 @@ describe('depthwise conv gradients through forward convolutions', () => {
       const x = rand(c.x, 3) as tf.Tensor4D;
       const w = rand(c.k, 4) as tf.Tensor4D;
       const padArg = [[0, 0], [c.pads[0], c.pads[1]], [c.pads[2], c.pads[3]], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]];
-      const ref = grads((a, b) => tf.depthwiseConv2d(a, b, c.strides, padArg, 'NHWC', c.dilations), x, w);
+      // tfjs has no depthwise gradient for dilations > 1: the reference spells the dilation out.
+      const ref = grads((a, b) => tf.depthwiseConv2d(a, dilateKernel(b, c.dilations), c.strides, padArg, 'NHWC', 1), x, w);
       const mine = grads((a, b) => depthwiseConv2dForwardGrad(a, b, c.strides, c.pads, c.dilations), x, w);
       const xv = x.arraySync();
       const wv = w.arraySync();
@@ -105,4 +118,27 @@ describe('depthwise conv gradients through forward convolutions', () => {
       expect(maxRelDiff(mineWasm.dw, ref.dw)).toBeLessThan(1e-5);
     });
   }
+});
+
+describe('gradients computed only where backprop needs them', () => {
+  it('differentiating only the filter never computes the input gradient (and matches cpu)', async () => {
+    await tf.setBackend('wasm');
+    const x = rand([2, 6, 6, 3], 11) as tf.Tensor4D;
+    const w = rand([3, 3, 3, 4], 12) as tf.Tensor4D;
+    const r = rand([2, 6, 6, 4], 13);
+    const seen: string[] = [];
+    const profiled = await tf.profile(() => {
+      const g = tf.grad((b: tf.Tensor) => conv2dForwardGrad(x, b as tf.Tensor4D, [1, 1], [1, 1, 1, 1], [1, 1]).mul(r).sum())(w);
+      return g;
+    });
+    for (const k of profiled.kernels) seen.push(k.name);
+    const dw = (profiled.result as tf.Tensor).arraySync();
+    // The input gradient is a convolution of dy; the forward runs the only Conv2D.
+    expect(seen.filter((n) => n === 'Conv2D')).toHaveLength(1);
+    await tf.setBackend('cpu');
+    const [xc, wc, rc] = [tf.tensor(x.arraySync()), tf.tensor(w.arraySync()), tf.tensor(r.arraySync())];
+    const ref = tf.grad((b: tf.Tensor) => tf.conv2d(xc as tf.Tensor4D, b as tf.Tensor4D, 1, 'same').mul(rc).sum())(wc);
+    expect(maxRelDiff(dw, ref.arraySync())).toBeLessThan(1e-5);
+    tf.dispose([x, w, r, xc, wc, rc, ref, profiled.result as tf.Tensor]);
+  });
 });

@@ -1,59 +1,154 @@
 /**
- * Convolution and depthwise-convolution gradients written with forward convolutions only, for
- * backends without backprop kernels (wasm has no Conv2DBackpropFilter and no depthwise backprop).
- * Shapes: x [N,H,W,Ci], filter [KH,KW,Ci,Co] (depthwise: [KH,KW,C,M]), explicit pads
- * [top, bottom, left, right]. Either the stride or the dilation must be 1 on each axis (tfjs's own
- * rule for convolutions), since the weight gradient swaps the two.
+ * Convolution and depthwise-convolution gradients written with forward kernels only (convolution,
+ * matrix product, slices), for backends without backprop kernels (wasm has no
+ * Conv2DBackpropFilter and no depthwise backprop). Shapes: x [N,H,W,Ci], filter [KH,KW,Ci,Co]
+ * (depthwise: [KH,KW,C,M]), explicit pads [top, bottom, left, right]. Either the stride or the
+ * dilation must be 1 on each axis (tfjs's own rule for convolutions).
+ *
+ * - Filter gradient of a 1x1 stride-1 convolution: one matrix product xᵀ·dy.
+ * - Filter gradient of a k×k convolution, im2col by tap: for each of the k·k taps, the input
+ *   window that tap reads (a shifted slice; a one-tap depthwise convolution when strided) times
+ *   dy, as a matrix product whose right operand (dy) is the same for every tap.
+ * - Depthwise filter gradient: per tap, the shifted input times dy, summed over batch and space.
+ * - Input gradient: one forward convolution of dy with the flipped filter, its padding chosen so
+ *   the result is the input's size (no pad or crop of dy, except a stride's zero spreading).
+ * Every gradient is computed only when backprop asks for it (see withLazyGradients), and the
+ * matrix products never use transposeA/transposeB (several times slower on wasm than an explicit
+ * transpose followed by a plain product).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { sliceRows } from './fast-slice';
+import { withLazyGradients } from './tape';
 
 export type Pads = [number, number, number, number];
 type Pair = [number, number];
+type Pad4 = [[number, number], [number, number], [number, number], [number, number]];
 
 function outSize(inSize: number, k: number, stride: number, dilation: number, before: number, after: number) {
   return Math.floor((inSize + before + after - ((k - 1) * dilation + 1)) / stride) + 1;
 }
 
-/** Insert (stride − 1) zeros between the rows and columns of dy: [N,OH,OW,C] → [N,(OH−1)s+1,(OW−1)s+1,C]. */
-function dilateSpatial(dy: tf.Tensor4D, strides: Pair): tf.Tensor4D {
-  const [sh, sw] = strides;
+const padsArg = (p: Pads): Pad4 => [[0, 0], [p[0], p[1]], [p[2], p[3]], [0, 0]];
+
+/**
+ * Insert (stride − 1) zeros after every row and column of dy: [N,OH,OW,C] → [N,OH·s,OW·s,C]
+ * (the last s − 1 rows and columns are zeros too; the caller's padding accounts for them).
+ */
+function spreadByStride(dy: tf.Tensor4D, [sh, sw]: Pair): tf.Tensor4D {
   if (sh === 1 && sw === 1) return dy;
   const [n, oh, ow, c] = dy.shape;
-  const spread = tf.pad(dy.reshape([n, oh, 1, ow, 1, c]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
-  return spread.reshape([n, oh * sh, ow * sw, c]).slice([0, 0, 0, 0], [n, (oh - 1) * sh + 1, (ow - 1) * sw + 1, c]) as tf.Tensor4D;
+  return tf.pad(dy.reshape([n, oh, 1, ow, 1, c]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]).reshape([n, oh * sh, ow * sw, c]);
 }
 
 /**
- * Full correlation of the (dilated) output gradient with the flipped filter gives the gradient of
- * the padded input; it is then zero-extended to the rows the stride skipped and un-padded.
+ * The filter flipped in both spatial axes: its taps as rows, taken in reverse order (contiguous
+ * slices and one concat; tfjs-wasm's Reverse and Gather are several times slower).
  */
-function inputGradient(
-  dy: tf.Tensor4D,
-  flipped: tf.Tensor4D,
-  xShape: [number, number, number, number],
-  k: Pair,
-  strides: Pair,
-  dilations: Pair,
-  pads: Pads,
-  depthwise: boolean,
-  multiplier: number,
-): tf.Tensor4D {
-  const [n, h, w, c] = xShape;
-  const spread = dilateSpatial(dy, strides);
-  const fh = (k[0] - 1) * dilations[0];
-  const fw = (k[1] - 1) * dilations[1];
-  const full = tf.pad(spread, [[0, 0], [fh, fh], [fw, fw], [0, 0]]);
-  let g = depthwise
-    ? tf.depthwiseConv2d(full, flipped as tf.Tensor4D, 1, 'valid', 'NHWC', dilations)
-    : tf.conv2d(full, flipped as tf.Tensor4D, 1, 'valid', 'NHWC', dilations);
-  if (depthwise && multiplier > 1) {
-    g = g.reshape([n, g.shape[1], g.shape[2], c, multiplier]).sum(4) as tf.Tensor4D;
+function flipSpatial(filter: tf.Tensor4D): tf.Tensor4D {
+  const [kh, kw, a, b] = filter.shape;
+  const taps = kh * kw;
+  if (taps === 1) return filter;
+  const rows = filter.reshape([taps, a * b]);
+  return tf.concat(Array.from({ length: taps }, (_, i) => tf.slice(rows, [taps - 1 - i, 0], [1, a * b]))).reshape([kh, kw, a, b]);
+}
+
+/**
+ * The input gradient of a convolution: dy (spread by the stride) correlated with the flipped
+ * filter (already [KH,KW,Co,Ci], or [KH,KW,C·M,1] for depthwise), with pads chosen so the
+ * output covers exactly the unpadded input rows: row r of the result is padded-input row r + top.
+ */
+function inputGradient(dy: tf.Tensor4D, flipped: tf.Tensor4D, xShape: readonly number[], strides: Pair, dilations: Pair, pads: Pads, depthwise: boolean, multiplier: number): tf.Tensor4D {
+  const [n, h, w, c] = xShape as [number, number, number, number];
+  const [kh, kw] = flipped.shape;
+  let spread = spreadByStride(dy, strides);
+  const fh = (kh - 1) * dilations[0];
+  const fw = (kw - 1) * dilations[1];
+  // Rows of the spread dy that lie before/after what reaches the input rows are cropped (a pad
+  // larger than the kernel's reach, or rows the stride never read): negative pads become crops.
+  let top = fh - pads[0];
+  let bottom = h + pads[0] - spread.shape[1];
+  let left = fw - pads[2];
+  let right = w + pads[2] - spread.shape[2];
+  if (top < 0 || bottom < 0 || left < 0 || right < 0) {
+    const [, sh, sw] = spread.shape;
+    const t0 = Math.max(0, -top);
+    const l0 = Math.max(0, -left);
+    spread = sliceRows(spread, [0, t0, l0, 0], [n, sh - t0 - Math.max(0, -bottom), sw - l0 - Math.max(0, -right), spread.shape[3]]);
+    top = Math.max(0, top);
+    bottom = Math.max(0, bottom);
+    left = Math.max(0, left);
+    right = Math.max(0, right);
   }
-  // g covers padded rows 0 .. (OH−1)s + (KH−1)d; rows past that were never read by the forward.
-  const hp = h + pads[0] + pads[1];
-  const wp = w + pads[2] + pads[3];
-  const padded = tf.pad(g, [[0, 0], [0, Math.max(0, hp - g.shape[1])], [0, Math.max(0, wp - g.shape[2])], [0, 0]]);
-  return padded.slice([0, pads[0], pads[2], 0], [n, h, w, c]);
+  const p: Pad4 = [[0, 0], [top, bottom], [left, right], [0, 0]];
+  let g = depthwise ? tf.depthwiseConv2d(spread, flipped, 1, p, 'NHWC', dilations) : tf.conv2d(spread, flipped, 1, p, 'NHWC', dilations);
+  if (depthwise && multiplier > 1) g = g.reshape([n, h, w, c, multiplier]).sum(4) as tf.Tensor4D;
+  return g;
+}
+
+/** A [KH,KW,C,1] filter that is 1 at tap (ty, tx) for every channel and 0 elsewhere. */
+function tapFilter(kh: number, kw: number, c: number, tap: number): tf.Tensor4D {
+  // Written on the host: tfjs-wasm 4.22's OneHot ignores a float32 dtype (it writes integer bits).
+  const values = new Float32Array(kh * kw * c);
+  values.fill(1, tap * c, (tap + 1) * c);
+  return tf.tensor4d(values, [kh, kw, c, 1]);
+}
+
+/**
+ * The input values each output position reads at tap (ty, tx): [N,OH,OW,C]. A shifted slice of
+ * the padded input when the stride is 1; otherwise a one-tap depthwise convolution (9 MACs per
+ * value) does the strided gather, which tfjs-wasm's StridedSlice does far slower.
+ */
+function tapWindow(x: tf.Tensor4D, xp: tf.Tensor4D | undefined, ty: number, tx: number, k: Pair, outShape: Pair, strides: Pair, dilations: Pair, pads: Pads): tf.Tensor4D {
+  const [n, , , c] = x.shape;
+  if (xp) return sliceRows(xp, [0, ty * dilations[0], tx * dilations[1], 0], [n, outShape[0], outShape[1], c]);
+  return tf.depthwiseConv2d(x, tapFilter(k[0], k[1], c, ty * k[1] + tx), strides, padsArg(pads), 'NHWC', dilations);
+}
+
+/**
+ * Gradient of conv2d(x, filter) w.r.t. the filter at output gradient dy: per tap, the transposed
+ * input window [Ci, N·OH·OW] times dy [N·OH·OW, Co]. dy is the same right operand for every tap
+ * (the wasm matrix product packs it once).
+ */
+function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, ci, co]: readonly number[], strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
+  const [, oh, ow] = dy.shape;
+  const rows = dy.shape[0] * oh * ow;
+  const dy2 = dy.reshape([rows, co!]);
+  if (kh === 1 && kw === 1 && strides[0] === 1 && strides[1] === 1 && pads.every((p) => p === 0)) {
+    return tf.matMul(x.reshape([rows, ci!]).transpose(), dy2).reshape([1, 1, ci!, co!]);
+  }
+  const stride1 = strides[0] === 1 && strides[1] === 1;
+  const xp = stride1 ? (pads.some((p) => p > 0) ? tf.pad(x, padsArg(pads)) : x) : undefined;
+  const taps: tf.Tensor[] = [];
+  for (let ty = 0; ty < kh!; ty++) {
+    for (let tx = 0; tx < kw!; tx++) {
+      taps.push(tf.tidy(() => {
+        const window = tapWindow(x, xp, ty, tx, [kh!, kw!], [oh, ow], strides, dilations, pads);
+        return tf.matMul(window.reshape([rows, ci!]).transpose(), dy2);
+      }));
+    }
+  }
+  return tf.stack(taps).reshape([kh!, kw!, ci!, co!]);
+}
+
+/**
+ * Gradient of depthwiseConv2d(x, filter) w.r.t. the filter: per tap, the input window times dy,
+ * summed over batch and space ([C] per tap and multiplier).
+ */
+function depthwiseFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, c, m]: readonly number[], strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
+  const [n, oh, ow] = dy.shape;
+  const dy5 = dy.reshape([n, oh, ow, c!, m!]);
+  const stride1 = strides[0] === 1 && strides[1] === 1;
+  const xp = stride1 ? (pads.some((p) => p > 0) ? tf.pad(x, padsArg(pads)) : x) : undefined;
+  const taps: tf.Tensor[] = [];
+  for (let ty = 0; ty < kh!; ty++) {
+    for (let tx = 0; tx < kw!; tx++) {
+      taps.push(tf.tidy(() => {
+        const window = tapWindow(x, xp, ty, tx, [kh!, kw!], [oh, ow], strides, dilations, pads);
+        return tf.mul(window.reshape([n, oh, ow, c!, 1]), dy5).sum([0, 1, 2]);
+      }));
+    }
+  }
+  return tf.stack(taps).reshape([kh!, kw!, c!, m!]);
 }
 
 function assertStrideOrDilation(strides: Pair, dilations: Pair, what: string) {
@@ -62,100 +157,72 @@ function assertStrideOrDilation(strides: Pair, dilations: Pair, what: string) {
   }
 }
 
-const padsArg = (p: Pads): [[number, number], [number, number], [number, number], [number, number]] => [[0, 0], [p[0], p[1]], [p[2], p[3]], [0, 0]];
-
-/**
- * Gradient of conv2d(x, filter) w.r.t. the filter, for output gradient dy: correlate the padded
- * input with dy, batch and channels swapped; the forward's stride becomes the dilation of this
- * convolution and vice versa.
- */
-function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, ci, co]: number[], strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
-  const xp = tf.pad(x, padsArg(pads));
-  const a = xp.transpose([3, 1, 2, 0]) as tf.Tensor4D; // [Ci, Hp, Wp, N]
-  const b = dy.transpose([1, 2, 0, 3]) as tf.Tensor4D; // [OH, OW, N, Co]
-  const corr = tf.conv2d(a, b, dilations, 'valid', 'NHWC', strides); // [Ci, ≥KH, ≥KW, Co]
-  return corr.slice([0, 0, 0, 0], [ci!, kh!, kw!, co!]).transpose([1, 2, 0, 3]);
+/** Input gradient of conv2d(·, filter): flip the kernel spatially and swap its in/out channels. */
+function conv2dInputGradient(dy: tf.Tensor4D, filter: tf.Tensor4D, xShape: readonly number[], strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
+  const flipped = flipSpatial(filter).transpose([0, 1, 3, 2]) as tf.Tensor4D;
+  return inputGradient(dy, flipped, xShape, strides, dilations, pads, false, 1);
 }
 
 /**
  * Transposed convolution (TensorFlow's Conv2DBackpropInput): the input gradient of
  * conv2d(·, filter) at output gradient `dy`, shaped `xShape`; filter [KH,KW,Cout,Cin], dy
- * [N,h,w,Cin]. Forward and gradients use forward convolutions only: d dy = conv2d(g, filter)
+ * [N,h,w,Cin]. Forward and gradients use forward kernels only: d dy = conv2d(g, filter)
  * and d filter = the filter gradient of conv2d(g, ·) at dy.
  */
 export function conv2dTransposeForwardGrad(dy: tf.Tensor4D, filter: tf.Tensor4D, xShape: [number, number, number, number], strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
   assertStrideOrDilation(strides, dilations, 'conv2dTranspose');
-  const f = tf.customGrad(((di: tf.Tensor, fi: tf.Tensor, save: tf.GradSaveFunc) => {
-    const d = di as tf.Tensor4D;
-    const ff = fi as tf.Tensor4D;
-    save([d, ff]);
-    const [kh, kw] = ff.shape;
-    const flipped = tf.reverse(ff, [0, 1]).transpose([0, 1, 3, 2]) as tf.Tensor4D;
-    const value = inputGradient(d, flipped, xShape, [kh, kw], strides, dilations, pads, false, 1);
-    const gradFunc = (g: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sd, sf] = saved as [tf.Tensor4D, tf.Tensor4D];
+  return withLazyGradients(
+    [dy, filter],
+    (save) => {
+      save([dy, filter]);
+      return conv2dInputGradient(dy, filter, xShape, strides, pads, dilations);
+    },
+    (g, [sd, sf]) => {
       const g4 = g as tf.Tensor4D;
-      const dd = tf.conv2d(g4, sf, strides, padsArg(pads), 'NHWC', dilations);
-      return [dd, filterGradient(g4, sd, [...sf.shape], strides, pads, dilations)];
-    };
-    return { value, gradFunc };
-  }) as unknown as Parameters<typeof tf.customGrad<tf.Tensor4D>>[0]);
-  return f(dy, filter) as tf.Tensor4D;
+      const d = sd as tf.Tensor4D;
+      const f = sf as tf.Tensor4D;
+      return [() => tf.conv2d(g4, f, strides, padsArg(pads), 'NHWC', dilations), () => filterGradient(g4, d, f.shape, strides, pads, dilations)];
+    },
+  ) as tf.Tensor4D;
 }
 
-/** conv2d (NHWC, explicit pads) whose gradients use forward convolutions only. */
+/** conv2d (NHWC, explicit pads) whose gradients use forward kernels only. */
 export function conv2dForwardGrad(x: tf.Tensor4D, filter: tf.Tensor4D, strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
   assertStrideOrDilation(strides, dilations, 'conv2d');
-  const f = tf.customGrad(((xi: tf.Tensor, fi: tf.Tensor, save: tf.GradSaveFunc) => {
-    const xx = xi as tf.Tensor4D;
-    const ff = fi as tf.Tensor4D;
-    save([xx, ff]);
-    const value = tf.conv2d(xx, ff, strides, padsArg(pads), 'NHWC', dilations);
-    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sx, sf] = saved as [tf.Tensor4D, tf.Tensor4D];
+  return withLazyGradients(
+    [x, filter],
+    (save) => {
+      save([x, filter]);
+      return tf.conv2d(x, filter, strides, padsArg(pads), 'NHWC', dilations);
+    },
+    (dy, [sx, sf]) => {
       const dy4 = dy as tf.Tensor4D;
-      const [kh, kw, ci, co] = sf.shape;
-      // Input gradient: flip the kernel spatially and swap its in/out channels.
-      const flipped = tf.reverse(sf, [0, 1]).transpose([0, 1, 3, 2]) as tf.Tensor4D;
-      const dx = inputGradient(dy4, flipped, sx.shape, [kh, kw], strides, dilations, pads, false, 1);
-      return [dx, filterGradient(sx, dy4, [kh, kw, ci, co], strides, pads, dilations)];
-    };
-    return { value, gradFunc };
-  }) as unknown as Parameters<typeof tf.customGrad<tf.Tensor4D>>[0]);
-  return f(x, filter) as tf.Tensor4D;
+      const xs = sx as tf.Tensor4D;
+      const f = sf as tf.Tensor4D;
+      return [() => conv2dInputGradient(dy4, f, xs.shape, strides, pads, dilations), () => filterGradient(xs, dy4, f.shape, strides, pads, dilations)];
+    },
+  ) as tf.Tensor4D;
 }
 
-/** depthwiseConv2d (NHWC, explicit pads, any channel multiplier) with forward-convolution gradients. */
+/** depthwiseConv2d (NHWC, explicit pads, any channel multiplier) with forward-kernel gradients. */
 export function depthwiseConv2dForwardGrad(x: tf.Tensor4D, filter: tf.Tensor4D, strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
   assertStrideOrDilation(strides, dilations, 'depthwiseConv2d');
-  const f = tf.customGrad(((xi: tf.Tensor, fi: tf.Tensor, save: tf.GradSaveFunc) => {
-    const xx = xi as tf.Tensor4D;
-    const ff = fi as tf.Tensor4D;
-    save([xx, ff]);
-    const value = tf.depthwiseConv2d(xx, ff, strides, padsArg(pads), 'NHWC', dilations);
-    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sx, sf] = saved as [tf.Tensor4D, tf.Tensor4D];
+  return withLazyGradients(
+    [x, filter],
+    (save) => {
+      save([x, filter]);
+      return tf.depthwiseConv2d(x, filter, strides, padsArg(pads), 'NHWC', dilations);
+    },
+    (dy, [sx, sf]) => {
       const dy4 = dy as tf.Tensor4D;
-      const [kh, kw, c, m] = sf.shape;
-      const [n] = sx.shape;
+      const xs = sx as tf.Tensor4D;
+      const f = sf as tf.Tensor4D;
+      const [kh, kw, c, m] = f.shape;
       // Input gradient: each output channel c·m+j correlates back onto input channel c.
-      const flipped = tf.reverse(sf, [0, 1]).reshape([kh, kw, c * m, 1]) as tf.Tensor4D;
-      const dx = inputGradient(dy4, flipped, sx.shape, [kh, kw], strides, dilations, pads, true, m);
-      // Filter gradient: fold the batch into channels so one depthwise correlation pairs each
-      // input channel (repeated m times) with its own output-gradient channels, then sum the batch.
-      const xp = tf.pad(sx, padsArg(pads));
-      const [, hp, wp] = xp.shape;
-      const xRep = m > 1 ? xp.reshape([n, hp, wp, c, 1]).tile([1, 1, 1, 1, m]).reshape([n, hp, wp, c * m]) : xp;
-      const a = xRep.transpose([1, 2, 0, 3]).reshape([1, hp, wp, n * c * m]) as tf.Tensor4D;
-      const [, oh, ow] = dy4.shape;
-      const b = dy4.transpose([1, 2, 0, 3]).reshape([oh, ow, n * c * m, 1]) as tf.Tensor4D;
-      const corr = tf.depthwiseConv2d(a, b, dilations, 'valid', 'NHWC', strides); // [1, ≥KH, ≥KW, N·C·M]
-      const df = corr.slice([0, 0, 0, 0], [1, kh, kw, n * c * m]).reshape([kh, kw, n, c * m]).sum(2).reshape([kh, kw, c, m]);
-      return [dx, df];
-    };
-    return { value, gradFunc };
-  }) as unknown as Parameters<typeof tf.customGrad<tf.Tensor4D>>[0]);
-  return f(x, filter) as tf.Tensor4D;
+      const dx = () => inputGradient(dy4, flipSpatial(f).reshape([kh, kw, c * m, 1]), xs.shape, strides, dilations, pads, true, m);
+      return [dx, () => depthwiseFilterGradient(xs, dy4, f.shape, strides, pads, dilations)];
+    },
+  ) as tf.Tensor4D;
 }
 
 /** Output spatial size of a convolution with explicit pads (exported for shape checks). */
