@@ -110,7 +110,7 @@ describe('training and inspection in the lab (WebGPU on SwiftShader)', () => {
     await first.locator('.heatmap-frame').hover({ position: { x: 40, y: 40 } });
     expect(await first.locator('.hover-value').textContent()).toMatch(/^\(\d+, \d+\) -?[\d.e-]+$/);
     expect(await page.getByTestId('inspect-teacher').getByTestId('inspect-box').count()).toBeGreaterThan(0);
-    await page.locator('[data-testid="inspect-panel"] > .map-row').first().screenshot({ path: join(shots, 'lab-inspect-detections.png') });
+    await page.locator('[data-testid="inspection"] > .map-row').first().screenshot({ path: join(shots, 'lab-inspect-detections.png') });
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: join(shots, 'lab-overview.png') });
   });
