@@ -151,4 +151,33 @@ describe('honest numbers and runs that are kept (wasm backend)', () => {
     await page.mouse.move(0, 0);
     expect(await s.getByTestId('heatmap-hover').count()).toBe(0);
   });
+
+  it('draws readable axes: 11 px or more, no x labels overlapping; names raw and weighted terms', async () => {
+    const { page } = lab;
+    const rm = page.getByTestId('maps-rm');
+    await rm.getByTestId('distribution').first().waitFor();
+    const charts = await page.locator('[data-testid="inspect-panel"] svg').evaluateAll((svgs) =>
+      svgs.map((svg) => {
+        const texts = [...svg.querySelectorAll('text.axis')] as SVGTextElement[];
+        const sizes = texts.map((t) => parseFloat(getComputedStyle(t).fontSize));
+        // The x labels share the bottom line: their boxes must not overlap.
+        const boxes = texts.map((t) => t.getBoundingClientRect()).filter((b) => b.width > 0);
+        const bottom = Math.max(...boxes.map((b) => b.bottom));
+        const row = boxes.filter((b) => Math.abs(b.bottom - bottom) < 2).sort((a, b) => a.left - b.left);
+        const overlaps = row.filter((b, i) => i > 0 && b.left < row[i - 1]!.right).length;
+        return { min: Math.min(...sizes), overlaps, labels: row.length };
+      }),
+    );
+    const axes = charts.filter((c) => c.labels > 0);
+    expect(axes.length).toBeGreaterThan(3);
+    for (const c of axes) {
+      expect(c.min).toBeGreaterThanOrEqual(11);
+      expect(c.overlaps).toBe(0);
+    }
+    await rm.screenshot({ path: join(shots, 'lab-inspect-rm.png') });
+    // Terms: the weighted loss and its raw parts say which is which, in the curves and the inspection.
+    expect(await page.locator('[data-term="kd"] .term').textContent()).toBe('kd · weighted');
+    expect(await page.locator('[data-term="kd/kd"] .term').textContent()).toBe('kd › kd term · raw');
+    expect(await page.getByTestId('inspect-terms').locator('tr[data-term="kd/kd"] td').first().textContent()).toBe('kd › kd term · raw');
+  });
 });

@@ -4,6 +4,7 @@ import { formatValue, STUDENT_COLOUR, TEACHER_COLOUR } from '../colors';
 import { inspect, selectInspectImage, setInspectThreshold, setSharedScale } from '../controller';
 import { formatMs } from '../format';
 import { sharedExtent } from '../heatmap-draw';
+import { TERM_LEGEND, termLabel } from '../term-names';
 import { inspectionSource, staleReasons } from '../inspect-stale';
 import { isBusyTraining, useLabStore } from '../store';
 import { Distribution, ChannelBars } from './Distribution';
@@ -356,12 +357,13 @@ export function InspectPanel() {
                 </thead>
                 <tbody>
                   {Object.entries(r.terms).map(([k, v]) => (
-                    <tr key={k}>
-                      <td>{k}</td>
+                    <tr key={k} data-term={k}>
+                      <td className={`term-${termLabel(k).kind}`}>{termLabel(k).text}</td>
                       <td className="mono">{formatValue(v)}</td>
                     </tr>
                   ))}
                 </tbody>
+                <caption className="muted small">{TERM_LEGEND}</caption>
               </table>
             )}
           </div>

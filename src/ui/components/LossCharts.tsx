@@ -1,6 +1,7 @@
 import { useMemo } from 'react';
 import { formatValue } from '../colors';
 import type { LossPoint } from '../store';
+import { TERM_LEGEND, termLabel } from '../term-names';
 
 /** Term names in reading order: the total, the detection loss and its parts, then each method. */
 export function orderTerms(points: readonly LossPoint[]): string[] {
@@ -36,7 +37,7 @@ function Chart({ name, points, previous }: { name: string; points: readonly Loss
   return (
     <figure className={`loss-chart${main ? ' main' : ''}`} data-testid="loss-chart" data-term={name} data-points={finite.length} data-previous-points={before.length}>
       <figcaption>
-        <span className="term">{main ? 'total loss' : name}</span>
+        <span className={`term term-${termLabel(name).kind}`}>{termLabel(name).text}</span>
         <span className="mono last">{last === undefined ? '–' : formatValue(last)}</span>
       </figcaption>
       <svg viewBox={`0 0 ${w} ${h}`} preserveAspectRatio="none" role="img" aria-label={`${name} over steps ${s0} to ${s1}`}>
@@ -70,6 +71,7 @@ export function LossCharts({ points, previous }: { points: readonly LossPoint[];
           Dashed grey: the {previous!.label}, on the same scale.
         </p>
       )}
+      <p className="muted small term-legend">{TERM_LEGEND}</p>
       <div className="loss-grid" data-testid="loss-charts">
         {names.map((n) => (
           <Chart key={n} name={n} points={points} previous={before} />
