@@ -41,8 +41,16 @@ function modelsFolder(): Plugin {
   };
 }
 
+/**
+ * Cross-origin isolation, so the page and its worker may use SharedArrayBuffer: tfjs-backend-wasm
+ * then loads its multi-threaded binary and runs its kernels on every core.
+ */
+const crossOriginIsolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+
 export default defineConfig({
   plugins: [react(), modelsFolder()],
+  server: { headers: crossOriginIsolation },
+  preview: { headers: crossOriginIsolation },
   worker: { format: 'es' },
   // Pre-bundle every browser dependency on the first start. The model worker is reached through
   // `new Worker(new URL(...))`, which the dependency scan does not follow: without this list Vite

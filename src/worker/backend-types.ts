@@ -31,5 +31,7 @@ export interface BackendReport {
   attempts: BackendAttempt[];
   /** Whether a software GPU was accepted because it was asked for by name. */
   softwareAllowed?: boolean;
+  /** wasm only: the threads its kernels run on, and why only one where that is so. */
+  wasmThreads?: { count: number; note?: string };
 }
 

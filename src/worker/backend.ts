@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 
 import type { AdapterReport, BackendName, BackendReport, BackendAttempt } from './backend-types';
 import { BACKEND_ORDER, SOFTWARE_RENDERER } from './backend-types';
@@ -161,6 +161,10 @@ function softwareRenderer(backend: BackendName): string | undefined {
 }
 
 async function trySetBackend(backend: BackendName): Promise<void> {
+  if (backend === 'wasm' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated && typeof navigator !== 'undefined') {
+    // One kernel thread per logical core (the backend's own default may leave one idle).
+    setThreadsCount(Math.max(1, navigator.hardwareConcurrency || 1));
+  }
   const ok = await tf.setBackend(backend);
   if (!ok) throw new Error('tf.setBackend returned false');
   await tf.ready();
@@ -208,7 +212,7 @@ export async function selectBackend(order: readonly BackendName[] = BACKEND_ORDE
     }
     const reason = adapter?.isFallback ? explainFallbackAdapter(adapter) : software ? `WebGL runs on a software renderer (${software}): correct but far slower than a GPU.` : undefined;
     attempts.push({ backend, ok: true, reason, software: software ? true : undefined });
-    return { backend, adapter, attempts, softwareAllowed: software ? options.allowSoftware === true : undefined };
+    return { backend, adapter, attempts, softwareAllowed: software ? options.allowSoftware === true : undefined, wasmThreads: backend === 'wasm' ? wasmThreads() : undefined };
   }
   if (softwareCandidate) {
     // Nothing faster works: the software GPU it is, after all.
@@ -220,6 +224,24 @@ export async function selectBackend(order: readonly BackendName[] = BACKEND_ORDE
     return { backend, adapter, attempts };
   }
   throw new Error(`No TensorFlow.js backend works in this browser:\n${attempts.map((a) => `- ${a.backend}: ${a.reason}`).join('\n')}`);
+}
+
+/**
+ * The wasm backend's thread count. tfjs-backend-wasm loads its multi-threaded binary only where
+ * SharedArrayBuffer may be used, i.e. on a cross-origin isolated page (the dev and preview servers
+ * send COOP same-origin and COEP require-corp for that); it runs on one thread otherwise.
+ */
+function wasmThreads(): { count: number; note?: string } {
+  const count = getThreadsCount();
+  if (count > 1) return { count };
+  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
+  const note =
+    isolated === false
+      ? 'one thread: the page is not cross-origin isolated (it needs Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp), so the multi-threaded wasm binary cannot load'
+      : isolated === undefined
+        ? 'one thread: tfjs-backend-wasm 4.22 runs single-threaded outside the browser'
+        : 'one thread';
+  return { count, note };
 }
 
 function describeFailure(backend: BackendName, message: string): string {

@@ -32,7 +32,13 @@ export function BackendPanel() {
                 {backend.value.adapter.isFallback ? 'software (fallback) adapter' : 'hardware adapter'}
               </span>
             )}
+            {backend.value.wasmThreads && (
+              <span className={backend.value.wasmThreads.count > 1 ? 'tag ok' : 'tag warn'} data-testid="wasm-threads" title={backend.value.wasmThreads.note}>
+                {backend.value.wasmThreads.count} {backend.value.wasmThreads.count === 1 ? 'thread' : 'threads'}
+              </span>
+            )}
           </p>
+          {backend.value.wasmThreads?.note && <p className="small muted">{backend.value.wasmThreads.note}</p>}
           <ul className="attempts">
             {backend.value.attempts.map((a) => (
               <li key={a.backend} className={a.ok ? 'ok' : a.software ? 'passed' : 'failed'} data-testid={`attempt-${a.backend}`}>
