@@ -92,7 +92,7 @@ async function main() {
   if (tty) process.stderr.write('\n');
   console.log(`\n${config.methods.length ? config.methods.map((m) => m.id).join(' + ') : 'plain fine-tuning'}, ${result.steps} steps${result.stopped ? ' (stopped)' : ''}, ${config.schedule.inputSize}x${config.schedule.inputSize}, on ${config.data.valSplit}:`);
   console.log(table(result.before, result.after, result.teacher));
-  console.log(`\nWrote ${options.outDir}/student (tfjs graph model + manifest), log.jsonl, eval.json, checkpoint.dlc`);
+  console.log(`\nWrote ${options.outDir}/student (tfjs graph model + manifest + model card: model-card.json, MODEL_CARD.md), log.jsonl, eval.json, run.json (the lab imports it into its run history), checkpoint.dlc`);
 }
 
 main().catch((error) => {

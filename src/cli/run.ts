@@ -4,8 +4,8 @@
  * configured methods, evaluate again, and write the distilled student (tfjs graph model +
  * manifest), a log of every loss term per step, the evaluation and checkpoints to a folder.
  */
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { mapVocClasses, VOC_CLASSES } from '../data/voc/classes';
 import { createGflDetector, EVAL_DETECT_OPTIONS, evaluateDetector, type DetectorEvalReport } from '../eval/evaluate-detector';
@@ -24,6 +24,31 @@ import { decodeImageFile } from '../data/decode-node';
 import type { AnnotatedImage, ImageLoader } from '../data/pipeline';
 import { combinedLoader, photoImages, photoPath } from '../data/photos';
 import { DEFAULT_PSEUDO_THRESHOLD } from '../train/pseudo-labels';
+import { METHODS } from '../distill/registry';
+import { readManifest, readModelArtifacts } from '../models/load-node';
+import { buildModelCard, MODEL_CARD_FILE, MODEL_CARD_MARKDOWN, MODEL_CARD_METADATA_KEY, modelCardMarkdown, type DataInput } from '../provenance/model-card';
+import { logRow, type LogRow } from '../provenance/run-log';
+import { newRunRecord, parseRunRecord, RUN_FILE, runEvaluation, withEvaluation, type RunRecord } from '../provenance/run-record';
+import { runJson } from '../provenance/run-file';
+import { sha256Hex } from '../provenance/sha256';
+import { PROJECT_VERSION } from '../provenance/version';
+import { resolveManifest } from './node-lab';
+
+/** sha256 of a model's weights as stored (a manifest path, or a bare name in models/). */
+export function modelWeightsSha256(nameOrPath: string): string | null {
+  const { modelPath } = readManifest(resolveManifest(nameOrPath));
+  const data = readModelArtifacts(modelPath).weightData;
+  if (!data) return null;
+  const parts = Array.isArray(data) ? data : [data];
+  const hash = parts.map((b) => new Uint8Array(b));
+  const all = new Uint8Array(hash.reduce((n, b) => n + b.byteLength, 0));
+  let o = 0;
+  for (const b of hash) {
+    all.set(b, o);
+    o += b.byteLength;
+  }
+  return sha256Hex(all);
+}
 
 /** `--train-split none`: train on unlabelled photos only. */
 export const NO_SPLIT = 'none';
@@ -129,6 +154,39 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
       `training on ${[split && `${split.dataset.images.length} images of ${config.data.trainSplit} (${split.dataset.summary.objectCount} objects)`, photos && `${photos.images.length} unlabelled photos (boxes: the teacher's detections above ${config.data.pseudoThreshold ?? DEFAULT_PSEUDO_THRESHOLD})`].filter(Boolean).join(' + ')}`,
     );
     const termLog: Record<string, number>[] = [];
+    // The run record (run.json): the lab imports it into its history. A resumed run continues its own.
+    const valIds = (await loadSplit(dataDir, config.data.valSplit, student.manifest.classes)).dataset.images.map((i) => i.id);
+    const cardData: DataInput = {
+      source: basename(resolve(dataDir)),
+      train: split ? { name: config.data.trainSplit, ids: split.dataset.images.map((i) => i.id) } : null,
+      val: { name: config.data.valSplit, ids: valIds },
+      unlabeledPhotos: photos?.images.length ?? 0,
+      ...(unlabeled ? { unlabeledSource: basename(resolve(unlabeled)) } : {}),
+    };
+    const teacherSha = needTeacher ? modelWeightsSha256(config.teacher) : null;
+    const studentSha = modelWeightsSha256(config.student);
+    const runPath = outDir ? join(outDir, RUN_FILE) : undefined;
+    const previous = o.resume && runPath && existsSync(runPath) ? readPreviousRun(runPath) : undefined;
+    let record: RunRecord = previous ?? newRunRecord({
+      id: `cli-${Date.now().toString(36)}`,
+      origin: 'cli',
+      createdAt: new Date().toISOString(),
+      projectVersion: PROJECT_VERSION,
+      config,
+      methodCatalog: METHODS,
+      teacher: { name: teacher?.manifest.name ?? config.teacher, weightsSha256: teacherSha },
+      student: { manifest: student.manifest, weightsSha256: studentSha },
+      data: cardData,
+      backend: 'wasm',
+    });
+    const startStep = o.resume?.step ?? 0;
+    const rows: LogRow[] = record.log.filter((r) => r.step <= startStep);
+    record = { ...record, status: 'running', steps: startStep, log: rows };
+    const now = () => new Date().toISOString();
+    if (result.teacher) record = withEvaluation(record, runEvaluation('teacher', 0, config.data.valSplit, { ...result.teacher, inputSize: s.inputSize }), now());
+    if (result.before) record = withEvaluation(record, runEvaluation('before', 0, config.data.valSplit, { ...result.before, inputSize: s.inputSize }), now());
+    const writeRun = () => runPath && writeFileSync(runPath, runJson({ ...record, log: rows, updatedAt: now() }));
+    writeRun();
     const ran = await train({
       session,
       optimizer,
@@ -138,24 +196,53 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
       startStep: o.resume?.step ?? 0,
       signal: o.signal,
       onEvent: (e) => {
+        if (e.type === 'started') record.totalSteps = e.totalSteps;
         if (e.type === 'step') {
           termLog.push({ loss: e.loss, ...e.terms });
-          if (outDir) appendFileSync(join(outDir, 'log.jsonl'), `${JSON.stringify({ step: e.step, epoch: e.epoch, lr: e.lr, loss: e.loss, terms: e.terms, gradNorm: e.gradNorm, ...(e.gradientNorms ? { gradientNorms: e.gradientNorms } : {}), applied: e.applied, pseudoBoxes: e.pseudoBoxes, ms: Math.round(e.msPerStep) })}\n`);
+          const row = logRow(e);
+          rows.push(row);
+          record.steps = e.step;
+          if (outDir) appendFileSync(join(outDir, 'log.jsonl'), `${JSON.stringify(row)}\n`);
         }
         o.onEvent?.(e);
       },
-      saveCheckpoint: outDir ? async (c) => writeFileSync(join(outDir, 'checkpoint.dlc'), packCheckpoint(c)) : undefined,
+      saveCheckpoint: outDir
+        ? async (c) => {
+            const packed = packCheckpoint(c);
+            writeFileSync(join(outDir, 'checkpoint.dlc'), packed);
+            record = { ...record, checkpoint: { step: c.step, savedAt: c.savedAt, bytes: packed.byteLength } };
+            writeRun();
+          }
+        : undefined,
     });
     status(`evaluating the student after ${ran.step} steps ...`);
     const after = await evaluateModel(student, dataDir, config.data.valSplit, s.inputSize);
+    record = withEvaluation({ ...record, status: ran.stopped ? 'stopped' : 'finished', steps: ran.step }, runEvaluation('after', ran.step, config.data.valSplit, { ...after, inputSize: s.inputSize }), now());
+    writeRun();
     if (outDir) {
-      const exported = await exportGraph(student.graph, { precision: o.weightPrecision ?? 'float32' });
+      const profile = profileGraph(student.graph);
+      const precision = o.weightPrecision ?? 'float32';
+      const card = buildModelCard({
+        createdAt: now(),
+        projectVersion: PROJECT_VERSION,
+        model: { name: `${student.manifest.name}, distilled`, parameters: profile.parameters, macs: profile.macs, inputSize: student.manifest.input.size, weightPrecision: precision },
+        teacher: { name: teacher?.manifest.name ?? config.teacher, weightsSha256: teacherSha },
+        student: { manifest: student.manifest, weightsSha256: studentSha },
+        config,
+        methodCatalog: METHODS,
+        steps: ran.step,
+        backend: 'wasm',
+        data: cardData,
+        evaluation: { split: config.data.valSplit, inputSize: s.inputSize, teacher: result.teacher ?? null, before: result.before ?? null, after: { ...after, step: ran.step } },
+      });
+      const exported = await exportGraph(student.graph, { precision, metadata: { [MODEL_CARD_METADATA_KEY]: card } });
       const { modelJson, weights } = artifactsToFiles(exported, 'model.bin');
       const dir = join(outDir, 'student');
       mkdirSync(dir, { recursive: true });
       writeFileSync(join(dir, 'model.json'), modelJson);
       writeFileSync(join(dir, 'model.bin'), weights);
-      const profile = profileGraph(student.graph);
+      writeFileSync(join(dir, MODEL_CARD_FILE), `${JSON.stringify(card, null, 2)}\n`);
+      writeFileSync(join(dir, MODEL_CARD_MARKDOWN), modelCardMarkdown(card));
       const manifest: ModelManifest = {
         ...student.manifest,
         name: `${student.manifest.name}, distilled`,
@@ -172,6 +259,15 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
     optimizer.dispose();
     student.graph.dispose();
     teacher?.graph.dispose();
+  }
+}
+
+/** The run.json of the run being resumed (one that does not read starts a new record). */
+function readPreviousRun(path: string): RunRecord | undefined {
+  try {
+    return parseRunRecord(JSON.parse(readFileSync(path, 'utf8')), path);
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,0 +1,98 @@
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseModelCard } from '../provenance/model-card';
+import { readRunFile } from '../provenance/run-file';
+import { parseJsonLines } from '../provenance/run-log';
+import { idListSha256 } from '../provenance/sha256';
+import { defaultExperiment } from '../train/config';
+import { modelFromFiles } from '../worker/model-files';
+import { FIXTURE_DIR } from './node-lab';
+import { modelWeightsSha256, runExperiment } from './run';
+
+/** A VOC folder with two training images and one validation image of the fixture. */
+function tinyVoc(root: string): string {
+  const src = join(FIXTURE_DIR, 'VOCdevkit/VOC2012');
+  const dst = join(root, 'tiny-voc/VOCdevkit/VOC2012');
+  for (const d of ['Annotations', 'JPEGImages', 'ImageSets/Main']) mkdirSync(join(dst, d), { recursive: true });
+  const train = ['2007_000039', '2007_000027'];
+  const val = ['2007_000068'];
+  for (const id of [...train, ...val]) {
+    copyFileSync(join(src, 'Annotations', `${id}.xml`), join(dst, 'Annotations', `${id}.xml`));
+    copyFileSync(join(src, 'JPEGImages', `${id}.jpg`), join(dst, 'JPEGImages', `${id}.jpg`));
+  }
+  writeFileSync(join(dst, 'ImageSets/Main/train.txt'), `${train.join('\n')}\n`);
+  writeFileSync(join(dst, 'ImageSets/Main/val.txt'), `${val.join('\n')}\n`);
+  return join(root, 'tiny-voc');
+}
+
+describe('the command line writes a model card and a run record (wasm)', () => {
+  let root: string;
+  beforeAll(async () => {
+    await tf.setBackend('wasm');
+    root = mkdtempSync(join(tmpdir(), 'distill-card-'));
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('two steps of KD at 64²: model-card.json and MODEL_CARD.md beside the student, run.json the lab imports', async () => {
+    const data = tinyVoc(root);
+    const out = join(root, 'out');
+    const config = defaultExperiment();
+    config.methods = [{ id: 'kd', params: { temperature: 2 } }];
+    config.schedule = { ...config.schedule, epochs: 1, batchSize: 1, inputSize: 64, warmupSteps: 0 };
+    config.checkpointEvery = 1;
+    config.gradientNormsEvery = 0;
+    const result = await runExperiment({ config, dataDir: data, outDir: out });
+    expect(result.steps).toBe(2);
+    expect(readdirSync(join(out, 'student')).sort()).toEqual(['MODEL_CARD.md', 'manifest.json', 'model-card.json', 'model.bin', 'model.json']);
+
+    const card = parseModelCard(JSON.parse(readFileSync(join(out, 'student/model-card.json'), 'utf8')))!;
+    expect(card.projectVersion).toBe(JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')).version);
+    expect(card.teacher).toEqual({ name: 'NanoDet-g', weightsSha256: modelWeightsSha256('nanodet.manifest.json') });
+    expect(card.teacher.weightsSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(card.student.name).toBe('NanoDet-g half-depth, VOC');
+    expect(card.student.derivation?.removedBlocks).toBeGreaterThan(0);
+    expect(card.training.steps).toBe(2);
+    expect(card.training.backend).toBe('wasm');
+    expect(card.training.methods).toEqual([{ id: 'kd', title: 'Soft-label KD', scale: 1, params: { temperature: 2, mode: 'bce', reduction: 'mean', scaleByT2: true, weight: 1 }, overrides: ['temperature'] }]);
+    expect(card.training.schedule?.inputSize).toBe(64);
+    expect(card.data).toEqual({
+      source: 'tiny-voc',
+      train: { name: 'train', images: 2, idsSha256: idListSha256(['2007_000027', '2007_000039']) },
+      val: { name: 'val', images: 1, idsSha256: idListSha256(['2007_000068']) },
+      unlabeledPhotos: 0,
+    });
+    const evalJson = JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8'));
+    expect(card.evaluation.before?.mapAll).toBe(evalJson.before.mapAll);
+    expect(card.evaluation.after).toMatchObject({ mapAll: evalJson.after.mapAll, images: 1, step: 2 });
+    const md = readFileSync(join(out, 'student/MODEL_CARD.md'), 'utf8');
+    expect(md).toContain('| methods | kd |');
+    expect(md).toContain(`| teacher weights sha256 | ${card.teacher.weightsSha256} |`.replace('teacher weights', 'weights'));
+
+    // The lab reads the student folder with its card.
+    const files = readdirSync(join(out, 'student')).map((name) => ({ name, bytes: new Uint8Array(readFileSync(join(out, 'student', name))) }));
+    expect(modelFromFiles(files).card).toEqual(card);
+    // model.json alone carries the card too.
+    expect(modelFromFiles(files.filter((f) => f.name !== 'model-card.json')).card).toEqual(card);
+
+    // run.json: the same rows as log.jsonl, the evaluations, the checkpoint; the lab's reader accepts it.
+    const { record } = readRunFile('run.json', new Uint8Array(readFileSync(join(out, 'run.json'))));
+    expect(record.origin).toBe('cli');
+    expect(record.status).toBe('finished');
+    expect(record.steps).toBe(2);
+    expect(record.log).toEqual(parseJsonLines(readFileSync(join(out, 'log.jsonl'), 'utf8')));
+    expect(record.log.map((r) => r.step)).toEqual([1, 2]);
+    expect(Object.keys(record.log[0]!.terms).sort()).toEqual(['detection', 'detection/dfl', 'detection/giou', 'detection/qfl', 'kd', 'kd/divergence', 'kd/kd']);
+    expect(record.log[1]!.loss).toBeCloseTo(record.log[1]!.terms.detection! + record.log[1]!.terms.kd!, 4);
+    expect(record.evaluations.map((e) => [e.target, e.step])).toEqual([
+      ['before', 0],
+      ['after', 2],
+    ]);
+    expect(record.checkpoint).toMatchObject({ step: 2, bytes: readFileSync(join(out, 'checkpoint.dlc')).byteLength });
+    expect(record.methods[0]!.params.temperature).toBe(2);
+    expect(record.teacher.weightsSha256).toBe(card.teacher.weightsSha256);
+  }, 240_000);
+});
