@@ -1,7 +1,7 @@
 /**
  * A small key–value store on IndexedDB (database "distill-lab", object store "kv"), for what
  * must outlive a reload or a lost GPU device: the latest checkpoint, the model files a person
- * dropped, and a dropped dataset archive. Values are structured-cloned (typed arrays stay
+ * dropped, a dropped dataset archive, and the run history (src/provenance/run-store.ts). Values are structured-cloned (typed arrays stay
  * typed arrays). Where IndexedDB is missing (Node, some private modes) a store in memory stands
  * in, so the lab works and says that nothing will survive a reload.
  */
@@ -10,6 +10,8 @@ export interface KeyValueStore {
   get<T>(key: string): Promise<T | undefined>;
   put(key: string, value: unknown): Promise<void>;
   delete(key: string): Promise<void>;
+  /** Every key that starts with the prefix. */
+  keys(prefix: string): Promise<string[]>;
 }
 
 const DB_NAME = 'distill-lab';
@@ -35,6 +37,7 @@ export function memoryStore(): KeyValueStore {
       map.delete(key);
       return Promise.resolve();
     },
+    keys: (prefix) => Promise.resolve([...map.keys()].filter((k) => k.startsWith(prefix))),
   };
 }
 
@@ -66,6 +69,10 @@ export async function openStore(): Promise<KeyValueStore> {
     },
     delete: async (key) => {
       await tx('readwrite', (s) => s.delete(key));
+    },
+    keys: async (prefix) => {
+      const keys = await tx('readonly', (s) => s.getAllKeys(IDBKeyRange.bound(prefix, `${prefix}\uffff`)));
+      return keys.map(String);
     },
   };
 }

@@ -33,8 +33,16 @@ import { openStore, type KeyValueStore } from './kv-store';
 import { modelFromFiles, type NamedBytes } from './model-files';
 import { buildHandle, checkModel, describeModel, fetchModel, runnerOf, type ModelInfo, type ModelRole } from './models';
 import { RunControl, type RunState } from './run-control';
+import { buildModelCard, type DataInput as CardData, type ModelCardData, type ScoreLike } from '../provenance/model-card';
+import { logRow, type LogRow } from '../provenance/run-log';
+import { newRunRecord, runEvaluation, withEvaluation, type RunRecord, type RunSummary } from '../provenance/run-record';
+import { RunStore, type RunProblem, type StorageUse } from '../provenance/run-store';
+import { readRunFile, runFileName, runJson, runZip } from '../provenance/run-file';
+import { sha256Hex } from '../provenance/sha256';
+import { PROJECT_VERSION } from '../provenance/version';
 
 export type { PhotosInfo };
+export type { LogRow, ModelCardData, RunProblem, RunRecord, RunSummary, StorageUse };
 export type { DataInfo, DataInput, EvalSummary, InspectionResult, ModelInfo, ModelRole, NamedBytes, RunState, SplitInfo };
 
 /** An inspection as the page shows it: which split, which training step of the student, which methods. */
@@ -79,6 +87,18 @@ export interface CheckpointInfo {
   data: string;
   config: LabExperiment;
   bytes: number;
+  /** The run in the history this checkpoint belongs to. */
+  runId?: string;
+}
+
+/** The run history as the page lists it. */
+export interface RunsList {
+  runs: RunSummary[];
+  problems: RunProblem[];
+  usage: StorageUse | null;
+  /** The run whose weights the student has now (evaluations are added to it). */
+  currentRunId: string | null;
+  persistent: boolean;
 }
 
 export type EvalTarget = 'teacher' | 'before' | 'now';
@@ -120,7 +140,8 @@ export interface LossPoint {
 }
 
 interface StoredCheckpoint extends CheckpointInfo {
-  packed: Uint8Array;
+  /** Older saves hold the bytes here; newer ones keep them with the run (runId). */
+  packed?: Uint8Array;
   /** The run's curves up to the checkpoint, so a reload shows them again. */
   history?: LossPoint[];
 }
@@ -132,6 +153,14 @@ interface LoadedModel {
   files?: NamedBytes[];
   /** The teacher's artifacts, which a derivation starts from. */
   artifacts: tf.io.ModelArtifacts;
+  /** sha256 of the weights as loaded (computed when first asked). */
+  weightsSha256?: string;
+}
+
+/** What trained the student's current weights: the run's config and the data it saw. */
+interface TrainedWith {
+  config: LabExperiment;
+  data: CardData;
 }
 
 const browserDecode: ImageDecoder = (bytes, name) => decodeImageBlob(new Blob([bytes as Uint8Array<ArrayBuffer>]), name);
@@ -155,6 +184,13 @@ export class Lab {
   /** The session of the last run, kept for inspection (its connectors are trained). */
   private lastSession?: { session: DistillSession; config: LabExperiment };
   private beforeCache = new Map<string, EvalSummary>();
+  private runStore?: RunStore;
+  /** The run that trained the student's current weights, and its log. */
+  private trained?: TrainedWith;
+  private currentRun?: RunRecord;
+  private log: LogRow[] = [];
+  /** The latest evaluations, with the student's step for 'now', on one split and size. */
+  private scores: { key: string; split: string; inputSize: number; reports: Partial<Record<EvalTarget, EvalSummary & { step: number }>> } | null = null;
   private queue: Promise<unknown> = Promise.resolve();
 
   private serial<T>(work: () => Promise<T>): Promise<T> {
@@ -177,6 +213,11 @@ export class Lab {
       const report = await selectBackend(order, options);
       this.backendReport = report;
       this.store = await openStore();
+      const storage = typeof navigator !== 'undefined' ? navigator.storage : undefined;
+      this.runStore = new RunStore(this.store, async () => {
+        const e = await storage?.estimate?.();
+        return e && e.usage !== undefined && e.quota !== undefined ? { usage: e.usage, quota: e.quota } : null;
+      });
       const device = report.backend === 'webgpu' ? currentWebGpuDevice() : undefined;
       void device?.lost.then((info) => {
         this.deviceLost = `The GPU device was lost (${info.reason}: ${info.message || 'no detail'}). Restart the compute worker (or reload the page); the last checkpoint is kept and training resumes from it.`;
@@ -248,7 +289,7 @@ export class Lab {
   /** Puts a checked model in a role (the old one goes), and remembers its files for a reload. */
   private async install(
     role: ModelRole,
-    source: { manifest: ModelManifest; artifacts: tf.io.ModelArtifacts; weightBytes: number; origin: string; manifestName: string },
+    source: { manifest: ModelManifest; artifacts: tf.io.ModelArtifacts; weightBytes: number; origin: string; manifestName: string; card?: ModelCardData },
     files: NamedBytes[] | undefined,
     kind: 'default' | 'files' | 'stored',
   ): Promise<ModelInfo> {
@@ -257,12 +298,16 @@ export class Lab {
     this.dropLastSession();
     const handle = buildHandle(role, source.manifest, source.artifacts);
     const info = describeModel(role, handle, { origin: source.origin, isDefault: kind === 'default', weightBytes: source.weightBytes, manifestName: source.manifestName });
+    if (source.card) info.card = source.card;
     this.models.set(role, { handle, info, files, artifacts: source.artifacts });
     if (kind === 'files' && files) await this.store?.put(`model:${role}`, files);
     if (kind === 'default') await this.store?.delete(`model:${role}`);
     if (role === 'student') {
       this.initialStudent = await readVariables([...handle.graph.variables.values()]);
       this.studentStep = 0;
+      this.trained = undefined;
+      this.currentRun = undefined;
+      this.scores = null;
       this.beforeCache.clear();
       if (this.data) this.data = await this.data.reload({ train: this.data.train.split, val: this.data.val.split }, handle.manifest.classes);
     }
@@ -397,10 +442,14 @@ export class Lab {
     if (!data) throw new Error('Load a VOC folder or archive before training.');
     let checkpoint: Checkpoint | undefined;
     let stored: StoredCheckpoint | undefined;
+    let record: RunRecord | undefined;
     if (options.resume) {
       stored = await this.store?.get<StoredCheckpoint>('checkpoint');
       if (!stored) throw new Error('There is no saved checkpoint to resume from.');
-      checkpoint = unpackCheckpoint(stored.packed);
+      const packed = stored.packed ?? (stored.runId ? await this.runStore?.checkpoint(stored.runId) : undefined);
+      if (!packed) throw new Error('The checkpoint of this run is no longer stored (was the run deleted from the history?).');
+      checkpoint = unpackCheckpoint(packed);
+      if (stored.runId) record = await this.runStore?.get(stored.runId).catch(() => undefined);
       if (stored.student !== student.info.name || stored.teacher !== teacher.info.name) {
         throw new Error(`The checkpoint was saved for ${stored.teacher} → ${stored.student}; load those models (now ${teacher.info.name} → ${student.info.name}) to resume it.`);
       }
@@ -425,12 +474,54 @@ export class Lab {
       optimizer.dispose();
       throw error;
     }
-    const history: LossPoint[] = checkpoint ? (stored?.history ?? []).filter((p) => p.step <= checkpoint.step) : [];
+    const evalImages = limit(data.val.images, config.lab?.maxEvalImages);
+    const trained: TrainedWith = {
+      config,
+      data: {
+        source: data.source.label,
+        train: { name: data.train.split, ids: limit(data.train.images, config.lab?.maxTrainImages).map((i) => i.id) },
+        val: { name: data.val.split, ids: evalImages.map((i) => i.id) },
+        unlabeledPhotos: images.length - limit(data.train.images, config.lab?.maxTrainImages).length,
+        unlabeledSource: photos?.info().label,
+      },
+    };
+    const startStep = checkpoint?.step ?? 0;
+    record ??= newRunRecord({
+      id: newRunId(),
+      origin: 'lab',
+      createdAt: new Date().toISOString(),
+      projectVersion: PROJECT_VERSION,
+      config,
+      methodCatalog: METHODS,
+      teacher: { name: teacher.info.name, weightsSha256: weightsHash(teacher) },
+      student: { manifest: student.handle.manifest, weightsSha256: weightsHash(student) },
+      data: trained.data,
+      backend: this.backendReport?.backend ?? 'unknown',
+    });
+    const log: LogRow[] = record.log.filter((r) => r.step <= startStep);
+    record = { ...record, status: 'running', log, steps: startStep, backend: this.backendReport?.backend ?? record.backend };
+    delete record.error;
+    const history: LossPoint[] = checkpoint
+      ? log.length > 0
+        ? log.map((r) => ({ step: r.step, values: { loss: r.loss, ...r.terms } }))
+        : (stored?.history ?? []).filter((p) => p.step <= checkpoint.step)
+      : [];
+    try {
+      await this.runStore?.save(record);
+    } catch (error) {
+      session.dispose();
+      optimizer.dispose();
+      throw error;
+    }
+    this.trained = trained;
+    this.currentRun = record;
+    this.log = log;
+    let current = record;
     const control = new RunControl((state) => this.emit({ type: 'run-state', state }));
     this.run = { control, session, optimizer, config };
     let totalSteps = 0;
     try {
-      return await train({
+      const result = await train({
         session,
         optimizer,
         config,
@@ -445,15 +536,23 @@ export class Lab {
           if (event.type === 'step') {
             this.studentStep = event.step;
             history.push({ step: event.step, values: { loss: event.loss, ...event.terms } });
+            log.push(logRow(event));
           }
           this.emit({ type: 'train', event });
         },
         saveCheckpoint: async (c) => {
-          const info = await this.saveCheckpoint(c, totalSteps, config, teacher.info.name, student.info.name, data.source.label, history);
+          const packed = packCheckpoint({ ...c, config });
+          current = { ...current, log: [...log], steps: c.step, totalSteps, updatedAt: c.savedAt, checkpoint: { step: c.step, savedAt: c.savedAt, bytes: packed.byteLength } };
+          this.currentRun = current;
+          await this.runStore?.save(current, packed);
+          const info = await this.saveCheckpoint(c, packed, totalSteps, config, teacher.info.name, student.info.name, data.source.label, history, current.id);
           this.emit({ type: 'checkpoint-saved', info });
         },
       });
+      current = { ...current, status: result.stopped ? 'stopped' : 'finished' };
+      return result;
     } catch (error) {
+      current = { ...current, status: 'error', error: messageOf(error) };
       if (this.deviceLost) throw new Error(this.deviceLost, { cause: error });
       if (error instanceof NonFiniteLossError) throw error;
       throw new Error(`Training stopped with an error: ${messageOf(error)} The last checkpoint is kept; fix the cause and resume.`, { cause: error });
@@ -461,21 +560,26 @@ export class Lab {
       this.run = undefined;
       optimizer.dispose();
       this.lastSession = { session, config };
+      current = { ...current, log: [...log], steps: this.studentStep, totalSteps: totalSteps || current.totalSteps, updatedAt: new Date().toISOString() };
+      this.currentRun = current;
+      await this.runStore?.save(current).catch(() => undefined);
     }
   }
 
+  /** The pointer to the latest checkpoint (its bytes are with the run in the history). */
   private async saveCheckpoint(
     c: Checkpoint,
+    packed: Uint8Array,
     totalSteps: number,
     config: LabExperiment,
     teacher: string,
     student: string,
     data: string,
     history: LossPoint[],
+    runId: string,
   ): Promise<CheckpointInfo> {
-    const packed = packCheckpoint({ ...c, config });
-    const info: CheckpointInfo = { step: c.step, totalSteps, savedAt: c.savedAt, reason: 'interval', teacher, student, data, config, bytes: packed.byteLength };
-    await this.store?.put('checkpoint', { ...info, packed, history } satisfies StoredCheckpoint);
+    const info: CheckpointInfo = { step: c.step, totalSteps, savedAt: c.savedAt, reason: 'interval', teacher, student, data, config, bytes: packed.byteLength, runId };
+    await this.store?.put('checkpoint', { ...info, history } satisfies StoredCheckpoint);
     return info;
   }
 
@@ -567,6 +671,7 @@ export class Lab {
           this.beforeCache.set(key, out.before);
         }
       }
+      await this.keepScores(key, data.val.split, inputSize, out);
       return out;
     });
   }
@@ -575,7 +680,7 @@ export class Lab {
     return this.serial(async () => {
       this.assertIdle('export');
       const student = this.requireModel('student');
-      const out = await exportStudentZip(student.handle, { precision, step: this.studentStep, macs: student.info.macs });
+      const out = await exportStudentZip(student.handle, { precision, step: this.studentStep, macs: student.info.macs, card: (model) => this.modelCard(model) });
       return Comlink.transfer({ zip: out.zip, fileName: out.fileName, weightBytes: out.weightBytes, name: out.manifest.name }, [out.zip.buffer as ArrayBuffer]);
     });
   }
@@ -594,6 +699,133 @@ export class Lab {
   memory(): { numTensors: number; numBytes: number } {
     const { numTensors, numBytes } = tf.memory();
     return { numTensors, numBytes };
+  }
+
+  // ---- provenance: the model card, the run log, the run history -------------------------------
+
+  /** How the student's current weights were made, for its export. */
+  private modelCard(model: Parameters<NonNullable<Parameters<typeof exportStudentZip>[1]['card']>>[0]): ModelCardData {
+    const teacher = this.requireModel('teacher');
+    const student = this.requireModel('student');
+    const trained = this.studentStep > 0 ? this.trained : undefined;
+    const data = this.data;
+    const s = this.scores;
+    const now = s?.reports.now;
+    const score = (r: (EvalSummary & { step: number }) | undefined, step?: number): ScoreLike | null => (r ? { ...r, ...(step !== undefined ? { step } : {}) } : null);
+    return buildModelCard({
+      createdAt: new Date().toISOString(),
+      projectVersion: PROJECT_VERSION,
+      model,
+      teacher: { name: teacher.info.name, weightsSha256: weightsHash(teacher) },
+      student: { manifest: student.handle.manifest, weightsSha256: weightsHash(student) },
+      config: trained?.config ?? null,
+      methodCatalog: METHODS,
+      steps: this.studentStep,
+      backend: this.backendReport?.backend ?? 'unknown',
+      data: trained?.data ?? (data ? { source: data.source.label, train: null, val: { name: data.val.split, ids: data.val.images.map((i) => i.id) }, unlabeledPhotos: 0 } : null),
+      evaluation: s
+        ? { split: s.split, inputSize: s.inputSize, teacher: score(s.reports.teacher), before: score(s.reports.before), after: now && now.step === this.studentStep ? score(now, now.step) : null }
+        : undefined,
+    });
+  }
+
+  /** Keeps the latest evaluations for the card, and adds them to the run that trained the student. */
+  private async keepScores(key: string, split: string, inputSize: number, out: Partial<Record<EvalTarget, EvalSummary>>) {
+    if (!this.scores || this.scores.key !== key) this.scores = { key, split, inputSize, reports: {} };
+    for (const [target, r] of Object.entries(out) as [EvalTarget, EvalSummary][]) this.scores.reports[target] = { ...r, step: target === 'now' ? this.studentStep : 0 };
+    let run = this.currentRun;
+    if (!run || !this.runStore) return;
+    const now = new Date().toISOString();
+    for (const [target, r] of Object.entries(out) as [EvalTarget, EvalSummary][]) {
+      run = withEvaluation(run, runEvaluation(target === 'now' ? 'after' : target, target === 'now' ? this.studentStep : 0, split, r), now);
+    }
+    this.currentRun = run;
+    await this.runStore.save(run);
+  }
+
+  /** The current (or last) run's log, one row per step, as log.jsonl has it; after a reload, the saved run's. */
+  async runLog(): Promise<{ rows: LogRow[]; name: string | null }> {
+    if (this.currentRun) return { rows: this.run ? [...this.log] : this.currentRun.log.length >= this.log.length ? this.currentRun.log : [...this.log], name: this.currentRun.name };
+    const pointer = await this.store?.get<StoredCheckpoint>('checkpoint');
+    const record = pointer?.runId ? await this.runStore?.get(pointer.runId).catch(() => undefined) : undefined;
+    return { rows: record?.log ?? [], name: record?.name ?? null };
+  }
+
+  async runs(): Promise<RunsList> {
+    const store = this.requireRunStore();
+    const [{ runs, problems }, usage] = await Promise.all([store.list(), store.usage()]);
+    return { runs, problems, usage, currentRunId: this.currentRun?.id ?? null, persistent: this.store?.persistent ?? false };
+  }
+
+  /** Full records (with their logs), for comparing runs. */
+  async runRecords(ids: string[]): Promise<RunRecord[]> {
+    const store = this.requireRunStore();
+    return Promise.all(ids.map((id) => store.get(id)));
+  }
+
+  async renameRun(id: string, name: string): Promise<void> {
+    const next = await this.requireRunStore().rename(id, name);
+    if (this.currentRun?.id === id) this.currentRun = { ...this.currentRun, name: next.name };
+  }
+
+  async deleteRun(id: string): Promise<void> {
+    if (this.run && this.currentRun?.id === id) throw new Error('This run is training: stop it before deleting it.');
+    await this.requireRunStore().delete(id);
+    if (this.currentRun?.id === id) this.currentRun = undefined;
+    const pointer = await this.store?.get<StoredCheckpoint>('checkpoint');
+    if (pointer?.runId === id) await this.store?.delete('checkpoint');
+  }
+
+  /** Removes a stored entry that does not read. */
+  async discardRunEntry(key: string): Promise<void> {
+    await this.requireRunStore().discard(key);
+  }
+
+  /** A run as one file: .zip (record + checkpoint) or .json (the record). */
+  async exportRun(id: string, format: 'zip' | 'json'): Promise<{ bytes: Uint8Array; fileName: string }> {
+    const store = this.requireRunStore();
+    const record = await store.get(id);
+    const bytes = format === 'zip' ? runZip(record, await store.checkpoint(id)) : new TextEncoder().encode(runJson(record));
+    return Comlink.transfer({ bytes, fileName: runFileName(record, format) }, [bytes.buffer as ArrayBuffer]);
+  }
+
+  /** Adds a run from a file (.json or .zip; the lab's export or the command line's run.json) to the history. */
+  async importRun(name: string, bytes: Uint8Array): Promise<RunSummary> {
+    const { record, checkpoint } = readRunFile(name, bytes);
+    const imported = await this.requireRunStore().import(record, checkpoint, newRunId());
+    const { log: _log, ...summary } = imported;
+    return { ...summary, logRows: imported.log.length };
+  }
+
+  /**
+   * Makes a run of the history the one to resume: its checkpoint becomes the saved checkpoint,
+   * and its curves come back. Resume then continues it (with its own config).
+   */
+  async chooseRun(id: string): Promise<{ info: CheckpointInfo; history: LossPoint[] }> {
+    if (this.run) throw new Error('Stop the training before choosing another run.');
+    const store = this.requireRunStore();
+    const record = await store.get(id);
+    if (!record.checkpoint || !(await store.checkpoint(id))) throw new Error(`"${record.name}" has no checkpoint stored (a run imported from run.json alone): import its .zip to resume it.`);
+    const history = record.log.map((r) => ({ step: r.step, values: { loss: r.loss, ...r.terms } }));
+    const info: CheckpointInfo = {
+      step: record.checkpoint.step,
+      totalSteps: record.totalSteps,
+      savedAt: record.checkpoint.savedAt,
+      reason: 'interval',
+      teacher: record.teacher.name,
+      student: record.student.name,
+      data: record.data?.source ?? '',
+      config: record.config as LabExperiment,
+      bytes: record.checkpoint.bytes,
+      runId: id,
+    };
+    await this.store?.put('checkpoint', { ...info, history } satisfies StoredCheckpoint);
+    return { info, history };
+  }
+
+  private requireRunStore(): RunStore {
+    if (!this.runStore) throw new Error('The worker has no storage yet: call init() first.');
+    return this.runStore;
   }
 
   // ---- helpers ------------------------------------------------------------------------------
@@ -623,6 +855,21 @@ export class Lab {
     if (this.deviceLost) throw new Error(this.deviceLost);
     if (!this.backendReport) throw new Error('The worker has no backend yet: call init() first.');
   }
+}
+
+let runCounter = 0;
+/** A run id: time, then a counter and a random part (unique within and across pages). */
+function newRunId(): string {
+  return `${Date.now().toString(36)}-${(runCounter++).toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** sha256 of a model's weights as loaded (cached on the model). */
+function weightsHash(model: LoadedModel): string | null {
+  if (model.weightsSha256) return model.weightsSha256;
+  const data = model.artifacts.weightData;
+  if (!data) return null;
+  model.weightsSha256 = sha256Hex(new Uint8Array(tf.io.CompositeArrayBuffer.join(data)));
+  return model.weightsSha256;
 }
 
 function withoutBytes(c: StoredCheckpoint): CheckpointInfo {

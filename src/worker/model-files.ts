@@ -9,6 +9,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { unzipSync } from 'fflate';
 import { parseManifest, type ModelManifest } from '../models/manifest';
+import { MODEL_CARD_METADATA_KEY, parseModelCard, type ModelCardData } from '../provenance/model-card';
 
 export interface NamedBytes {
   name: string;
@@ -22,6 +23,8 @@ export interface ModelFiles {
   weightBytes: number;
   /** Names the files in messages and in the UI. */
   origin: string;
+  /** How the model was made, when the files carry a model card (the lab's and the command line's exports do). */
+  card?: ModelCardData;
 }
 
 /** Key of the manifest inside an exported model.json's userDefinedMetadata. */
@@ -87,6 +90,7 @@ export function modelFromFiles(dropped: readonly NamedBytes[]): ModelFiles {
   const jsons = files.filter((f) => /\.json$/i.test(f.name)).map((f) => ({ file: f, value: parseJson(f) as Record<string, unknown> | null }));
   const models = jsons.filter((j) => j.value && typeof j.value === 'object' && 'modelTopology' in j.value);
   const manifests = jsons.filter((j) => j.value && typeof j.value === 'object' && 'manifestVersion' in j.value);
+  const cards = jsons.map((j) => parseModelCard(j.value)).filter((c): c is ModelCardData => c !== null);
   if (models.length === 0) {
     throw new Error(`None of ${files.map((f) => f.name).join(', ')} is a TensorFlow.js model.json (a JSON with "modelTopology"). Drop the model.json with its weight files.`);
   }
@@ -117,6 +121,7 @@ export function modelFromFiles(dropped: readonly NamedBytes[]): ModelFiles {
       `The weight files ${paths.join(', ')} hold ${total} bytes but ${model.file.name} describes ${expected}: a file is truncated, or belongs to another model.`,
     );
   }
+  const card = cards[0] ?? parseModelCard(json.userDefinedMetadata?.[MODEL_CARD_METADATA_KEY]) ?? undefined;
   const weightData = new Uint8Array(total);
   let offset = 0;
   for (const b of parts) {
@@ -136,6 +141,7 @@ export function modelFromFiles(dropped: readonly NamedBytes[]): ModelFiles {
       userDefinedMetadata: json.userDefinedMetadata as Record<string, object> | undefined,
     },
     weightBytes: total,
+    ...(card ? { card } : {}),
     origin: [model.file.name, ...paths, manifests[0]?.file.name].filter(Boolean).join(' + '),
   };
 }

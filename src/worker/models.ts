@@ -13,6 +13,7 @@ import type { TfGraphTopology } from '../graph/model-json';
 import { profileGraph } from '../graph/profile';
 import { parseManifest, type ModelManifest } from '../models/manifest';
 import type { ModelHandle } from '../train/session';
+import type { ModelCardData } from '../provenance/model-card';
 
 export type ModelRole = 'teacher' | 'student';
 
@@ -39,6 +40,8 @@ export interface ModelInfo {
   calibration?: { images: number; inputSize: number };
   /** Manifest file name used in an experiment config. */
   manifestName: string;
+  /** How the model was made, when its files carried a model card (an export of this lab or its command line). */
+  card?: ModelCardData;
 }
 
 /** Builds the graph of a role: the student's weights become variables, the teacher's stay constants. */
