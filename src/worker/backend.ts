@@ -235,8 +235,10 @@ function wasmThreads(): { count: number; note?: string } {
   const count = getThreadsCount();
   if (count > 1) return { count };
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
-  const note =
-    isolated === false
+  const turnedOff = tf.env().getFlags()['WASM_HAS_MULTITHREAD_SUPPORT'] === false;
+  const note = turnedOff
+    ? 'one thread: the multi-threaded binary is turned off in the bundled lab (tfjs-backend-wasm 4.22 starts its threads from its factory’s source text, which bundling breaks)'
+    : isolated === false
       ? 'one thread: the page is not cross-origin isolated (it needs Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp), so the multi-threaded wasm binary cannot load'
       : isolated === undefined
         ? 'one thread: tfjs-backend-wasm 4.22 runs single-threaded outside the browser'
