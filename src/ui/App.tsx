@@ -5,6 +5,7 @@ import { DerivePanel } from './components/DerivePanel';
 import { DetectionView } from './components/DetectionView';
 import { EvalPanel } from './components/EvalPanel';
 import { ExportPanel } from './components/ExportPanel';
+import { FirstRunPath } from './components/FirstRunPath';
 import { ImagePicker } from './components/ImagePicker';
 import { InspectPanel } from './components/InspectPanel';
 import { MethodsPanel } from './components/MethodsPanel';
@@ -22,24 +23,30 @@ export function App() {
   const threshold = useLabStore((s) => s.scoreThreshold);
   return (
     <div className="app">
+      <a className="skip-link" href="#train" data-testid="skip-to-train">
+        Skip to Train
+      </a>
       <header>
         <h1>Distill Lab</h1>
         <p className="tagline">Knowledge distillation for object detectors, on your own GPU.</p>
         <StatusBar />
       </header>
+      <FirstRunPath />
       <main>
         <aside>
-          <BackendPanel />
           <ModelCard role="teacher" />
           <ModelCard role="student" />
           <PairProblems />
           <DataPanel />
-          <DerivePanel />
           <MethodsPanel />
-          <SchedulePanel />
+          <DerivePanel />
+          <BackendPanel />
         </aside>
         <div className="content">
-          <TrainingPanel />
+          <div className="train-group">
+            <SchedulePanel />
+            <TrainingPanel />
+          </div>
           <InspectPanel />
           <EvalPanel />
           <ExportPanel />

@@ -380,6 +380,7 @@ async function runTraining(resume: boolean): Promise<void> {
     training: {
       ...initialTraining,
       status: 'starting',
+      shape: resume && saved ? { batchSize: saved.config.schedule.batchSize, inputSize: saved.config.schedule.inputSize } : { batchSize: c.schedule.batchSize, inputSize: c.schedule.inputSize },
       // Resuming continues the curves of the run it continues.
       history: resume ? s.training.history.filter((p) => p.step <= (saved?.step ?? 0)) : [],
       skipped: resume ? s.training.skipped : [],

@@ -47,6 +47,8 @@ export interface TrainingState {
   /** Step events received for this run on this page (0: kernels still compiling, or a restored run). */
   stepsSeen: number;
   msPerStep: number;
+  /** The batch size and input size of the run these timings belong to. */
+  shape: { batchSize: number; inputSize: number } | null;
   etaSeconds: number;
   /** Steps whose loss was not finite (weights not updated), with the terms at fault. */
   skipped: { step: number; terms: string[] }[];
@@ -131,6 +133,7 @@ export const initialTraining: TrainingState = {
   imagesPerSecond: 0,
   stepsSeen: 0,
   msPerStep: 0,
+  shape: null,
   etaSeconds: 0,
   skipped: [],
   history: [],

@@ -135,6 +135,7 @@ export function DataPanel() {
   return (
     <section
       className={`card${over ? ' over' : ''}`}
+      id="data"
       aria-labelledby="data-title"
       data-testid="data-panel"
       onDragOver={(e) => {
@@ -144,7 +145,7 @@ export function DataPanel() {
       onDragLeave={() => setOver(false)}
       onDrop={onDrop}
     >
-      <h2 id="data-title">Data (PASCAL VOC)</h2>
+      <h2 id="data-title">2 · Data (PASCAL VOC)</h2>
       <div className="row">
         <button type="button" disabled={locked} onClick={() => folder.current?.click()}>
           Pick a VOC folder…

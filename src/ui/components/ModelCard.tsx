@@ -4,7 +4,7 @@ import { dropModel, loadDefaultModel } from '../controller';
 import { formatBytes, formatCount } from '../format';
 import { isRunActive, useLabStore } from '../store';
 
-const TITLES: Record<ModelRole, string> = { teacher: 'Teacher', student: 'Student' };
+const TITLES: Record<ModelRole, string> = { teacher: '1 · Teacher', student: '1 · Student' };
 
 /** One model: its facts, and a drop zone for a person's own tfjs model (model.json + weights + manifest, or a .zip). */
 export function ModelCard({ role }: { role: ModelRole }) {
@@ -21,6 +21,7 @@ export function ModelCard({ role }: { role: ModelRole }) {
   return (
     <section
       className={`card model-card${over ? ' over' : ''}`}
+      id={role === 'teacher' ? 'models' : undefined}
       aria-labelledby={`${role}-title`}
       data-testid={`${role}-card`}
       onDragOver={(e) => {

@@ -1,7 +1,9 @@
 import type { LabExperiment } from '../../worker/lab';
 import { updateConfig } from '../controller';
 import { isRunActive, useLabStore } from '../store';
+import { formatDuration } from '../format';
 import { NumberField } from './NumberField';
+import { usePlan } from './usePlan';
 
 type Schedule = LabExperiment['schedule'];
 const SIZES = [64, 96, 128, 160, 192, 224, 256, 320, 384, 416, 480, 512, 640];
@@ -14,6 +16,7 @@ function setSchedule<K extends keyof Schedule>(key: K, value: Schedule[K]) {
 export function SchedulePanel() {
   const config = useLabStore((s) => s.config);
   const disabled = useLabStore((s) => isRunActive(s.training.status));
+  const planned = usePlan();
   if (!config) return null;
   const s = config.schedule;
   const num = (key: keyof Schedule, label: string, opts: { integer?: boolean; min?: number; title?: string } = {}) => (
@@ -21,7 +24,27 @@ export function SchedulePanel() {
   );
   return (
     <section className="card" aria-labelledby="schedule-title" data-testid="schedule-panel">
-      <h2 id="schedule-title">Schedule</h2>
+      <div className="panel-head">
+        <h2 id="schedule-title">Schedule</h2>
+        <span className="small schedule-plan" data-testid="schedule-plan">
+          {planned ? (
+            <>
+              {planned.plan.images} images ÷ batch {s.batchSize} = {planned.plan.perEpoch} step{planned.plan.perEpoch === 1 ? '' : 's'} per epoch × {s.epochs} = <strong data-testid="schedule-steps">{planned.plan.totalSteps} steps</strong>
+              {planned.estimate && (
+                <>
+                  {' · '}
+                  <strong data-testid="schedule-time">about {formatDuration(planned.estimate.seconds)}</strong>{' '}
+                  <span className="muted">
+                    {planned.estimate.basis === 'measured' ? '(measured on this page)' : '(rough, from the models’ MACs; measured once it runs)'}
+                  </span>
+                </>
+              )}
+            </>
+          ) : (
+            <span className="muted">steps and time once the data is loaded</span>
+          )}
+        </span>
+      </div>
       <div className="grid-fields">
         <label className="field">
           <span>input size</span>

@@ -6,6 +6,8 @@ import { NO_VALUE, rateText, stepValueText, timeLeftText } from '../live-stats';
 import { isRunActive, useLabStore } from '../store';
 import { whatANewRunReplaces } from '../run-guard';
 import { LossCharts } from './LossCharts';
+import { usePlan } from './usePlan';
+import { trainBlockers } from '../first-run';
 
 const STATUS_TEXT: Record<string, string> = {
   idle: 'not started',
@@ -24,20 +26,17 @@ export function TrainingPanel() {
   const t = useLabStore((s) => s.training);
   const saved = useLabStore((s) => s.savedCheckpoint);
   const persistent = useLabStore((s) => s.persistent);
-  const ready = useLabStore(
-    (s) =>
-      s.models.teacher.status === 'ready' &&
-      s.models.student.status === 'ready' &&
-      s.data.status === 'ready' &&
-      s.pairProblems.length === 0 &&
-      !!s.config &&
-      (s.config.methods.length > 0 || s.config.detectionWeight > 0) &&
-      !s.deviceLost,
-  );
-  // Select the record itself (a stable reference); a new array per read would re-render forever.
+  // Each piece selected on its own (stable references); the reasons are computed here.
+  const backend = useLabStore((s) => s.backend);
+  const deviceLost = useLabStore((s) => s.deviceLost);
+  const models = useLabStore((s) => s.models);
+  const data = useLabStore((s) => s.data);
+  const pairProblems = useLabStore((s) => s.pairProblems);
+  const config = useLabStore((s) => s.config);
   const invalidFields = useLabStore((s) => s.invalidFields);
-  const invalid = Object.values(invalidFields);
-  const fieldsOk = invalid.length === 0;
+  const planned = usePlan();
+  const blockers = trainBlockers({ backend, deviceLost, models, data, pairProblems, config, invalidFields, training: t }, planned?.plan.totalSteps);
+  const ready = blockers.length === 0;
   const active = isRunActive(t.status);
   const fraction = t.totalSteps > 0 ? t.step / t.totalSteps : 0;
   const resumable = !!saved && saved.step < saved.totalSteps;
@@ -50,22 +49,22 @@ export function TrainingPanel() {
     else void startTraining();
   };
   return (
-    <section className="card training" aria-labelledby="training-title" data-testid="training-panel">
+    <section className="card training" aria-labelledby="training-title" data-testid="training-panel" id="train">
       <div className="panel-head">
-        <h2 id="training-title">Training</h2>
+        <h2 id="training-title">4 · Train</h2>
         <span className={`status status-${t.status}`} data-testid="train-status">
           {STATUS_TEXT[t.status]}
         </span>
       </div>
       <div className="row controls">
         {!active && (
-          <button type="button" disabled={!ready || !fieldsOk || confirming} data-testid="train" onClick={onTrain}>
+          <button type="button" disabled={!ready || confirming} data-testid="train" onClick={onTrain}>
             {replaced.length > 0 ? 'Train a new run' : 'Train'}
           </button>
         )}
-        {!active && !fieldsOk && (
-          <span className="error small" data-testid="train-why">
-            Fix {invalid.join(', ')} first: a field outlined in red holds no valid value.
+        {!active && !ready && (
+          <span className="warn-text small train-why" data-testid="train-why">
+            {blockers.join(' ')}
           </span>
         )}
         {!active && resumable && (

@@ -1,0 +1,30 @@
+import { firstRunPath } from '../first-run';
+import { useLabStore } from '../store';
+
+/** Models → data → methods → train, each a link to its panel, the next one highlighted. */
+export function FirstRunPath() {
+  const backend = useLabStore((s) => s.backend);
+  const deviceLost = useLabStore((s) => s.deviceLost);
+  const models = useLabStore((s) => s.models);
+  const data = useLabStore((s) => s.data);
+  const pairProblems = useLabStore((s) => s.pairProblems);
+  const config = useLabStore((s) => s.config);
+  const invalidFields = useLabStore((s) => s.invalidFields);
+  const training = useLabStore((s) => s.training);
+  const steps = firstRunPath({ backend, deviceLost, models, data, pairProblems, config, invalidFields, training });
+  return (
+    <nav className="first-run" aria-label="Steps of a run" data-testid="first-run">
+      <ol>
+        {steps.map((step, i) => (
+          <li key={step.id} className={`path-step ${step.state}`} data-testid={`path-${step.id}`} data-state={step.state} aria-current={step.state === 'next' ? 'step' : undefined}>
+            <a href={`#${step.id}`}>
+              <span className="path-n">{step.state === 'done' ? '✓' : i + 1}</span>
+              <span className="path-label">{step.label}</span>
+              <span className="path-detail">{step.detail}</span>
+            </a>
+          </li>
+        ))}
+      </ol>
+    </nav>
+  );
+}
