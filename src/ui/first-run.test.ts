@@ -29,6 +29,7 @@ describe('the first run', () => {
     const s = { ...base, data: ready({ label: 'voc-fixture', train: { images: new Array(20) } }) } as unknown as LabState;
     expect(firstRunPath(s).find((p) => p.state === 'next')?.id).toBe('train');
     expect(firstRunPath(s)[1]!.detail).toBe('voc-fixture, 20 training images');
+    expect(firstRunPath(s)[2]!.detail).toBe('detection loss only (plain fine-tuning)');
     expect(trainBlockers(s, 5)).toEqual([]);
     const blocked = { ...s, config: { methods: [], detectionWeight: 0, schedule: { batchSize: 4 } }, invalidFields: { lr: 'learning rate' } } as unknown as LabState;
     expect(trainBlockers(blocked, 0)).toEqual([

@@ -37,6 +37,14 @@ export function trainBlockers(s: Slice, plannedSteps?: number): string[] {
   return out;
 }
 
+function methodsText(s: Slice): string {
+  if (!s.config) return '';
+  const ids = s.config.methods.map((m) => m.id);
+  const detection = s.config.detectionWeight > 0;
+  if (ids.length === 0) return detection ? 'detection loss only (plain fine-tuning)' : 'none chosen';
+  return `${ids.join(', ')}${detection ? ' + detection loss' : ''}`;
+}
+
 export function firstRunPath(s: Slice): PathStep[] {
   const t = s.models.teacher;
   const st = s.models.student;
@@ -48,7 +56,7 @@ export function firstRunPath(s: Slice): PathStep[] {
   const detail: Record<StepId, string> = {
     models: modelsDone ? `${t.status === 'ready' ? t.value.name : ''} → ${st.status === 'ready' ? st.value.name : ''}` : t.status === 'error' || st.status === 'error' ? 'a model did not load' : s.pairProblems.length ? 'pair refused' : 'loading…',
     data: dataDone ? `${s.data.status === 'ready' ? `${s.data.value.label}, ${s.data.value.train.images.length} training images` : ''}` : s.data.status === 'loading' ? 'loading…' : 'pick a VOC folder',
-    methods: s.config ? `${s.config.methods.length ? s.config.methods.map((m) => m.id).join(', ') : 'none'}${s.config.detectionWeight > 0 ? ' + detection loss' : ''}` : '',
+    methods: methodsText(s),
     train: trained ? s.training.status : 'not started',
   };
   const labels: Record<StepId, string> = { models: 'Models', data: 'Data', methods: 'Methods', train: 'Train' };
