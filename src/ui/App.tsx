@@ -10,6 +10,7 @@ import { ImagePicker } from './components/ImagePicker';
 import { InspectPanel } from './components/InspectPanel';
 import { MethodsPanel } from './components/MethodsPanel';
 import { ModelCard, PairProblems } from './components/ModelCard';
+import { RunsPanel } from './components/RunsPanel';
 import { SchedulePanel } from './components/SchedulePanel';
 import { StatusBar } from './components/StatusBar';
 import { TrainingPanel } from './components/TrainingPanel';
@@ -50,6 +51,7 @@ export function App() {
           <InspectPanel />
           <EvalPanel />
           <ExportPanel />
+          <RunsPanel />
           <section className="card quick-look">
             <div className="panel-head">
               <h2>Quick look</h2>

@@ -22,6 +22,9 @@ let dataInput: DataInput | undefined;
 let photosInput: DataInput | undefined;
 const droppedModels: Partial<Record<ModelRole, NamedBytes[]>> = {};
 
+/** The worker's façade, for the page's other modules (the run history); undefined before boot. */
+export const labClient = (): LabClient | undefined => lab;
+
 const set = useLabStore.setState;
 const get = useLabStore.getState;
 export const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error)).replace(/^Error: /, '');

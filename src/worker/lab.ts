@@ -711,7 +711,12 @@ export class Lab {
     const data = this.data;
     const s = this.scores;
     const now = s?.reports.now;
-    const score = (r: (EvalSummary & { step: number }) | undefined, step?: number): ScoreLike | null => (r ? { ...r, ...(step !== undefined ? { step } : {}) } : null);
+    // Only the student after training carries a step; the teacher and the student before training have none.
+    const score = (r: (EvalSummary & { step: number }) | undefined, step?: number): ScoreLike | null => {
+      if (!r) return null;
+      const { step: _step, ...rest } = r;
+      return step !== undefined ? { ...rest, step } : rest;
+    };
     return buildModelCard({
       createdAt: new Date().toISOString(),
       projectVersion: PROJECT_VERSION,

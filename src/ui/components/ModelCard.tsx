@@ -3,6 +3,7 @@ import type { ModelRole } from '../../worker/lab';
 import { dropModel, loadDefaultModel } from '../controller';
 import { formatBytes, formatCount } from '../format';
 import { isRunActive, useLabStore } from '../store';
+import { ProvenanceSection } from './ProvenanceSection';
 
 const TITLES: Record<ModelRole, string> = { teacher: '1 · Teacher', student: '1 · Student' };
 
@@ -67,6 +68,7 @@ export function ModelCard({ role }: { role: ModelRole }) {
             {model.value.isDefault ? 'default' : 'dropped'}: {model.value.origin}
             {model.value.derivedFrom && `; derived from ${model.value.derivedFrom}`}
           </p>
+          {model.value.card && <ProvenanceSection card={model.value.card} />}
         </>
       )}
       {notice && (
