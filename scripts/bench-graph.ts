@@ -9,7 +9,7 @@
  */
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { makeAnchorGrid } from '../src/detect/anchors';
 import { assignAtss } from '../src/detect/atss';
 import { gflLoss } from '../src/detect/gfl-loss';
@@ -49,7 +49,8 @@ async function main() {
   const size = manifest.input.size;
   const grid = makeAnchorGrid(size, manifest.head.strides, manifest.head.octaveBaseScale);
   const optimizer = tf.train.sgd(1e-4);
-  console.log(`NanoDet-g ${size}x${size} on ${tf.getBackend()}, median of ${repeats} interleaved runs after a warm-up`);
+  const threads = tf.getBackend() === 'wasm' ? `, ${getThreadsCount()} thread(s) (tfjs-backend-wasm 4.22 runs single-threaded in Node; in the browser the lab's cross-origin isolated pages may load its threaded binary)` : '';
+  console.log(`NanoDet-g ${size}x${size} on ${tf.getBackend()}${threads}, median of ${repeats} interleaved runs after a warm-up`);
   console.log('batch | GraphModel fwd | executor fwd | ratio | train step | step / fwd');
   for (const batch of batches) {
     const x = tf.randomNormal([batch, 3, size, size], 0, 1, 'float32', 1);

@@ -11,6 +11,7 @@
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { formatStepProfile, profileStep } from '../graph/profile';
 import { METHODS } from '../distill/registry';
 import { iterateBatches } from '../data/pipeline';
 import { readDetector, disposeTaps } from '../train/detector-taps';
@@ -89,6 +90,24 @@ async function main() {
     }
   };
   const plain = await stepWith([]);
+  {
+    // One plain step, per kernel: where the time goes (forward, backprop, outside kernels).
+    const session = createSession({ teacher: null, student, methods: [], detectionWeight: 1 });
+    const optimizer = new Optimizer('adam');
+    const saved = [...student.graph.variables].map(([k, w]) => [k, w.clone()] as const);
+    try {
+      await distillStep(session, optimizer, batch, { lr: 0, clipNorm: 35 });
+      const profile = await profileStep(() => distillStep(session, optimizer, batch, { lr: 0, clipNorm: 35 }));
+      console.log(`One plain step (student fwd+bwd), per kernel:\n${formatStepProfile(profile, 10)}`);
+    } finally {
+      for (const [k, w] of saved) {
+        student.graph.variables.get(k)!.assign(w);
+        w.dispose();
+      }
+      session.dispose();
+      optimizer.dispose();
+    }
+  }
   const rows: [string, { ms: number; peak: number }][] = [];
   for (const m of METHODS) rows.push([m.id, await stepWith([{ id: m.id }])]);
   const all = await stepWith(METHODS.map((m) => ({ id: m.id })));

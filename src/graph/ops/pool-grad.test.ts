@@ -40,3 +40,24 @@ describe('max pooling gradient through forward ops', () => {
     mine.g.forEach((v, i) => expect(Math.abs(v - ref.g[i]!)).toBeLessThan(1e-6));
   });
 });
+
+describe('max pooling gradient with infinities in the input', () => {
+  it('matches the cpu backend where the graph padded with −Infinity itself', async () => {
+    const run = async (backend: string, mine: boolean) => {
+      await tf.setBackend(backend);
+      return tf.tidy(() => {
+        const x0 = tf.randomNormal([1, 6, 6, 3], 0, 1, 'float32', 5);
+        const x = tf.pad(x0, [[0, 0], [2, 1], [1, 1], [0, 0]], -Infinity) as tf.Tensor4D;
+        const pool = (a: tf.Tensor4D) => (mine ? maxPoolForwardGrad(a, [3, 3], [2, 2], [0, 0, 0, 0]) : tf.maxPool(a, 3, 2, 'valid'));
+        const r = tf.randomNormal(pool(x).shape, 0, 1, 'float32', 6);
+        const g = tf.grad((a: tf.Tensor) => pool(a as tf.Tensor4D).mul(r).sum())(x);
+        return Array.from(g.dataSync());
+      });
+    };
+    const ref = await run('cpu', false);
+    for (const backend of ['cpu', 'wasm']) {
+      const mine = await run(backend, true);
+      mine.forEach((v, i) => expect(Math.abs(v - ref[i]!)).toBeLessThan(1e-6));
+    }
+  });
+});

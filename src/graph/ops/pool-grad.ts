@@ -7,8 +7,9 @@
  *
  * The element every window reads at tap (ky, kx) is a one-tap depthwise convolution of the
  * padded input (strided on the backend; tfjs-wasm's StridedSlice is slow); the gradient it takes
- * goes back spread by the stride and padded into place. The padding for the taps is the lowest
- * float rather than −Infinity, since 0·−Infinity is NaN in the convolution.
+ * goes back spread by the stride and padded into place. For the taps, ±Infinity (in the padding,
+ * or in the input where the graph padded it so) becomes the largest finite float, since 0·∞ is
+ * NaN in the convolution.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Pads } from './conv-grad';
@@ -39,7 +40,10 @@ function maxPoolGrad(x: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw]: 
   // The frame the spread taps land in: the padded input, or more where the stride overhangs.
   const hx = Math.max(hp, kh - 1 + oh * sh);
   const wx = Math.max(wp, kw - 1 + ow * sw);
-  const xp = tf.pad(x, [[0, 0], [pads[0], pads[1]], [pads[2], pads[3]], [0, 0]], LOWEST);
+  // Infinities become the largest finite floats, in x and in y alike (a graph may pad with
+  // −Infinity itself before the pool): a convolution would turn 0·∞ into NaN.
+  const xp = tf.pad(tf.clipByValue(x, LOWEST, -LOWEST), [[0, 0], [pads[0], pads[1]], [pads[2], pads[3]], [0, 0]], LOWEST);
+  const yc = tf.clipByValue(y, LOWEST, -LOWEST);
   const zeros = tf.zerosLike(dy);
   let remaining: tf.Tensor = dy;
   let dxp: tf.Tensor | undefined;
@@ -50,7 +54,7 @@ function maxPoolGrad(x: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw]: 
       const seen = tf.depthwiseConv2d(xp, tf.tensor4d(tap, [kh, kw, c, 1]), [sh, sw], 'valid');
       // The gradient this tap takes where it is the window's first maximum (what an earlier tap
       // took is no longer remaining).
-      const first = tf.equal(seen, y);
+      const first = tf.equal(seen, yc);
       const part = tf.where(first, remaining, zeros);
       remaining = tf.where(first, zeros, remaining);
       const spread = sh === 1 && sw === 1
