@@ -116,7 +116,7 @@ export function derivedTapChannels(teacher: ModelHandle, student: ModelHandle): 
     if (namesT.join() !== namesS.join()) return undefined;
   }
   const all = kinds.flatMap((k) => teacher.manifest.taps?.[k] ?? []);
-  for (const [node, kept] of Object.entries(record.tapChannels)) {
+  for (const node of Object.keys(record.tapChannels)) {
     if (!all.includes(node)) throw new Error(`${student.manifest.name}: its derivation names tap "${node}", which ${teacher.manifest.name} does not tap. Derive the student again.`);
   }
   const picked = record.tapChannels;
