@@ -121,6 +121,32 @@ describe('shapes that follow the batch and the input size', () => {
   });
 });
 
+describe('no synchronous read-back in a run', () => {
+  it('reads host inputs (PadV2\'s float fill value too) once, never again in later runs', async () => {
+    await tf.setBackend('wasm');
+    const graph = graphFromArtifacts(nanodet(), { trainable: true });
+    const x = tf.randomNormal([1, 3, 64, 64], 0, 1, 'float32', 3);
+    const engine = tf.engine() as unknown as { readSync: (id: object) => unknown };
+    const readSync = engine.readSync.bind(engine);
+    let reads = 0;
+    engine.readSync = (id) => {
+      reads++;
+      return readSync(id);
+    };
+    try {
+      tf.dispose(graph.execute(x, NANODET_HEADS));
+      reads = 0;
+      const { value, grads } = tf.variableGrads(() => tf.addN(graph.execute(x, NANODET_HEADS).map((t) => tf.mean(t))) as tf.Scalar, graph.trainableVariables());
+      expect(reads).toBe(0);
+      tf.dispose([value, ...Object.values(grads)]);
+    } finally {
+      engine.readSync = readSync;
+      x.dispose();
+      graph.dispose();
+    }
+  });
+});
+
 describe('model checks', () => {
   it('lists every unsupported op and its nodes in one error', () => {
     const topology: TfGraphTopology = {

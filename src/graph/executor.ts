@@ -194,8 +194,15 @@ export class TrainableGraph {
       values: (i: number): number[] => {
         const ref = node.inputs[i];
         if (!ref) throw new Error(`${node.def.op} node "${node.def.name}" needs input ${i}, which is missing.`);
-        const known = this.constants.get(ref.node)?.values[ref.index];
-        const v = known ?? Array.from(inputs[i]!.dataSync());
+        const constant = this.constants.get(ref.node);
+        let v = constant?.values[ref.index];
+        if (!v) {
+          // A host input read from a tensor: a constant's values are read once and kept (a float
+          // constant such as PadV2's fill value is not read at load), so a step never waits on
+          // the device for them again.
+          v = Array.from(inputs[i]!.dataSync());
+          if (constant) constant.values[ref.index] = v;
+        }
         return follow ? follow(i, v) : v;
       },
     };
