@@ -21,6 +21,8 @@ Distills a student detector from a teacher on a PASCAL VOC folder, headless, on 
                           teacher's detections (dataset classes, score >= --pseudo-threshold)
   --max-unlabeled <n>     use the first n of them                         [all]
   --pseudo-threshold <x>  teacher score for a pseudo box                  [0.4]
+  --pseudo-detection      also train the detection loss on those boxes (by default they feed
+                          only the distillation methods that need boxes)
                           (--train-split none: train on the unlabelled photos alone)
   --methods <list>        comma-separated: ${METHODS.map((m) => m.id).join(', ')}
                           (none: plain fine-tuning with the detection loss)
@@ -86,6 +88,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
         unlabeled: { type: 'string' },
         'max-unlabeled': { type: 'string' },
         'pseudo-threshold': { type: 'string' },
+        'pseudo-detection': { type: 'boolean' },
         methods: { type: 'string' },
         scale: { type: 'string' },
         'detection-weight': { type: 'string' },
@@ -141,6 +144,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
       valSplit: v['val-split'] ?? base.data.valSplit,
       unlabeled: v.unlabeled ?? base.data.unlabeled,
       maxUnlabeled: number(v['max-unlabeled'], 'max-unlabeled', (n) => Number.isInteger(n) && n > 0, 'a positive integer') ?? base.data.maxUnlabeled,
+      pseudoDetection: v['pseudo-detection'] ?? base.data.pseudoDetection,
       pseudoThreshold: number(v['pseudo-threshold'], 'pseudo-threshold', (n) => n > 0 && n < 1, 'a score in (0, 1)') ?? base.data.pseudoThreshold,
     },
     methods,

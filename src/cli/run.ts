@@ -13,7 +13,7 @@ import { artifactsToFiles, exportGraph } from '../graph/export';
 import { profileGraph } from '../graph/profile';
 import type { ModelManifest } from '../models/manifest';
 import { packCheckpoint, restoreCheckpoint, type Checkpoint } from '../train/checkpoint';
-import type { ExperimentConfig } from '../train/config';
+import { photosTeach, type ExperimentConfig } from '../train/config';
 import { Optimizer } from '../train/optimizer';
 import { createSession, type ModelHandle } from '../train/session';
 import { train, type TrainEvent } from '../train/trainer';
@@ -119,7 +119,11 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
   // Everything that can fail is checked before the first write to outDir.
   const labelled = config.data.trainSplit !== NO_SPLIT;
   await checkSplits(dataDir, labelled ? [config.data.trainSplit, config.data.valSplit] : [config.data.valSplit]);
-  const photos = unlabeled ? unlabeledImages(unlabeled, config.data.maxUnlabeled) : undefined;
+  if (unlabeled && !labelled && !photosTeach(config)) {
+    throw new Error('Photos without annotations teach only through distillation methods: choose one (--methods), or let the detection loss train on the teacher\'s boxes (--pseudo-detection).');
+  }
+  const photos = unlabeled && photosTeach(config) ? unlabeledImages(unlabeled, config.data.maxUnlabeled) : undefined;
+  if (unlabeled && !photos) status('the photos are not used: no method is chosen, and the detection loss trains on annotated images only (--pseudo-detection changes that)');
   if (!labelled && !photos) throw new Error(`--train-split ${NO_SPLIT} needs photos to train on (--unlabeled <folder>).`);
   if (needTeacher) checkManifest(config.teacher, 'teacher');
   checkManifest(config.student, 'student');

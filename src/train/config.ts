@@ -42,6 +42,12 @@ export interface ExperimentConfig {
     maxUnlabeled?: number;
     /** Teacher detections above this score are the boxes of unlabelled photos (default 0.4). */
     pseudoThreshold?: number;
+    /**
+     * Also train the detection loss on the teacher's boxes of unlabelled photos. Off by default:
+     * measured, the GFL loss on pseudo boxes pulls a derived student down (see the README); the
+     * photos then serve the distillation methods, with pseudo boxes for those that need boxes.
+     */
+    pseudoDetection?: boolean;
   };
   /** Weight of the student's own GFL detection loss (0 = distillation only). */
   detectionWeight: number;
@@ -84,6 +90,14 @@ export function defaultExperiment(): ExperimentConfig {
     checkpointEvery: 20,
     gradientNormsEvery: 25,
   };
+}
+
+/**
+ * Whether photos without annotations teach anything under this config: a method reads them (with
+ * the teacher's boxes where it needs boxes), or the detection loss takes their pseudo boxes.
+ */
+export function photosTeach(config: ExperimentConfig): boolean {
+  return config.methods.length > 0 || !!config.data.pseudoDetection;
 }
 
 /**

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { assignAtss } from '../detect/atss';
 import { gflLoss } from '../detect/gfl-loss';
 import type { Assignment } from '../detect/assignment';
+import type { AnchorGrid } from '../detect/anchors';
 import { runMethods, type DistillInputs } from '../distill/registry';
 import { keepTerms, type PanelMap } from '../distill/types';
 import type { TrainingBatch } from '../data/pipeline';
@@ -24,6 +25,8 @@ export interface StepOptions {
   withMaps?: boolean;
   /** Score above which the teacher's detections become boxes of photos without annotations. */
   pseudoThreshold?: number;
+  /** Train the detection loss on the pseudo boxes of unlabelled photos too (default: annotated images only). */
+  pseudoDetection?: boolean;
   /** Also measure each part's gradient norm on the student (`gradientNorms`; costs a forward and backward per part). */
   measureGradients?: boolean;
 }
@@ -49,6 +52,21 @@ export interface StepResult {
 
 function inputSizeOf(batch: TrainingBatch, layout: 'NCHW' | 'NHWC'): number {
   return layout === 'NCHW' ? batch.input.shape[2] : batch.input.shape[1];
+}
+
+/** Indices of the batch images the detection loss trains on: annotated ones, and photos too when asked. */
+export function detectionImages(batch: TrainingBatch, pseudoDetection: boolean): number[] {
+  return batch.gts.map((_, i) => i).filter((i) => pseudoDetection || !batch.unlabeled?.[i]);
+}
+
+/**
+ * The GFL loss of the images `picked` (all of them: the plain loss). Images are sliced out and
+ * joined along the batch axis: gather's gradient needs a kernel wasm lacks.
+ */
+export function detectionLoss(raw: tf.Tensor4D[], assignments: Assignment[], picked: number[], grid: AnchorGrid, regMax: number) {
+  if (picked.length === assignments.length) return gflLoss({ outputs: raw, assignments, grid, regMax });
+  const outputs = raw.map((r) => tf.concat(picked.map((i) => tf.slice(r, [i, 0, 0, 0], [1, -1, -1, -1]))) as tf.Tensor4D);
+  return gflLoss({ outputs, assignments: picked.map((i) => assignments[i]!), grid, regMax });
 }
 
 /** The tensors of one forward of the session, for the step and for inspection. */
@@ -102,15 +120,16 @@ export async function withPseudoLabels(session: DistillSession, batch: TrainingB
  * is the step's gradient (before clipping); their norms say whether a term is negligible or
  * dominant. One forward and backward per part.
  */
-export async function measureGradientNorms(session: DistillSession, tapsT: DetectorTaps | undefined, batch: TrainingBatch, assignments: Assignment[]): Promise<Record<string, number>> {
+export async function measureGradientNorms(session: DistillSession, tapsT: DetectorTaps | undefined, batch: TrainingBatch, assignments: Assignment[], pseudoDetection = false): Promise<Record<string, number>> {
   const { student } = session;
   const variables = student.graph.trainableVariables();
   const grid = assignments[0]!.grid;
   const parts: { label: string; loss: (tapsS: DetectorTaps) => tf.Scalar }[] = [];
-  if (session.detectionWeight > 0) {
+  const detected = detectionImages(batch, pseudoDetection);
+  if (session.detectionWeight > 0 && detected.length > 0) {
     parts.push({
       label: 'detection',
-      loss: (tapsS) => tf.mul(gflLoss({ outputs: tapsS.raw, assignments, grid, regMax: student.manifest.head.regMax }).loss, session.detectionWeight) as tf.Scalar,
+      loss: (tapsS) => tf.mul(detectionLoss(tapsS.raw, assignments, detected, grid, student.manifest.head.regMax).loss, session.detectionWeight) as tf.Scalar,
     });
   }
   for (const m of session.methods) {
@@ -147,8 +166,9 @@ export async function distillStep(session: DistillSession, optimizer: Optimizer,
     const { value, grads } = tf.variableGrads(() => {
       const tapsS = readDetector(student.graph, student.manifest, batch.input, session.studentRead);
       let detection: { loss: tf.Scalar; terms: Record<string, tf.Scalar> } | undefined;
-      if (session.detectionWeight > 0) {
-        const d = gflLoss({ outputs: tapsS.raw, assignments, grid, regMax: student.manifest.head.regMax });
+      const detected = detectionImages(batch, options.pseudoDetection ?? false);
+      if (session.detectionWeight > 0 && detected.length > 0) {
+        const d = detectionLoss(tapsS.raw, assignments, detected, grid, student.manifest.head.regMax);
         numPositives = d.numPositives;
         detection = { loss: tf.mul(d.loss, session.detectionWeight) as tf.Scalar, terms: d.terms };
       }
@@ -174,7 +194,7 @@ export async function distillStep(session: DistillSession, optimizer: Optimizer,
           return { loss, terms: numbers, numPositives, gradNorm, applied: false, nonFiniteTerms: ['gradient'], maps, pseudoBoxes };
         }
         // Measured before the update, on the same weights and batch as this step's gradient.
-        const gradientNorms = options.measureGradients ? await measureGradientNorms(session, tapsT, batch, assignments) : undefined;
+        const gradientNorms = options.measureGradients ? await measureGradientNorms(session, tapsT, batch, assignments, options.pseudoDetection ?? false) : undefined;
         optimizer.apply(variables, clipped.grads, options.lr);
         return { loss, terms: numbers, numPositives, gradNorm, applied: true, nonFiniteTerms: [], maps, pseudoBoxes, ...(gradientNorms ? { gradientNorms } : {}) };
       } finally {

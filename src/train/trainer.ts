@@ -134,7 +134,7 @@ export async function train(o: TrainOptions): Promise<{ step: number; stopped: b
         // Gradient norms per part at the first step and every `gradientNormsEvery` after.
         const every = o.gradientNormsEvery ?? config.gradientNormsEvery ?? 0;
         const measureGradients = every > 0 && step % every === 0;
-        const r = await distillStep(session, optimizer, batch, { lr, clipNorm: s.clipNorm, withMaps, pseudoThreshold: config.data.pseudoThreshold, measureGradients });
+        const r = await distillStep(session, optimizer, batch, { lr, clipNorm: s.clipNorm, withMaps, pseudoThreshold: config.data.pseudoThreshold, pseudoDetection: config.data.pseudoDetection, measureGradients });
         const ms = performance.now() - t0;
         step++;
         times.push(ms);

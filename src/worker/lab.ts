@@ -16,7 +16,7 @@ import { DEFAULT_DETECT_OPTIONS, detectGfl, type DetectOptions, type DetectResul
 import { METHODS } from '../distill/registry';
 import type { WeightPrecision } from '../graph/export';
 import { packCheckpoint, restoreCheckpoint, unpackCheckpoint, type Checkpoint, type SavedTensor } from '../train/checkpoint';
-import { defaultExperiment, parseExperiment, type ExperimentConfig } from '../train/config';
+import { defaultExperiment, parseExperiment, photosTeach, type ExperimentConfig } from '../train/config';
 import { Optimizer } from '../train/optimizer';
 import { checkPair, createSession, type DistillSession, type ModelHandle } from '../train/session';
 import { NonFiniteLossError, train, type TrainEvent } from '../train/trainer';
@@ -55,7 +55,14 @@ export interface LabInspection extends InspectionResult {
 }
 
 /** The experiment as the lab saves it: the core config plus the lab's image limits. */
-export type LabExperiment = ExperimentConfig & { lab?: { maxTrainImages?: number; maxEvalImages?: number } };
+export type LabExperiment = ExperimentConfig & {
+  lab?: {
+    maxTrainImages?: number;
+    maxEvalImages?: number;
+    /** Evaluate the student on the evaluation split every this many steps while training (0 or absent: never). */
+    evalEvery?: number;
+  };
+};
 
 export const DEFAULT_MANIFESTS: Record<ModelRole, string> = { teacher: 'nanodet.manifest.json', student: 'nanodet-student.manifest.json' };
 
@@ -113,7 +120,8 @@ export type LabEvent =
   | { type: 'run-state'; state: RunState }
   | { type: 'checkpoint-saved'; info: CheckpointInfo }
   | { type: 'eval-progress'; target: EvalTarget; done: number; total: number }
-  | { type: 'derive-progress'; stage: string; done: number; total: number };
+  | { type: 'derive-progress'; stage: string; done: number; total: number }
+  | { type: 'run-eval'; step: number; mapAll: number | null };
 
 /** What a person asks of a derivation: the MAC budget, how many of their photos to calibrate on, at what input side. */
 export interface DeriveRequest {
@@ -459,7 +467,8 @@ export class Lab {
     }
     const config = parseExperiment(checkpoint?.config ?? requested, 'the experiment') as LabExperiment;
     config.lab = (stored?.config ?? requested).lab;
-    const photos = this.photos;
+    // Photos teach through the methods (or pseudo-box detection); otherwise they would add steps and teach nothing.
+    const photos = this.photos && photosTeach(config) ? this.photos : undefined;
     const images = [...limit(data.train.images, config.lab?.maxTrainImages), ...(photos?.images(config.data.maxUnlabeled) ?? [])];
     config.data.unlabeled = photos?.info().label;
     this.dropLastSession();
@@ -516,7 +525,19 @@ export class Lab {
     this.trained = trained;
     this.currentRun = record;
     this.log = log;
-    let current = record;
+    // The run's record: evaluations (during training, or asked for while paused) update it too.
+    const update = (patch: Partial<RunRecord>) => (this.currentRun = { ...(this.currentRun ?? record), ...patch });
+    const evalEvery = Math.max(0, Math.floor(config.lab?.evalEvery ?? 0));
+    let lastEvalStep = -1;
+    /** The evaluation during training: the student now on the evaluation split, kept in the run and for the card. */
+    const evaluateNow = async () => {
+      if (this.studentStep === lastEvalStep) return;
+      lastEvalStep = this.studentStep;
+      const summary = await evaluateModel(student.handle, evalImages, data.loader('val'), { inputSize: config.schedule.inputSize, student: student.handle.manifest });
+      const key = `${data.val.split}|${config.schedule.inputSize}|${evalImages.length}`;
+      await this.keepScores(key, data.val.split, config.schedule.inputSize, this.studentStep === 0 ? { before: summary } : { now: summary });
+      this.emit({ type: 'run-eval', step: this.studentStep, mapAll: summary.mapAll });
+    };
     const control = new RunControl((state) => this.emit({ type: 'run-state', state }));
     this.run = { control, session, optimizer, config };
     let totalSteps = 0;
@@ -529,7 +550,10 @@ export class Lab {
         loadImage: combinedLoader(data.loader('train'), photos?.loader()),
         startStep: checkpoint?.step ?? 0,
         signal: control.signal,
-        gate: control.gate,
+        gate: async () => {
+          await control.gate();
+          if (evalEvery > 0 && this.studentStep % evalEvery === 0 && !control.signal.aborted) await evaluateNow();
+        },
         onEvent: (event) => {
           if (event.type === 'maps') return;
           if (event.type === 'started') totalSteps = event.totalSteps;
@@ -542,17 +566,17 @@ export class Lab {
         },
         saveCheckpoint: async (c) => {
           const packed = packCheckpoint({ ...c, config });
-          current = { ...current, log: [...log], steps: c.step, totalSteps, updatedAt: c.savedAt, checkpoint: { step: c.step, savedAt: c.savedAt, bytes: packed.byteLength } };
-          this.currentRun = current;
+          const current = update({ log: [...log], steps: c.step, totalSteps, updatedAt: c.savedAt, checkpoint: { step: c.step, savedAt: c.savedAt, bytes: packed.byteLength } });
           await this.runStore?.save(current, packed);
           const info = await this.saveCheckpoint(c, packed, totalSteps, config, teacher.info.name, student.info.name, data.source.label, history, current.id);
           this.emit({ type: 'checkpoint-saved', info });
         },
       });
-      current = { ...current, status: result.stopped ? 'stopped' : 'finished' };
+      if (evalEvery > 0) await evaluateNow();
+      update({ status: result.stopped ? 'stopped' : 'finished' });
       return result;
     } catch (error) {
-      current = { ...current, status: 'error', error: messageOf(error) };
+      update({ status: 'error', error: messageOf(error) });
       if (this.deviceLost) throw new Error(this.deviceLost, { cause: error });
       if (error instanceof NonFiniteLossError) throw error;
       throw new Error(`Training stopped with an error: ${messageOf(error)} The last checkpoint is kept; fix the cause and resume.`, { cause: error });
@@ -560,8 +584,7 @@ export class Lab {
       this.run = undefined;
       optimizer.dispose();
       this.lastSession = { session, config };
-      current = { ...current, log: [...log], steps: this.studentStep, totalSteps: totalSteps || current.totalSteps, updatedAt: new Date().toISOString() };
-      this.currentRun = current;
+      const current = update({ log: [...log], steps: this.studentStep, totalSteps: totalSteps || (this.currentRun?.totalSteps ?? 0), updatedAt: new Date().toISOString() });
       await this.runStore?.save(current).catch(() => undefined);
     }
   }
