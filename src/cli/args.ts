@@ -29,6 +29,7 @@ Distills a student detector from a teacher on a PASCAL VOC folder, headless, on 
   --scale <id=x,...>      extra weight per method, e.g. fgd=2,kd=0.5
   --detection-weight <x>  weight of the student's own GFL loss            [1]
   --epochs <n>            [12]     --batch-size <n>  [4]     --input-size <n>  [416]
+  --steps <n>             train exactly n steps (overrides --epochs)
   --gradient-norms-every <n>  log each loss part's gradient norm at step 0 and every n steps
                           (about one extra step per part each time; 0: never)   [25]
   --lr <x>                [1e-4]   --optimizer adam|sgd  [adam]   --seed <n>  [1]
@@ -93,6 +94,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
         scale: { type: 'string' },
         'detection-weight': { type: 'string' },
         epochs: { type: 'string' },
+        steps: { type: 'string' },
         'batch-size': { type: 'string' },
         'input-size': { type: 'string' },
         lr: { type: 'string' },
@@ -153,6 +155,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
     schedule: {
       ...s,
       epochs: number(v.epochs, 'epochs', (n) => Number.isInteger(n) && n > 0, 'a positive integer') ?? s.epochs,
+      steps: number(v.steps, 'steps', (n) => Number.isInteger(n) && n > 0, 'a positive integer') ?? s.steps,
       batchSize: number(v['batch-size'], 'batch-size', (n) => Number.isInteger(n) && n > 0, 'a positive integer') ?? s.batchSize,
       inputSize: number(v['input-size'], 'input-size', (n) => Number.isInteger(n) && n >= 32 && n % 32 === 0, 'a multiple of 32') ?? s.inputSize,
       lr: number(v.lr, 'lr', (n) => n > 0, 'a positive number') ?? s.lr,

@@ -22,7 +22,7 @@ import { progressLine } from './progress';
 import { evaluateModel, runExperiment, type RunResult } from './run';
 
 const USAGE =
-  'Usage: npm run experiment -- --data <VOC folder> [--student <manifest>] [--unlabeled <photo folder>] [--max-unlabeled n] [--train-split train|none] [--val-split val] [--epochs 6] [--batch-size 4] [--input-size 320] [--lr 1e-4] [--only finetune,kd,...,all,recipe] [--out experiments/fixture]';
+  'Usage: npm run experiment -- --data <VOC folder> [--student <manifest>] [--unlabeled <photo folder>] [--max-unlabeled n] [--train-split train|none] [--val-split val] [--epochs 6 | --steps n] [--batch-size 4] [--input-size 320] [--lr 1e-4] [--only finetune,kd,...,all,recipe] [--out experiments/fixture]';
 
 const { values: v } = parseArgs({
   options: {
@@ -33,6 +33,7 @@ const { values: v } = parseArgs({
     'train-split': { type: 'string', default: 'train' },
     'val-split': { type: 'string', default: 'val' },
     epochs: { type: 'string', default: '6' },
+    steps: { type: 'string' },
     'batch-size': { type: 'string', default: '4' },
     'input-size': { type: 'string', default: '320' },
     lr: { type: 'string', default: '1e-4' },
@@ -74,7 +75,7 @@ async function main() {
   const base = defaultExperiment();
   const recipe = repairRecipe();
   const studentName = v.student ?? base.student;
-  const schedule = { ...base.schedule, epochs: Number(v.epochs), batchSize: Number(v['batch-size']), inputSize: Number(v['input-size']), lr: Number(v.lr) };
+  const schedule = { ...base.schedule, steps: v.steps ? Number(v.steps) : undefined, epochs: Number(v.epochs), batchSize: Number(v['batch-size']), inputSize: Number(v['input-size']), lr: Number(v.lr) };
   const runs: Run[] = [
     { label: 'finetune', title: 'plain fine-tuning (GFL loss only)', methods: [], detectionWeight: 1 },
     ...METHODS.map((m) => ({ label: m.id, title: `${m.id} + GFL loss`, methods: [{ id: m.id }], detectionWeight: 1 })),
@@ -152,7 +153,7 @@ function writeResults(rows: Row[], runs: Run[], teacherReport: DetectorEvalRepor
     lines.push(`| ${runs.find((x) => x.label === r.label)?.title ?? r.label} | ${pct(r.mapAll)} | ${pct(r.map11)} | ${gain} | ${closed} | ${r.steps} | ${minutes} | ${shares} |`);
   }
   const data = `trained on ${v['train-split'] === 'none' ? '' : `split "${v['train-split']}"`}${v['train-split'] !== 'none' && v.unlabeled ? ' + ' : ''}${v.unlabeled ? `the photos in ${v.unlabeled} (boxes: the teacher's detections)` : ''}`;
-  const settings = `Student: ${studentTitle}; ${data}; evaluated on "${v['val-split']}", which no run trains on; input ${schedule.inputSize}x${schedule.inputSize}, ${schedule.epochs} epochs, batch ${schedule.batchSize}, ${schedule.optimizer} lr ${schedule.lr} unless the row says otherwise (warm-up ${schedule.warmupSteps} steps, cosine), flip 0.5, seed ${schedule.seed}; methods at their paper defaults; wasm backend. "Gap closed": (after − before) / (teacher − before).`;
+  const settings = `Student: ${studentTitle}; ${data}; evaluated on "${v['val-split']}", which no run trains on; input ${schedule.inputSize}x${schedule.inputSize}, ${schedule.steps ? `${schedule.steps} steps per run` : `${schedule.epochs} epochs`}, batch ${schedule.batchSize}, ${schedule.optimizer} lr ${schedule.lr} unless the row says otherwise (warm-up ${schedule.warmupSteps} steps, cosine), flip 0.5, seed ${schedule.seed}; methods at their paper defaults; wasm backend. "Gap closed": (after − before) / (teacher − before).`;
   const md = `${lines.join('\n')}\n\n${settings}\n`;
   writeFileSync(join(v.out!, 'results.md'), md);
   writeFileSync(join(v.out!, 'results.json'), `${JSON.stringify({ settings, teacher: { mapAll: teacherMap, map11: teacherReport.map11 }, studentBefore: { mapAll: before }, rows }, null, 2)}\n`);

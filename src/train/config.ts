@@ -14,6 +14,8 @@ export interface MethodConfig {
 
 export interface ScheduleConfig {
   epochs: number;
+  /** When set (> 0): train exactly this many steps, passing over the images as often as needed (overrides epochs). */
+  steps?: number;
   batchSize: number;
   /** Side of the square input the models run at (a multiple of 32). */
   inputSize: number;
@@ -133,6 +135,7 @@ export function parseExperiment(value: unknown, origin = 'experiment'): Experime
     if (!(Number.isInteger(schedule[k]) && (schedule[k] as number) > 0)) problems.push(`"schedule.${k}" must be a positive integer`);
   };
   positiveInt('epochs');
+  if (schedule.steps !== undefined && !(Number.isInteger(schedule.steps) && schedule.steps >= 0)) problems.push('"schedule.steps" must be an integer >= 0');
   positiveInt('batchSize');
   positiveInt('inputSize');
   if (schedule.inputSize % 32 !== 0) problems.push('"schedule.inputSize" must be a multiple of 32');

@@ -96,7 +96,9 @@ export async function train(o: TrainOptions): Promise<{ step: number; stopped: b
     }
   }
   const perEpoch = stepsPerEpoch(images.length, s.batchSize);
-  const totalSteps = perEpoch * s.epochs;
+  // A fixed step count (schedule.steps) overrides the epochs: runs over different image sets compare at equal steps.
+  const totalSteps = s.steps && s.steps > 0 ? s.steps : perEpoch * s.epochs;
+  const epochs = Math.ceil(totalSteps / perEpoch);
   const schedule = { lr: s.lr, totalSteps, warmupSteps: Math.min(s.warmupSteps, totalSteps), warmupRatio: 0.1, minRatio: 0.05 };
   let step = o.startStep ?? 0;
   let badSteps = 0;
@@ -108,7 +110,7 @@ export async function train(o: TrainOptions): Promise<{ step: number; stopped: b
   };
   emit({ type: 'started', step, totalSteps, stepsPerEpoch: perEpoch });
   const times: number[] = [];
-  for (let epoch = Math.floor(step / perEpoch); epoch < s.epochs; epoch++) {
+  for (let epoch = Math.floor(step / perEpoch); epoch < epochs && step < totalSteps; epoch++) {
     let skip = step - epoch * perEpoch;
     const batches = iterateBatches(images, loadImage, session.student.manifest, {
       batchSize: s.batchSize,
@@ -127,7 +129,7 @@ export async function train(o: TrainOptions): Promise<{ step: number; stopped: b
           continue;
         }
         if (o.gate) await o.gate();
-        if (signal?.aborted) break;
+        if (signal?.aborted || step >= totalSteps) break;
         const lr = learningRateAt(step, schedule);
         const withMaps = !!o.mapsEvery && step % o.mapsEvery === 0;
         const t0 = performance.now();
