@@ -86,7 +86,9 @@ describe('evaluation and export (WebGPU on SwiftShader)', () => {
     const fresh = await context.newPage();
     fresh.on('worker', (w) => w.on('console', (m) => lab.logs.push(`[fresh ${m.type()}] ${m.text()}`)));
     try {
-      await fresh.goto(`${lab.url}?backend=wasm`);
+      const wasmUrl = new URL(lab.url);
+      wasmUrl.searchParams.set('backend', 'wasm');
+      await fresh.goto(wasmUrl.href);
       await fresh.getByTestId('student-name').waitFor({ timeout: 120_000 });
       await fresh.getByTestId('student-files').setInputFiles(exported);
       await fresh.getByTestId('student-name').filter({ hasText: 'distilled, step 2' }).waitFor({ timeout: 120_000 });

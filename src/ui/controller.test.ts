@@ -20,6 +20,7 @@ describe('controller helpers', () => {
     // Automatic: a software GPU is passed over for a faster backend.
     expect(backendRequest('?testHooks', null)).toEqual({ source: 'auto', order: ['webgpu', 'webgl', 'wasm'], allowSoftware: false, label: 'automatic' });
     expect(backendRequest('', 'tpu').source).toBe('auto');
+    expect(backendRequest('?backend=webgpu?backend=wasm', null).source).toBe('auto');
   });
 
   it('appends a step to the curves, replacing points from a step that is run again (resume)', () => {

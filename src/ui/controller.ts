@@ -57,7 +57,8 @@ export interface BackendRequest {
 /** The backend request from the address, else the choice kept in this browser, else automatic. */
 export function backendRequest(search: string, stored: string | null): BackendRequest {
   const requested = new URLSearchParams(search).get('backend');
-  if (requested) {
+  // A ?backend= that names no backend forces nothing.
+  if (requested && requested.split(',').some((n) => BACKEND_ORDER.includes(n.trim() as BackendName))) {
     const order = backendOrderFromQuery(search);
     return { source: 'url', order, allowSoftware: true, label: `?backend=${requested}` };
   }
