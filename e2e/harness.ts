@@ -81,7 +81,7 @@ export async function loadFixture(page: Page): Promise<void> {
 }
 
 /** A run SwiftShader can do in seconds per step: tiny input, batch 1, a few images. */
-export async function configureSmallRun(page: Page, o: { methods: string[]; images: number; inputSize?: number; checkpointEvery?: number; evalImages?: number }) {
+export async function configureSmallRun(page: Page, o: { methods: string[]; images: number; inputSize?: number; checkpointEvery?: number; evalImages?: number; gradientSharesEvery?: number }) {
   await page.getByTestId('schedule-inputSize').selectOption(String(o.inputSize ?? 64));
   await page.getByTestId('schedule-batchSize').fill('1');
   await page.getByTestId('schedule-epochs').fill('1');
@@ -89,6 +89,8 @@ export async function configureSmallRun(page: Page, o: { methods: string[]; imag
   await page.getByTestId('max-train-images').fill(String(o.images));
   await page.getByTestId('max-eval-images').fill(String(o.evalImages ?? 2));
   await page.getByTestId('checkpoint-every').fill(String(o.checkpointEvery ?? 20));
+  // Measuring gradient shares costs a step per loss part: off unless a test asks for it.
+  await page.getByTestId('gradient-norms-every').fill(String(o.gradientSharesEvery ?? 0));
   for (const m of o.methods) await page.getByTestId(`method-toggle-${m}`).check();
 }
 

@@ -96,6 +96,8 @@ function onTrainEvent(e: TrainUpdate) {
         msPerStep: e.msPerStep,
         etaSeconds: e.etaSeconds,
         skipped: e.applied ? s.training.skipped : [...s.training.skipped, { step: e.step, terms: e.nonFiniteTerms }],
+        // Measured before the step's update: it belongs to the weights of step - 1.
+        gradientNorms: e.gradientNorms ? [...s.training.gradientNorms, { step: e.step - 1, norms: e.gradientNorms }].slice(-200) : s.training.gradientNorms,
         history: appendPoint(s.training.history, e.step, e.loss, e.terms),
       },
       inspect: s.inspect.result.status === 'ready' ? { ...s.inspect, weightsChanged: `the student has trained since (now step ${e.step})` } : s.inspect,

@@ -52,6 +52,8 @@ export interface TrainingState {
   etaSeconds: number;
   /** Steps whose loss was not finite (weights not updated), with the terms at fault. */
   skipped: { step: number; terms: string[] }[];
+  /** Each loss part's gradient norm on the student, at the steps it was measured (oldest first). */
+  gradientNorms: { step: number; norms: Record<string, number> }[];
   history: LossPoint[];
   error: string | null;
 }
@@ -136,6 +138,7 @@ export const initialTraining: TrainingState = {
   shape: null,
   etaSeconds: 0,
   skipped: [],
+  gradientNorms: [],
   history: [],
   error: null,
 };

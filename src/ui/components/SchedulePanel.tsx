@@ -83,6 +83,16 @@ export function SchedulePanel() {
           onChange={(v) => updateConfig((c) => ({ ...c, checkpointEvery: v }))}
         />
         <NumberField
+          label="gradient shares every"
+          value={config.gradientNormsEvery ?? 0}
+          integer
+          min={0}
+          disabled={disabled}
+          testId="gradient-norms-every"
+          title="steps; each loss part's share of the gradient is measured at the first step and then every this many (each measurement costs about one step per part; 0: never)"
+          onChange={(v) => updateConfig((c) => ({ ...c, gradientNormsEvery: v }))}
+        />
+        <NumberField
           label="train images (0 = all)"
           value={config.lab?.maxTrainImages ?? 0}
           integer

@@ -5,6 +5,7 @@ import { formatValue } from '../colors';
 import { NO_VALUE, rateText, stepValueText, timeLeftText } from '../live-stats';
 import { isRunActive, useLabStore } from '../store';
 import { whatANewRunReplaces } from '../run-guard';
+import { GradientShares } from './GradientShares';
 import { LossCharts } from './LossCharts';
 import { usePlan } from './usePlan';
 import { trainBlockers } from '../first-run';
@@ -195,6 +196,7 @@ export function TrainingPanel() {
         {!persistent && ' This browser offers no IndexedDB: checkpoints will not survive a reload.'}
       </p>
       <LossCharts points={t.history} previous={previous} />
+      <GradientShares />
     </section>
   );
 }
