@@ -4,7 +4,9 @@
  * the controller's client and refreshes itself when the lab's state says a run changed (a
  * checkpoint saved, a run ended, an evaluation done).
  */
+import * as Comlink from 'comlink';
 import { create } from 'zustand';
+import type { LabEvent } from '../worker/lab';
 import { toCsv, toJsonLines } from '../provenance/run-log';
 import type { RecordRunsList, RunRecordFull } from './runs-types';
 import { labClient, messageOf, resumeFromCheckpoint } from './controller';
@@ -117,10 +119,26 @@ export function compareRuns(): Promise<void> {
 
 export const closeComparison = () => set({ compared: null });
 
-/** Refreshes the list when the lab's state says a run changed. Returns the unsubscribe function. */
+/** The worker client whose run events this page listens to (a restarted worker is a new one). */
+let listening: unknown;
+
+function listen() {
+  const lab = labClient();
+  if (!lab || listening === lab) return;
+  listening = lab;
+  void lab.subscribe(
+    Comlink.proxy((e: LabEvent) => {
+      if (e.type === 'run-saved' || e.type === 'run-eval') void refreshRuns();
+    }),
+  );
+}
+
+/** Refreshes the list when the worker saves a run, or the lab's state says a run changed. Returns the unsubscribe function. */
 export function watchRuns(): () => void {
+  listen();
   void refreshRuns();
   return useLabStore.subscribe((s, prev) => {
+    if (s.backend.status === 'ready') listen();
     const changed =
       (s.backend.status === 'ready' && prev.backend.status !== 'ready') ||
       s.savedCheckpoint !== prev.savedCheckpoint ||

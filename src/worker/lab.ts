@@ -121,7 +121,9 @@ export type LabEvent =
   | { type: 'checkpoint-saved'; info: CheckpointInfo }
   | { type: 'eval-progress'; target: EvalTarget; done: number; total: number }
   | { type: 'derive-progress'; stage: string; done: number; total: number }
-  | { type: 'run-eval'; step: number; mapAll: number | null };
+  | { type: 'run-eval'; step: number; mapAll: number | null }
+  /** A run of the history was saved (a checkpoint, an evaluation, its end). */
+  | { type: 'run-saved'; id: string };
 
 /** What a person asks of a derivation: the MAC budget, how many of their photos to calibrate on, at what input side. */
 export interface DeriveRequest {
@@ -516,7 +518,7 @@ export class Lab {
         : (stored?.history ?? []).filter((p) => p.step <= checkpoint.step)
       : [];
     try {
-      await this.runStore?.save(record);
+      await this.saveRun(record);
     } catch (error) {
       session.dispose();
       optimizer.dispose();
@@ -567,7 +569,7 @@ export class Lab {
         saveCheckpoint: async (c) => {
           const packed = packCheckpoint({ ...c, config });
           const current = update({ log: [...log], steps: c.step, totalSteps, updatedAt: c.savedAt, checkpoint: { step: c.step, savedAt: c.savedAt, bytes: packed.byteLength } });
-          await this.runStore?.save(current, packed);
+          await this.saveRun(current, packed);
           const info = await this.saveCheckpoint(c, packed, totalSteps, config, teacher.info.name, student.info.name, data.source.label, history, current.id);
           this.emit({ type: 'checkpoint-saved', info });
         },
@@ -585,7 +587,7 @@ export class Lab {
       optimizer.dispose();
       this.lastSession = { session, config };
       const current = update({ log: [...log], steps: this.studentStep, totalSteps: totalSteps || (this.currentRun?.totalSteps ?? 0), updatedAt: new Date().toISOString() });
-      await this.runStore?.save(current).catch(() => undefined);
+      await this.saveRun(current).catch(() => undefined);
     }
   }
 
@@ -768,7 +770,12 @@ export class Lab {
       run = withEvaluation(run, runEvaluation(target === 'now' ? 'after' : target, target === 'now' ? this.studentStep : 0, split, r), now);
     }
     this.currentRun = run;
-    await this.runStore.save(run);
+    await this.saveRun(run);
+  }
+
+  private async saveRun(record: RunRecord, checkpoint?: Uint8Array): Promise<void> {
+    await this.runStore?.save(record, checkpoint);
+    this.emit({ type: 'run-saved', id: record.id });
   }
 
   /** The current (or last) run's log, one row per step, as log.jsonl has it; after a reload, the saved run's. */

@@ -1,9 +1,12 @@
 import { useEffect, useRef, useState } from 'react';
 import { lastAfter } from '../../provenance/run-record';
+import { updateConfig } from '../controller';
+import { mapCurve } from '../run-compare';
 import { formatBytes } from '../format';
 import { compareRuns, deleteRun, discardRunEntry, downloadRunLog, exportRun, importRun, renameRun, resumeRun, togglePicked, useRunsStore, watchRuns } from '../runs';
 import type { RunSummary } from '../runs-types';
 import { isRunActive, useLabStore } from '../store';
+import { OverlayChart } from './OverlayChart';
 import { RunComparison } from './RunComparison';
 import './runs.css';
 
@@ -20,6 +23,10 @@ export function RunsPanel() {
   const active = useLabStore((s) => isRunActive(s.training.status));
   const hasLog = useLabStore((s) => s.training.history.length > 0);
   const input = useRef<HTMLInputElement>(null);
+  const evalEvery = useLabStore((s) => s.config?.lab?.evalEvery ?? 0);
+  const currentRun = list?.runs.find((r) => r.id === list.currentRunId);
+  const mapPoints = currentRun ? mapCurve(currentRun) : [];
+  const lastMap = mapPoints[mapPoints.length - 1];
   return (
     <section className="card runs-panel" aria-labelledby="runs-title" data-testid="runs-panel">
       <div className="panel-head">
@@ -40,6 +47,33 @@ export function RunsPanel() {
           .csv
         </button>
       </div>
+      <div className="row">
+        <label className="inline small">
+          Evaluate every{' '}
+          <input
+            type="number"
+            min={0}
+            step={1}
+            style={{ width: '4.5em' }}
+            data-testid="eval-every"
+            disabled={active}
+            value={evalEvery}
+            onChange={(e) => {
+              const n = Math.max(0, Math.floor(Number(e.target.value) || 0));
+              updateConfig((c) => ({ ...c, lab: { ...c.lab, evalEvery: n } }));
+            }}
+          />{' '}
+          steps while training (0: never; on the evaluation split, its first “max eval images”)
+        </label>
+      </div>
+      {mapPoints.length > 0 && (
+        <div className="row" data-testid="run-map-curve">
+          <OverlayChart title="mAP during training (all-point, %)" percent series={[{ label: currentRun!.name, points: mapPoints }]} width={360} />
+          <span className="small" data-testid="run-map-now">
+            {lastMap ? `${pct(lastMap[1])} mAP at step ${lastMap[0]}` : ''}
+          </span>
+        </div>
+      )}
       <h3>History</h3>
       {list && !list.persistent && <p className="error small">This browser offers no IndexedDB here: runs will not survive a reload.</p>}
       <div className="row">
