@@ -60,14 +60,17 @@ describe('deriving a student from the loaded photos (wasm backend)', () => {
     expect(await page.getByTestId('student-uncalibrated').count()).toBe(0);
     await page.getByTestId('derive-panel').screenshot({ path: join(shots, 'lab-derived.png') });
 
-    // Training with the photos beside the split: hints read the teacher at the channels the derived
+    // Training on the photos: hints read the teacher at the channels the derived
     // student kept (no regressor), the photos' boxes are the teacher's detections, and the panel
     // counts them and shows each loss part's share of the gradient at the first step.
+    // Label-free: the photos alone, the annotated split only evaluated.
     await configureSmallRun(page, { methods: ['hints', 'kd'], images: 1, inputSize: 320, gradientSharesEvery: 25 });
+    await page.getByTestId('photos-only').check();
     await page.getByTestId('train').click();
     await page.getByTestId('pseudo-boxes').waitFor({ timeout: 240_000 });
     expect(Number(await page.getByTestId('pseudo-boxes').textContent())).toBeGreaterThan(0);
     await waitForStep(page, 1);
+    expect(await page.getByTestId('train-step').textContent()).toMatch(/\/\s*8$/);
     await page.getByTestId('gradient-shares').waitFor({ timeout: 60_000 });
     const shares = await page.locator('[data-testid="gradient-share-row"][data-step="0"] [data-part]').evaluateAll((els) => els.map((e) => [e.getAttribute('data-part'), Number(e.getAttribute('data-share'))] as const));
     expect(shares.map(([p]) => p)).toEqual(expect.arrayContaining(['hints', 'kd']));

@@ -59,6 +59,8 @@ export type LabExperiment = ExperimentConfig & {
   lab?: {
     maxTrainImages?: number;
     maxEvalImages?: number;
+    /** Train on the photos without annotations alone (label-free); the split is then only evaluated. */
+    photosOnly?: boolean;
     /** Evaluate the student on the evaluation split every this many steps while training (0 or absent: never). */
     evalEvery?: number;
   };
@@ -471,7 +473,11 @@ export class Lab {
     config.lab = (stored?.config ?? requested).lab;
     // Photos teach through the methods (or pseudo-box detection); otherwise they would add steps and teach nothing.
     const photos = this.photos && photosTeach(config) ? this.photos : undefined;
-    const images = [...limit(data.train.images, config.lab?.maxTrainImages), ...(photos?.images(config.data.maxUnlabeled) ?? [])];
+    if (config.lab?.photosOnly && !photos) {
+      throw new Error(this.photos ? 'Training on the photos alone needs a distillation method: the detection loss keeps to annotated images. Choose a method, or untick "train on the photos alone".' : 'Training on the photos alone needs photos: load a photo folder or archive, or untick "train on the photos alone".');
+    }
+    const labelled = config.lab?.photosOnly ? [] : limit(data.train.images, config.lab?.maxTrainImages);
+    const images = [...labelled, ...(photos?.images(config.data.maxUnlabeled) ?? [])];
     config.data.unlabeled = photos?.info().label;
     this.dropLastSession();
     const session = createSession({ teacher: config.methods.length || photos ? teacher.handle : null, student: student.handle, methods: config.methods, detectionWeight: config.detectionWeight, seed: config.schedule.seed });
@@ -490,9 +496,9 @@ export class Lab {
       config,
       data: {
         source: data.source.label,
-        train: { name: data.train.split, ids: limit(data.train.images, config.lab?.maxTrainImages).map((i) => i.id) },
+        train: { name: data.train.split, ids: labelled.map((i) => i.id) },
         val: { name: data.val.split, ids: evalImages.map((i) => i.id) },
-        unlabeledPhotos: images.length - limit(data.train.images, config.lab?.maxTrainImages).length,
+        unlabeledPhotos: images.length - labelled.length,
         unlabeledSource: photos?.info().label,
       },
     };

@@ -1,6 +1,6 @@
 import { useRef, useState, type DragEvent, type RefObject } from 'react';
 import type { SplitInfo } from '../../worker/lab';
-import { clearPhotos, loadDataArchive, loadDataFolder, loadPhotosArchive, loadPhotosFolder, setSplits } from '../controller';
+import { clearPhotos, loadDataArchive, loadDataFolder, loadPhotosArchive, loadPhotosFolder, setSplits, updateConfig } from '../controller';
 import { isRunActive, useLabStore } from '../store';
 
 function SplitSummary({ role, info }: { role: string; info: SplitInfo }) {
@@ -80,6 +80,8 @@ function PhotosPicker({ locked }: { locked: boolean }) {
   const photos = useLabStore((s) => s.photos);
   const notice = useLabStore((s) => s.photosNotice);
   const threshold = useLabStore((s) => s.config?.data.pseudoThreshold ?? 0.4);
+  const photosOnly = useLabStore((s) => !!s.config?.lab?.photosOnly);
+  const methods = useLabStore((s) => s.config?.methods.length ?? 0);
   const folder = useRef<HTMLInputElement>(null);
   const archive = useRef<HTMLInputElement>(null);
   return (
@@ -104,9 +106,25 @@ function PhotosPicker({ locked }: { locked: boolean }) {
       {photos.status === 'loading' && <p className="muted small">{photos.detail}…</p>}
       {photos.status === 'ready' && (
         <p className="small" data-testid="photos-info">
-          {photos.value.count} photos from {photos.value.label}: trained on beside the split, with the teacher&apos;s detections (score ≥ {threshold}) as their boxes;
-          a derived student is calibrated on them.
+          {photos.value.count} photos from {photos.value.label}: the distillation methods train on them {photosOnly ? 'alone' : 'beside the split'}, with the teacher&apos;s detections (score ≥ {threshold}) as
+          boxes where a method needs boxes (the detection loss keeps to annotated images); a derived student is calibrated on them.
+          {methods === 0 && <span className="warn-text"> With no method chosen they teach nothing and are left out of training.</span>}
         </p>
+      )}
+      {photos.status === 'ready' && (
+        <label className="small check">
+          <input
+            type="checkbox"
+            data-testid="photos-only"
+            checked={photosOnly}
+            disabled={locked}
+            onChange={(e) => {
+              const on = e.target.checked;
+              updateConfig((c) => ({ ...c, lab: { ...c.lab, photosOnly: on } }));
+            }}
+          />{' '}
+          train on the photos alone (label-free: the annotated split is only evaluated)
+        </label>
       )}
       {notice && (
         <p className="error small" role="alert" data-testid="photos-notice">

@@ -1,3 +1,4 @@
+import { photosTeach } from '../../train/config';
 import { estimateRun, planRun, type Estimate, type RunPlan } from '../schedule-estimate';
 import { useLabStore } from '../store';
 
@@ -13,16 +14,18 @@ export function usePlan(): { plan: RunPlan; estimate: Estimate | null } | null {
   const shape = useLabStore((s) => s.training.shape);
   if (!config || data.status !== 'ready') return null;
   const s = config.schedule;
+  // As the worker trains: photos only when a method reads them, the split left out when training on photos alone.
+  const photosUsed = photos.status === 'ready' && photosTeach(config);
   const plan = planRun({
-    trainImages: data.value.train.images.length,
+    trainImages: config.lab?.photosOnly ? 0 : data.value.train.images.length,
     maxTrainImages: config.lab?.maxTrainImages,
-    photos: photos.status === 'ready' ? photos.value.count : 0,
+    photos: photosUsed ? photos.value.count : 0,
     maxUnlabeled: config.data.maxUnlabeled,
     batchSize: s.batchSize,
     epochs: s.epochs,
   });
   if (student.status !== 'ready' || backend.status !== 'ready') return { plan, estimate: null };
-  const usesTeacher = config.methods.length > 0 || photos.status === 'ready';
+  const usesTeacher = config.methods.length > 0 || photosUsed;
   const estimate = estimateRun({
     totalSteps: plan.totalSteps,
     batchSize: s.batchSize,
