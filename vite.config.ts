@@ -1,5 +1,5 @@
 /// <reference types="vitest/config" />
-import { cpSync, createReadStream, existsSync, statSync } from 'node:fs';
+import { cpSync, createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { join, normalize, resolve, sep } from 'node:path';
 import react from '@vitejs/plugin-react';
 import { defineConfig, type Connect, type Plugin } from 'vite';
@@ -41,6 +41,61 @@ function modelsFolder(): Plugin {
   };
 }
 
+const wasmPackage = resolve(import.meta.dirname, 'node_modules/@tensorflow/tfjs-backend-wasm');
+const wasmVersion = (JSON.parse(readFileSync(join(wasmPackage, 'package.json'), 'utf8')) as { version: string }).version;
+/** Where the page finds tfjs-backend-wasm's multi-threaded factory, unbundled (dev, preview and build). */
+const threadedFactoryPath = `/tfjs-backend-wasm/${wasmVersion}/tfjs-backend-wasm-threaded-simd.js`;
+const threadedFactoryFile = join(wasmPackage, 'wasm-out/tfjs-backend-wasm-threaded-simd.js');
+const threadedFactoryBlob = /new Blob\(\[`var WasmBackendModuleThreadedSimd = ` \+\s*wasmFactoryThreadedSimd\.toString\(\)\], \{ type: 'text\/javascript' \}\)/;
+
+/**
+ * tfjs-backend-wasm's kernel threads on a bundled page. Its multi-threaded binary starts each
+ * thread (a worker) with a Blob of `var WasmBackendModuleThreadedSimd = ` + its factory's
+ * source text (`factory.toString()`), which the thread runs with importScripts. Bundled and
+ * minified, that text is no longer self-contained: the factory's `_scriptDir`, a variable of the
+ * closure around it, is renamed (`e`) and its `typeof` guard dropped, so every thread dies with
+ * "ReferenceError: e is not defined" and the backend never finishes loading. Here the threads get
+ * the package's own unbundled factory file instead (served at `threadedFactoryPath`, copied into
+ * the build): `mainScriptUrlOrBlob` becomes that file's absolute URL, which Emscripten's thread
+ * worker loads with importScripts. The lab's bundled copy still runs the main thread; both are
+ * the same Emscripten module (same wasm imports and messages), only minified or not.
+ */
+function wasmThreadsFromFile(worker = false): Plugin {
+  const rewrite = (code: string, id: string): string | undefined => {
+    if (!/@tensorflow[\\/]tfjs-backend-wasm[\\/]dist[\\/]backend_wasm\.js$/.test(id.split('?')[0]!)) return undefined;
+    if (!threadedFactoryBlob.test(code)) {
+      throw new Error(`tfjs-backend-wasm ${wasmVersion}: the threaded factory's Blob is not where it was in 4.22 (${id}); see wasmThreadsFromFile in vite.config.ts.`);
+    }
+    return code.replace(threadedFactoryBlob, `new URL(${JSON.stringify(threadedFactoryPath)}, self.location.href).href`);
+  };
+  const serve: Connect.NextHandleFunction = (req, res, next) => {
+    if (req.url?.split('?')[0] !== threadedFactoryPath) return next();
+    res.setHeader('Content-Type', 'text/javascript');
+    res.setHeader('Content-Length', String(statSync(threadedFactoryFile).size));
+    createReadStream(threadedFactoryFile).pipe(res);
+  };
+  return {
+    name: 'distill-lab:wasm-threads',
+    config: () => ({
+      // The dev server pre-bundles the package: rewrite it there as well.
+      optimizeDeps: { rolldownOptions: { plugins: [{ name: 'distill-lab:wasm-threads', transform: (code: string, id: string) => rewrite(code, id) }] } },
+    }),
+    transform(code, id) {
+      return rewrite(code, id);
+    },
+    generateBundle() {
+      // Once, from the page's build (a worker's build runs this plugin too, for the rewrite).
+      if (!worker) this.emitFile({ type: 'asset', fileName: threadedFactoryPath.slice(1), source: readFileSync(threadedFactoryFile) });
+    },
+    configureServer(server) {
+      server.middlewares.use(serve);
+    },
+    configurePreviewServer(server) {
+      server.middlewares.use(serve);
+    },
+  };
+}
+
 /**
  * Cross-origin isolation, so the page and its worker may use SharedArrayBuffer: tfjs-backend-wasm
  * then loads its multi-threaded binary and runs its kernels on every core.
@@ -48,10 +103,11 @@ function modelsFolder(): Plugin {
 const crossOriginIsolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 
 export default defineConfig({
-  plugins: [react(), modelsFolder()],
+  plugins: [react(), modelsFolder(), wasmThreadsFromFile()],
   server: { headers: crossOriginIsolation },
   preview: { headers: crossOriginIsolation },
-  worker: { format: 'es' },
+  // The lab's model worker is built with its own plugin list: it is where tfjs-backend-wasm runs.
+  worker: { format: 'es', plugins: () => [wasmThreadsFromFile(true)] },
   // Pre-bundle every browser dependency on the first start. The model worker is reached through
   // `new Worker(new URL(...))`, which the dependency scan does not follow: without this list Vite
   // finds tfjs, comlink and the rest only when the worker loads, re-optimises, and reloads the page.

@@ -7,6 +7,8 @@
  *   npm run bench -- [--backend wasm|webgpu] [--input-size 320] [--batch-size 2] [--repeats 3]
  * webgpu runs only where a hardware adapter exists (Dawn in Node); a software (fallback) adapter
  * is refused, since timing it says nothing about a GPU.
+ *   npm run bench -- --browser [--backend webgpu|wasm (default both)] [--software-input-size 64] [--skip-build]
+ * times the same step in headless Chromium, in a Web Worker as the lab runs it (src/cli/bench-browser.ts).
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
@@ -19,11 +21,16 @@ import { Optimizer } from '../train/optimizer';
 import { createSession, type ModelHandle } from '../train/session';
 import { distillStep } from '../train/step';
 import type { MethodConfig } from '../train/config';
+import type { BackendName } from '../worker/backend-types';
 import { FIXTURE_DIR, loadModel, loadSplit } from './node-lab';
 
 const { values: v } = parseArgs({
   options: {
-    backend: { type: 'string', default: 'wasm' },
+    backend: { type: 'string' },
+    browser: { type: 'boolean', default: false },
+    'software-input-size': { type: 'string', default: '64' },
+    'skip-build': { type: 'boolean', default: false },
+    chromium: { type: 'string', default: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium' },
     'input-size': { type: 'string', default: '320' },
     'batch-size': { type: 'string', default: '2' },
     repeats: { type: 'string', default: '3' },
@@ -34,6 +41,22 @@ const { values: v } = parseArgs({
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main() {
+  if (v.browser) {
+    const { benchInBrowser } = await import('./bench-browser');
+    await benchInBrowser({
+      backends: v.backend ? [v.backend as BackendName] : ['webgpu', 'wasm'],
+      inputSize: Number(v['input-size']),
+      batchSize: Number(v['batch-size']),
+      repeats: Number(v.repeats),
+      methods: METHODS.map((m) => m.id),
+      softwareInputSize: Number(v['software-input-size']),
+      chromium: v.chromium!,
+      skipBuild: v['skip-build']!,
+      runTimeoutS: 900,
+    });
+    return;
+  }
+  v.backend ??= 'wasm';
   if (v.backend === 'webgpu') {
     const { registerNodeWebGpu } = await import('../testing/node-webgpu');
     const adapter = await registerNodeWebGpu();
@@ -116,7 +139,7 @@ async function main() {
   console.log(`teacher forward                  ${teacherForward.ms.toFixed(0)} ms   peak ${mb(teacherForward.peak)}`);
   console.log(`student fwd+bwd (plain step)     ${plain.ms.toFixed(0)} ms   peak ${mb(plain.peak)}   ${((batchSize * 1000) / plain.ms).toFixed(2)} img/s`);
   console.log('method        step ms   overhead ms (step − plain − teacher fwd)   step / plain   img/s   peak');
-  for (const [id, r] of [...rows, ['all seven', all] as [string, { ms: number; peak: number }]]) {
+  for (const [id, r] of [...rows, [`all ${METHODS.length}`, all] as [string, { ms: number; peak: number }]]) {
     const overhead = r.ms - plain.ms - teacherForward.ms;
     console.log(`${id.padEnd(13)} ${r.ms.toFixed(0).padStart(7)}   ${overhead.toFixed(0).padStart(8)}${' '.repeat(36)}${(r.ms / plain.ms).toFixed(2).padStart(6)}x   ${((batchSize * 1000) / r.ms).toFixed(2).padStart(5)}   ${mb(r.peak)}`);
   }

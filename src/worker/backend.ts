@@ -160,12 +160,33 @@ function softwareRenderer(backend: BackendName): string | undefined {
   return undefined;
 }
 
-async function trySetBackend(backend: BackendName): Promise<void> {
-  if (backend === 'wasm' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated && typeof navigator !== 'undefined') {
-    // One kernel thread per logical core (the backend's own default may leave one idle).
-    setThreadsCount(Math.max(1, navigator.hardwareConcurrency || 1));
+/**
+ * tfjs-backend-wasm 4.22's threaded binary caps its thread pool at half of
+ * navigator.hardwareConcurrency (it assumes two hardware threads per core; backend.cc reads
+ * `emscripten_num_logical_cores() / 2` once, when the binary starts), so a 2-core machine gets one
+ * thread whatever setThreadsCount asks. While the binary starts, the worker's navigator reports
+ * twice the wanted count, so the cap lets that count through; the real value is back right after.
+ */
+async function withThreadCapLifted<T>(threads: number, start: () => Promise<T>): Promise<T> {
+  const nav = navigator as Navigator & { hardwareConcurrency: number };
+  if (Object.getOwnPropertyDescriptor(nav, 'hardwareConcurrency')) return start();
+  Object.defineProperty(nav, 'hardwareConcurrency', { configurable: true, get: () => 2 * threads });
+  try {
+    return await start();
+  } finally {
+    delete (nav as { hardwareConcurrency?: number }).hardwareConcurrency;
   }
-  const ok = await tf.setBackend(backend);
+}
+
+async function trySetBackend(backend: BackendName, wasmThreadCount?: number): Promise<void> {
+  let start = () => tf.setBackend(backend);
+  if (backend === 'wasm' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated && typeof navigator !== 'undefined') {
+    // One kernel thread per logical core by default (the backend's own default leaves half idle).
+    const threads = Math.max(1, wasmThreadCount ?? (navigator.hardwareConcurrency || 1));
+    setThreadsCount(threads);
+    start = () => withThreadCapLifted(threads, () => tf.setBackend(backend));
+  }
+  const ok = await start();
   if (!ok) throw new Error('tf.setBackend returned false');
   await tf.ready();
   await sanityCheck();
@@ -178,6 +199,8 @@ export interface SelectOptions {
    * when nothing after it works.
    */
   allowSoftware?: boolean;
+  /** wasm: kernel threads where the threaded binary loads (default: one per logical core). */
+  wasmThreads?: number;
 }
 
 /**
@@ -191,7 +214,7 @@ export async function selectBackend(order: readonly BackendName[] = BACKEND_ORDE
   let softwareCandidate: BackendAttempt | undefined;
   for (const [i, backend] of order.entries()) {
     try {
-      await trySetBackend(backend);
+      await trySetBackend(backend, options.wasmThreads);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       attempts.push({ backend, ok: false, reason: describeFailure(backend, message) });
@@ -212,12 +235,12 @@ export async function selectBackend(order: readonly BackendName[] = BACKEND_ORDE
     }
     const reason = adapter?.isFallback ? explainFallbackAdapter(adapter) : software ? `WebGL runs on a software renderer (${software}): correct but far slower than a GPU.` : undefined;
     attempts.push({ backend, ok: true, reason, software: software ? true : undefined });
-    return { backend, adapter, attempts, softwareAllowed: software ? options.allowSoftware === true : undefined, wasmThreads: backend === 'wasm' ? wasmThreads() : undefined };
+    return { backend, adapter, attempts, softwareAllowed: software ? options.allowSoftware === true : undefined, wasmThreads: backend === 'wasm' ? wasmThreads(options.wasmThreads) : undefined };
   }
   if (softwareCandidate) {
     // Nothing faster works: the software GPU it is, after all.
     const backend = softwareCandidate.backend;
-    await trySetBackend(backend);
+    await trySetBackend(backend, options.wasmThreads);
     const adapter = backend === 'webgpu' ? webgpuAdapter : undefined;
     softwareCandidate.ok = true;
     softwareCandidate.reason = `${adapter ? explainFallbackAdapter(adapter) : 'It runs on a software renderer.'} Used because no faster backend works here.`;
@@ -231,18 +254,24 @@ export async function selectBackend(order: readonly BackendName[] = BACKEND_ORDE
  * SharedArrayBuffer may be used, i.e. on a cross-origin isolated page (the dev and preview servers
  * send COOP same-origin and COEP require-corp for that); it runs on one thread otherwise.
  */
-function wasmThreads(): { count: number; note?: string } {
+function wasmThreads(requested?: number): { count: number; note?: string } {
   const count = getThreadsCount();
   if (count > 1) return { count };
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
-  const turnedOff = tf.env().getFlags()['WASM_HAS_MULTITHREAD_SUPPORT'] === false;
-  const note = turnedOff
-    ? 'one thread: the multi-threaded binary is turned off in the bundled lab (tfjs-backend-wasm 4.22 starts its threads from its factory’s source text, which bundling breaks)'
-    : isolated === false
+  const threaded = tf.env().getFlags()['WASM_HAS_MULTITHREAD_SUPPORT'] === true;
+  const cores = typeof navigator !== 'undefined' ? navigator.hardwareConcurrency : undefined;
+  const note =
+    isolated === false
       ? 'one thread: the page is not cross-origin isolated (it needs Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp), so the multi-threaded wasm binary cannot load'
       : isolated === undefined
         ? 'one thread: tfjs-backend-wasm 4.22 runs single-threaded outside the browser'
-        : 'one thread';
+        : !threaded
+          ? 'one thread: this browser offers no WebAssembly threads (SharedArrayBuffer and atomics), so the multi-threaded binary cannot load'
+          : requested === 1
+            ? 'one thread, as asked'
+            : cores === 1
+              ? 'one thread: the browser reports one logical core'
+              : 'one thread';
   return { count, note };
 }
 
