@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { logRow } from './run-log';
 import { readRunFile, runFileName, runJson, runZip } from './run-file';
 import { lastAfter, newRunRecord, runEvaluation, withEvaluation, type RunRecord } from './run-record';
-import { runCheckpointKey, RunStore, StorageFullError, type RunBackend } from './run-store';
+import { runCheckpointKey, runLogKey, RunStore, StorageFullError, type RunBackend } from './run-store';
 
 /** The store's backend in memory, for the logic only (IndexedDB itself is covered end to end). */
 class MapBackend implements RunBackend {
@@ -79,6 +79,10 @@ describe('the run store', () => {
     expect(await store.checkpoint('r1')).toEqual(new Uint8Array([1, 2, 3, 4]));
     expect(await store.checkpoint('r2')).toBeUndefined();
     expect((await store.get('r1')).log.map((r) => r.loss)).toEqual([2, 1]);
+    // The log is kept apart from the record, so listing never reads it.
+    expect((backend.map.get('run:r1') as RunRecord).log).toEqual([]);
+    expect((backend.map.get(runLogKey('r1')) as unknown[]).length).toBe(2);
+    expect(await store.get('r1')).toEqual(run('r1', ['kd'], '2026-11-28T08:00:00.000Z'));
   });
 
   it('renames and deletes a run with its checkpoint', async () => {
@@ -92,6 +96,7 @@ describe('the run store', () => {
     await store.delete('r1');
     expect((await store.list()).runs.map((r) => r.id)).toEqual(['r2']);
     expect(backend.map.has(runCheckpointKey('r1'))).toBe(false);
+    expect(backend.map.has(runLogKey('r1'))).toBe(false);
     await expect(store.get('r1')).rejects.toThrow('There is no run "r1" in the history (deleted?).');
   });
 

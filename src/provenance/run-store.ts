@@ -1,7 +1,7 @@
 /**
  * The run history over a key-value backend (IndexedDB in the lab; a map in tests): each run is
- * one record under `run:<id>` and its latest checkpoint under `run-checkpoint:<id>`, so listing
- * the history never reads a checkpoint. A full disk is reported with what is used and what to do;
+ * one record under `run:<id>`, its per-step log under `run-log:<id>` and its latest checkpoint
+ * under `run-checkpoint:<id>`, so listing the history reads neither logs nor checkpoints. A full disk is reported with what is used and what to do;
  * an entry that cannot be read is reported and skipped, and the other runs are listed as usual.
  */
 import { parseRunRecord, summarize, type RunRecord, type RunSummary } from './run-record';
@@ -26,7 +26,9 @@ export interface RunProblem {
 
 const RUN_PREFIX = 'run:';
 const CHECKPOINT_PREFIX = 'run-checkpoint:';
+const LOG_PREFIX = 'run-log:';
 export const runKey = (id: string) => `${RUN_PREFIX}${id}`;
+export const runLogKey = (id: string) => `${LOG_PREFIX}${id}`;
 export const runCheckpointKey = (id: string) => `${CHECKPOINT_PREFIX}${id}`;
 
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
@@ -74,7 +76,8 @@ export class RunStore {
   /** Saves the run (and its latest checkpoint when given; the checkpoint first, so a record never points at a missing one). */
   async save(record: RunRecord, checkpoint?: Uint8Array): Promise<void> {
     if (checkpoint) await this.write(runCheckpointKey(record.id), checkpoint, `the checkpoint of "${record.name}" (step ${record.checkpoint?.step ?? record.steps})`);
-    await this.write(runKey(record.id), record, `the run "${record.name}"`);
+    await this.write(runLogKey(record.id), record.log, `the log of "${record.name}"`);
+    await this.write(runKey(record.id), stored(record), `the run "${record.name}"`);
   }
 
   /** Every run that reads, newest first; entries that do not read are named in `problems` and skipped. */
@@ -83,9 +86,9 @@ export class RunStore {
     const problems: RunProblem[] = [];
     for (const key of await this.backend.keys(RUN_PREFIX)) {
       try {
-        const record = parseRunRecord(await this.backend.get(key), `stored entry ${key}`);
+        const record = parseRunRecord(await this.backend.get(key), `stored entry ${key}`) as RunRecord & { logRows?: number };
         if (runKey(record.id) !== key) throw new Error(`stored entry ${key} holds run "${record.id}"`);
-        runs.push(summarize(record));
+        runs.push({ ...summarize(record), logRows: record.logRows ?? record.log.length });
       } catch (error) {
         problems.push({ key, message: error instanceof Error ? error.message : String(error) });
       }
@@ -97,7 +100,10 @@ export class RunStore {
   async get(id: string): Promise<RunRecord> {
     const value = await this.backend.get(runKey(id));
     if (value === undefined) throw new Error(`There is no run "${id}" in the history (deleted?).`);
-    return parseRunRecord(value, `run "${id}"`);
+    const { logRows: _rows, ...record } = parseRunRecord(value, `run "${id}"`) as RunRecord & { logRows?: number };
+    const log = await this.backend.get<unknown>(runLogKey(id));
+    if (log === undefined) return record;
+    return parseRunRecord({ ...record, log }, `run "${id}" (its log)`);
   }
 
   async checkpoint(id: string): Promise<Uint8Array | undefined> {
@@ -109,13 +115,14 @@ export class RunStore {
     if (!trimmed) throw new Error('A run needs a name.');
     const record = await this.get(id);
     const next = { ...record, name: trimmed };
-    await this.write(runKey(id), next, `the new name of "${record.name}"`);
+    await this.write(runKey(id), stored(next), `the new name of "${record.name}"`);
     return next;
   }
 
   /** Deletes a run and its checkpoint (also an entry that does not read). */
   async delete(id: string): Promise<void> {
     await this.backend.delete(runCheckpointKey(id));
+    await this.backend.delete(runLogKey(id));
     await this.backend.delete(runKey(id));
   }
 
@@ -131,4 +138,9 @@ export class RunStore {
     await this.save(next, checkpoint);
     return next;
   }
+}
+
+/** The record as stored under run:<id>: its log is kept apart (run-log:<id>), its length here. */
+function stored(record: RunRecord): RunRecord & { logRows: number } {
+  return { ...record, log: [], logRows: record.log.length };
 }

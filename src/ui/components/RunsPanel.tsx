@@ -138,7 +138,7 @@ function RunItem({ run, current, locked, picked }: { run: RunSummary; current: b
   };
   const resumable = !!run.checkpoint && run.checkpoint.step < run.totalSteps;
   return (
-    <li className={`run-item${current ? ' current' : ''}`} data-testid="run-item" data-run-id={run.id}>
+    <li className={`run-item${current ? ' current' : ''}`} data-testid="run-item" data-run-id={run.id} data-run-name={run.name}>
       <div className="run-head">
         <input type="checkbox" aria-label="compare" data-testid="run-pick" checked={picked} onChange={(e) => togglePicked(run.id, e.target.checked)} />
         <input
