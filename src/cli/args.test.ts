@@ -17,6 +17,8 @@ describe('parseCli', () => {
     expect(parseCli(['--data', 'voc', '--optimizer', 'sgd', '--weight-decay', '0']).config.schedule.weightDecay).toBe(0);
     expect(parseCli(['--data', 'voc', '--gradient-norms-every', '5']).config.gradientNormsEvery).toBe(5);
     expect(o.config.gradientNormsEvery).toBe(25);
+    expect(parseCli(['--data', 'voc', '--eval-every', '10']).evalEvery).toBe(10);
+    expect(o.evalEvery).toBe(0);
   });
   it('gives clear usage errors', () => {
     const err = (args: string[]) => {
@@ -34,5 +36,6 @@ describe('parseCli', () => {
     expect(err(['--data', 'x', '--scale', 'fgd=2'])).toBe('--scale names "fgd", which is not among the chosen methods.');
     expect(err(['--data', 'x', '--detection-weight', '0'])).toBe('Nothing to train: no method chosen and --detection-weight 0.');
     expect(err(['--data', 'x', '--bogus'])).toMatch(/Unknown option '--bogus'/);
+    expect(err(['--data', 'x', '--eval-every=2.5'])).toBe('--eval-every must be an integer >= 0, got "2.5".');
   });
 });

@@ -32,6 +32,8 @@ Distills a student detector from a teacher on a PASCAL VOC folder, headless, on 
   --steps <n>             train exactly n steps (overrides --epochs)
   --gradient-norms-every <n>  log each loss part's gradient norm at step 0 and every n steps
                           (about one extra step per part each time; 0: never)   [25]
+  --eval-every <n>        evaluate the student on --val-split every n steps while training
+                          (kept in run.json as the mAP curve; 0: only before and after)   [0]
   --lr <x>                [1e-4]   --optimizer adam|sgd  [adam]   --seed <n>  [1]
   --weight-decay <x>      decoupled (adam) or L2 (sgd) weight decay        [0.05; 1e-4 with sgd]
   --out <dir>             output folder, new or empty                     [runs/<timestamp>]
@@ -61,6 +63,8 @@ export interface CliOptions {
   resume?: string;
   overwrite: boolean;
   evalTeacher: boolean;
+  /** Evaluate every this many steps while training (0: only before and after). */
+  evalEvery?: number;
   float16: boolean;
   help: boolean;
   listMethods: boolean;
@@ -99,6 +103,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
         'input-size': { type: 'string' },
         lr: { type: 'string' },
         'gradient-norms-every': { type: 'string' },
+        'eval-every': { type: 'string' },
         optimizer: { type: 'string' },
         'weight-decay': { type: 'string' },
         seed: { type: 'string' },
@@ -174,6 +179,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
     resume: v.resume,
     overwrite: !!v.overwrite,
     evalTeacher: !!v['eval-teacher'],
+    evalEvery: number(v['eval-every'], 'eval-every', (n) => Number.isInteger(n) && n >= 0, 'an integer >= 0') ?? 0,
     float16: !!v.float16,
     help: false,
     listMethods: false,

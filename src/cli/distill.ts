@@ -75,6 +75,7 @@ async function main() {
     resume,
     overwrite: options.overwrite,
     evalTeacher: options.evalTeacher,
+    evalEvery: options.evalEvery,
     weightPrecision: options.float16 ? 'float16' : 'float32',
     signal: controller.signal,
     onStatus: (m) => process.stderr.write(`${tty ? '\r\x1b[K' : ''}${m}\n`),

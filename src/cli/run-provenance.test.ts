@@ -45,7 +45,8 @@ describe('the command line writes a model card and a run record (wasm)', () => {
     config.schedule = { ...config.schedule, epochs: 1, batchSize: 1, inputSize: 64, warmupSteps: 0 };
     config.checkpointEvery = 1;
     config.gradientNormsEvery = 0;
-    const result = await runExperiment({ config, dataDir: data, outDir: out });
+    const status: string[] = [];
+    const result = await runExperiment({ config, dataDir: data, outDir: out, evalEvery: 1, onStatus: (m) => status.push(m) });
     expect(result.steps).toBe(2);
     expect(readdirSync(join(out, 'student')).sort()).toEqual(['MODEL_CARD.md', 'manifest.json', 'model-card.json', 'model.bin', 'model.json']);
 
@@ -87,10 +88,13 @@ describe('the command line writes a model card and a run record (wasm)', () => {
     expect(record.log.map((r) => r.step)).toEqual([1, 2]);
     expect(Object.keys(record.log[0]!.terms).sort()).toEqual(['detection', 'detection/dfl', 'detection/giou', 'detection/qfl', 'kd', 'kd/divergence', 'kd/kd']);
     expect(record.log[1]!.loss).toBeCloseTo(record.log[1]!.terms.detection! + record.log[1]!.terms.kd!, 4);
+    // Evaluated before, after step 1 (--eval-every 1: between the steps), and after the last step.
     expect(record.evaluations.map((e) => [e.target, e.step])).toEqual([
       ['before', 0],
+      ['after', 1],
       ['after', 2],
     ]);
+    expect(status.filter((m) => /^step \d+: mAP/.test(m))).toEqual([`step 1: mAP ${(100 * record.evaluations[1]!.mapAll!).toFixed(1)} on val`]);
     expect(record.checkpoint).toMatchObject({ step: 2, bytes: readFileSync(join(out, 'checkpoint.dlc')).byteLength });
     expect(record.methods[0]!.params.temperature).toBe(2);
     expect(record.teacher.weightsSha256).toBe(card.teacher.weightsSha256);

@@ -70,6 +70,8 @@ export interface RunOptions {
   overwrite?: boolean;
   evalBefore?: boolean;
   evalTeacher?: boolean;
+  /** Evaluate the student every this many steps while training, into run.json (0 or absent: never). */
+  evalEvery?: number;
   weightPrecision?: 'float32' | 'float16';
   signal?: AbortSignal;
   onEvent?: (event: TrainEvent) => void;
@@ -199,6 +201,17 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
       loadImage,
       startStep: o.resume?.step ?? 0,
       signal: o.signal,
+      // Evaluation during training: between steps, every evalEvery steps (the mAP curve of run.json).
+      gate: o.evalEvery
+        ? async () => {
+            const step = record.steps;
+            if (step === 0 || step % o.evalEvery! !== 0 || record.evaluations.some((e) => e.target === 'after' && e.step === step) || o.signal?.aborted) return;
+            const r = await evaluateModel(student, dataDir, config.data.valSplit, s.inputSize, o.signal);
+            record = withEvaluation(record, runEvaluation('after', step, config.data.valSplit, { ...r, inputSize: s.inputSize }), now());
+            status(`step ${step}: mAP ${r.mapAll === null ? 'n/a' : (100 * r.mapAll).toFixed(1)} on ${config.data.valSplit}`);
+            writeRun();
+          }
+        : undefined,
       onEvent: (e) => {
         if (e.type === 'started') record.totalSteps = e.totalSteps;
         if (e.type === 'step') {
