@@ -178,8 +178,11 @@ export async function distillStep(session: DistillSession, optimizer: Optimizer,
       maps = result.maps;
       return result.loss;
     }, variables);
+    // The clip is queued before any read, so the step's logged numbers (loss, terms, gradient
+    // norm) come back from the device in one asynchronous read, the step's only one.
+    const clipped = clipByGlobalNorm(grads, options.clipNorm);
     try {
-      const [lossValue, ...termValues] = await Promise.all([value.data(), ...Object.values(terms).map((t) => t.data())]);
+      const [lossValue, normValue, ...termValues] = await Promise.all([value.data(), clipped.norm.data(), ...Object.values(terms).map((t) => t.data())]);
       const names = Object.keys(terms);
       const numbers = Object.fromEntries(names.map((n, i) => [n, termValues[i]![0]!]));
       const loss = lossValue[0]!;
@@ -187,20 +190,16 @@ export async function distillStep(session: DistillSession, optimizer: Optimizer,
       if (!Number.isFinite(loss)) {
         return { loss, terms: numbers, numPositives, gradNorm: NaN, applied: false, nonFiniteTerms: nonFiniteTerms.length ? nonFiniteTerms : ['total'], maps, pseudoBoxes };
       }
-      const clipped = clipByGlobalNorm(grads, options.clipNorm);
-      try {
-        const gradNorm = (await clipped.norm.data())[0]!;
-        if (!Number.isFinite(gradNorm)) {
-          return { loss, terms: numbers, numPositives, gradNorm, applied: false, nonFiniteTerms: ['gradient'], maps, pseudoBoxes };
-        }
-        // Measured before the update, on the same weights and batch as this step's gradient.
-        const gradientNorms = options.measureGradients ? await measureGradientNorms(session, tapsT, batch, assignments, options.pseudoDetection ?? false) : undefined;
-        optimizer.apply(variables, clipped.grads, options.lr);
-        return { loss, terms: numbers, numPositives, gradNorm, applied: true, nonFiniteTerms: [], maps, pseudoBoxes, ...(gradientNorms ? { gradientNorms } : {}) };
-      } finally {
-        tf.dispose([clipped.norm, ...Object.values(clipped.grads)]);
+      const gradNorm = normValue[0]!;
+      if (!Number.isFinite(gradNorm)) {
+        return { loss, terms: numbers, numPositives, gradNorm, applied: false, nonFiniteTerms: ['gradient'], maps, pseudoBoxes };
       }
+      // Measured before the update, on the same weights and batch as this step's gradient.
+      const gradientNorms = options.measureGradients ? await measureGradientNorms(session, tapsT, batch, assignments, options.pseudoDetection ?? false) : undefined;
+      optimizer.apply(variables, clipped.grads, options.lr);
+      return { loss, terms: numbers, numPositives, gradNorm, applied: true, nonFiniteTerms: [], maps, pseudoBoxes, ...(gradientNorms ? { gradientNorms } : {}) };
     } finally {
+      tf.dispose([clipped.norm, ...Object.values(clipped.grads)]);
       tf.dispose([value, ...Object.values(grads)]);
       tf.dispose([...new Set(Object.values(terms))].filter((t) => t !== value));
     }

@@ -78,6 +78,40 @@ describe('distillation training on wasm (NanoDet-g → default student)', () => 
     optimizer.dispose();
   });
 
+  it('a step with every method reads back only its logged numbers, asynchronously and all at once', async () => {
+    const session = createSession({ teacher, student, methods: METHODS.map((m) => ({ id: m.id })), detectionWeight: 1 });
+    const optimizer = new Optimizer('adam');
+    const batches = iterateBatches(split.dataset.images.slice(0, 2), split.loadImage, student.manifest, { batchSize: 2, seed: 1, inputSize: 64, dropLast: true });
+    const batch = (await batches.next()).value!;
+    const engine = tf.engine() as unknown as { readSync: (id: object) => unknown; read: (id: object) => Promise<unknown> };
+    const [readSync, read] = [engine.readSync.bind(engine), engine.read.bind(engine)];
+    let syncReads = 0;
+    let pending = 0;
+    let waves = 0;
+    engine.readSync = (id) => {
+      syncReads++;
+      return readSync(id);
+    };
+    engine.read = (id) => {
+      if (pending++ === 0) waves++;
+      return read(id).finally(() => pending--);
+    };
+    try {
+      await distillStep(session, optimizer, batch, { lr: 0, clipNorm: 35 }); // kernels warmed, slots made
+      [syncReads, waves] = [0, 0];
+      const r = await distillStep(session, optimizer, batch, { lr: 0, clipNorm: 35 });
+      expect(r.applied).toBe(true);
+      expect(syncReads).toBe(0);
+      expect(waves).toBe(1);
+    } finally {
+      engine.readSync = readSync;
+      engine.read = read;
+      batch.input.dispose();
+      session.dispose();
+      optimizer.dispose();
+    }
+  });
+
   it('a checkpoint of every method with connectors, and of all of them together, restores into a new session of the same worker', async () => {
     const withConnectors = METHODS.filter((m) => m.connectors !== 'none').map((m) => [{ id: m.id }]);
     for (const methods of [...withConnectors, METHODS.map((m) => ({ id: m.id }))]) {
