@@ -1,9 +1,14 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { runExperiment } from '../src/cli/run';
+import { defaultExperiment } from '../src/train/config';
 import { unzipSync, strFromU8 } from 'fflate';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configureSmallRun, loadFixture, openLab, root, unstickHeader, waitForStep, type Lab } from './harness';
+import { configureSmallRun, fixtureDir, loadFixture, openLab, root, unstickHeader, waitForStep, type Lab } from './harness';
 
 const shots = join(root, 'test-results');
 mkdirSync(shots, { recursive: true });
@@ -161,6 +166,43 @@ describe('model card, run log and run history (wasm backend)', () => {
       await fresh.getByTestId('student-card').screenshot({ path: join(shots, 'lab-student-provenance.png') });
     } finally {
       await context.close();
+    }
+  });
+
+  it('a run of the command line (run.json) imports into the lab', async () => {
+    // Two steps of KD at 64² on two fixture images, headless, as `npm run distill` runs them.
+    const dir = mkdtempSync(join(tmpdir(), 'distill-cli-run-'));
+    try {
+      const voc = join(dir, 'voc/VOCdevkit/VOC2012');
+      for (const d of ['Annotations', 'JPEGImages', 'ImageSets/Main']) mkdirSync(join(voc, d), { recursive: true });
+      for (const id of ['2007_000027', '2007_000039', '2007_000068']) {
+        copyFileSync(join(fixtureDir, 'Annotations', `${id}.xml`), join(voc, 'Annotations', `${id}.xml`));
+        copyFileSync(join(fixtureDir, 'JPEGImages', `${id}.jpg`), join(voc, 'JPEGImages', `${id}.jpg`));
+      }
+      writeFileSync(join(voc, 'ImageSets/Main/train.txt'), '2007_000027\n2007_000039\n');
+      writeFileSync(join(voc, 'ImageSets/Main/val.txt'), '2007_000068\n');
+      await tf.setBackend('wasm');
+      const config = defaultExperiment();
+      config.methods = [{ id: 'kd' }];
+      config.schedule = { ...config.schedule, epochs: 1, batchSize: 1, inputSize: 64, warmupSteps: 0 };
+      config.gradientNormsEvery = 0;
+      await runExperiment({ config, dataDir: join(dir, 'voc'), outDir: join(dir, 'out') });
+      const runJson = join(shots, 'history-cli-run.json');
+      copyFileSync(join(dir, 'out/run.json'), runJson);
+
+      const context = await lab.browser.newContext({ viewport: { width: 1400, height: 900 } });
+      const fresh = await context.newPage();
+      try {
+        await fresh.goto(`${lab.url}?backend=wasm`);
+        await fresh.getByTestId('student-name').waitFor({ timeout: 120_000 });
+        await fresh.getByTestId('run-import').setInputFiles(runJson);
+        await fresh.getByTestId('runs-notice').filter({ hasText: /^Imported "kd, 64², .*" \(2 steps, without a checkpoint\)\.$/ }).waitFor({ timeout: 30_000 });
+        expect(await runItems(fresh).nth(0).getByTestId('run-meta').textContent()).toMatch(/^kd · step 2\/2 · 64² · wasm · command line · .* · mAP [\d.]+ at step 2$/);
+      } finally {
+        await context.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
