@@ -3,6 +3,7 @@ import { BackendPanel } from './components/BackendPanel';
 import { DataPanel } from './components/DataPanel';
 import { DerivePanel } from './components/DerivePanel';
 import { DetectionView } from './components/DetectionView';
+import { DeviceLostBanner } from './components/DeviceLostBanner';
 import { EvalPanel } from './components/EvalPanel';
 import { ExportPanel } from './components/ExportPanel';
 import { FirstRunPath } from './components/FirstRunPath';
@@ -32,6 +33,7 @@ export function App() {
         <p className="tagline">Knowledge distillation for object detectors, on your own GPU.</p>
         <StatusBar />
       </header>
+      <DeviceLostBanner />
       <FirstRunPath />
       <main>
         <aside>

@@ -1,5 +1,5 @@
 import { BACKEND_ORDER, type BackendName, type BackendReport } from '../../worker/backend-types';
-import { restartWorker, switchBackend } from '../controller';
+import { switchBackend } from '../controller';
 import { isRunActive, useLabStore } from '../store';
 
 function adapterName(report: BackendReport): string | null {
@@ -11,8 +11,8 @@ function adapterName(report: BackendReport): string | null {
 /** Which backend the worker runs on, on which adapter, and why a better one was not used. */
 export function BackendPanel() {
   const backend = useLabStore((s) => s.backend);
-  const deviceLost = useLabStore((s) => s.deviceLost);
   const request = useLabStore((s) => s.backendRequest);
+  const deviceLost = useLabStore((s) => s.deviceLost !== null);
   const running = useLabStore((s) => isRunActive(s.training.status));
   const chosen: BackendName | 'auto' = request?.source === 'choice' ? (request.label as BackendName) : 'auto';
   return (
@@ -49,6 +49,7 @@ export function BackendPanel() {
           </ul>
         </>
       )}
+      {deviceLost && <p className="error small">The GPU device was lost: see the notice at the top of the page.</p>}
       {request && backend.status !== 'loading' && (
         <div className="backend-choice">
           <p className="small" data-testid="backend-source">
@@ -82,14 +83,6 @@ export function BackendPanel() {
               ? 'Stop the training to switch.'
               : 'Switching restarts the compute worker: models, data and the checkpoint come back; weights trained since the last checkpoint do not.'}
           </p>
-        </div>
-      )}
-      {deviceLost && (
-        <div role="alert" data-testid="device-lost">
-          <p className="error">{deviceLost}</p>
-          <button type="button" data-testid="restart-worker" onClick={() => void restartWorker()}>
-            Restart the compute worker
-          </button>
         </div>
       )}
     </section>
