@@ -93,6 +93,12 @@ describe('the run store', () => {
     await store.rename('r1', '  KD at T=1, the baseline ');
     expect((await store.get('r1')).name).toBe('KD at T=1, the baseline');
     await expect(store.rename('r1', '   ')).rejects.toThrow('A run needs a name.');
+    // Its checkpoint freed, the run stays (curves, evaluations) without it.
+    const freed = await store.dropCheckpoint('r1');
+    expect(freed.checkpoint).toBeNull();
+    expect(await store.checkpoint('r1')).toBeUndefined();
+    expect((await store.get('r1')).log).toHaveLength(2);
+    expect((await store.list()).runs.find((r) => r.id === 'r1')?.checkpoint).toBeNull();
     await store.delete('r1');
     expect((await store.list()).runs.map((r) => r.id)).toEqual(['r2']);
     expect(backend.map.has(runCheckpointKey('r1'))).toBe(false);

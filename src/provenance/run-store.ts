@@ -126,6 +126,15 @@ export class RunStore {
     await this.backend.delete(runKey(id));
   }
 
+  /** Frees a run's checkpoint and keeps the rest of it (curves, evaluations, config): it can no longer be resumed. */
+  async dropCheckpoint(id: string): Promise<RunRecord> {
+    const record = await this.get(id);
+    await this.backend.delete(runCheckpointKey(id));
+    const next = { ...record, checkpoint: null };
+    await this.write(runKey(id), stored(next), `the run "${record.name}"`);
+    return next;
+  }
+
   /** Removes a stored entry that does not read (by key, as `list` named it). */
   async discard(key: string): Promise<void> {
     if (!key.startsWith(RUN_PREFIX)) throw new Error(`${key} is not a run entry.`);

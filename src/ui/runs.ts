@@ -73,7 +73,23 @@ export function downloadRunLog(format: 'jsonl' | 'csv'): Promise<void> {
 }
 
 export const renameRun = (id: string, name: string) => act(async () => labClient()?.renameRun(id, name));
-export const deleteRun = (id: string) => act(async () => labClient()?.deleteRun(id));
+/** The saved checkpoint on the Train panel goes too when it was this run's. */
+function forgetSavedCheckpoint(id: string) {
+  if (useLabStore.getState().savedCheckpoint?.runId === id) useLabStore.setState({ savedCheckpoint: null });
+}
+
+export const deleteRun = (id: string) =>
+  act(async () => {
+    await labClient()?.deleteRun(id);
+    forgetSavedCheckpoint(id);
+  });
+
+/** Frees a run's checkpoint (storage), keeping its curves, evaluations and config. */
+export const dropRunCheckpoint = (id: string) =>
+  act(async () => {
+    await labClient()?.dropRunCheckpoint(id);
+    forgetSavedCheckpoint(id);
+  });
 export const discardRunEntry = (key: string) => act(async () => labClient()?.discardRunEntry(key));
 
 export function exportRun(id: string, format: 'zip' | 'json'): Promise<void> {

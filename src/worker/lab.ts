@@ -817,6 +817,16 @@ export class Lab {
     if (pointer?.runId === id) await this.store?.delete('checkpoint');
   }
 
+  /** Frees a run's checkpoint (its curves, evaluations and config stay); it can no longer be resumed. */
+  async dropRunCheckpoint(id: string): Promise<void> {
+    if (this.run && this.currentRun?.id === id) throw new Error('This run is training: stop it before freeing its checkpoint.');
+    const next = await this.requireRunStore().dropCheckpoint(id);
+    if (this.currentRun?.id === id) this.currentRun = { ...this.currentRun, checkpoint: null };
+    const pointer = await this.store?.get<StoredCheckpoint>('checkpoint');
+    if (pointer?.runId === id) await this.store?.delete('checkpoint');
+    this.emit({ type: 'run-saved', id: next.id });
+  }
+
   /** Removes a stored entry that does not read. */
   async discardRunEntry(key: string): Promise<void> {
     await this.requireRunStore().discard(key);

@@ -3,7 +3,7 @@ import { lastAfter } from '../../provenance/run-record';
 import { updateConfig } from '../controller';
 import { mapCurve } from '../run-compare';
 import { formatBytes } from '../format';
-import { compareRuns, deleteRun, discardRunEntry, downloadRunLog, exportRun, importRun, renameRun, resumeRun, togglePicked, useRunsStore, watchRuns } from '../runs';
+import { compareRuns, deleteRun, discardRunEntry, dropRunCheckpoint, downloadRunLog, exportRun, importRun, renameRun, resumeRun, togglePicked, useRunsStore, watchRuns } from '../runs';
 import type { RunSummary } from '../runs-types';
 import { isRunActive, useLabStore } from '../store';
 import { OverlayChart } from './OverlayChart';
@@ -175,6 +175,18 @@ function RunItem({ run, current, locked, picked }: { run: RunSummary; current: b
         <button type="button" className="secondary" data-testid="run-export-json" disabled={locked} onClick={() => void exportRun(run.id, 'json')}>
           .json
         </button>
+        {run.checkpoint && (
+          <button
+            type="button"
+            className="link"
+            data-testid="run-drop-checkpoint"
+            disabled={locked && current}
+            title="keeps the curves, evaluations and config; the run can no longer be resumed"
+            onClick={() => void dropRunCheckpoint(run.id)}
+          >
+            Free its checkpoint ({formatBytes(run.checkpoint.bytes)})
+          </button>
+        )}
         {confirmDelete ? (
           <>
             <button type="button" className="danger" data-testid="run-delete-confirm" onClick={() => void deleteRun(run.id).then(() => setConfirmDelete(false))}>
