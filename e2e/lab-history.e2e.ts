@@ -139,6 +139,12 @@ describe('model card, run log and run history (wasm backend)', () => {
     const kd = runItems(page).nth(1);
     runZip = (await saveDownload(page, () => kd.getByTestId('run-export-zip').click(), 'history-run.zip')).path;
     expect(Object.keys(unzipSync(new Uint8Array(readFileSync(runZip)))).sort()).toEqual(['checkpoint.dlc', 'run.json']);
+
+    // Freeing the LD run's checkpoint keeps the run (curves, mAP) without it.
+    await runItems(page).nth(0).getByTestId('run-drop-checkpoint').click();
+    await expect.poll(async () => runItems(page).nth(0).getByTestId('run-meta').textContent(), { timeout: 30_000 }).not.toMatch(/checkpoint at step/);
+    expect(await runItems(page).nth(0).getByTestId('run-meta').textContent()).toMatch(/^ld · step 6\/6 .* mAP [\d.]+ at step 6/);
+    expect(await runItems(page).nth(0).getByTestId('run-drop-checkpoint').count()).toBe(0);
   });
 
   it('a fresh page imports the exported run, and shows how the exported student was made', async () => {
