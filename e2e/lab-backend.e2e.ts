@@ -25,6 +25,9 @@ describe('the backend choice with a software WebGPU adapter', () => {
     expect(await page.getByTestId('backend-name').textContent()).toBe('wasm');
     expect(await page.getByTestId('attempt-webgpu').textContent()).toMatch(/webgpu passed over: it works here, but on a software renderer \(.*swiftshader.*\).*5–10x faster/i);
     expect(await page.getByTestId('attempt-wasm').textContent()).toMatch(/wasm in use/);
+    // Cross-origin isolated, the threaded binary loads: one kernel thread per logical core.
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    expect(await page.getByTestId('wasm-threads').textContent()).toBe(cores > 1 ? `${Math.min(cores, 8)} threads` : '1 thread');
     expect(await page.getByTestId('backend-source').textContent()).toMatch(/Chosen automatically/);
     expect(await page.getByTestId('backend-choice').inputValue()).toBe('auto');
     await page.getByTestId('backend-panel').screenshot({ path: join(shots, 'lab-backend-auto.png') });
