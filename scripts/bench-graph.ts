@@ -49,7 +49,7 @@ async function main() {
   const size = manifest.input.size;
   const grid = makeAnchorGrid(size, manifest.head.strides, manifest.head.octaveBaseScale);
   const optimizer = tf.train.sgd(1e-4);
-  const threads = tf.getBackend() === 'wasm' ? `, ${getThreadsCount()} thread(s) (tfjs-backend-wasm 4.22 runs single-threaded in Node; in the browser the lab's cross-origin isolated pages may load its threaded binary)` : '';
+  const threads = tf.getBackend() === 'wasm' ? `, ${getThreadsCount()} thread(s) (tfjs-backend-wasm 4.22 runs single-threaded in Node; the lab in the browser runs one per logical core: npm run bench -- --browser times both)` : '';
   console.log(`NanoDet-g ${size}x${size} on ${tf.getBackend()}${threads}, median of ${repeats} interleaved runs after a warm-up`);
   console.log('batch | GraphModel fwd | executor fwd | ratio | train step | step / fwd');
   for (const batch of batches) {
