@@ -123,7 +123,9 @@ describe('honest numbers and runs that are kept (wasm backend)', () => {
     // Tens of thousands of cells, drawn as one canvas per map; the few SVG rects left are bars and boxes.
     expect(cells).toBeGreaterThan(20_000);
     expect(await panel.locator('[data-testid="heatmap"] canvas').count()).toBe(heatmaps);
-    expect(await panel.locator('rect').count()).toBeLessThan(1500);
+    // Each colour scale is a 16-cell @visx heatmap; no map draws a rect per cell.
+    expect(await panel.locator('.colour-scale rect').count()).toBe(16 * (await panel.locator('.colour-scale svg').count()));
+    expect(await panel.locator('rect').count()).toBeLessThan(1500 + (await panel.locator('.colour-scale rect').count()));
     // FGD's spatial attention, stride 8 (52×52): T and S share one range by default.
     const fgd = page.getByTestId('maps-fgd');
     const t = fgd.locator('.map-row').filter({ hasText: 'spatial attention T' }).getByTestId('heatmap').first();

@@ -1,3 +1,4 @@
+import { HeatmapRect } from '@visx/heatmap';
 import { useEffect, useMemo, useRef, useState, type MouseEvent } from 'react';
 import type { Letterbox } from '../../detect/letterbox';
 import { constantValue, extent, formatValue, sequential } from '../colors';
@@ -89,12 +90,17 @@ export function Heatmap({ values, height, width, title, size = 168, overlay, dom
   );
 }
 
+/** The colour ramp as a one-row @visx heatmap: RAMP_BINS cells, low to high. */
+const RAMP_BINS = 16;
+const RAMP_COLUMNS = Array.from({ length: RAMP_BINS }, (_, i) => ({ bin: i, bins: [{ bin: 0, count: i / (RAMP_BINS - 1) }] }));
+
 export function ColourScale({ lo, hi, note }: { lo: number; hi: number; note?: string }) {
-  const stops = [0, 0.25, 0.5, 0.75, 1];
   return (
     <div className="colour-scale" title={note}>
       <span className="mono">{formatValue(lo)}</span>
-      <span className="ramp" style={{ background: `linear-gradient(to right, ${stops.map((t) => sequential(t)).join(', ')})` }} />
+      <svg className="ramp" viewBox={`0 0 ${RAMP_BINS} 1`} preserveAspectRatio="none" aria-hidden="true">
+        <HeatmapRect data={RAMP_COLUMNS} xScale={(i) => i} yScale={() => 0} binWidth={1} binHeight={1} gap={0} colorScale={(t) => sequential(Number(t))} shapeRendering="crispEdges" />
+      </svg>
       <span className="mono">{formatValue(hi)}</span>
       {note && <span className="scale-note">{note}</span>}
     </div>
