@@ -57,8 +57,9 @@ interface Readout {
 
 /** Runs one method on the current backend; plain numbers come back. */
 async function runMethod(id: MethodId): Promise<Readout> {
-  const teacher = { neck: perLevel(8, 1), head: perLevel(8, 2), cls: perLevel(CLASSES, 3, 2), box: perLevel(4 * BINS, 4, 2) };
+  const teacher = { stage: perLevel(8, 9), neck: perLevel(8, 1), head: perLevel(8, 2), cls: perLevel(CLASSES, 3, 2), box: perLevel(4 * BINS, 4, 2) };
   const student = {
+    stage: perLevel(6, 10).map((t, l) => tf.variable(t, true, `wgpu_${id}_stage_${l}`)),
     neck: perLevel(6, 5).map((t, l) => tf.variable(t, true, `wgpu_${id}_neck_${l}`)),
     head: perLevel(6, 6).map((t, l) => tf.variable(t, true, `wgpu_${id}_head_${l}`)),
     cls: perLevel(CLASSES, 7, 2).map((t, l) => tf.variable(t, true, `wgpu_${id}_cls_${l}`)),
@@ -66,6 +67,8 @@ async function runMethod(id: MethodId): Promise<Readout> {
   };
   const as4d = (v: tf.Variable[]) => v as unknown as tf.Tensor4D[];
   const inputs: DistillInputs = {
+    stageT: teacher.stage,
+    stageS: as4d(student.stage),
     neckT: teacher.neck,
     neckS: as4d(student.neck),
     headT: teacher.head,
@@ -76,7 +79,7 @@ async function runMethod(id: MethodId): Promise<Readout> {
     boxS: as4d(student.box),
     assignments: [assignment],
   };
-  const channels = { neck: { teacher: [8, 8], student: [6, 6] }, headFeature: { teacher: [8, 8], student: [6, 6] }, seed: 3 };
+  const channels = { stage: { teacher: [8, 8], student: [6, 6] }, neck: { teacher: [8, 8], student: [6, 6] }, headFeature: { teacher: [8, 8], student: [6, 6] }, seed: 3 };
   // Non-default switches where a method has them, so more of its code runs.
   const params: Partial<Record<MethodId, object>> = { ld: { classKd: true }, fgfi: { adapterRelu: false } };
   const method = createMethod(id, { channels, params: params[id] as never });
@@ -91,13 +94,13 @@ async function runMethod(id: MethodId): Promise<Readout> {
   }
   for (const t of new Set([result.loss, ...Object.values(result.terms)])) t.dispose();
 
-  const watched = [...student.neck, ...student.head, ...student.cls, ...student.box];
+  const watched = [...student.stage, ...student.neck, ...student.head, ...student.cls, ...student.box];
   const { value, grads } = tf.variableGrads(() => method.run(inputs).loss, watched);
   for (const v of watched) {
     const g = grads[v.name];
     if (g) readout.grads[v.name.replace(`wgpu_${id}_`, '')] = Array.from(await g.data());
   }
-  tf.dispose([value, ...Object.values(grads), ...watched, ...teacher.neck, ...teacher.head, ...teacher.cls, ...teacher.box]);
+  tf.dispose([value, ...Object.values(grads), ...watched, ...teacher.stage, ...teacher.neck, ...teacher.head, ...teacher.cls, ...teacher.box]);
   method.dispose();
   return readout;
 }
