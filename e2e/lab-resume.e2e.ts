@@ -169,6 +169,13 @@ describe('recovery and bad input (WebGPU on SwiftShader)', () => {
     expect(await page.getByTestId('device-lost').count()).toBe(0);
     expect(await page.getByTestId('backend-name').textContent()).toBe('webgpu');
     expect(await page.getByTestId('checkpoint-info').textContent()).toBe(checkpoint);
-    expect(await page.getByTestId('train').isEnabled()).toBe(true);
+    // The data set of the previous test (a small .zip) holds fewer training images than a batch of 4.
+    await page.getByTestId('schedule-batchSize').fill('1');
+    // The restarted worker reports its backend and the experiment a moment after the models: Train follows.
+    const enabled = await page
+      .waitForSelector('[data-testid="train"]:not([disabled])', { timeout: 60_000 })
+      .then(() => true)
+      .catch(async () => `still disabled: ${(await page.getByTestId('train-why').allTextContents()).join(' ')}`);
+    expect(enabled).toBe(true);
   });
 });
