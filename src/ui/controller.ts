@@ -360,7 +360,8 @@ export async function loadConfigFile(file: File): Promise<void> {
   }
 }
 
-function download(blob: Blob, name: string) {
+/** Saves a blob as a file through a temporary link. */
+export function download(blob: Blob, name: string) {
   const url = URL.createObjectURL(blob);
   const a = document.createElement('a');
   a.href = url;

@@ -2,7 +2,7 @@
  * The first run as four steps (models → data → methods → train), which one comes next, and every
  * reason Train cannot start yet, in words that say where to go.
  */
-import type { LabState } from './store';
+import { useLabStore, type LabState } from './store';
 
 export type StepId = 'models' | 'data' | 'methods' | 'train';
 export interface PathStep {
@@ -14,6 +14,19 @@ export interface PathStep {
 }
 
 type Slice = Pick<LabState, 'backend' | 'deviceLost' | 'models' | 'data' | 'pairProblems' | 'config' | 'invalidFields' | 'training'>;
+
+/** The state the path and Train's reasons read, each piece selected on its own (stable references). */
+export function useRunSlice(): Slice {
+  const backend = useLabStore((s) => s.backend);
+  const deviceLost = useLabStore((s) => s.deviceLost);
+  const models = useLabStore((s) => s.models);
+  const data = useLabStore((s) => s.data);
+  const pairProblems = useLabStore((s) => s.pairProblems);
+  const config = useLabStore((s) => s.config);
+  const invalidFields = useLabStore((s) => s.invalidFields);
+  const training = useLabStore((s) => s.training);
+  return { backend, deviceLost, models, data, pairProblems, config, invalidFields, training };
+}
 
 const methodsChosen = (s: Slice) => !!s.config && (s.config.methods.length > 0 || s.config.detectionWeight > 0);
 

@@ -9,7 +9,7 @@ import { create } from 'zustand';
 import type { LabEvent } from '../worker/lab';
 import { toCsv, toJsonLines } from '../provenance/run-log';
 import type { RecordRunsList, RunRecordFull } from './runs-types';
-import { labClient, messageOf, resumeFromCheckpoint } from './controller';
+import { download, labClient, messageOf, resumeFromCheckpoint } from './controller';
 import { initialTraining, isRunActive, useLabStore } from './store';
 
 export interface RunsState {
@@ -23,17 +23,6 @@ export interface RunsState {
 
 export const useRunsStore = create<RunsState>(() => ({ list: null, notice: null, busy: false, picked: [], compared: null }));
 const set = useRunsStore.setState;
-
-function download(blob: Blob, name: string) {
-  const url = URL.createObjectURL(blob);
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 30_000);
-}
 
 export async function refreshRuns(): Promise<void> {
   const lab = labClient();

@@ -1,17 +1,8 @@
-import { firstRunPath } from '../first-run';
-import { useLabStore } from '../store';
+import { firstRunPath, useRunSlice } from '../first-run';
 
 /** Models → data → methods → train, each a link to its panel, the next one highlighted. */
 export function FirstRunPath() {
-  const backend = useLabStore((s) => s.backend);
-  const deviceLost = useLabStore((s) => s.deviceLost);
-  const models = useLabStore((s) => s.models);
-  const data = useLabStore((s) => s.data);
-  const pairProblems = useLabStore((s) => s.pairProblems);
-  const config = useLabStore((s) => s.config);
-  const invalidFields = useLabStore((s) => s.invalidFields);
-  const training = useLabStore((s) => s.training);
-  const steps = firstRunPath({ backend, deviceLost, models, data, pairProblems, config, invalidFields, training });
+  const steps = firstRunPath(useRunSlice());
   return (
     <nav className="first-run" aria-label="Steps of a run" data-testid="first-run">
       <ol>

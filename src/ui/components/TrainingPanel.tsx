@@ -8,7 +8,7 @@ import { whatANewRunReplaces } from '../run-guard';
 import { GradientShares } from './GradientShares';
 import { LossCharts } from './LossCharts';
 import { usePlan } from './usePlan';
-import { trainBlockers } from '../first-run';
+import { trainBlockers, useRunSlice } from '../first-run';
 
 const STATUS_TEXT: Record<string, string> = {
   idle: 'not started',
@@ -27,16 +27,8 @@ export function TrainingPanel() {
   const t = useLabStore((s) => s.training);
   const saved = useLabStore((s) => s.savedCheckpoint);
   const persistent = useLabStore((s) => s.persistent);
-  // Each piece selected on its own (stable references); the reasons are computed here.
-  const backend = useLabStore((s) => s.backend);
-  const deviceLost = useLabStore((s) => s.deviceLost);
-  const models = useLabStore((s) => s.models);
-  const data = useLabStore((s) => s.data);
-  const pairProblems = useLabStore((s) => s.pairProblems);
-  const config = useLabStore((s) => s.config);
-  const invalidFields = useLabStore((s) => s.invalidFields);
   const planned = usePlan();
-  const blockers = trainBlockers({ backend, deviceLost, models, data, pairProblems, config, invalidFields, training: t }, planned?.plan.totalSteps);
+  const blockers = trainBlockers(useRunSlice(), planned?.plan.totalSteps);
   const ready = blockers.length === 0;
   const active = isRunActive(t.status);
   const fraction = t.totalSteps > 0 ? t.step / t.totalSteps : 0;
