@@ -19,6 +19,21 @@ describe('parseCli', () => {
     expect(o.config.gradientNormsEvery).toBe(25);
     expect(parseCli(['--data', 'voc', '--eval-every', '10']).evalEvery).toBe(10);
     expect(o.evalEvery).toBe(0);
+    expect(o.config.trainOnly).toBeUndefined();
+    expect(parseCli(['--data', 'voc', '--train-only', 'split_(29|31|33)$']).config.trainOnly).toBe('split_(29|31|33)$');
+  });
+  it('takes the data folder from a saved config when --data is not given', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { defaultExperiment } = await import('../train/config');
+    const file = join(mkdtempSync(join(tmpdir(), 'args-')), 'config.json');
+    writeFileSync(file, JSON.stringify({ ...defaultExperiment(), data: { source: 'VOCdevkit', trainSplit: 'train', valSplit: 'val' } }));
+    expect(parseCli(['--config', file]).dataDir).toBe('VOCdevkit');
+    expect(parseCli(['--config', file, '--data', 'other']).dataDir).toBe('other');
+  });
+  it('refuses a --train-only that is not a regular expression', () => {
+    expect(() => parseCli(['--data', 'voc', '--train-only', 'split_(29'])).toThrow(/"trainOnly" is not a regular expression/);
   });
   it('gives clear usage errors', () => {
     const err = (args: string[]) => {

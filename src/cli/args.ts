@@ -36,6 +36,8 @@ Distills a student detector from a teacher on a PASCAL VOC folder, headless, on 
                           (kept in run.json as the mAP curve; 0: only before and after)   [0]
   --lr <x>                [1e-4]   --optimizer adam|sgd  [adam]   --seed <n>  [1]
   --weight-decay <x>      decoupled (adam) or L2 (sgd) weight decay        [0.05; 1e-4 with sgd]
+  --train-only <regex>    train only the student weights whose names match; the rest stay
+                          as they are (e.g. 'split_(29|3[0-3])$': the head's last layers)
   --out <dir>             output folder, new or empty                     [runs/<timestamp>]
   --overwrite             write into a non-empty --out (replaces its run's files)
   --resume <file.dlc>     continue from a checkpoint (its config is used)
@@ -106,6 +108,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
         'eval-every': { type: 'string' },
         optimizer: { type: 'string' },
         'weight-decay': { type: 'string' },
+        'train-only': { type: 'string' },
         seed: { type: 'string' },
         out: { type: 'string' },
         resume: { type: 'string' },
@@ -122,7 +125,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
   const v = parsed.values;
   const base: ExperimentConfig = v.config ? parseExperiment(readJson(v.config), v.config) : defaultExperiment();
   if (v.help || v['list-methods']) return { config: base, dataDir: '', outDir: '', overwrite: false, evalTeacher: false, float16: false, help: !!v.help, listMethods: !!v['list-methods'] };
-  if (!v.data && !v.resume) throw new UsageError('--data is required (a folder with VOCdevkit/VOC20xx, or a year folder).');
+  if (!v.data && !v.resume && !base.data.source) throw new UsageError('--data is required (a folder with VOCdevkit/VOC20xx, or a year folder).');
 
   const known = new Set<string>(METHODS.map((m) => m.id));
   const methods: MethodConfig[] = v.methods !== undefined
@@ -155,6 +158,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
       pseudoThreshold: number(v['pseudo-threshold'], 'pseudo-threshold', (n) => n > 0 && n < 1, 'a score in (0, 1)') ?? base.data.pseudoThreshold,
     },
     methods,
+    trainOnly: v['train-only'] ?? base.trainOnly,
     gradientNormsEvery: number(v['gradient-norms-every'], 'gradient-norms-every', (n) => Number.isInteger(n) && n >= 0, 'an integer >= 0') ?? base.gradientNormsEvery,
     detectionWeight: number(v['detection-weight'], 'detection-weight', (n) => n >= 0, 'a number >= 0') ?? base.detectionWeight,
     schedule: {

@@ -132,7 +132,7 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
   if (outDir) checkOutDir(outDir, { resume: !!o.resume, overwrite: o.overwrite });
   const teacher = needTeacher ? loadModel(config.teacher, { trainable: false, name: 'teacher' }) : null;
   const student = loadModel(config.student, { trainable: true, name: 'student' });
-  const session = createSession({ teacher: config.methods.length || unlabeled ? teacher : null, student, methods: config.methods, detectionWeight: config.detectionWeight, seed: s.seed });
+  const session = createSession({ teacher: config.methods.length || unlabeled ? teacher : null, student, methods: config.methods, detectionWeight: config.detectionWeight, seed: s.seed, trainOnly: config.trainOnly });
   const optimizer = new Optimizer(s.optimizer, { momentum: s.momentum, weightDecay: s.weightDecay });
   try {
     if (o.resume) {

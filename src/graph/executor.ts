@@ -232,6 +232,19 @@ export class TrainableGraph {
     }
   }
 
+  /**
+   * Freezes every variable whose node name does NOT match `pattern` (only the matching ones train),
+   * and returns how many train. Throws when nothing matches, rather than train nothing.
+   */
+  trainOnly(pattern: RegExp): number {
+    const names = [...this.variables.keys()];
+    const kept = names.filter((n) => pattern.test(n));
+    if (!kept.length) throw new Error(`No weight of the student matches ${String(pattern)}; its weights are named like "${names[0] ?? ''}".`);
+    this.frozen.clear();
+    for (const n of names) if (!kept.includes(n)) this.frozen.add(n);
+    return kept.length;
+  }
+
   /** The variables an optimizer should update (all but the frozen ones). */
   trainableVariables(): tf.Variable[] {
     return [...this.variables].filter(([n]) => !this.frozen.has(n)).map(([, v]) => v);

@@ -130,4 +130,14 @@ describe('gradients of the trainable NanoDet-g graph', () => {
     expect(graph.trainableVariables()).toHaveLength(68);
     optimizer.dispose();
   });
+
+  it('trains only the weights a pattern names, and refuses a pattern that names none', () => {
+    expect(graph.trainOnly(/split_3[0-3]$/)).toBe(4);
+    expect(graph.trainableVariables().map((v) => v.name.replace(/^.*?PartitionedCall/, 'PartitionedCall')).sort()).toEqual(['30', '31', '32', '33'].map((k) => `PartitionedCall/split_${k}`));
+    expect(() => graph.trainOnly(/no_such_weight/)).toThrow(/No weight of the student matches \/no_such_weight\/; its weights are named like "PartitionedCall\//);
+    // A refused pattern leaves the previous choice in place.
+    expect(graph.trainableVariables()).toHaveLength(4);
+    graph.freeze([]);
+    expect(graph.trainableVariables()).toHaveLength(68);
+  });
 });

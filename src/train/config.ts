@@ -55,6 +55,12 @@ export interface ExperimentConfig {
   detectionWeight: number;
   methods: MethodConfig[];
   schedule: ScheduleConfig;
+  /**
+   * A regular expression over the student's weight names: only matching weights train, the rest
+   * keep their values (absent: every weight trains). E.g. "split_(29|3[0-3])$" trains NanoDet's
+   * last head convolutions alone.
+   */
+  trainOnly?: string;
   /** Save a checkpoint every this many steps (and when stopped). */
   checkpointEvery: number;
   /**
@@ -144,6 +150,16 @@ export function parseExperiment(value: unknown, origin = 'experiment'): Experime
   if (!(schedule.lr > 0)) problems.push('"schedule.lr" must be > 0');
   if (schedule.optimizer !== 'sgd' && schedule.optimizer !== 'adam') problems.push('"schedule.optimizer" must be "sgd" or "adam"');
   if (!(schedule.flipProbability >= 0 && schedule.flipProbability <= 1)) problems.push('"schedule.flipProbability" must lie in [0, 1]');
+  if (v.trainOnly !== undefined) {
+    if (typeof v.trainOnly !== 'string' || !v.trainOnly) problems.push('"trainOnly" must be a regular expression over weight names');
+    else {
+      try {
+        new RegExp(v.trainOnly);
+      } catch (error) {
+        problems.push(`"trainOnly" is not a regular expression: ${(error as Error).message}`);
+      }
+    }
+  }
   if (v.gradientNormsEvery !== undefined && !(Number.isInteger(v.gradientNormsEvery) && (v.gradientNormsEvery as number) >= 0)) problems.push('"gradientNormsEvery" must be an integer >= 0');
   if (problems.length) throw new Error(`Invalid experiment config (${origin}):\n- ${problems.join('\n- ')}`);
   return { ...(v as unknown as ExperimentConfig), schedule, checkpointEvery: typeof v.checkpointEvery === 'number' ? v.checkpointEvery : base.checkpointEvery };

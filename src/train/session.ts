@@ -141,8 +141,12 @@ export function createSession(options: {
   methods: readonly MethodConfig[];
   detectionWeight: number;
   seed?: number;
+  /** Train only the student weights whose names match (see `ExperimentConfig.trainOnly`); absent: all. */
+  trainOnly?: string;
 }): DistillSession {
   const { teacher, student, methods, detectionWeight } = options;
+  if (options.trainOnly) student.graph.trainOnly(new RegExp(options.trainOnly));
+  else student.graph.freeze([]);
   if (methods.length && !teacher) throw new Error('Distillation methods need a teacher model.');
   if (!methods.length && !(detectionWeight > 0)) throw new Error('Nothing to train: choose a method or give the detection loss a weight.');
   if (teacher) {

@@ -480,7 +480,7 @@ export class Lab {
     const images = [...labelled, ...(photos?.images(config.data.maxUnlabeled) ?? [])];
     config.data.unlabeled = photos?.info().label;
     this.dropLastSession();
-    const session = createSession({ teacher: config.methods.length || photos ? teacher.handle : null, student: student.handle, methods: config.methods, detectionWeight: config.detectionWeight, seed: config.schedule.seed });
+    const session = createSession({ teacher: config.methods.length || photos ? teacher.handle : null, student: student.handle, methods: config.methods, detectionWeight: config.detectionWeight, seed: config.schedule.seed, trainOnly: config.trainOnly });
     const optimizer = new Optimizer(config.schedule.optimizer, { momentum: config.schedule.momentum, weightDecay: config.schedule.weightDecay });
     try {
       if (checkpoint) restoreCheckpoint(session, optimizer, checkpoint);
