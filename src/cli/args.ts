@@ -24,6 +24,8 @@ Distills a student detector from a teacher on a PASCAL VOC folder, headless, on 
   --pseudo-detection      also train the detection loss on those boxes (by default they feed
                           only the distillation methods that need boxes)
                           (--train-split none: train on the unlabelled photos alone)
+  --annotated-per-batch <n>  with --unlabeled and a train split: n annotated images in every
+                          batch, the rest photos (an epoch is one pass over the photos) [0: drawn alike]
   --methods <list>        comma-separated: ${METHODS.map((m) => m.id).join(', ')}
                           (none: plain fine-tuning with the detection loss)
   --scale <id=x,...>      extra weight per method, e.g. fgd=2,kd=0.5
@@ -96,6 +98,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
         'max-unlabeled': { type: 'string' },
         'pseudo-threshold': { type: 'string' },
         'pseudo-detection': { type: 'boolean' },
+        'annotated-per-batch': { type: 'string' },
         methods: { type: 'string' },
         scale: { type: 'string' },
         'detection-weight': { type: 'string' },
@@ -155,6 +158,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
       unlabeled: v.unlabeled ?? base.data.unlabeled,
       maxUnlabeled: number(v['max-unlabeled'], 'max-unlabeled', (n) => Number.isInteger(n) && n > 0, 'a positive integer') ?? base.data.maxUnlabeled,
       pseudoDetection: v['pseudo-detection'] ?? base.data.pseudoDetection,
+      annotatedPerBatch: number(v['annotated-per-batch'], 'annotated-per-batch', (n) => Number.isInteger(n) && n >= 0, 'an integer >= 0') ?? base.data.annotatedPerBatch,
       pseudoThreshold: number(v['pseudo-threshold'], 'pseudo-threshold', (n) => n > 0 && n < 1, 'a score in (0, 1)') ?? base.data.pseudoThreshold,
     },
     methods,

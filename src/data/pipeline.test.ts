@@ -4,7 +4,7 @@ import type { Box } from '../detect/types';
 import type { ModelManifest } from '../models/manifest';
 import { flipBoxHorizontal, flipImageHorizontal } from './augment';
 import type { RgbImage } from './image';
-import { createImageLoader, epochOrder, inputBoxToSource, iterateBatches, prepareSample, type AnnotatedImage, type TrainingBatch } from './pipeline';
+import { createImageLoader, epochOrder, inputBoxToSource, iterateBatches, mixedEpochOrder, prepareSample, type AnnotatedImage, type TrainingBatch } from './pipeline';
 import { createRng, shuffledIndices } from './shuffle';
 import { continuousToVocPixels, vocPixelsToContinuous } from './voc-box';
 
@@ -192,6 +192,35 @@ describe('iterateBatches', () => {
     expect(await ids(7, 0, { flipProbability: 0.5 })).toEqual(a);
     expect(epochOrder(5, 7, 0)).toEqual(a.map((id) => 'abcde'.indexOf(id)));
     expect(await ids(7, 0, { shuffle: false })).toEqual(['a', 'b', 'c', 'd', 'e']);
+  });
+
+  it('puts the asked number of annotated images in every batch, each photo once per epoch', async () => {
+    // 3 annotated images (0..2) among 10 photos (3..12), batch 4 with 1 annotated per batch.
+    const unlabeled = Array.from({ length: 13 }, (_, i) => i >= 3);
+    const order = mixedEpochOrder(unlabeled, 4, 1, 5, 0);
+    // ceil(10 photos / 3 per batch) = 4 batches; the last holds 1 annotated image and 1 photo.
+    expect(order).toHaveLength(3 * 4 + 2);
+    for (let b = 0; b < 4; b++) {
+      const batch = order.slice(b * 4, b * 4 + 4);
+      expect(batch.filter((i) => i < 3)).toHaveLength(1);
+      expect(batch[0]).toBeLessThan(3);
+    }
+    const photos = order.filter((i) => i >= 3);
+    expect([...photos].sort((a, b) => a - b)).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    // The annotated images cycle: the first three batches use each of them once.
+    expect(new Set(order.filter((_, k) => k % 4 === 0).slice(0, 3))).toEqual(new Set([0, 1, 2]));
+    expect(mixedEpochOrder(unlabeled, 4, 1, 5, 0)).toEqual(order);
+    expect(mixedEpochOrder(unlabeled, 4, 1, 5, 1)).not.toEqual(order);
+    // Nothing to mix: the plain shuffled order.
+    expect(mixedEpochOrder(unlabeled.map(() => true), 4, 1, 5, 0)).toEqual(epochOrder(13, 5, 0));
+    expect(mixedEpochOrder(unlabeled, 4, 0, 5, 0)).toEqual(epochOrder(13, 5, 0));
+    expect(() => mixedEpochOrder(unlabeled, 4, 4, 5, 0)).toThrow(/below the batch size \(4\)/);
+    // iterateBatches walks it.
+    const images: AnnotatedImage[] = unlabeled.map((u, i) => ({ id: `i${i}`, objects: [], ...(u ? { unlabeled: true } : {}) }));
+    const tiny = patterned(2, 1);
+    const batches = await collect(iterateBatches(images, async () => tiny, manifest(32), { batchSize: 4, seed: 5, annotatedPerBatch: 1, dropLast: true }));
+    expect(batches).toHaveLength(3);
+    for (const b of batches) expect(b.unlabeled).toEqual([false, true, true, true]);
   });
 
   it('draws flips from the seed, about as often as asked', async () => {

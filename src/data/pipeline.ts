@@ -138,12 +138,54 @@ export interface BatchOptions {
   inputSize?: number;
   /** Leave out a last batch smaller than `batchSize`. Default false. */
   dropLast?: boolean;
+  /**
+   * When the images mix annotated ones and photos without annotations: put this many annotated
+   * images in every batch (see `mixedEpochOrder`). 0 or absent: all images drawn alike.
+   */
+  annotatedPerBatch?: number;
   signal?: AbortSignal;
 }
 
 /** The image order of one epoch: shuffled from (seed, epoch) unless `shuffle` is false. */
 export function epochOrder(count: number, seed: number, epoch = 0, shuffle = true): number[] {
   return shuffle ? shuffledIndices(count, createRng(mixSeed(seed, epoch, 0))) : Array.from({ length: count }, (_, i) => i);
+}
+
+/**
+ * An epoch's order in which every batch holds `perBatch` annotated images and fills the rest with
+ * photos without annotations. The epoch is one pass over the photos (each once, shuffled); the
+ * annotated images repeat as often as needed, each pass over them shuffled anew, so that a few
+ * annotated images beside many photos still reach the detection loss at every step. When either
+ * kind is missing, or perBatch is 0, it is `epochOrder`.
+ */
+export function mixedEpochOrder(unlabeled: readonly boolean[], batchSize: number, perBatch: number, seed: number, epoch = 0): number[] {
+  const annotated = unlabeled.flatMap((u, i) => (u ? [] : [i]));
+  const photos = unlabeled.flatMap((u, i) => (u ? [i] : []));
+  if (!(perBatch > 0) || !annotated.length || !photos.length) return epochOrder(unlabeled.length, seed, epoch);
+  if (!(Number.isInteger(perBatch) && perBatch < batchSize)) {
+    throw new Error(`annotatedPerBatch must be an integer below the batch size (${batchSize}) so that photos fit beside it, got ${perBatch}.`);
+  }
+  const rng = createRng(mixSeed(seed, epoch, 2));
+  const shuffled = (list: number[]) => shuffledIndices(list.length, rng).map((k) => list[k]!);
+  const photoOrder = shuffled(photos);
+  const perPhotos = batchSize - perBatch;
+  const batches = Math.ceil(photoOrder.length / perPhotos);
+  let pool: number[] = [];
+  const order: number[] = [];
+  for (let b = 0; b < batches; b++) {
+    for (let k = 0; k < perBatch; k++) {
+      if (!pool.length) pool = shuffled(annotated);
+      order.push(pool.shift()!);
+    }
+    order.push(...photoOrder.slice(b * perPhotos, (b + 1) * perPhotos));
+  }
+  return order;
+}
+
+/** The order `iterateBatches` walks for these images and options. */
+export function batchOrder(images: readonly AnnotatedImage[], o: Pick<BatchOptions, 'batchSize' | 'seed' | 'epoch' | 'shuffle' | 'annotatedPerBatch'>): number[] {
+  if (o.annotatedPerBatch && o.shuffle !== false) return mixedEpochOrder(images.map((i) => i.unlabeled === true), o.batchSize, o.annotatedPerBatch, o.seed, o.epoch ?? 0);
+  return epochOrder(images.length, o.seed, o.epoch ?? 0, o.shuffle ?? true);
 }
 
 function checkBatchOptions(o: BatchOptions, inputSize: number): void {
@@ -167,8 +209,8 @@ export async function* iterateBatches(
 ): AsyncGenerator<TrainingBatch, void, undefined> {
   const inputSize = options.inputSize ?? manifest.input.size;
   checkBatchOptions(options, inputSize);
-  const { batchSize, seed, epoch = 0, shuffle = true, flipProbability = 0, keepDifficult = false, dropLast = false, signal } = options;
-  const order = epochOrder(images.length, seed, epoch, shuffle);
+  const { batchSize, seed, epoch = 0, flipProbability = 0, keepDifficult = false, dropLast = false, signal } = options;
+  const order = batchOrder(images, options);
   // Flips come from their own stream, so changing the flip probability keeps the order.
   const flipRng = createRng(mixSeed(seed, epoch, 1));
   const flips = order.map(() => flipRng() < flipProbability);

@@ -50,6 +50,12 @@ export interface ExperimentConfig {
      * photos then serve the distillation methods, with pseudo boxes for those that need boxes.
      */
     pseudoDetection?: boolean;
+    /**
+     * With both annotated images and photos: this many annotated images in every batch (the rest
+     * photos; an epoch is one pass over the photos). 0 or absent: images drawn alike, so a few
+     * annotated images among many photos reach the detection loss in few batches.
+     */
+    annotatedPerBatch?: number;
   };
   /** Weight of the student's own GFL detection loss (0 = distillation only). */
   detectionWeight: number;
@@ -130,6 +136,7 @@ export function parseExperiment(value: unknown, origin = 'experiment'): Experime
   const data = (v.data ?? {}) as Record<string, unknown>;
   if (typeof data.trainSplit !== 'string' || typeof data.valSplit !== 'string') problems.push('"data" must give "trainSplit" and "valSplit"');
   if (data.pseudoThreshold !== undefined && !(typeof data.pseudoThreshold === 'number' && data.pseudoThreshold > 0 && data.pseudoThreshold < 1)) problems.push('"data.pseudoThreshold" must lie in (0, 1)');
+  if (data.annotatedPerBatch !== undefined && !(Number.isInteger(data.annotatedPerBatch) && (data.annotatedPerBatch as number) >= 0)) problems.push('"data.annotatedPerBatch" must be an integer >= 0');
   if (typeof v.detectionWeight !== 'number' || !(v.detectionWeight >= 0)) problems.push('"detectionWeight" must be a number >= 0');
   const known = new Set<string>(METHODS.map((m) => m.id));
   const methods = Array.isArray(v.methods) ? (v.methods as Record<string, unknown>[]) : [];
@@ -145,6 +152,7 @@ export function parseExperiment(value: unknown, origin = 'experiment'): Experime
   positiveInt('epochs');
   if (schedule.steps !== undefined && !(Number.isInteger(schedule.steps) && schedule.steps >= 0)) problems.push('"schedule.steps" must be an integer >= 0');
   positiveInt('batchSize');
+  if (typeof data.annotatedPerBatch === 'number' && data.annotatedPerBatch >= schedule.batchSize) problems.push(`"data.annotatedPerBatch" (${data.annotatedPerBatch}) must be below the batch size (${schedule.batchSize}), to leave room for photos`);
   positiveInt('inputSize');
   if (schedule.inputSize % 32 !== 0) problems.push('"schedule.inputSize" must be a multiple of 32');
   if (!(schedule.lr > 0)) problems.push('"schedule.lr" must be > 0');

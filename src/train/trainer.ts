@@ -77,7 +77,11 @@ export class NonFiniteLossError extends Error {
   }
 }
 
-export function stepsPerEpoch(imageCount: number, batchSize: number): number {
+/** Full batches in one epoch: of all images, or of the photos when every batch holds annotated images too. */
+export function stepsPerEpoch(imageCount: number, batchSize: number, mixed?: { photos: number; annotatedPerBatch: number }): number {
+  if (mixed && mixed.annotatedPerBatch > 0 && mixed.photos > 0 && mixed.photos < imageCount) {
+    return Math.max(1, Math.floor(mixed.photos / (batchSize - mixed.annotatedPerBatch)));
+  }
   return Math.max(1, Math.floor(imageCount / batchSize));
 }
 
@@ -95,7 +99,8 @@ export async function train(o: TrainOptions): Promise<{ step: number; stopped: b
       }
     }
   }
-  const perEpoch = stepsPerEpoch(images.length, s.batchSize);
+  const annotatedPerBatch = config.data.annotatedPerBatch ?? 0;
+  const perEpoch = stepsPerEpoch(images.length, s.batchSize, { photos: images.filter((i) => i.unlabeled).length, annotatedPerBatch });
   // A fixed step count (schedule.steps) overrides the epochs: runs over different image sets compare at equal steps.
   const totalSteps = s.steps && s.steps > 0 ? s.steps : perEpoch * s.epochs;
   const epochs = Math.ceil(totalSteps / perEpoch);
@@ -118,6 +123,7 @@ export async function train(o: TrainOptions): Promise<{ step: number; stopped: b
       epoch,
       flipProbability: s.flipProbability,
       inputSize: s.inputSize,
+      annotatedPerBatch,
       dropLast: true,
       signal,
     });
