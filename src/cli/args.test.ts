@@ -20,6 +20,9 @@ describe('parseCli', () => {
     expect(parseCli(['--data', 'voc', '--eval-every', '10']).evalEvery).toBe(10);
     expect(o.evalEvery).toBe(0);
     expect(o.config.trainOnly).toBeUndefined();
+    expect(o.config.schedule.ema).toBeUndefined();
+    expect(parseCli(['--data', 'voc', '--ema', '0.99']).config.schedule.ema).toBe(0.99);
+    expect(parseCli(['--data', 'voc', '--annotated-per-batch', '2']).config.data.annotatedPerBatch).toBe(2);
     expect(parseCli(['--data', 'voc', '--train-only', 'split_(29|31|33)$']).config.trainOnly).toBe('split_(29|31|33)$');
   });
   it('takes the data folder from a saved config when --data is not given', async () => {
@@ -52,5 +55,6 @@ describe('parseCli', () => {
     expect(err(['--data', 'x', '--detection-weight', '0'])).toBe('Nothing to train: no method chosen and --detection-weight 0.');
     expect(err(['--data', 'x', '--bogus'])).toMatch(/Unknown option '--bogus'/);
     expect(err(['--data', 'x', '--eval-every=2.5'])).toBe('--eval-every must be an integer >= 0, got "2.5".');
+    expect(err(['--data', 'x', '--ema', '1'])).toBe('--ema must be a decay in [0, 1), got "1".');
   });
 });

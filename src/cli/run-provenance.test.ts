@@ -11,6 +11,10 @@ import { idListSha256 } from '../provenance/sha256';
 import { defaultExperiment } from '../train/config';
 import { modelFromFiles } from '../worker/model-files';
 import { FIXTURE_DIR } from './node-lab';
+import { graphFromArtifacts } from '../graph/load';
+import { readModelArtifacts } from '../models/load-node';
+import { unpackCheckpoint } from '../train/checkpoint';
+import { AVERAGE_PREFIX } from '../train/optimizer';
 import { modelWeightsSha256, runExperiment } from './run';
 
 /** A VOC folder with two training images and one validation image of the fixture. */
@@ -98,5 +102,29 @@ describe('the command line writes a model card and a run record (wasm)', () => {
     expect(record.checkpoint).toMatchObject({ step: 2, bytes: readFileSync(join(out, 'checkpoint.dlc')).byteLength });
     expect(record.methods[0]!.params.temperature).toBe(2);
     expect(record.teacher.weightsSha256).toBe(card.teacher.weightsSha256);
+  }, 240_000);
+
+  it('with a weight average, evaluates and exports the average and checkpoints the raw weights beside it', async () => {
+    const data = tinyVoc(root);
+    const out = join(root, 'out-ema');
+    const config = defaultExperiment();
+    config.schedule = { ...config.schedule, epochs: 1, batchSize: 1, inputSize: 64, warmupSteps: 0, lr: 1e-3, ema: 0.5 };
+    config.gradientNormsEvery = 0;
+    const status: string[] = [];
+    await runExperiment({ config, dataDir: data, outDir: out, onStatus: (m) => status.push(m) });
+    expect(status).toContain("the student's weights are now their moving average (decay 0.5)");
+    const checkpoint = unpackCheckpoint(new Uint8Array(readFileSync(join(out, 'checkpoint.dlc'))));
+    const exported = graphFromArtifacts(readModelArtifacts(join(out, 'student/model.json')));
+    try {
+      const name = 'PartitionedCall/split_33';
+      const key = Object.keys(checkpoint.student).find((k) => k.endsWith(name))!;
+      const raw = checkpoint.student[key]!.values;
+      const average = checkpoint.optimizer.slots[`${AVERAGE_PREFIX}${key}`]![0]!.values;
+      const weights = exported.weight(name)!.dataSync();
+      expect(Array.from(weights)).toEqual(Array.from(average));
+      expect(Array.from(weights)).not.toEqual(Array.from(raw));
+    } finally {
+      exported.dispose();
+    }
   }, 240_000);
 });

@@ -133,7 +133,8 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
   const teacher = needTeacher ? loadModel(config.teacher, { trainable: false, name: 'teacher' }) : null;
   const student = loadModel(config.student, { trainable: true, name: 'student' });
   const session = createSession({ teacher: config.methods.length || unlabeled ? teacher : null, student, methods: config.methods, detectionWeight: config.detectionWeight, seed: s.seed, trainOnly: config.trainOnly });
-  const optimizer = new Optimizer(s.optimizer, { momentum: s.momentum, weightDecay: s.weightDecay });
+  const optimizer = new Optimizer(s.optimizer, { momentum: s.momentum, weightDecay: s.weightDecay, averageDecay: s.ema ?? 0 });
+  const studentWeights = [...student.graph.variables.values()];
   try {
     if (o.resume) {
       restoreCheckpoint(session, optimizer, o.resume);
@@ -206,7 +207,7 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
         ? async () => {
             const step = record.steps;
             if (step === 0 || step % o.evalEvery! !== 0 || record.evaluations.some((e) => e.target === 'after' && e.step === step) || o.signal?.aborted) return;
-            const r = await evaluateModel(student, dataDir, config.data.valSplit, s.inputSize, o.signal);
+            const r = await optimizer.withAverages(studentWeights, () => evaluateModel(student, dataDir, config.data.valSplit, s.inputSize, o.signal));
             record = withEvaluation(record, runEvaluation('after', step, config.data.valSplit, { ...r, inputSize: s.inputSize }), now());
             status(`step ${step}: mAP ${r.mapAll === null ? 'n/a' : (100 * r.mapAll).toFixed(1)} on ${config.data.valSplit}`);
             writeRun();
@@ -232,6 +233,8 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
           }
         : undefined,
     });
+    // From here on the student is its weight average, when one is kept (the checkpoint has the raw weights).
+    if (optimizer.swapAverages(studentWeights)) status(`the student's weights are now their moving average (decay ${s.ema})`);
     status(`evaluating the student after ${ran.step} steps ...`);
     const after = await evaluateModel(student, dataDir, config.data.valSplit, s.inputSize);
     record = withEvaluation({ ...record, status: ran.stopped ? 'stopped' : 'finished', steps: ran.step }, runEvaluation('after', ran.step, config.data.valSplit, { ...after, inputSize: s.inputSize }), now());

@@ -28,6 +28,11 @@ export interface ScheduleConfig {
   clipNorm: number;
   flipProbability: number;
   seed: number;
+  /**
+   * Decay of an exponential moving average of the student's weights (e.g. 0.99), which is what
+   * is evaluated and exported; training goes on from the raw weights. 0 or absent: no average.
+   */
+  ema?: number;
 }
 
 export interface ExperimentConfig {
@@ -157,6 +162,7 @@ export function parseExperiment(value: unknown, origin = 'experiment'): Experime
   if (schedule.inputSize % 32 !== 0) problems.push('"schedule.inputSize" must be a multiple of 32');
   if (!(schedule.lr > 0)) problems.push('"schedule.lr" must be > 0');
   if (schedule.optimizer !== 'sgd' && schedule.optimizer !== 'adam') problems.push('"schedule.optimizer" must be "sgd" or "adam"');
+  if (schedule.ema !== undefined && !(typeof schedule.ema === 'number' && schedule.ema >= 0 && schedule.ema < 1)) problems.push('"schedule.ema" must lie in [0, 1)');
   if (!(schedule.flipProbability >= 0 && schedule.flipProbability <= 1)) problems.push('"schedule.flipProbability" must lie in [0, 1]');
   if (v.trainOnly !== undefined) {
     if (typeof v.trainOnly !== 'string' || !v.trainOnly) problems.push('"trainOnly" must be a regular expression over weight names');

@@ -52,6 +52,36 @@ describe('Optimizer', () => {
     copy.dispose();
   });
 
+  it('keeps a running average of the weights, swaps it in and out, and saves it with its state', async () => {
+    const w = tf.variable(tf.tensor1d([1]), true, 'opt_test_avg');
+    const opt = new Optimizer('sgd', { momentum: 0, averageDecay: 0.5 });
+    expect(opt.averaging).toBe(true);
+    expect(opt.swapAverages([w])).toBe(0); // nothing averaged before the first step
+    const g = { opt_test_avg: tf.tensor1d([1]) };
+    opt.apply([w], g, 0.1); // w = 0.9; decay min(0.5, 2/11): avg = 2/11·1 + 9/11·0.9
+    opt.apply([w], g, 0.1); // w = 0.8; decay min(0.5, 3/12): avg = 0.25·avg + 0.75·0.8
+    const avg = 0.25 * ((2 / 11) * 1 + (9 / 11) * 0.9) + 0.75 * 0.8;
+    expect(w.dataSync()[0]).toBeCloseTo(0.8, 6);
+    const saved = await opt.state();
+    expect(opt.swapAverages([w])).toBe(1);
+    expect(w.dataSync()[0]).toBeCloseTo(avg, 6);
+    opt.swapAverages([w]);
+    expect(w.dataSync()[0]).toBeCloseTo(0.8, 6);
+    // A restored optimizer (a checkpoint) carries the average on.
+    const restored = new Optimizer('sgd', { momentum: 0, averageDecay: 0.5 });
+    restored.load(saved);
+    restored.swapAverages([w]);
+    expect(w.dataSync()[0]).toBeCloseTo(avg, 6);
+    restored.swapAverages([w]);
+    expect(() => new Optimizer('adam', { averageDecay: 1 })).toThrow(/must lie in \[0, 1\)/);
+    const count = tf.memory().numTensors;
+    opt.apply([w], g, 0.1);
+    expect(tf.memory().numTensors).toBe(count);
+    tf.dispose([w, g.opt_test_avg]);
+    opt.dispose();
+    restored.dispose();
+  });
+
   it('clips to a global norm', () => {
     const grads = { a: tf.tensor1d([3, 0]), b: tf.tensor1d([0, 4]) }; // norm 5
     const { grads: clipped, norm } = clipByGlobalNorm(grads, 1);

@@ -14,14 +14,26 @@ export interface OptimizerOptions {
   beta2?: number;
   epsilon?: number;
   weightDecay?: number;
+  /**
+   * Keep an exponential moving average of every updated weight with this decay (0: none). The
+   * decay ramps up as min(decay, (1 + t) / (10 + t)) so that early steps are not swamped by the
+   * starting weights. The averages are what `swapAverages` puts in place for evaluation and export.
+   */
+  averageDecay?: number;
 }
 
 export interface OptimizerState {
   kind: OptimizerKind;
   steps: number;
-  /** Per variable name, its slots (SGD: [momentum]; Adam: [m, v]) as plain arrays. */
+  /**
+   * Per variable name, its slots (SGD: [momentum]; Adam: [m, v]) as plain arrays; with weight
+   * averaging, also one entry per variable under AVERAGE_PREFIX + name holding its average.
+   */
   slots: Record<string, { shape: number[]; values: Float32Array }[]>;
 }
+
+/** Slot key prefix of the weight averages (kept with the optimizer's slots, so checkpoints carry them). */
+export const AVERAGE_PREFIX = 'average:';
 
 /** A non-trainable variable made from a fresh tensor, which is then released. */
 function ownedVariable(initial: tf.Tensor): tf.Variable {
@@ -41,7 +53,53 @@ export class Optimizer {
 
   constructor(kind: OptimizerKind, options: OptimizerOptions = {}) {
     this.kind = kind;
-    this.o = { momentum: 0.9, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0, ...options };
+    this.o = { momentum: 0.9, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0, averageDecay: 0, ...options };
+    if (!(this.o.averageDecay >= 0 && this.o.averageDecay < 1)) throw new Error(`The weight-average decay must lie in [0, 1), got ${this.o.averageDecay}.`);
+  }
+
+  /** The running average of a variable, started from its value when first seen. */
+  private averageFor(v: tf.Variable): tf.Variable {
+    const key = AVERAGE_PREFIX + stableVariableKey(v.name);
+    let a = this.slots.get(key)?.[0];
+    if (!a) {
+      a = ownedVariable(v.clone());
+      this.slots.set(key, [a]);
+    }
+    return a;
+  }
+
+  /** Whether weights are averaged (and `swapAverages` has something to swap). */
+  get averaging(): boolean {
+    return this.o.averageDecay > 0;
+  }
+
+  /**
+   * Exchanges each variable's value with its running average (a second call swaps back): the
+   * averaged weights are evaluated and exported, the raw ones go on training. Returns how many
+   * variables were swapped (0 without averaging or before the first step).
+   */
+  swapAverages(variables: readonly tf.Variable[]): number {
+    let swapped = 0;
+    for (const v of variables) {
+      const a = this.slots.get(AVERAGE_PREFIX + stableVariableKey(v.name))?.[0];
+      if (!a) continue;
+      const current = v.clone();
+      v.assign(a);
+      a.assign(current);
+      current.dispose();
+      swapped++;
+    }
+    return swapped;
+  }
+
+  /** Runs `fn` with the averaged weights in place, and puts the raw ones back after (even on error). */
+  async withAverages<T>(variables: readonly tf.Variable[], fn: () => Promise<T>): Promise<T> {
+    const swapped = this.swapAverages(variables);
+    try {
+      return await fn();
+    } finally {
+      if (swapped) this.swapAverages(variables);
+    }
   }
 
   private slotsFor(v: tf.Variable): tf.Variable[] {
@@ -57,12 +115,14 @@ export class Optimizer {
   /** One update of every variable that has a gradient in `grads` (keyed by variable name). */
   apply(variables: readonly tf.Variable[], grads: tf.NamedTensorMap, lr: number): void {
     this.steps++;
-    const { momentum, beta1, beta2, epsilon, weightDecay } = this.o;
+    const { momentum, beta1, beta2, epsilon, weightDecay, averageDecay } = this.o;
     const t = this.steps;
+    const decay = Math.min(averageDecay, (1 + t) / (10 + t));
     tf.tidy(() => {
       for (const v of variables) {
         const g = grads[v.name];
         if (!g) continue;
+        const average = averageDecay > 0 ? this.averageFor(v) : undefined;
         const slots = this.slotsFor(v);
         if (this.kind === 'sgd') {
           const d = weightDecay > 0 && decays(v) ? g.add(v.mul(weightDecay)) : g;
@@ -79,6 +139,7 @@ export class Optimizer {
           if (weightDecay > 0 && decays(v)) update = update.add(v.mul(weightDecay));
           v.assign(v.sub(update.mul(lr)));
         }
+        if (average) average.assign(average.mul(decay).add(v.mul(1 - decay)));
       }
     });
   }

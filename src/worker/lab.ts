@@ -481,7 +481,8 @@ export class Lab {
     config.data.unlabeled = photos?.info().label;
     this.dropLastSession();
     const session = createSession({ teacher: config.methods.length || photos ? teacher.handle : null, student: student.handle, methods: config.methods, detectionWeight: config.detectionWeight, seed: config.schedule.seed, trainOnly: config.trainOnly });
-    const optimizer = new Optimizer(config.schedule.optimizer, { momentum: config.schedule.momentum, weightDecay: config.schedule.weightDecay });
+    const optimizer = new Optimizer(config.schedule.optimizer, { momentum: config.schedule.momentum, weightDecay: config.schedule.weightDecay, averageDecay: config.schedule.ema ?? 0 });
+    const studentWeights = [...student.handle.graph.variables.values()];
     try {
       if (checkpoint) restoreCheckpoint(session, optimizer, checkpoint);
       else if (this.initialStudent) assignVariables([...student.handle.graph.variables.values()], this.initialStudent);
@@ -541,7 +542,7 @@ export class Lab {
     const evaluateNow = async () => {
       if (this.studentStep === lastEvalStep) return;
       lastEvalStep = this.studentStep;
-      const summary = await evaluateModel(student.handle, evalImages, data.loader('val'), { inputSize: config.schedule.inputSize, student: student.handle.manifest });
+      const summary = await optimizer.withAverages(studentWeights, () => evaluateModel(student.handle, evalImages, data.loader('val'), { inputSize: config.schedule.inputSize, student: student.handle.manifest }));
       const key = `${data.val.split}|${config.schedule.inputSize}|${evalImages.length}`;
       await this.keepScores(key, data.val.split, config.schedule.inputSize, this.studentStep === 0 ? { before: summary } : { now: summary });
       this.emit({ type: 'run-eval', step: this.studentStep, mapAll: summary.mapAll });
@@ -590,6 +591,9 @@ export class Lab {
       throw new Error(`Training stopped with an error: ${messageOf(error)} The last checkpoint is kept; fix the cause and resume.`, { cause: error });
     } finally {
       this.run = undefined;
+      // The student the person now evaluates and exports is the weight average, when one is kept
+      // (a resume restores the raw weights and the average from the checkpoint).
+      optimizer.swapAverages(studentWeights);
       optimizer.dispose();
       this.lastSession = { session, config };
       const current = update({ log: [...log], steps: this.studentStep, totalSteps: totalSteps || (this.currentRun?.totalSteps ?? 0), updatedAt: new Date().toISOString() });

@@ -73,6 +73,15 @@ export function SchedulePanel() {
         {num('flipProbability', 'flip probability', { min: 0 })}
         {num('seed', 'seed', { integer: true })}
         <NumberField
+          label="weight average (EMA)"
+          value={s.ema ?? 0}
+          min={0}
+          disabled={disabled}
+          testId="schedule-ema"
+          title="decay of a moving average of the student's weights, e.g. 0.99: the average is what is evaluated and exported, training goes on from the raw weights (0: off)"
+          onChange={(v) => setSchedule('ema', v < 1 ? v : 0.999)}
+        />
+        <NumberField
           label="checkpoint every"
           value={config.checkpointEvery}
           integer
