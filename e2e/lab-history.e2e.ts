@@ -79,7 +79,7 @@ describe('model card, run log and run history (wasm backend)', () => {
     expect(card.teacher.name).toBe('NanoDet-g');
     expect(card.teacher.weightsSha256).toMatch(/^[0-9a-f]{64}$/);
     expect(card.training).toMatchObject({ steps: 2, backend: 'wasm', detectionWeight: 1 });
-    expect(card.training.methods).toEqual([{ id: 'kd', title: 'Soft-label KD', scale: 1, params: { temperature: 1, mode: 'bce', reduction: 'mean', scaleByT2: true, weight: 1 }, overrides: [] }]);
+    expect(card.training.methods).toEqual([{ id: 'kd', title: 'Soft-label KD', scale: 1, params: { temperature: 1, mode: 'bce', reduction: 'mean', scaleByT2: true, weight: 1, confidencePower: 0 }, overrides: [] }]);
     expect(card.training.schedule.inputSize).toBe(64);
     expect(card.data.train).toMatchObject({ name: 'train', images: 2 });
     expect(card.data.val).toMatchObject({ name: 'val', images: 2 });

@@ -62,7 +62,7 @@ describe('the command line writes a model card and a run record (wasm)', () => {
     expect(card.student.derivation?.removedBlocks).toBeGreaterThan(0);
     expect(card.training.steps).toBe(2);
     expect(card.training.backend).toBe('wasm');
-    expect(card.training.methods).toEqual([{ id: 'kd', title: 'Soft-label KD', scale: 1, params: { temperature: 2, mode: 'bce', reduction: 'mean', scaleByT2: true, weight: 1 }, overrides: ['temperature'] }]);
+    expect(card.training.methods).toEqual([{ id: 'kd', title: 'Soft-label KD', scale: 1, params: { temperature: 2, mode: 'bce', reduction: 'mean', scaleByT2: true, weight: 1, confidencePower: 0 }, overrides: ['temperature'] }]);
     expect(card.training.schedule?.inputSize).toBe(64);
     expect(card.data).toEqual({
       source: 'tiny-voc',

@@ -36,6 +36,30 @@ describe('softLabelKd (bce)', () => {
     tf.dispose([zT, zS]);
   });
 
+  it('weights each location by the teacher\'s top probability to the power γ when asked', () => {
+    // Location 0: teacher [0, ln3] -> p [0.5, 0.75], top 0.75; student [ln3, 0]: ln4 − 0.5 ln3 + ln2.
+    // Location 1: teacher [−ln3, 0] -> p [0.25, 0.5], top 0.5; student [0, 0]: 2 ln2.
+    const zT = tf.tensor4d([0, ln3, -ln3, 0], [1, 1, 2, 2]);
+    const zS = tf.tensor4d([ln3, 0, 0, 0], [1, 1, 2, 2]);
+    const l0 = ln4 - 0.5 * ln3 + ln2;
+    const l1 = 2 * ln2;
+    const before = tf.memory().numTensors;
+    const r = softLabelKd({ clsT: [zT], clsS: [zS] }, { confidencePower: 2 });
+    expect(r.loss.dataSync()[0]).toBeCloseTo((0.5625 * l0 + 0.25 * l1) / 0.8125, 5);
+    disposeResult(r);
+    expect(tf.memory().numTensors).toBe(before);
+    // γ = 0 is the plain mean.
+    const plain = softLabelKd({ clsT: [zT], clsS: [zS] }, { confidencePower: 0 });
+    expect(plain.loss.dataSync()[0]).toBeCloseTo((l0 + l1) / 2, 5);
+    disposeResult(plain);
+    // The divergence is still 0 when the student equals the teacher.
+    const same = softLabelKd({ clsT: [zT], clsS: [zT] }, { confidencePower: 1 });
+    expect(Math.abs(same.terms['divergence']!.dataSync()[0]!)).toBeLessThan(1e-6);
+    disposeResult(same);
+    expect(() => softLabelKd({ clsT: [zT], clsS: [zS] }, { confidencePower: -1 })).toThrow(/confidencePower must be >= 0/);
+    tf.dispose([zT, zS]);
+  });
+
   it('divides logits by T and multiplies by T²', () => {
     // T = 2: teacher [0, 2 ln3] -> [0, ln3]; student [2 ln3, 0] -> [ln3, 0].
     // Per location: (ln4 − 0.5 ln3) + ln2, times 4.

@@ -54,7 +54,7 @@ function input(): ModelCardInput {
 describe('the model card', () => {
   it('merges each method\'s paper defaults with the run\'s overrides and names the overrides', () => {
     const used = methodsUsed([{ id: 'kd', params: { temperature: 2, mode: 'bce' } }, { id: 'ld', scale: 0.5 }], METHODS);
-    expect(used[0]).toEqual({ id: 'kd', title: 'Soft-label KD', scale: 1, params: { temperature: 2, mode: 'bce', reduction: 'mean', scaleByT2: true, weight: 1 }, overrides: ['temperature'] });
+    expect(used[0]).toEqual({ id: 'kd', title: 'Soft-label KD', scale: 1, params: { temperature: 2, mode: 'bce', reduction: 'mean', scaleByT2: true, weight: 1, confidencePower: 0 }, overrides: ['temperature'] });
     expect(used[1]!.scale).toBe(0.5);
     expect(used[1]!.params.temperature).toBe(10);
     expect(used[1]!.params.mainWeight).toBe(0.25);
@@ -114,7 +114,7 @@ describe('the model card', () => {
     expect(md).toContain('| calibration photos | 32 at 416², sha256 df94121e0bd68327d1b9c0aa655356b0d977c7207987f1ebabd66a7727bfc4f5 (../shared/voc-unlabeled) |');
     expect(md).toContain('| MACs of the teacher | 59.6% |');
     expect(md).toContain('| methods | kd + ld |');
-    expect(md).toContain('| Soft-label KD | temperature=2*, mode="bce", reduction="mean", scaleByT2=true, weight=1 |');
+    expect(md).toContain('| Soft-label KD | temperature=2*, mode="bce", reduction="mean", scaleByT2=true, weight=1, confidencePower=0 |');
     expect(md).toContain('| student before | 25.0 mAP (all-point), 27.0 VOC07, COCO AP 10.0, 2 images |');
     expect(md).toContain('| student after | 37.5 mAP (all-point), 40.0 VOC07, COCO AP 12.5, 2 images, step 6 |');
     expect(md).toContain('| unlabelled photos | 12 (voc-unlabeled) |');
