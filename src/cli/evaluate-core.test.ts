@@ -82,5 +82,12 @@ describe('runEvaluation', () => {
     expect(written).toMatchObject({ split: 'val', inputSize: 256, mapAll: report.mapAll, map11: report.map11, coco: report.coco, counts: report.counts });
     expect(written['images']).toBeUndefined();
     await expect(runEvaluation({ ...o, split: 'tset' })).rejects.toThrow('Split "tset" not found');
+    // With --teacher: the student's agreement with it on the same images, in the report and the JSON.
+    const withTeacher = parseEvaluateCli(['--model', join(MODELS_DIR, 'nanodet-student.json'), '--data', FIXTURE_DIR, '--split', 'val', '--input-size', '128', '--teacher', 'nanodet.manifest.json', '--json', jsonPath]);
+    expect(withTeacher.teacherPath).toBe(join(MODELS_DIR, 'nanodet.manifest.json'));
+    const { fidelity } = await runEvaluation(withTeacher);
+    expect(fidelity?.images).toBe(10);
+    expect(fidelity?.locations).toBe(10 * (16 * 16 + 8 * 8 + 4 * 4));
+    expect(JSON.parse(readFileSync(jsonPath, 'utf8')).fidelity).toMatchObject({ teacher: 'NanoDet-g', images: 10, objectLocations: fidelity!.objectLocations });
   });
 });

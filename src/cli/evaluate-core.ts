@@ -9,7 +9,9 @@ import { parseArgs } from 'node:util';
 import type { DetectorEvalReport } from '../eval/evaluate-detector';
 import { parseManifest } from '../models/manifest';
 import { UsageError } from './args';
-import { loadModel, resolveManifest } from './node-lab';
+import { iterateBatches } from '../data/pipeline';
+import { measureFidelity, type FidelityReport } from '../eval/fidelity';
+import { loadModel, loadSplit, resolveManifest } from './node-lab';
 import { evaluateModel } from './run';
 import { checkManifest, checkSplits } from './validate';
 
@@ -23,6 +25,9 @@ all-point, IoU 0.5), COCO AP@[.5:.95] and a per-class table. No training.
   --data <dir>         VOC folder (a VOCdevkit, a year folder, or above them)            (required)
   --split <name>       split to evaluate on, e.g. val or test                             (required)
   --input-size <n>     square input side, a multiple of 32           [the manifest's]
+  --teacher <manifest> also measure how closely the model's class scores follow this teacher's
+                       on the same images: where the teacher sees an object (top score > 0.3),
+                       the scores of both, top-class agreement and the divergence, and elsewhere
   --json <file>        also write the report (without per-image boxes) as JSON
   -h, --help           this help`;
 
@@ -33,6 +38,8 @@ export interface EvaluateCliOptions {
   split: string;
   inputSize?: number;
   jsonPath?: string;
+  /** A teacher manifest to measure the model's agreement with. */
+  teacherPath?: string;
   help: boolean;
 }
 
@@ -52,6 +59,7 @@ export function parseEvaluateCli(argv: string[]): EvaluateCliOptions {
         split: { type: 'string' },
         'input-size': { type: 'string' },
         json: { type: 'string' },
+        teacher: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }).values;
@@ -71,7 +79,7 @@ export function parseEvaluateCli(argv: string[]): EvaluateCliOptions {
     const dir = dirname(resolve(v.json));
     if (!existsSync(dir) || !statSync(dir).isDirectory()) fail(`--json ${v.json}: the folder ${dir} does not exist.`);
   }
-  return { manifestPath: manifestFor(v.model), dataDir: v.data, split: v.split, inputSize, jsonPath: v.json, help: false };
+  return { manifestPath: manifestFor(v.model), dataDir: v.data, split: v.split, inputSize, jsonPath: v.json, teacherPath: v.teacher === undefined ? undefined : manifestFor(v.teacher), help: false };
 }
 
 /**
@@ -115,19 +123,30 @@ export function evaluationTable(report: DetectorEvalReport): string {
 }
 
 /** Loads the model, scores it on the split and writes the JSON report when asked. */
-export async function runEvaluation(o: EvaluateCliOptions, onProgress?: (done: number, total: number) => void): Promise<{ report: DetectorEvalReport; name: string; inputSize: number }> {
+export async function runEvaluation(
+  o: EvaluateCliOptions,
+  onProgress?: (done: number, total: number) => void,
+): Promise<{ report: DetectorEvalReport; name: string; inputSize: number; fidelity?: FidelityReport }> {
   checkManifest(o.manifestPath, 'model');
+  if (o.teacherPath) checkManifest(o.teacherPath, 'teacher');
   await checkSplits(o.dataDir, [o.split]);
   const model = loadModel(o.manifestPath, { trainable: false, name: 'evaluated' });
+  const teacher = o.teacherPath ? loadModel(o.teacherPath, { trainable: false, name: 'evaluation_teacher' }) : undefined;
   try {
     const inputSize = o.inputSize ?? model.manifest.input.size;
     const report = await evaluateModel(model, o.dataDir, o.split, inputSize, undefined, onProgress);
+    let fidelity: FidelityReport | undefined;
+    if (teacher) {
+      const { dataset, loadImage } = await loadSplit(o.dataDir, o.split, model.manifest.classes);
+      fidelity = await measureFidelity(teacher, model, iterateBatches(dataset.images, loadImage, model.manifest, { batchSize: 2, seed: 0, shuffle: false, inputSize }));
+    }
     if (o.jsonPath) {
       const { images: _images, ...rest } = report;
-      writeFileSync(o.jsonPath, `${JSON.stringify({ model: model.manifest.name, split: o.split, inputSize, ...rest }, null, 2)}\n`);
+      writeFileSync(o.jsonPath, `${JSON.stringify({ model: model.manifest.name, split: o.split, inputSize, ...rest, ...(fidelity ? { fidelity: { teacher: teacher!.manifest.name, ...fidelity } } : {}) }, null, 2)}\n`);
     }
-    return { report, name: model.manifest.name, inputSize };
+    return { report, name: model.manifest.name, inputSize, fidelity };
   } finally {
     model.graph.dispose();
+    teacher?.graph.dispose();
   }
 }

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { fidelityLine } from '../eval/fidelity';
 import { EVALUATE_USAGE, evaluationTable, parseEvaluateCli, runEvaluation } from './evaluate-core';
 
 async function main() {
@@ -21,12 +22,13 @@ async function main() {
   }
   await tf.setBackend('wasm');
   const tty = process.stderr.isTTY;
-  const { report, name, inputSize } = await runEvaluation(options, (done, total) => {
+  const { report, name, inputSize, fidelity } = await runEvaluation(options, (done, total) => {
     if (tty) process.stderr.write(`\r\x1b[Kevaluating ${done}/${total}`);
   });
   if (tty) process.stderr.write('\n');
   console.log(`${name} on ${options.split} (${report.counts.images} images, ${inputSize}x${inputSize}), in %:`);
   console.log(evaluationTable(report));
+  if (fidelity) console.log(`\nAgreement with the teacher (${options.teacherPath}), ${fidelityLine(fidelity)}.`);
   if (options.jsonPath) console.log(`\nWrote ${options.jsonPath}`);
 }
 
