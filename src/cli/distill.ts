@@ -12,6 +12,7 @@ import { unpackCheckpoint } from '../train/checkpoint';
 import type { DetectorEvalReport } from '../eval/evaluate-detector';
 import { parseCli, UsageError, USAGE } from './args';
 import { gradientShareLine } from '../train/gradient-shares';
+import { fidelityLine } from '../eval/fidelity';
 import { progressLine } from './progress';
 import { runExperiment } from './run';
 
@@ -93,6 +94,11 @@ async function main() {
   if (tty) process.stderr.write('\n');
   console.log(`\n${config.methods.length ? config.methods.map((m) => m.id).join(' + ') : 'plain fine-tuning'}, ${result.steps} steps${result.stopped ? ' (stopped)' : ''}, ${config.schedule.inputSize}x${config.schedule.inputSize}, on ${config.data.valSplit}:`);
   console.log(table(result.before, result.after, result.teacher));
+  if (result.fidelity) {
+    console.log(`\nAgreement with the teacher on ${config.data.valSplit}:`);
+    if (result.fidelity.before) console.log(`  before: ${fidelityLine(result.fidelity.before)}`);
+    console.log(`  after:  ${fidelityLine(result.fidelity.after)}`);
+  }
   console.log(`\nWrote ${options.outDir}/student (tfjs graph model + manifest + model card: model-card.json, MODEL_CARD.md), log.jsonl, eval.json, run.json (the lab imports it into its run history), checkpoint.dlc`);
 }
 

@@ -86,8 +86,8 @@ describe('runEvaluation', () => {
     const withTeacher = parseEvaluateCli(['--model', join(MODELS_DIR, 'nanodet-student.json'), '--data', FIXTURE_DIR, '--split', 'val', '--input-size', '128', '--teacher', 'nanodet.manifest.json', '--json', jsonPath]);
     expect(withTeacher.teacherPath).toBe(join(MODELS_DIR, 'nanodet.manifest.json'));
     const { fidelity } = await runEvaluation(withTeacher);
-    expect(fidelity?.images).toBe(10);
+    expect(fidelity?.imageCount).toBe(10);
     expect(fidelity?.locations).toBe(10 * (16 * 16 + 8 * 8 + 4 * 4));
-    expect(JSON.parse(readFileSync(jsonPath, 'utf8')).fidelity).toMatchObject({ teacher: 'NanoDet-g', images: 10, objectLocations: fidelity!.objectLocations });
+    expect(JSON.parse(readFileSync(jsonPath, 'utf8')).fidelity).toMatchObject({ teacher: 'NanoDet-g', imageCount: 10, objectLocations: fidelity!.objectLocations });
   });
 });

@@ -71,6 +71,10 @@ describe('the command line writes a model card and a run record (wasm)', () => {
       unlabeledPhotos: 0,
     });
     const evalJson = JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8'));
+    // A run with a teacher measures the student's agreement with it before and after, on the evaluation split.
+    expect(result.fidelity?.before?.imageCount).toBe(1);
+    expect(result.fidelity?.after.locations).toBe(8 * 8 + 4 * 4 + 2 * 2);
+    expect(evalJson.fidelity.after).toEqual(result.fidelity!.after);
     expect(card.evaluation.before?.mapAll).toBe(evalJson.before.mapAll);
     expect(card.evaluation.after).toMatchObject({ mapAll: evalJson.after.mapAll, images: 1, step: 2 });
     const md = readFileSync(join(out, 'student/MODEL_CARD.md'), 'utf8');

@@ -29,7 +29,7 @@ describe('fidelity of a student to its teacher', () => {
     expect(s.objectDivergence).toBeCloseTo(0.25 * ln3, 5);
     expect(s.backgroundDivergence).toBeCloseTo(0, 6);
     const r = fidelityReport(s, 1, 0.3);
-    expect(r).toMatchObject({ images: 1, objectLocations: 1, teacherScore: 0.75, sameTopClass: 0 });
+    expect(r).toMatchObject({ imageCount: 1, objectLocations: 1, teacherScore: 0.75, sameTopClass: 0 });
     expect(fidelityLine(r)).toBe('at the 1 locations where the teacher sees an object (score > 0.3): teacher score 0.750, student 0.500, same top class 0.0%, divergence 0.2747; elsewhere divergence 0.00000');
     // No object location: the per-object means are n/a, not NaN.
     expect(fidelityReport(fidelitySums([zT], [zS], 0.9), 1, 0.9).teacherScore).toBeNull();
@@ -45,7 +45,7 @@ describe('fidelity of a student to its teacher', () => {
       const count = tf.memory().numTensors;
       const self = await measureFidelity(teacher, teacher, batches());
       expect(tf.memory().numTensors).toBe(count);
-      expect(self.images).toBe(2);
+      expect(self.imageCount).toBe(2);
       expect(self.locations).toBe(2 * (20 * 20 + 10 * 10 + 5 * 5));
       expect(self.objectLocations).toBeGreaterThan(0);
       expect(self.sameTopClass).toBe(1);

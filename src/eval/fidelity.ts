@@ -29,7 +29,8 @@ export interface FidelitySums {
 }
 
 export interface FidelityReport {
-  images: number;
+  /** Images measured. */
+  imageCount: number;
   threshold: number;
   locations: number;
   objectLocations: number;
@@ -91,7 +92,7 @@ export function fidelityReport(s: FidelitySums, images: number, threshold: numbe
   const perObject = (x: number) => (s.objectLocations > 0 ? x / s.objectLocations : null);
   const background = s.locations - s.objectLocations;
   return {
-    images,
+    imageCount: images,
     threshold,
     locations: s.locations,
     objectLocations: s.objectLocations,
