@@ -17,7 +17,9 @@ import { METHODS } from '../distill/registry';
 import { defaultExperiment, repairRecipe, type ExperimentConfig, type MethodConfig, type ScheduleConfig } from '../train/config';
 import { gradientShares } from '../train/gradient-shares';
 import type { DetectorEvalReport } from '../eval/evaluate-detector';
-import { loadModel } from './node-lab';
+import { iterateBatches } from '../data/pipeline';
+import { measureFidelity, type FidelityReport } from '../eval/fidelity';
+import { loadModel, loadSplit } from './node-lab';
 import { progressLine } from './progress';
 import { evaluateModel, runExperiment, type RunResult } from './run';
 
@@ -37,6 +39,8 @@ const { values: v } = parseArgs({
     'batch-size': { type: 'string', default: '4' },
     'input-size': { type: 'string', default: '320' },
     lr: { type: 'string', default: '1e-4' },
+    ema: { type: 'string' },
+    'annotated-per-batch': { type: 'string' },
     only: { type: 'string' },
     out: { type: 'string', default: 'experiments/fixture' },
   },
@@ -58,6 +62,8 @@ interface Row {
   trend: RunResult['termTrend'];
   /** Each part's share of the gradient at the first step. */
   shares: { part: string; share: number }[];
+  /** Agreement with the teacher on the evaluation split, after training. */
+  fidelity?: FidelityReport;
 }
 
 interface Run {
@@ -75,7 +81,7 @@ async function main() {
   const base = defaultExperiment();
   const recipe = repairRecipe();
   const studentName = v.student ?? base.student;
-  const schedule = { ...base.schedule, steps: v.steps ? Number(v.steps) : undefined, epochs: Number(v.epochs), batchSize: Number(v['batch-size']), inputSize: Number(v['input-size']), lr: Number(v.lr) };
+  const schedule = { ...base.schedule, steps: v.steps ? Number(v.steps) : undefined, epochs: Number(v.epochs), batchSize: Number(v['batch-size']), inputSize: Number(v['input-size']), lr: Number(v.lr), ...(v.ema ? { ema: Number(v.ema) } : {}) };
   const runs: Run[] = [
     { label: 'finetune', title: 'plain fine-tuning (GFL loss only)', methods: [], detectionWeight: 1 },
     ...METHODS.map((m) => ({ label: m.id, title: `${m.id} + GFL loss`, methods: [{ id: m.id }], detectionWeight: 1 })),
@@ -86,10 +92,12 @@ async function main() {
 
   const teacher = loadModel(base.teacher, { trainable: false, name: 'teacher-eval' });
   const teacherReport = await evaluateModel(teacher, v.data!, v['val-split']!, schedule.inputSize);
-  teacher.graph.dispose();
   const student = loadModel(studentName, { trainable: false, name: 'student-eval' });
   const studentReport = await evaluateModel(student, v.data!, v['val-split']!, schedule.inputSize);
   const studentTitle = student.manifest.name;
+  const { dataset, loadImage } = await loadSplit(v.data!, v['val-split']!, student.manifest.classes);
+  const fidelityBefore = await measureFidelity(teacher, student, iterateBatches(dataset.images, loadImage, student.manifest, { batchSize: 2, seed: 0, shuffle: false, inputSize: schedule.inputSize }));
+  teacher.graph.dispose();
   student.graph.dispose();
   console.log(`teacher mAP ${pct(teacherReport.mapAll)}, student before training ${pct(studentReport.mapAll)} (all-point, ${v['val-split']}, ${schedule.inputSize}px)`);
 
@@ -110,6 +118,7 @@ async function main() {
         valSplit: v['val-split']!,
         unlabeled: v.unlabeled,
         maxUnlabeled: v['max-unlabeled'] ? Number(v['max-unlabeled']) : undefined,
+        ...(v['annotated-per-batch'] ? { annotatedPerBatch: Number(v['annotated-per-batch']) } : {}),
       },
     };
     const t0 = performance.now();
@@ -118,45 +127,52 @@ async function main() {
       config,
       dataDir: v.data!,
       evalBefore: false,
+      fidelity: true,
       onEvent: (e) => {
         if (e.type !== 'step') return;
         if (e.gradientNorms) shares = gradientShares(e.gradientNorms).map(({ part, share }) => ({ part, share }));
         if (e.step % 10 === 0 || e.step === e.totalSteps) console.error(`${run.label.padEnd(10)} ${progressLine(e)}`);
       },
     });
-    const row: Row = { label: run.label, methods: run.methods.map((m) => m.id as string), mapAll: result.after.mapAll, map11: result.after.map11, cocoAp: result.after.coco.ap, steps: result.steps, seconds: (performance.now() - t0) / 1000, trend: result.termTrend, shares };
+    const row: Row = { label: run.label, methods: run.methods.map((m) => m.id as string), mapAll: result.after.mapAll, map11: result.after.map11, cocoAp: result.after.coco.ap, steps: result.steps, seconds: (performance.now() - t0) / 1000, trend: result.termTrend, shares, fidelity: result.fidelity?.after };
     rows.push(row);
     console.log(`${run.label}: mAP ${pct(row.mapAll)} (${row.steps} steps, ${row.seconds.toFixed(0)} s)`);
     // Written after every run, so a long experiment that is stopped still leaves its table.
-    writeResults(rows, runs, teacherReport, studentReport, schedule, studentTitle);
+    writeResults(rows, runs, teacherReport, studentReport, fidelityBefore, schedule, studentTitle);
   }
 
-  const md = writeResults(rows, runs, teacherReport, studentReport, schedule, studentTitle);
+  const md = writeResults(rows, runs, teacherReport, studentReport, fidelityBefore, schedule, studentTitle);
   console.log(`\n${md}\nWrote ${v.out}/results.md and results.json`);
 }
 
-function writeResults(rows: Row[], runs: Run[], teacherReport: DetectorEvalReport, studentReport: DetectorEvalReport, schedule: ScheduleConfig, studentTitle: string): string {
+/** The student's score at the teacher's object locations, as a share of the teacher's, and their top-class agreement. */
+function agreement(f: FidelityReport | undefined): string {
+  if (!f || f.teacherScore === null || f.studentScore === null || f.sameTopClass === null) return ' | ';
+  return `${((100 * f.studentScore) / f.teacherScore).toFixed(0)}% | ${(100 * f.sameTopClass).toFixed(1)}%`;
+}
+
+function writeResults(rows: Row[], runs: Run[], teacherReport: DetectorEvalReport, studentReport: DetectorEvalReport, fidelityBefore: FidelityReport, schedule: ScheduleConfig, studentTitle: string): string {
   const ft = rows.find((r) => r.label === 'finetune')?.mapAll ?? null;
   const teacherMap = teacherReport.mapAll;
   const before = studentReport.mapAll;
   const lines = [
-    `| run | mAP all-point (%) | mAP VOC07 (%) | gain over fine-tuning (pts) | gap to the teacher closed | steps | wall time | gradient shares at step 0 |`,
-    `|---|---|---|---|---|---|---|---|`,
-    `| teacher NanoDet-g (no training) | ${pct(teacherMap)} | ${pct(teacherReport.map11)} | | | | | |`,
-    `| student before training | ${pct(before)} | ${pct(studentReport.map11)} | | | | | |`,
+    `| run | mAP all-point (%) | mAP VOC07 (%) | COCO AP (%) | gain over fine-tuning (pts) | gap to the teacher closed | object score vs the teacher's | same top class as the teacher | steps | wall time | gradient shares at step 0 |`,
+    `|---|---|---|---|---|---|---|---|---|---|---|`,
+    `| teacher NanoDet-g (no training) | ${pct(teacherMap)} | ${pct(teacherReport.map11)} | ${pct(teacherReport.coco.ap)} | | | 100% | 100% | | | |`,
+    `| student before training | ${pct(before)} | ${pct(studentReport.map11)} | ${pct(studentReport.coco.ap)} | | | ${agreement(fidelityBefore)} | | | |`,
   ];
   for (const r of rows) {
     const gain = ft !== null && r.mapAll !== null && r.label !== 'finetune' ? (100 * (r.mapAll - ft)).toFixed(1) : '';
     const closed = before !== null && teacherMap !== null && r.mapAll !== null && teacherMap > before ? `${((100 * (r.mapAll - before)) / (teacherMap - before)).toFixed(0)}%` : '';
     const shares = r.shares.map((s) => `${s.part} ${(100 * s.share).toFixed(0)}%`).join(', ');
     const minutes = `${Math.floor(r.seconds / 60)} min ${Math.round(r.seconds % 60)} s`;
-    lines.push(`| ${runs.find((x) => x.label === r.label)?.title ?? r.label} | ${pct(r.mapAll)} | ${pct(r.map11)} | ${gain} | ${closed} | ${r.steps} | ${minutes} | ${shares} |`);
+    lines.push(`| ${runs.find((x) => x.label === r.label)?.title ?? r.label} | ${pct(r.mapAll)} | ${pct(r.map11)} | ${pct(r.cocoAp)} | ${gain} | ${closed} | ${agreement(r.fidelity)} | ${r.steps} | ${minutes} | ${shares} |`);
   }
   const data = `trained on ${v['train-split'] === 'none' ? '' : `split "${v['train-split']}"`}${v['train-split'] !== 'none' && v.unlabeled ? ' + ' : ''}${v.unlabeled ? `the photos in ${v.unlabeled} (boxes: the teacher's detections)` : ''}`;
-  const settings = `Student: ${studentTitle}; ${data}; evaluated on "${v['val-split']}", which no run trains on; input ${schedule.inputSize}x${schedule.inputSize}, ${schedule.steps ? `${schedule.steps} steps per run` : `${schedule.epochs} epochs`}, batch ${schedule.batchSize}, ${schedule.optimizer} lr ${schedule.lr} unless the row says otherwise (warm-up ${schedule.warmupSteps} steps, cosine), flip 0.5, seed ${schedule.seed}; methods at their paper defaults; wasm backend. "Gap closed": (after − before) / (teacher − before).`;
+  const settings = `Student: ${studentTitle}; ${data}; evaluated on "${v['val-split']}", which no run trains on; input ${schedule.inputSize}x${schedule.inputSize}, ${schedule.steps ? `${schedule.steps} steps per run` : `${schedule.epochs} epochs`}, batch ${schedule.batchSize}, ${schedule.optimizer} lr ${schedule.lr} unless the row says otherwise (warm-up ${schedule.warmupSteps} steps, cosine), flip 0.5, seed ${schedule.seed}; methods at their paper defaults; wasm backend. "Gap closed": (after − before) / (teacher − before). "Object score vs the teacher's": at the locations of the evaluation images where the teacher scores an object above ${fidelityBefore.threshold}, the student's score for the teacher's class as a share of the teacher's; "same top class": how often both rank the same class first there (src/eval/fidelity.ts).`;
   const md = `${lines.join('\n')}\n\n${settings}\n`;
   writeFileSync(join(v.out!, 'results.md'), md);
-  writeFileSync(join(v.out!, 'results.json'), `${JSON.stringify({ settings, teacher: { mapAll: teacherMap, map11: teacherReport.map11 }, studentBefore: { mapAll: before }, rows }, null, 2)}\n`);
+  writeFileSync(join(v.out!, 'results.json'), `${JSON.stringify({ settings, teacher: { mapAll: teacherMap, map11: teacherReport.map11, cocoAp: teacherReport.coco.ap }, studentBefore: { mapAll: before, cocoAp: studentReport.coco.ap, fidelity: fidelityBefore }, rows }, null, 2)}\n`);
   return md;
 }
 

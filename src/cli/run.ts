@@ -71,6 +71,8 @@ export interface RunOptions {
   overwrite?: boolean;
   evalBefore?: boolean;
   evalTeacher?: boolean;
+  /** Load the teacher even when nothing else needs it, to measure the student's agreement with it. */
+  fidelity?: boolean;
   /** Evaluate the student every this many steps while training, into run.json (0 or absent: never). */
   evalEvery?: number;
   weightPrecision?: 'float32' | 'float16';
@@ -120,7 +122,7 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
   const status = o.onStatus ?? (() => undefined);
   const s = config.schedule;
   const unlabeled = config.data.unlabeled;
-  const needTeacher = config.methods.length > 0 || o.evalTeacher || !!unlabeled;
+  const needTeacher = config.methods.length > 0 || o.evalTeacher || !!unlabeled || !!o.fidelity;
   // Everything that can fail is checked before the first write to outDir.
   const labelled = config.data.trainSplit !== NO_SPLIT;
   await checkSplits(dataDir, labelled ? [config.data.trainSplit, config.data.valSplit] : [config.data.valSplit]);
