@@ -32,6 +32,9 @@ teacher on plain photos (no labels needed). Deterministic: the same photos give 
   --head-weight <x>       keep ratio of head channels relative to the rest          [${DEFAULT_DERIVATION.headWeight}]
   --rows <n>              sampled positions per photo and convolution              [${DEFAULT_DERIVATION.rowsPerImage}]
   --ridge <x>             ridge of the least-squares fits (relative)               [${DEFAULT_DERIVATION.ridge}]
+  --object-rows <score>   the head's output convs also fit every position where the teacher
+                          scores an object above this (0: a uniform sample only)   [${DEFAULT_DERIVATION.objectRows}]
+  --object-repeat <n>     the weight of each such position in the fit              [${DEFAULT_DERIVATION.objectRepeat}]
   --refit readers|downstream|none  refit the readers of pruned channels, or every conv after them [${DEFAULT_DERIVATION.refit}]
   --seed <n>              [1]
   --evaluate <voc dir>    afterwards, score teacher and student on a VOC split
@@ -70,6 +73,8 @@ async function main() {
         'replace-blocks': { type: 'string' },
         rows: { type: 'string' },
         ridge: { type: 'string' },
+        'object-rows': { type: 'string' },
+        'object-repeat': { type: 'string' },
         refit: { type: 'string' },
         seed: { type: 'string' },
         evaluate: { type: 'string' },
@@ -98,6 +103,8 @@ async function main() {
     rowsPerImage: num(values.rows, 'rows', (n) => Number.isInteger(n) && n > 0, 'a positive integer') ?? DEFAULT_DERIVATION.rowsPerImage,
     ridge: num(values.ridge, 'ridge', (n) => n > 0, 'positive') ?? DEFAULT_DERIVATION.ridge,
     seed: num(values.seed, 'seed', Number.isInteger, 'an integer') ?? 1,
+    objectRepeat: num(values['object-repeat'], 'object-repeat', (n) => Number.isInteger(n) && n > 0, 'a positive integer') ?? DEFAULT_DERIVATION.objectRepeat,
+    objectRows: num(values['object-rows'], 'object-rows', (n) => n >= 0 && n < 1, 'a score in [0, 1)') ?? DEFAULT_DERIVATION.objectRows,
     refit: refit as DeriveOptions['refit'],
   };
   const maxImages = num(values.images, 'images', (n) => Number.isInteger(n) && n > 0, 'a positive integer') ?? DEFAULT_DERIVATION.images;

@@ -72,6 +72,9 @@ interface Run {
   methods: MethodConfig[];
   detectionWeight: number;
   lr?: number;
+  /** The row's own weight average and annotated images per batch (the recipe's). */
+  ema?: number;
+  annotatedPerBatch?: number;
 }
 
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : (100 * x).toFixed(1));
@@ -86,7 +89,7 @@ async function main() {
     { label: 'finetune', title: 'plain fine-tuning (GFL loss only)', methods: [], detectionWeight: 1 },
     ...METHODS.map((m) => ({ label: m.id, title: `${m.id} + GFL loss`, methods: [{ id: m.id }], detectionWeight: 1 })),
     { label: 'all', title: `all ${METHODS.length} methods + GFL loss`, methods: METHODS.map((m) => ({ id: m.id })), detectionWeight: 1 },
-    { label: 'recipe', title: `repair recipe: ${recipe.methods.map((m) => (m.scale && m.scale !== 1 ? `${m.id} ×${m.scale}` : m.id)).join(' + ')}${recipe.detectionWeight ? ' + GFL loss' : ''}, lr ${recipe.schedule.lr}`, methods: recipe.methods, detectionWeight: recipe.detectionWeight, lr: recipe.schedule.lr },
+    { label: 'recipe', title: `repair recipe: ${recipe.methods.map((m) => (m.scale && m.scale !== 1 ? `${m.id} ×${m.scale}` : m.id)).join(' + ')}${recipe.detectionWeight ? ' + GFL loss' : ''}, lr ${recipe.schedule.lr}, weight average ${recipe.schedule.ema}, ${recipe.data.annotatedPerBatch} annotated images per batch`, methods: recipe.methods, detectionWeight: recipe.detectionWeight, lr: recipe.schedule.lr, ema: recipe.schedule.ema, annotatedPerBatch: recipe.data.annotatedPerBatch },
   ].filter((r) => !v.only || v.only.split(',').includes(r.label));
   mkdirSync(v.out!, { recursive: true });
 
@@ -108,7 +111,7 @@ async function main() {
       student: studentName,
       methods: run.methods,
       detectionWeight: run.detectionWeight,
-      schedule: { ...schedule, lr: run.lr ?? schedule.lr },
+      schedule: { ...schedule, lr: run.lr ?? schedule.lr, ...(run.ema !== undefined ? { ema: run.ema } : {}) },
       checkpointEvery: 0,
       // Shares at the first step only: one extra forward and backward per part.
       gradientNormsEvery: 1_000_000,
@@ -118,7 +121,7 @@ async function main() {
         valSplit: v['val-split']!,
         unlabeled: v.unlabeled,
         maxUnlabeled: v['max-unlabeled'] ? Number(v['max-unlabeled']) : undefined,
-        ...(v['annotated-per-batch'] ? { annotatedPerBatch: Number(v['annotated-per-batch']) } : {}),
+        ...(run.annotatedPerBatch !== undefined || v['annotated-per-batch'] ? { annotatedPerBatch: run.annotatedPerBatch ?? Number(v['annotated-per-batch']) } : {}),
       },
     };
     const t0 = performance.now();

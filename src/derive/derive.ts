@@ -34,6 +34,13 @@ export interface DeriveOptions {
   rowsPerImage?: number;
   ridge?: number;
   seed?: number;
+  /**
+   * Also fit, in the head's output convs, every position where the teacher scores an object above
+   * this (0: off; the uniform sample alone).
+   */
+  objectRows?: number;
+  /** How many times each such position enters the fit (its weight). */
+  objectRepeat?: number;
   /** Replace this many trailing blocks of each stage (keeping at least one) by a fitted 1x1 conv. Default 0. */
   replaceBlocks?: number;
   /** Which convs get a least-squares refit: the readers of pruned channels (default; measured best), every conv after the first pruned one, or none. */
@@ -65,7 +72,7 @@ export interface DerivedStudent {
 }
 
 /** The default derivation, chosen by measurement (see the README's table of variants). */
-export const DEFAULT_DERIVATION = { macs: 0.6, images: 32, headWeight: 1, rowsPerImage: 256, ridge: 1e-2, channelMultiple: 4, replaceBlocks: 0, refit: 'readers' } as const;
+export const DEFAULT_DERIVATION = { macs: 0.6, images: 32, headWeight: 1, rowsPerImage: 256, ridge: 1e-2, channelMultiple: 4, replaceBlocks: 0, refit: 'readers', objectRows: 0, objectRepeat: 10 } as const;
 
 const round = (v: number, multiple: number, max: number) => Math.min(max, Math.max(multiple, Math.round(v / multiple) * multiple));
 const dataInputs = (n: TfNodeDef) => (n.input ?? []).filter((i) => !i.startsWith('^')).map((i) => parseTensorRef(i).node);
@@ -251,11 +258,13 @@ export async function deriveStudent(teacher: tf.io.ModelArtifacts, teacherManife
       for (const n of order) if (dataInputs(byName.get(n)!).some((i) => tainted.has(i))) tainted.add(n);
       for (const n of tainted) if (byName.get(n)!.op === 'Conv2D') changed.add(n);
     }
+    const objectThreshold = options.objectRows ?? d.objectRows;
     const targets: RefitTarget[] = refit === 'none' ? [] : order.filter((n) => changed.has(n)).map((conv) => {
       const add = biasAddOf(parts, analysis, conv);
       const block = replaced.find((r) => r.conv === conv);
       const reference = block ? { node: block.output, layout: 'NCHW' as const, inverseLeakyRelu: block.alpha } : undefined;
-      return { conv, filter: dataInputs(parts.topology.node.find((n) => n.name === conv)!)[1]!, bias: add?.bias, target: add?.node ?? conv, outputChannels: keep.get(conv), reference };
+      const objectRows = objectThreshold > 0 && headConvs.has(conv) ? { classChannels: classes.length, threshold: objectThreshold, repeat: options.objectRepeat ?? d.objectRepeat } : undefined;
+      return { conv, filter: dataInputs(parts.topology.node.find((n) => n.name === conv)!)[1]!, bias: add?.bias, target: add?.node ?? conv, outputChannels: keep.get(conv), reference, objectRows };
     });
     const refitReports = await refitConvolutions(pruned.topology, student, reference, targets, batches, {
       rowsPerImage: options.rowsPerImage ?? d.rowsPerImage,
