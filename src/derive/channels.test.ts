@@ -5,7 +5,7 @@ import { graphFromArtifacts } from '../graph/load';
 import type { TfGraphTopology, TfNodeDef } from '../graph/model-json';
 import { artifactsFromParts, type GraphParts } from '../graph/surgery';
 import { analyzeChannels, pruneChannels } from './channels';
-import { patches, refitConvolutions } from './refit';
+import { objectPositions, patches, refitConvolutions } from './refit';
 
 const b64 = (s: string) => btoa(s);
 const konst = (name: string, dtype = 'DT_FLOAT'): TfNodeDef => ({ name, op: 'Const', attr: { dtype: { type: dtype } } });
@@ -144,5 +144,22 @@ describe('channel pruning', () => {
     tf.dispose([...batches, probe]);
     reference.dispose();
     student.dispose();
+  });
+});
+
+describe('objectPositions', () => {
+  it('lists, per image, the positions whose top class logit scores above the threshold', async () => {
+    // 2 images of 1x3 positions, 2 class channels then 1 box channel. Threshold 0.5 is logit 0.
+    const y = tf.tensor4d(
+      [
+        [-1, 2, 9], [-3, -2, 9], [0.5, -1, 9],
+        [-5, -5, 9], [-1, -0.5, 9], [1, 3, 9],
+      ].flat(),
+      [2, 1, 3, 3],
+    );
+    expect(await objectPositions(y, 2, 0.5)).toEqual([[0, 2], [2]]);
+    // sigmoid(2) = 0.88 and sigmoid(3) = 0.95: at 0.9 only the second image's last position.
+    expect(await objectPositions(y, 2, 0.9)).toEqual([[], [2]]);
+    y.dispose();
   });
 });
