@@ -59,12 +59,20 @@ describe('deriving a student from the loaded photos (wasm backend)', () => {
     expect(studentMacs / teacherMacs).toBeGreaterThan(0.5);
     expect(await page.getByTestId('student-uncalibrated').count()).toBe(0);
     await page.getByTestId('derive-panel').screenshot({ path: join(shots, 'lab-derived.png') });
+    // The experiment becomes the repair recipe measured for a derived student.
+    expect(await page.getByTestId('derive-recipe').textContent()).toMatch(/repair recipe .*hints \+ kd ×5 \+ ld \+ the detection loss, 2 annotated images in every batch/);
+    for (const m of ['hints', 'kd', 'ld']) expect(await page.getByTestId(`method-toggle-${m}`).isChecked()).toBe(true);
+    expect(await page.getByTestId('schedule-ema').inputValue()).toBe('0.99');
+    expect(await page.getByTestId('schedule-lr').inputValue()).toBe('0.00002');
+    expect(await page.getByTestId('annotated-per-batch').inputValue()).toBe('2');
 
     // Training on the photos: hints read the teacher at the channels the derived
     // student kept (no regressor), the photos' boxes are the teacher's detections, and the panel
     // counts them and shows each loss part's share of the gradient at the first step.
     // Label-free: the photos alone, the annotated split only evaluated.
     await configureSmallRun(page, { methods: ['hints', 'kd'], images: 1, inputSize: 320, gradientSharesEvery: 25 });
+    // Batch 1 leaves no room for photos beside annotated images: the mix falls to 0.
+    expect(await page.getByTestId('annotated-per-batch').inputValue()).toBe('0');
     await page.getByTestId('photos-only').check();
     await page.getByTestId('train').click();
     await page.getByTestId('pseudo-boxes').waitFor({ timeout: 240_000 });

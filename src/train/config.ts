@@ -3,6 +3,7 @@
  * lab saves and loads it; the command line accepts it.
  */
 import { METHODS, type MethodId } from '../distill/registry';
+import { REPAIR_RECIPE } from './repair-recipe';
 
 export interface MethodConfig {
   id: MethodId;
@@ -119,23 +120,16 @@ export function photosTeach(config: ExperimentConfig): boolean {
   return config.methods.length > 0 || !!config.data.pseudoDetection;
 }
 
-/**
- * The repair recipe for a student derived from the teacher, on annotated images beside plain
- * photos: hints at every stage (the teacher read at the channels the student kept), soft-label KD
- * and LD on the photos and the annotated images, the detection loss on the annotated ones; two
- * annotated images in every batch; AdamW at 2e-5 (the derived student is fragile: 1e-4 undoes
- * plain fine-tuning within 120 steps) and a weight average of decay 0.99. Chosen by measurement:
- * see the README's "Repairing the derived student".
- */
+/** The default experiment with the repair recipe (./repair-recipe.ts) for a derived student. */
 export function repairRecipe(): ExperimentConfig {
   const base = defaultExperiment();
+  const r = REPAIR_RECIPE;
   return {
     ...base,
-    // KD x5: at scale 1 its gradient is about a tenth of the hints' (0.68 against 3.1 on the fixture).
-    methods: [{ id: 'hints' }, { id: 'kd', scale: 5 }, { id: 'ld' }],
-    detectionWeight: 1,
-    data: { ...base.data, annotatedPerBatch: 2 },
-    schedule: { ...base.schedule, lr: 2e-5, ema: 0.99 },
+    methods: r.methods.map((m) => ({ ...m })),
+    detectionWeight: r.detectionWeight,
+    data: { ...base.data, annotatedPerBatch: r.annotatedPerBatch },
+    schedule: { ...base.schedule, ...r.schedule },
   };
 }
 

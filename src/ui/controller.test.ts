@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { orderTerms } from './components/LossCharts';
-import { appendPoint, backendOrderFromQuery, backendRequest } from './controller';
+import { appendPoint, backendOrderFromQuery, backendRequest, withRepairRecipe } from './controller';
+import { defaultExperiment, parseExperiment, repairRecipe } from '../train/config';
 import type { LossPoint } from './store';
 
 const point = (step: number, loss = step): LossPoint => ({ step, values: { loss } });
@@ -43,5 +44,18 @@ describe('controller helpers', () => {
   it('orders the curves: total, detection, its parts, then the methods', () => {
     const pts: LossPoint[] = [{ step: 1, values: { 'fgd/fg': 1, fgd: 1, 'detection/qfl': 1, loss: 1, detection: 1, 'detection/dfl': 1, ld: 1 } }];
     expect(orderTerms(pts)).toEqual(['loss', 'detection', 'detection/dfl', 'detection/qfl', 'fgd', 'fgd/fg', 'ld']);
+  });
+
+  it('sets the repair recipe on an experiment and keeps the person\'s data, size, epochs and lab settings', () => {
+    const mine = { ...defaultExperiment(), data: { trainSplit: 'train', valSplit: 'val', maxUnlabeled: 40 }, lab: { evalEvery: 5 } };
+    mine.schedule = { ...mine.schedule, inputSize: 320, epochs: 3, batchSize: 8 };
+    const r = withRepairRecipe(mine);
+    const recipe = repairRecipe();
+    expect(r.methods).toEqual(recipe.methods);
+    expect(r.detectionWeight).toBe(recipe.detectionWeight);
+    expect(r.data).toEqual({ trainSplit: 'train', valSplit: 'val', maxUnlabeled: 40, annotatedPerBatch: 2 });
+    expect(r.schedule).toMatchObject({ inputSize: 320, epochs: 3, batchSize: 8, optimizer: 'adam', lr: 2e-5, ema: 0.99 });
+    expect(r.lab).toEqual({ evalEvery: 5 });
+    expect(() => parseExperiment(r)).not.toThrow();
   });
 });

@@ -5,6 +5,7 @@
  * device) gets them again; checkpoints and dropped models also live in the worker's IndexedDB.
  */
 import type { MethodConfig } from '../train/config';
+import { REPAIR_RECIPE } from '../train/repair-recipe';
 import { BACKEND_ORDER, type BackendName } from '../worker/backend-types';
 import { startLabWorker, type LabClient } from '../worker/client';
 import type { DataInput, DeriveRequest, EvalTarget, LabEvent, LabExperiment, ModelRole, NamedBytes, TrainUpdate } from '../worker/lab';
@@ -489,6 +490,21 @@ export async function evaluate(targets: EvalTarget[]): Promise<void> {
   }
 }
 
+/**
+ * The experiment with the repair recipe's methods, weights, schedule and batch mix, keeping the
+ * person's data choices, input size, epochs and lab settings.
+ */
+export function withRepairRecipe(c: LabExperiment): LabExperiment {
+  const r = REPAIR_RECIPE;
+  return {
+    ...c,
+    methods: r.methods.map((m) => ({ ...m })),
+    detectionWeight: r.detectionWeight,
+    data: { ...c.data, annotatedPerBatch: r.annotatedPerBatch },
+    schedule: { ...c.schedule, ...r.schedule },
+  };
+}
+
 /** Derives a smaller student from the teacher on the loaded photos; the student it replaces stays if it fails. */
 export async function deriveStudent(request: DeriveRequest): Promise<void> {
   if (!lab) return;
@@ -497,6 +513,8 @@ export async function deriveStudent(request: DeriveRequest): Promise<void> {
     const { info, summary } = await lab.deriveStudent(request);
     set((s) => ({ models: { ...s.models, student: { status: 'ready', value: info } }, inspect: markModelChanged(s.inspect, 'student'), derivation: { running: false, progress: null, summary, error: null }, evaluation: { ...s.evaluation, reports: {} } }));
     delete droppedModels.student;
+    // A derived student is repaired with the recipe measured for it (src/train/config.ts), beside the photos it came from.
+    updateConfig(withRepairRecipe);
     if (get().data.status === 'ready' && dataInput) await refreshData();
   } catch (error) {
     set((s) => ({ derivation: { ...s.derivation, running: false, progress: null, error: messageOf(error) } }));

@@ -2,6 +2,7 @@ import { useRef, useState, type DragEvent, type RefObject } from 'react';
 import type { SplitInfo } from '../../worker/lab';
 import { clearPhotos, loadDataArchive, loadDataFolder, loadPhotosArchive, loadPhotosFolder, setSplits, updateConfig } from '../controller';
 import { isRunActive, useLabStore } from '../store';
+import { NumberField } from './NumberField';
 
 function SplitSummary({ role, info }: { role: string; info: SplitInfo }) {
   const s = info.summary;
@@ -82,6 +83,8 @@ function PhotosPicker({ locked }: { locked: boolean }) {
   const threshold = useLabStore((s) => s.config?.data.pseudoThreshold ?? 0.4);
   const photosOnly = useLabStore((s) => !!s.config?.lab?.photosOnly);
   const methods = useLabStore((s) => s.config?.methods.length ?? 0);
+  const batchSize = useLabStore((s) => s.config?.schedule.batchSize ?? 4);
+  const annotatedPerBatch = useLabStore((s) => s.config?.data.annotatedPerBatch ?? 0);
   const folder = useRef<HTMLInputElement>(null);
   const archive = useRef<HTMLInputElement>(null);
   return (
@@ -125,6 +128,18 @@ function PhotosPicker({ locked }: { locked: boolean }) {
           />{' '}
           train on the photos alone (label-free: the annotated split is only evaluated)
         </label>
+      )}
+      {photos.status === 'ready' && !photosOnly && (
+        <NumberField
+          label="annotated images per batch"
+          value={annotatedPerBatch}
+          integer
+          min={0}
+          disabled={locked}
+          testId="annotated-per-batch"
+          title={`with photos beside the split: this many annotated images in every batch, the rest photos (an epoch is then one pass over the photos); 0: all drawn alike. Below the batch size (${batchSize}).`}
+          onChange={(v) => updateConfig((c) => ({ ...c, data: { ...c.data, annotatedPerBatch: Math.min(v, Math.max(0, c.schedule.batchSize - 1)) } }))}
+        />
       )}
       {notice && (
         <p className="error small" role="alert" data-testid="photos-notice">

@@ -1,3 +1,4 @@
+import { REPAIR_RECIPE } from '../../train/repair-recipe';
 import { useState } from 'react';
 import { deriveStudent } from '../controller';
 import { formatCount } from '../format';
@@ -94,6 +95,13 @@ export function DerivePanel() {
           {formatCount(derivation.summary.student.macs)} MACs ({pct(derivation.summary.student.macs, derivation.summary.teacher.macs)}); {derivation.summary.prunedConvs} layers pruned,{' '}
           {derivation.summary.refitConvs} refit on {derivation.summary.images} photos at {derivation.summary.inputSize}² in {derivation.summary.seconds.toFixed(0)} s. Evaluate it below
           (student before).
+        </p>
+      )}
+      {derivation.summary && (
+        <p className="small" data-testid="derive-recipe">
+          The experiment is now the repair recipe measured for a derived student: {REPAIR_RECIPE.methods.map((m) => ('scale' in m ? `${m.id} ×${m.scale}` : m.id)).join(' + ')} + the detection loss,{' '}
+          {REPAIR_RECIPE.annotatedPerBatch} annotated images in every batch beside the photos, AdamW {REPAIR_RECIPE.schedule.lr.toExponential(0)} with a weight average ({REPAIR_RECIPE.schedule.ema}). Change any of
+          it below.
         </p>
       )}
       <details className="small" data-testid="derive-variants">

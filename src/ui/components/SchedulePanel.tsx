@@ -9,7 +9,12 @@ type Schedule = LabExperiment['schedule'];
 const SIZES = [64, 96, 128, 160, 192, 224, 256, 320, 384, 416, 480, 512, 640];
 
 function setSchedule<K extends keyof Schedule>(key: K, value: Schedule[K]) {
-  updateConfig((c) => ({ ...c, schedule: { ...c.schedule, [key]: value } }));
+  updateConfig((c) => {
+    const next = { ...c, schedule: { ...c.schedule, [key]: value } };
+    // Annotated images per batch stay below the batch size, leaving room for photos.
+    const perBatch = next.data.annotatedPerBatch ?? 0;
+    return perBatch >= next.schedule.batchSize ? { ...next, data: { ...next.data, annotatedPerBatch: Math.max(0, next.schedule.batchSize - 1) } } : next;
+  });
 }
 
 /** Optimiser, schedule, input size, checkpoints and the image limits. */
