@@ -7,6 +7,11 @@ describe('the schedule before Train', () => {
     expect(planRun({ trainImages: 20, maxTrainImages: 6, photos: 0, batchSize: 4, epochs: 3 })).toEqual({ images: 6, perEpoch: 1, totalSteps: 3 });
     // All 20 plus 160 photos capped at 40: 60 images, batch 4 → 15 steps × 2 epochs.
     expect(planRun({ trainImages: 20, maxTrainImages: 0, photos: 160, maxUnlabeled: 40, batchSize: 4, epochs: 2 })).toEqual({ images: 60, perEpoch: 15, totalSteps: 30 });
+    // Two annotated images in every batch: an epoch is one pass over the 160 photos, two at a time.
+    expect(planRun({ trainImages: 20, photos: 160, batchSize: 4, epochs: 2, annotatedPerBatch: 2 })).toEqual({ images: 180, perEpoch: 80, totalSteps: 160, mixed: { photos: 160, annotatedPerBatch: 2 } });
+    // No annotated images (photos alone) or no room beside them: counted as before.
+    expect(planRun({ trainImages: 0, photos: 160, batchSize: 4, epochs: 1, annotatedPerBatch: 2 })).toEqual({ images: 160, perEpoch: 40, totalSteps: 40 });
+    expect(planRun({ trainImages: 20, photos: 160, batchSize: 2, epochs: 1, annotatedPerBatch: 2 })).toEqual({ images: 180, perEpoch: 90, totalSteps: 90 });
     // Fewer images than a batch: no step.
     expect(planRun({ trainImages: 3, photos: 0, batchSize: 4, epochs: 5 }).totalSteps).toBe(0);
   });

@@ -9,15 +9,24 @@ export interface RunPlan {
   images: number;
   perEpoch: number;
   totalSteps: number;
+  /** When every batch holds annotated images beside photos: an epoch is one pass over the photos. */
+  mixed?: { photos: number; annotatedPerBatch: number };
 }
 
-export function planRun(o: { trainImages: number; maxTrainImages?: number; photos: number; maxUnlabeled?: number; batchSize: number; epochs: number }): RunPlan {
+export function planRun(o: { trainImages: number; maxTrainImages?: number; photos: number; maxUnlabeled?: number; batchSize: number; epochs: number; annotatedPerBatch?: number }): RunPlan {
   const labelled = o.maxTrainImages && o.maxTrainImages > 0 ? Math.min(o.trainImages, o.maxTrainImages) : o.trainImages;
   const photos = o.maxUnlabeled !== undefined && o.maxUnlabeled >= 0 ? Math.min(o.photos, o.maxUnlabeled) : o.photos;
   const images = labelled + photos;
   const batch = Math.max(1, Math.floor(o.batchSize));
+  const epochs = Math.max(0, Math.floor(o.epochs));
+  const k = Math.floor(o.annotatedPerBatch ?? 0);
+  // As the trainer counts them (stepsPerEpoch in src/train/trainer.ts).
+  if (k > 0 && k < batch && labelled > 0 && photos > 0) {
+    const perEpoch = Math.max(1, Math.floor(photos / (batch - k)));
+    return { images, perEpoch, totalSteps: perEpoch * epochs, mixed: { photos, annotatedPerBatch: k } };
+  }
   const perEpoch = images < batch ? 0 : Math.max(1, Math.floor(images / batch));
-  return { images, perEpoch, totalSteps: perEpoch * Math.max(0, Math.floor(o.epochs)) };
+  return { images, perEpoch, totalSteps: perEpoch * epochs };
 }
 
 /** Rough training throughput (multiply-accumulates per second, forward and backward) when nothing was measured. */

@@ -34,7 +34,10 @@ export function SchedulePanel() {
         <span className="small schedule-plan" data-testid="schedule-plan">
           {planned ? (
             <>
-              {planned.plan.images} images ÷ batch {s.batchSize} = {planned.plan.perEpoch} step{planned.plan.perEpoch === 1 ? '' : 's'} per epoch × {s.epochs} = <strong data-testid="schedule-steps">{planned.plan.totalSteps} steps</strong>
+              {planned.plan.mixed
+                ? `${planned.plan.mixed.photos} photos ÷ ${s.batchSize - planned.plan.mixed.annotatedPerBatch} per batch (beside ${planned.plan.mixed.annotatedPerBatch} annotated)`
+                : `${planned.plan.images} images ÷ batch ${s.batchSize}`}{' '}
+              = {planned.plan.perEpoch} step{planned.plan.perEpoch === 1 ? '' : 's'} per epoch × {s.epochs} = <strong data-testid="schedule-steps">{planned.plan.totalSteps} steps</strong>
               {planned.estimate && (
                 <>
                   {' · '}
