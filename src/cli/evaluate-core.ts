@@ -9,10 +9,9 @@ import { parseArgs } from 'node:util';
 import type { DetectorEvalReport } from '../eval/evaluate-detector';
 import { parseManifest } from '../models/manifest';
 import { UsageError } from './args';
-import { iterateBatches } from '../data/pipeline';
-import { measureFidelity, type FidelityReport } from '../eval/fidelity';
-import { loadModel, loadSplit, resolveManifest } from './node-lab';
-import { evaluateModel } from './run';
+import type { FidelityReport } from '../eval/fidelity';
+import { loadModel, resolveManifest } from './node-lab';
+import { evaluateModel, fidelityOnSplit } from './run';
 import { checkManifest, checkSplits } from './validate';
 
 export const EVALUATE_USAGE = `Usage: npm run evaluate -- --model <manifest or model.json> --data <dir> --split <name> [options]
@@ -137,8 +136,7 @@ export async function runEvaluation(
     const report = await evaluateModel(model, o.dataDir, o.split, inputSize, undefined, onProgress);
     let fidelity: FidelityReport | undefined;
     if (teacher) {
-      const { dataset, loadImage } = await loadSplit(o.dataDir, o.split, model.manifest.classes);
-      fidelity = await measureFidelity(teacher, model, iterateBatches(dataset.images, loadImage, model.manifest, { batchSize: 2, seed: 0, shuffle: false, inputSize }));
+      fidelity = await fidelityOnSplit(teacher, model, o.dataDir, o.split, inputSize);
     }
     if (o.jsonPath) {
       const { images: _images, ...rest } = report;

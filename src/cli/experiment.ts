@@ -17,11 +17,10 @@ import { METHODS } from '../distill/registry';
 import { defaultExperiment, repairRecipe, type ExperimentConfig, type MethodConfig, type ScheduleConfig } from '../train/config';
 import { gradientShares } from '../train/gradient-shares';
 import type { DetectorEvalReport } from '../eval/evaluate-detector';
-import { iterateBatches } from '../data/pipeline';
-import { measureFidelity, type FidelityReport } from '../eval/fidelity';
-import { loadModel, loadSplit } from './node-lab';
+import type { FidelityReport } from '../eval/fidelity';
+import { loadModel } from './node-lab';
 import { progressLine } from './progress';
-import { evaluateModel, runExperiment, type RunResult } from './run';
+import { evaluateModel, fidelityOnSplit, runExperiment, type RunResult } from './run';
 
 const USAGE =
   'Usage: npm run experiment -- --data <VOC folder> [--student <manifest>] [--unlabeled <photo folder>] [--max-unlabeled n] [--train-split train|none] [--val-split val] [--epochs 6 | --steps n] [--batch-size 4] [--input-size 320] [--lr 1e-4] [--only finetune,kd,...,all,recipe] [--out experiments/fixture]';
@@ -98,8 +97,7 @@ async function main() {
   const student = loadModel(studentName, { trainable: false, name: 'student-eval' });
   const studentReport = await evaluateModel(student, v.data!, v['val-split']!, schedule.inputSize);
   const studentTitle = student.manifest.name;
-  const { dataset, loadImage } = await loadSplit(v.data!, v['val-split']!, student.manifest.classes);
-  const fidelityBefore = await measureFidelity(teacher, student, iterateBatches(dataset.images, loadImage, student.manifest, { batchSize: 2, seed: 0, shuffle: false, inputSize: schedule.inputSize }));
+  const fidelityBefore = await fidelityOnSplit(teacher, student, v.data!, v['val-split']!, schedule.inputSize);
   teacher.graph.dispose();
   student.graph.dispose();
   console.log(`teacher mAP ${pct(teacherReport.mapAll)}, student before training ${pct(studentReport.mapAll)} (all-point, ${v['val-split']}, ${schedule.inputSize}px)`);

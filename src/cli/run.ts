@@ -110,6 +110,12 @@ export async function evaluateModel(model: ModelHandle, dataDir: string, split: 
   });
 }
 
+/** The student's agreement with the teacher on a split (src/eval/fidelity.ts), at a given input size. */
+export async function fidelityOnSplit(teacher: ModelHandle, student: ModelHandle, dataDir: string, split: string, inputSize: number, signal?: AbortSignal): Promise<FidelityReport> {
+  const { dataset, loadImage } = await loadSplit(dataDir, split, student.manifest.classes);
+  return measureFidelity(teacher, student, iterateBatches(dataset.images, loadImage, student.manifest, { batchSize: 2, seed: 0, shuffle: false, inputSize, signal }));
+}
+
 function trend(log: Record<string, number>[]): Record<string, { first: number; last: number }> {
   const k = Math.max(1, Math.floor(log.length / 10));
   const mean = (rows: Record<string, number>[], name: string) => rows.reduce((s, r) => s + (r[name] ?? 0), 0) / rows.length;
@@ -154,9 +160,8 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
     // Agreement with the teacher on the evaluation split (src/eval/fidelity.ts): steadier than mAP on few images.
     const fidelityNow = async (): Promise<FidelityReport | undefined> => {
       if (!teacher) return undefined;
-      const { dataset, loadImage } = await loadSplit(dataDir, config.data.valSplit, student.manifest.classes);
       try {
-        return await measureFidelity(teacher, student, iterateBatches(dataset.images, loadImage, student.manifest, { batchSize: 2, seed: 0, shuffle: false, inputSize: s.inputSize, signal: o.signal }));
+        return await fidelityOnSplit(teacher, student, dataDir, config.data.valSplit, s.inputSize, o.signal);
       } catch (error) {
         if (o.signal?.aborted) throw error;
         status(`agreement with the teacher not measured: ${(error as Error).message}`);

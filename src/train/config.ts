@@ -3,7 +3,7 @@
  * lab saves and loads it; the command line accepts it.
  */
 import { METHODS, type MethodId } from '../distill/registry';
-import { REPAIR_RECIPE } from './repair-recipe';
+import { withRepairRecipe } from './repair-recipe';
 
 export interface MethodConfig {
   id: MethodId;
@@ -122,15 +122,7 @@ export function photosTeach(config: ExperimentConfig): boolean {
 
 /** The default experiment with the repair recipe (./repair-recipe.ts) for a derived student. */
 export function repairRecipe(): ExperimentConfig {
-  const base = defaultExperiment();
-  const r = REPAIR_RECIPE;
-  return {
-    ...base,
-    methods: r.methods.map((m) => ({ ...m })),
-    detectionWeight: r.detectionWeight,
-    data: { ...base.data, annotatedPerBatch: r.annotatedPerBatch },
-    schedule: { ...base.schedule, ...r.schedule },
-  };
+  return withRepairRecipe(defaultExperiment());
 }
 
 /** Checks an untrusted experiment JSON, listing every problem at once. */

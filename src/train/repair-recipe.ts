@@ -6,6 +6,8 @@
  * fragile: 1e-4 undoes plain fine-tuning within 120 steps) with a weight average of decay 0.99.
  * Chosen by measurement: see the README's "Repairing the derived student".
  */
+import type { ExperimentConfig } from './config';
+
 export const REPAIR_RECIPE = {
   // KD x5: at scale 1 its gradient is about a tenth of the hints' (0.68 against 3.1 on the fixture).
   methods: [{ id: 'hints' }, { id: 'kd', scale: 5 }, { id: 'ld' }],
@@ -13,3 +15,18 @@ export const REPAIR_RECIPE = {
   annotatedPerBatch: 2,
   schedule: { optimizer: 'adam', lr: 2e-5, ema: 0.99 },
 } as const;
+
+/**
+ * An experiment with the repair recipe's methods, weights, schedule and batch mix, keeping its
+ * data choices, input size, epochs and any other settings (the lab's included).
+ */
+export function withRepairRecipe<C extends ExperimentConfig>(c: C): C {
+  const r = REPAIR_RECIPE;
+  return {
+    ...c,
+    methods: r.methods.map((m) => ({ ...m })),
+    detectionWeight: r.detectionWeight,
+    data: { ...c.data, annotatedPerBatch: r.annotatedPerBatch },
+    schedule: { ...c.schedule, ...r.schedule },
+  };
+}

@@ -12,6 +12,9 @@ import { learningRateAt } from './schedule';
 import type { DistillSession } from './session';
 import { distillStep } from './step';
 import { tapNames } from './detector-taps';
+import { stepsPerEpoch } from './epoch';
+
+export { stepsPerEpoch };
 
 export type TrainEvent =
   | { type: 'started'; step: number; totalSteps: number; stepsPerEpoch: number }
@@ -75,14 +78,6 @@ export class NonFiniteLossError extends Error {
     );
     this.name = 'NonFiniteLossError';
   }
-}
-
-/** Full batches in one epoch: of all images, or of the photos when every batch holds annotated images too. */
-export function stepsPerEpoch(imageCount: number, batchSize: number, mixed?: { photos: number; annotatedPerBatch: number }): number {
-  if (mixed && mixed.annotatedPerBatch > 0 && mixed.photos > 0 && mixed.photos < imageCount) {
-    return Math.max(1, Math.floor(mixed.photos / (batchSize - mixed.annotatedPerBatch)));
-  }
-  return Math.max(1, Math.floor(imageCount / batchSize));
 }
 
 export async function train(o: TrainOptions): Promise<{ step: number; stopped: boolean }> {

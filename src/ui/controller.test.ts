@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { orderTerms } from './components/LossCharts';
-import { appendPoint, backendOrderFromQuery, backendRequest, withRepairRecipe } from './controller';
+import { appendPoint, backendOrderFromQuery, backendRequest } from './controller';
+import { withRepairRecipe } from '../train/repair-recipe';
 import { defaultExperiment, parseExperiment, repairRecipe } from '../train/config';
 import type { LossPoint } from './store';
 

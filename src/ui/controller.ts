@@ -5,7 +5,7 @@
  * device) gets them again; checkpoints and dropped models also live in the worker's IndexedDB.
  */
 import type { MethodConfig } from '../train/config';
-import { REPAIR_RECIPE } from '../train/repair-recipe';
+import { withRepairRecipe } from '../train/repair-recipe';
 import { BACKEND_ORDER, type BackendName } from '../worker/backend-types';
 import { startLabWorker, type LabClient } from '../worker/client';
 import type { DataInput, DeriveRequest, EvalTarget, LabEvent, LabExperiment, ModelRole, NamedBytes, TrainUpdate } from '../worker/lab';
@@ -488,21 +488,6 @@ export async function evaluate(targets: EvalTarget[]): Promise<void> {
   } catch (error) {
     set((s) => ({ evaluation: { ...s.evaluation, running: false, progress: null, error: messageOf(error) } }));
   }
-}
-
-/**
- * The experiment with the repair recipe's methods, weights, schedule and batch mix, keeping the
- * person's data choices, input size, epochs and lab settings.
- */
-export function withRepairRecipe(c: LabExperiment): LabExperiment {
-  const r = REPAIR_RECIPE;
-  return {
-    ...c,
-    methods: r.methods.map((m) => ({ ...m })),
-    detectionWeight: r.detectionWeight,
-    data: { ...c.data, annotatedPerBatch: r.annotatedPerBatch },
-    schedule: { ...c.schedule, ...r.schedule },
-  };
 }
 
 /** Derives a smaller student from the teacher on the loaded photos; the student it replaces stays if it fails. */

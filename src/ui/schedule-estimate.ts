@@ -3,6 +3,7 @@
  * epoch) and about how long they take. The time is a measurement from this page's last run when
  * there is one at the same batch and input size, else a rough guess from the models' MACs.
  */
+import { stepsPerEpoch } from '../train/epoch';
 import type { BackendName } from '../worker/backend-types';
 
 export interface RunPlan {
@@ -20,13 +21,10 @@ export function planRun(o: { trainImages: number; maxTrainImages?: number; photo
   const batch = Math.max(1, Math.floor(o.batchSize));
   const epochs = Math.max(0, Math.floor(o.epochs));
   const k = Math.floor(o.annotatedPerBatch ?? 0);
-  // As the trainer counts them (stepsPerEpoch in src/train/trainer.ts).
-  if (k > 0 && k < batch && labelled > 0 && photos > 0) {
-    const perEpoch = Math.max(1, Math.floor(photos / (batch - k)));
-    return { images, perEpoch, totalSteps: perEpoch * epochs, mixed: { photos, annotatedPerBatch: k } };
-  }
-  const perEpoch = images < batch ? 0 : Math.max(1, Math.floor(images / batch));
-  return { images, perEpoch, totalSteps: perEpoch * epochs };
+  const mixed = k > 0 && k < batch && labelled > 0 && photos > 0 ? { photos, annotatedPerBatch: k } : undefined;
+  // As the trainer counts them; fewer images than a batch train nothing.
+  const perEpoch = images < batch ? 0 : stepsPerEpoch(images, batch, mixed);
+  return { images, perEpoch, totalSteps: perEpoch * epochs, ...(mixed ? { mixed } : {}) };
 }
 
 /** Rough training throughput (multiply-accumulates per second, forward and backward) when nothing was measured. */

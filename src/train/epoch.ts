@@ -1,0 +1,12 @@
+/**
+ * How many steps one epoch makes, as the trainer walks the data (no tfjs import, so the lab's page
+ * plans a run with the same count).
+ */
+
+/** Full batches in one epoch: of all images, or of the photos when every batch holds annotated images too. */
+export function stepsPerEpoch(imageCount: number, batchSize: number, mixed?: { photos: number; annotatedPerBatch: number }): number {
+  if (mixed && mixed.annotatedPerBatch > 0 && mixed.annotatedPerBatch < batchSize && mixed.photos > 0 && mixed.photos < imageCount) {
+    return Math.max(1, Math.floor(mixed.photos / (batchSize - mixed.annotatedPerBatch)));
+  }
+  return Math.max(1, Math.floor(imageCount / batchSize));
+}
