@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { AnchorGrid } from './anchors';
 import type { Assignment } from './assignment';
 import { alignedGiou, alignedIou } from './box-tensor';
-import { stopGradient } from './stop-gradient';
+import { oneHotRows } from './one-hot';
+import { detached } from './stop-gradient';
 
 /**
  * The GFL detection loss of NanoDet (Li et al., "Generalized Focal Loss", NeurIPS 2020), on
@@ -23,7 +24,7 @@ import { stopGradient } from './stop-gradient';
  * DFL and GIoU are weighted per positive by w = max_c sigmoid(class logit) and divided by
  * max(Sum w over the batch, 1): mmdet clamps that average factor at 1, so while the scores are
  * low (w ≈ 0.17 at initialisation) the terms are not inflated. The IoU target y and the weights w
- * are constants for the gradient (stopGradient), computed on the device without reading values
+ * are constants for the gradient (detached), computed on the device without reading values
  * back. `terms` are the unweighted losses: loss = qflWeight·qfl + dflWeight·dfl + giouWeight·giou.
  * With no positive in the batch, QFL pushes every score towards 0 (divided by the number of
  * images) and dfl = giou = 0, as in mmdet.
@@ -267,13 +268,13 @@ export function gflLoss(input: GflLossInput, options: GflLossOptions = {}): GflL
     const pred = decodeBoxesTensor(reg, tf.tensor2d(t.centres, [rows, 2]), tf.tensor1d(t.strides));
 
     // Soft QFL target: the IoU at the GT class of positive rows, a constant for the gradient.
-    const quality = stopGradient(tf.mul(alignedIou(pred, gtBoxes), positive));
-    const classMask = tf.cast(tf.equal(tf.tensor2d(t.classOfRow, [rows, 1], 'int32'), tf.reshape(tf.range(0, numClasses, 1, 'int32'), [1, numClasses])), 'float32');
+    const quality = detached(() => tf.mul(alignedIou(pred, gtBoxes), positive));
+    const classMask = oneHotRows(t.classOfRow, numClasses);
     const target = tf.mul(classMask, tf.reshape(quality, [rows, 1]));
     const qfl = tf.div(tf.sum(qualityFocalLoss(cls, target, qflBeta)), t.qflAvgFactor) as tf.Scalar;
 
     // NanoDet's per-positive weight: the highest class score, detached.
-    const weight = stopGradient(tf.mul(tf.max(tf.sigmoid(cls), 1), positive));
+    const weight = detached(() => tf.mul(tf.max(tf.sigmoid(cls), 1), positive));
     const weightSum = tf.maximum(tf.sum(weight), 1); // mmdet: avg_factor.clamp_(min=1)
     const dflPerRow = tf.mean(tf.neg(tf.sum(tf.mul(tf.tensor3d(t.twoHot, [rows, 4, bins]), tf.logSoftmax(reg)), -1)), 1);
     const dfl = tf.div(tf.sum(tf.mul(weight, dflPerRow)), weightSum) as tf.Scalar;

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { withoutTape } from '../graph/ops/tape';
 
 /**
  * Identity in the forward pass, zero gradient in the backward pass (PyTorch's `.detach()`,
@@ -14,4 +15,14 @@ const detach = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
 
 export function stopGradient<T extends tf.Tensor>(x: T): T {
   return detach(x) as T;
+}
+
+/**
+ * The value of `f`, computed off the gradient tape: a constant for backprop, like stopGradient
+ * around the same expression, but the ops inside are never recorded, so backprop does not run
+ * their gradients (with zeros) either. stopGradient(tf.max(...)) still differentiates the max,
+ * a broadcast comparison over every row, on its way to a zero.
+ */
+export function detached<T extends tf.Tensor>(f: () => T): T {
+  return withoutTape(f);
 }

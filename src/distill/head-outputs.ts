@@ -44,17 +44,6 @@ export function rowTables(grid: AnchorGrid, n: number): { centres: Float32Array;
   return { centres, strides, boxes };
 }
 
-/** [R, depth] 0/1 mask with a 1 at column index[r] (none where index[r] is −1). A constant. */
-export function oneHotRows(index: Int32Array, depth: number): tf.Tensor2D {
-  return tf.tidy(
-    () =>
-      tf.cast(
-        tf.equal(tf.tensor2d(index, [index.length, 1], 'int32'), tf.reshape(tf.range(0, depth, 1, 'int32'), [1, depth])),
-        'float32',
-      ) as tf.Tensor2D,
-  );
-}
-
 /**
  * The teacher channel of each student class: `teacherClassIndex[k]` (e.g. VOC student class →
  * COCO teacher channel), or k itself when the mapping is null and both have the same classes.

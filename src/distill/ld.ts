@@ -58,7 +58,7 @@ import type { Assignment } from '../detect/assignment';
 import { binsOf, distributionMap, flattenRows, selectTeacherClasses, setDistribution, teacherChannels } from './head-outputs';
 import { checkAssignments, checkLevelPairs } from './levels';
 import { readValues } from './readback';
-import { stopGradient, type MethodResult, type PanelMap } from './types';
+import { detached, stopGradient, type MethodResult, type PanelMap } from './types';
 
 export interface LdParams {
   /** Temperature of the edge distributions. */
@@ -215,7 +215,7 @@ export function ld(inputs: LdInputs, params: Partial<LdParams> = {}, options: { 
     const pos = tf.tensor1d(positive);
 
     // w_i: the student's highest class score, a constant weight.
-    const w = stopGradient(tf.mul(tf.max(tf.sigmoid(clsSRows), 1), pos));
+    const w = detached(() => tf.mul(tf.max(tf.sigmoid(clsSRows), 1), pos));
     const mainSum = tf.sum(tf.mul(w, perRow));
     const main = (p.normalize === 'sum' ? mainSum : tf.div(mainSum, tf.maximum(tf.sum(w), 1e-12))) as tf.Scalar;
     const vlrTotal = tf.sum(tf.mul(tf.tensor1d(vlr), perRow));

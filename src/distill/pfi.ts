@@ -18,7 +18,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { adapt, checkLevelPairs, heatmap } from './levels';
-import { stopGradient, type Connector, type MethodResult, type PanelMap } from './types';
+import { detached, stopGradient, type Connector, type MethodResult, type PanelMap } from './types';
 
 export interface PfiParams {
   weight: number;
@@ -59,7 +59,7 @@ export function pfi(inputs: PfiInputs, params: Partial<PfiParams> = {}, options:
       const ft = stopGradient(t);
       const pT = tf.sigmoid(stopGradient(clsT[l] as tf.Tensor4D));
       const pS = tf.sigmoid(clsS[l] as tf.Tensor4D);
-      const pDiff = stopGradient(tf.sum(tf.squaredDifference(pT, pS), 3, true));
+      const pDiff = detached(() => tf.sum(tf.squaredDifference(pT, pS), 3, true));
       const fs = adapt('PFI', l, featS[l] as tf.Tensor4D, ft.shape[3], inputs.adapters?.[l]);
       const fDiff = tf.mean(tf.squaredDifference(ft, fs), 3, true);
       if (options.withMaps) maps.push(heatmap('P', l, pDiff), heatmap('F', l, fDiff));

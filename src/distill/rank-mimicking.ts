@@ -39,10 +39,11 @@ import * as tf from '@tensorflow/tfjs';
 import type { Assignment } from '../detect/assignment';
 import { alignedIou } from '../detect/box-tensor';
 import { decodeBoxesTensor } from '../detect/gfl-loss';
-import { binsOf, distributionMap, flattenRows, oneHotRows, rowTables, setDistribution, teacherChannels } from './head-outputs';
+import { oneHotRows } from '../detect/one-hot';
+import { binsOf, distributionMap, flattenRows, rowTables, setDistribution, teacherChannels } from './head-outputs';
 import { checkAssignments, checkLevelPairs } from './levels';
 import { readValues } from './readback';
-import { stopGradient, type DistributionPanelMap, type MethodResult, type PanelMap } from './types';
+import { detached, stopGradient, type DistributionPanelMap, type MethodResult, type PanelMap } from './types';
 
 export interface RankMimickingParams {
   weight: number;
@@ -93,7 +94,7 @@ function segmentLogSoftmax(z: tf.Tensor1D, segments: tf.Tensor2D, inside: tf.Ten
     const zIn = tf.mul(z, inside);
     const masked = tf.add(tf.mul(segments, tf.reshape(zIn, [1, r])), tf.mul(tf.sub(segments, 1), OUTSIDE));
     // The max is only a shift: log-softmax does not depend on it, so no gradient through it.
-    const max = stopGradient(tf.max(masked, 1).reshape([j, 1]));
+    const max = detached(() => tf.max(masked, 1).reshape([j, 1]));
     const maxRow = tf.reshape(tf.matMul(segments, max, true, false), [r]);
     const e = tf.mul(tf.exp(tf.sub(zIn, maxRow)), inside);
     const lse = tf.add(max, tf.log(tf.matMul(segments, tf.reshape(e, [r, 1]))));

@@ -77,7 +77,7 @@ export interface Connector {
 }
 
 /** Identity forward, zero gradient (one implementation, shared with the detection loss). */
-export { stopGradient } from '../detect/stop-gradient';
+export { detached, stopGradient } from '../detect/stop-gradient';
 
 /** Keeps the terms of a result alive past the enclosing tidy (e.g. inside tf.variableGrads). */
 export function keepTerms(result: MethodResult): MethodResult {

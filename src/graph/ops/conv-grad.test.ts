@@ -20,6 +20,10 @@ const convCases: Case[] = [
   { name: '3x3 explicit pads beyond the kernel reach', x: [1, 5, 6, 2], k: [3, 3, 2, 3], strides: [1, 1], pads: [3, 0, 0, 3], dilations: [1, 1] },
   { name: '2x2 stride 2 explicit asymmetric pads', x: [1, 6, 6, 4], k: [2, 2, 4, 5], strides: [2, 2], pads: [1, 0, 0, 1], dilations: [1, 1] },
   { name: '3x3 stride 2 SAME on odd size', x: [2, 9, 7, 3], k: [3, 3, 3, 4], strides: [2, 2], pads: [1, 1, 1, 1], dilations: [1, 1] },
+  // Stride phases: a stride larger than the kernel leaves phases with no tap; mixed strides.
+  { name: '5x5 stride 3 asymmetric pads', x: [1, 11, 10, 3], k: [5, 5, 3, 2], strides: [3, 3], pads: [2, 1, 0, 2], dilations: [1, 1] },
+  { name: '2x2 stride 3 (phases without a tap)', x: [2, 8, 7, 2], k: [2, 2, 2, 3], strides: [3, 3], pads: [0, 0, 1, 0], dilations: [1, 1] },
+  { name: '3x3 stride (1,2) pad 1', x: [2, 7, 8, 2], k: [3, 3, 2, 3], strides: [1, 2], pads: [1, 1, 1, 1], dilations: [1, 1] },
   { name: '3x2 dilation (2,3) asymmetric pads', x: [1, 9, 10, 2], k: [3, 2, 2, 3], strides: [1, 1], pads: [2, 1, 0, 3], dilations: [2, 3] },
 ];
 

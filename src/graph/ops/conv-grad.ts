@@ -159,8 +159,83 @@ function assertStrideOrDilation(strides: Pair, dilations: Pair, what: string) {
 
 /** Input gradient of conv2d(·, filter): flip the kernel spatially and swap its in/out channels. */
 function conv2dInputGradient(dy: tf.Tensor4D, filter: tf.Tensor4D, xShape: readonly number[], strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
+  if (isStridedOnly(strides, dilations)) return stridedInputGradient(dy, filter.transpose([0, 1, 3, 2]) as tf.Tensor4D, xShape, strides, pads, false, 1);
   const flipped = flipSpatial(filter).transpose([0, 1, 3, 2]) as tf.Tensor4D;
   return inputGradient(dy, flipped, xShape, strides, dilations, pads, false, 1);
+}
+
+const isStridedOnly = (strides: Pair, dilations: Pair) => (strides[0] > 1 || strides[1] > 1) && dilations[0] === 1 && dilations[1] === 1;
+
+/**
+ * One axis of a stride phase: input rows i = s·m + a (m = 0..rows−1) take the taps
+ * k = first + s·j (j = 0..taps−1) from dy rows o = m + lead − j. As a stride-1 correlation of dy
+ * with those taps reversed: pad dy by `before` and `after` (negative: crop).
+ */
+interface PhaseAxis {
+  first: number;
+  taps: number;
+  before: number;
+  after: number;
+}
+
+function phaseAxis(a: number, stride: number, k: number, padBefore: number, outRows: number, rows: number): PhaseAxis {
+  const first = (a + padBefore) % stride;
+  const lead = Math.floor((a + padBefore) / stride);
+  const taps = first < k ? Math.ceil((k - first) / stride) : 0;
+  const before = taps - 1 - lead;
+  return { first, taps, before, after: rows + taps - 1 - outRows - before };
+}
+
+/**
+ * The input gradient of a strided convolution (dilation 1), one stride phase at a time: the input
+ * rows and columns of one phase (i mod s fixed) see only the taps of one residue class, so each
+ * phase is a stride-1 correlation of dy itself with a sub-kernel (about k²/s² taps), and the
+ * phases interleave into the result. Spreading dy with zeros and correlating with the whole
+ * kernel would do s² times the multiply-adds, most of them with zeros.
+ * `filter` is [KH,KW,Cdy,Cx] in forward tap order (not flipped); depthwise: [KH,KW,C·M,1].
+ */
+function stridedInputGradient(dy: tf.Tensor4D, filter: tf.Tensor4D, xShape: readonly number[], strides: Pair, pads: Pads, depthwise: boolean, multiplier: number): tf.Tensor4D {
+  const [n, h, w, c] = xShape as [number, number, number, number];
+  const [kh, kw, a, b] = filter.shape;
+  const [, oh, ow, cdy] = dy.shape;
+  const [sh, sw] = strides;
+  const rows = Math.ceil(h / sh);
+  const cols = Math.ceil(w / sw);
+  const outChannels = depthwise ? cdy : b;
+  const taps = filter.reshape([kh * kw, a * b]) as tf.Tensor2D;
+  const phaseRows: tf.Tensor4D[] = [];
+  for (let ah = 0; ah < sh; ah++) {
+    const py = phaseAxis(ah, sh, kh, pads[0], oh, rows);
+    const phases: tf.Tensor4D[] = [];
+    for (let aw = 0; aw < sw; aw++) {
+      const px = phaseAxis(aw, sw, kw, pads[2], ow, cols);
+      if (py.taps === 0 || px.taps === 0) {
+        phases.push(tf.zeros([n, rows, cols, outChannels]));
+        continue;
+      }
+      // The phase's taps, last first on each axis (correlation order).
+      const picks: tf.Tensor2D[] = [];
+      for (let j = py.taps - 1; j >= 0; j--) {
+        for (let i = px.taps - 1; i >= 0; i--) picks.push(tf.slice(taps, [(py.first + sh * j) * kw + px.first + sw * i, 0], [1, a * b]));
+      }
+      const sub = (picks.length === 1 ? picks[0]! : tf.concat(picks)).reshape([py.taps, px.taps, a, b]) as tf.Tensor4D;
+      let src = dy;
+      const t0 = Math.max(0, -py.before);
+      const b0 = Math.max(0, -py.after);
+      const l0 = Math.max(0, -px.before);
+      const r0 = Math.max(0, -px.after);
+      if (t0 + b0 + l0 + r0 > 0) src = sliceRows(dy, [0, t0, l0, 0], [n, oh - t0 - b0, ow - l0 - r0, cdy]);
+      const p: Pad4 = [[0, 0], [Math.max(0, py.before), Math.max(0, py.after)], [Math.max(0, px.before), Math.max(0, px.after)], [0, 0]];
+      phases.push(depthwise ? tf.depthwiseConv2d(src, sub, 1, p, 'NHWC') : tf.conv2d(src, sub, 1, p, 'NHWC'));
+    }
+    // [N, rows, cols, sw, C]: column phases side by side.
+    phaseRows.push((sw === 1 ? phases[0]!.expandDims(3) : tf.stack(phases, 3)) as tf.Tensor4D);
+  }
+  // [N, rows, sh, cols, sw, C] → [N, rows·sh, cols·sw, C]: row m·sh + ah, column l·sw + aw.
+  const joined = (sh === 1 ? phaseRows[0]!.expandDims(2) : tf.stack(phaseRows, 2)).reshape([n, rows * sh, cols * sw, outChannels]) as tf.Tensor4D;
+  let g = rows * sh === h && cols * sw === w ? joined : sliceRows(joined, [0, 0, 0, 0], [n, h, w, outChannels]);
+  if (depthwise && multiplier > 1) g = g.reshape([n, h, w, c, multiplier]).sum(4) as tf.Tensor4D;
+  return g;
 }
 
 /**
@@ -219,7 +294,10 @@ export function depthwiseConv2dForwardGrad(x: tf.Tensor4D, filter: tf.Tensor4D, 
       const f = sf as tf.Tensor4D;
       const [kh, kw, c, m] = f.shape;
       // Input gradient: each output channel c·m+j correlates back onto input channel c.
-      const dx = () => inputGradient(dy4, flipSpatial(f).reshape([kh, kw, c * m, 1]), xs.shape, strides, dilations, pads, true, m);
+      const dx = () =>
+        isStridedOnly(strides, dilations)
+          ? stridedInputGradient(dy4, f.reshape([kh, kw, c * m, 1]) as tf.Tensor4D, xs.shape, strides, pads, true, m)
+          : inputGradient(dy4, flipSpatial(f).reshape([kh, kw, c * m, 1]), xs.shape, strides, dilations, pads, true, m);
       return [dx, () => depthwiseFilterGradient(xs, dy4, f.shape, strides, pads, dilations)];
     },
   ) as tf.Tensor4D;

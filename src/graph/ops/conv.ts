@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { attr, type TfNodeDef } from '../model-json';
 import { conv2dForwardGrad, conv2dTransposeForwardGrad, depthwiseConv2dForwardGrad, type Pads } from './conv-grad';
 import { recordingGradients } from './tape';
+import { leakyRelu } from './leaky-relu';
 import { input, op, type OpContext, type OpDef } from './types';
 
 /** True when a gradient is being recorded and the backend lacks the kernel for it. */
@@ -87,7 +88,7 @@ export function activate(x: tf.Tensor, name: string, node: TfNodeDef, preluAlpha
     case 'Tanh':
       return tf.tanh(x);
     case 'LeakyRelu':
-      return tf.leakyRelu(x, attr.float(node, 'leakyrelu_alpha', attr.float(node, 'alpha', 0.2)));
+      return leakyRelu(x, attr.float(node, 'leakyrelu_alpha', attr.float(node, 'alpha', 0.2)));
     case 'Prelu':
       if (!preluAlpha) throw new Error(`Fused Prelu in "${node.name}" has no alpha input.`);
       return tf.prelu(x, preluAlpha);

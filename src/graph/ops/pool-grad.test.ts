@@ -23,6 +23,7 @@ describe('max pooling gradient through forward ops', () => {
     [[2, 34, 34, 8], 3, 2, [1, 1, 1, 1]],
     [[1, 8, 7, 5], 2, 2, [0, 0, 0, 1]],
     [[1, 6, 6, 3], 3, 1, [1, 1, 1, 1]],
+    [[1, 11, 10, 4], 2, 3, [0, 1, 1, 0]], // stride above the kernel: phases no tap reaches
   ];
   for (const [shape, k, s, pads] of cases) {
     it(`${k}x${k}/${s} on [${shape}] matches the cpu backend's native gradient, on cpu and wasm`, async () => {

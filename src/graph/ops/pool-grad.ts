@@ -35,34 +35,42 @@ export function maxPoolForwardGrad(x: tf.Tensor4D, ksize: Pair, strides: Pair, p
 function maxPoolGrad(x: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw]: Pair, [sh, sw]: Pair, pads: Pads): tf.Tensor4D {
   const [n, h, w, c] = x.shape;
   const [, oh, ow] = y.shape;
-  const hp = h + pads[0] + pads[1];
-  const wp = w + pads[2] + pads[3];
-  // The frame the spread taps land in: the padded input, or more where the stride overhangs.
-  const hx = Math.max(hp, kh - 1 + oh * sh);
-  const wx = Math.max(wp, kw - 1 + ow * sw);
+  // The padded frame the taps land in, cut into stride phases: frame row p = o·sh + ky belongs to
+  // phase ky mod sh, at phase row o + ⌊ky/sh⌋. Each tap's gradient is placed in its phase (a pad
+  // of dy's size) and the phases interleave once at the end, rather than spreading every tap's
+  // gradient with zeros to the whole frame.
+  const rows = Math.ceil(Math.max(h + pads[0] + pads[1], kh - 1 + oh * sh) / sh);
+  const cols = Math.ceil(Math.max(w + pads[2] + pads[3], kw - 1 + ow * sw) / sw);
   // Infinities become the largest finite floats, in x and in y alike (a graph may pad with
   // −Infinity itself before the pool): a convolution would turn 0·∞ into NaN.
   const xp = tf.pad(tf.clipByValue(x, LOWEST, -LOWEST), [[0, 0], [pads[0], pads[1]], [pads[2], pads[3]], [0, 0]], LOWEST);
   const yc = tf.clipByValue(y, LOWEST, -LOWEST);
-  const zeros = tf.zerosLike(dy);
+  const phases: tf.Tensor[][] = Array.from({ length: sh * sw }, () => []);
   let remaining: tf.Tensor = dy;
-  let dxp: tf.Tensor | undefined;
   for (let ky = 0; ky < kh; ky++) {
     for (let kx = 0; kx < kw; kx++) {
+      const last = ky === kh - 1 && kx === kw - 1;
       const tap = new Float32Array(kh * kw * c);
       tap.fill(1, (ky * kw + kx) * c, (ky * kw + kx + 1) * c);
       const seen = tf.depthwiseConv2d(xp, tf.tensor4d(tap, [kh, kw, c, 1]), [sh, sw], 'valid');
       // The gradient this tap takes where it is the window's first maximum (what an earlier tap
-      // took is no longer remaining).
-      const first = tf.equal(seen, yc);
-      const part = tf.where(first, remaining, zeros);
-      remaining = tf.where(first, zeros, remaining);
-      const spread = sh === 1 && sw === 1
-        ? part
-        : tf.pad(part.reshape([n, oh, 1, ow, 1, c]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]).reshape([n, oh * sh, ow * sw, c]);
-      const placed = tf.pad(spread, [[0, 0], [ky, hx - ky - spread.shape[1]!], [kx, wx - kx - spread.shape[2]!], [0, 0]]);
-      dxp = dxp ? tf.add(dxp, placed) : placed;
+      // took is no longer remaining). seen ≤ y, so step(y − seen) is 0 exactly at a maximum and 1
+      // elsewhere: arithmetic kernels, several times cheaper on wasm than Equal and Select.
+      let part = remaining;
+      if (!last) {
+        const kept = tf.mul(remaining, tf.step(tf.sub(yc, seen), 0));
+        part = tf.sub(remaining, kept);
+        remaining = kept;
+      }
+      const oy = Math.floor(ky / sh);
+      const ox = Math.floor(kx / sw);
+      phases[(ky % sh) * sw + (kx % sw)]!.push(tf.pad(part, [[0, 0], [oy, rows - oh - oy], [ox, cols - ow - ox], [0, 0]]));
     }
   }
-  return sliceRows(dxp as tf.Tensor4D, [0, pads[0], pads[2], 0], [n, h, w, c]);
+  const zeros = () => tf.zeros([n, rows, cols, c]);
+  const summed = phases.map((taps) => (taps.length === 0 ? zeros() : taps.length === 1 ? taps[0]! : tf.addN(taps)));
+  // [N, rows, sh, cols, sw, C] → [N, rows·sh, cols·sw, C]: frame row r·sh + a, column l·sw + b.
+  const byRow = Array.from({ length: sh }, (_, a) => tf.stack(summed.slice(a * sw, (a + 1) * sw), 3));
+  const frame = tf.stack(byRow, 2).reshape([n, rows * sh, cols * sw, c]) as tf.Tensor4D;
+  return sliceRows(frame, [0, pads[0], pads[2], 0], [n, h, w, c]);
 }
