@@ -10,6 +10,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { attr, parseTensorRef, type TensorRef, type TfGraphTopology, type TfNodeDef } from './model-json';
 import { OPS, STRUCTURAL_OPS, isSupportedOp, tensorInputs, type OpContext } from './ops';
 import { withoutTape } from './ops/tape';
+import { logical, mayRunPermuted, runPermuted, type Held, type Perm } from './layout';
+import { shareDataInWasmIdentity } from './wasm-identity';
 
 export interface GraphOptions {
   /** Float weights become tf.Variables (for a student). False keeps them constant (a teacher). Default true. */
@@ -108,6 +110,7 @@ export class TrainableGraph {
     readonly signature: object | undefined,
     options: GraphOptions = {},
   ) {
+    shareDataInWasmIdentity();
     const unsupported = findUnsupportedOps(topology);
     if (unsupported.size > 0) throw new UnsupportedOpsError(unsupported);
     this.name = options.name ?? `graph${++graphCounter}`;
@@ -461,11 +464,31 @@ export class TrainableGraph {
     for (const n of needed) for (const r of this.nodes.get(n)!.inputs) reads.set(r.node, (reads.get(r.node) ?? 0) + 1);
     const wanted = new Set(outputs.map((o) => o.node));
 
+    // Node outputs as held: possibly in another axis order (perms), read in logical order through
+    // `get`, which transposes once per output and keeps the result (see layout.ts). A shape
+    // recording run (observe) sees every output in logical order, so it defers nothing.
     const values = new Map<string, tf.Tensor[]>();
-    const get = (r: TensorRef): tf.Tensor => {
+    const perms = new Map<string, (Perm | undefined)[]>();
+    const restored = new Map<string, (tf.Tensor | undefined)[]>();
+    const deferring = observe === undefined;
+    const held = (r: TensorRef): Held => {
       const t = feeds.get(r.node) ?? this.variables.get(r.node) ?? this.constants.get(r.node)?.tensors[r.index] ?? values.get(r.node)?.[r.index];
       if (!t) throw new Error(`Node "${r.node}" output ${r.index} is not available.`);
-      return t;
+      const perm = perms.get(r.node)?.[r.index];
+      return perm ? { tensor: t, perm } : { tensor: t };
+    };
+    const get = (r: TensorRef): tf.Tensor => {
+      const h = held(r);
+      if (!h.perm) return h.tensor;
+      const cache = restored.get(r.node) ?? [];
+      restored.set(r.node, cache);
+      return (cache[r.index] ??= logical(h));
+    };
+    const release = (node: string) => {
+      tf.dispose(values.get(node)!);
+      values.delete(node);
+      tf.dispose((restored.get(node) ?? []).filter((t): t is tf.Tensor => t !== undefined));
+      restored.delete(node);
     };
     try {
       for (const name of this.order) {
@@ -478,30 +501,35 @@ export class TrainableGraph {
           values.set(name, []);
           continue;
         }
-        const inputs = node.inputs.map(get);
-        const ctx = this.context(node, inputs, follow?.(node, inputs));
-        let out: tf.Tensor[];
+        const op = node.def.op;
+        let permuted: { tensors: tf.Tensor[]; perms: (Perm | undefined)[] } | undefined;
+        let inputs: tf.Tensor[];
         try {
-          out = runKernel(node.def.op, inputs, ctx);
+          if (deferring && mayRunPermuted(op) && (op === 'Transpose' || node.inputs.some((r) => perms.get(r.node)?.[r.index]))) {
+            const given = node.inputs.map(held);
+            permuted = runPermutedKernel(op, given, this.context(node, given.map((h) => h.tensor)));
+          }
+          inputs = permuted ? [] : node.inputs.map(get);
+          if (!permuted) permuted = { tensors: runKernel(op, inputs, this.context(node, inputs, follow?.(node, inputs))), perms: [] };
         } catch (error) {
-          throw new Error(`${node.def.op} node "${name}" failed on inputs [${inputs.map((t) => `[${t.shape.join(',')}]`).join(', ')}]: ${(error as Error).message}`, { cause: error });
+          const shapes = node.inputs.map((r) => held(r).tensor.shape);
+          throw new Error(`${op} node "${name}" failed on inputs [${shapes.map((s) => `[${s.join(',')}]`).join(', ')}]: ${(error as Error).message}`, { cause: error });
         }
         // A kernel may hand back one of its inputs; give it its own handle so disposal stays exact.
-        const list = out.map((t) => (inputs.includes(t) ? t.clone() : t));
+        const given = node.inputs.map((r) => held(r).tensor);
+        const list = permuted.tensors.map((t) => (given.includes(t) || inputs.includes(t) ? t.clone() : t));
         values.set(name, list);
+        if (permuted.perms.some((p) => p)) perms.set(name, permuted.perms);
         observe?.(name, list);
         for (const r of node.inputs) {
           const left = reads.get(r.node)! - 1;
           reads.set(r.node, left);
-          if (left === 0 && values.has(r.node) && !wanted.has(r.node)) {
-            tf.dispose(values.get(r.node)!);
-            values.delete(r.node);
-          }
+          if (left === 0 && values.has(r.node) && !wanted.has(r.node)) release(r.node);
         }
       }
       const result = outputs.map(get);
       // The caller owns what it gets: fresh handles for feeds, weights and repeated outputs.
-      const owned = new Set([...values.values()].flat());
+      const owned = new Set([...values.values(), ...restored.values()].flat().filter((t): t is tf.Tensor => t !== undefined));
       const seen = new Set<tf.Tensor>();
       const handles = result.map((t) => {
         const handle = !owned.has(t) || seen.has(t) ? t.clone() : t;
@@ -511,7 +539,7 @@ export class TrainableGraph {
       for (const t of owned) if (!handles.includes(t)) t.dispose();
       return handles;
     } catch (error) {
-      for (const ts of values.values()) tf.dispose(ts);
+      for (const node of [...values.keys()]) release(node);
       throw error;
     }
   }
@@ -531,6 +559,18 @@ export class TrainableGraph {
  * convolution before its bias, NCHW transposes) is freed at once; only the outputs survive.
  * Tidy inside a recorded gradient is safe: the tape keeps its own copies of what backprop needs.
  */
+/** runPermuted inside a tidy, as runKernel; undefined when the op needs its inputs in logical order. */
+function runPermutedKernel(opName: string, inputs: Held[], ctx: OpContext): { tensors: tf.Tensor[]; perms: (Perm | undefined)[] } | undefined {
+  let perms: (Perm | undefined)[] = [];
+  const tensors = tf.tidy(() => {
+    const out = runPermuted(opName, OPS[opName]!, inputs, ctx);
+    if (!out) return [];
+    perms = out.map((h) => h.perm);
+    return out.map((h) => h.tensor);
+  });
+  return tensors.length ? { tensors, perms } : undefined;
+}
+
 function runKernel(opName: string, inputs: tf.Tensor[], ctx: OpContext): tf.Tensor[] {
   return tf.tidy(() => {
     const out = OPS[opName]!.kernel(inputs, ctx);
