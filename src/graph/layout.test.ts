@@ -54,7 +54,7 @@ async function nchwGraph(): Promise<TrainableGraph> {
       konst('sizes', 'DT_INT32'),
       { name: 't1', op: 'Transpose', input: ['x', 'toNchw'] },
       { name: 'act', op: 'LeakyRelu', input: ['t1'], attr: { alpha: { f: 0.1 } } },
-      { name: 'biased', op: 'AddV2', input: ['act', 'bias'] },
+      { name: 'biased', op: 'AddV2', input: ['bias', 'act'] }, // the constant first
       { name: 'padded', op: 'Pad', input: ['biased', 'pads'] },
       { name: 't2', op: 'Transpose', input: ['padded', 'toNhwc'] },
       { name: 'conv', op: 'Conv2D', input: ['t2', 'w'], attr: { strides: { list: { i: [1, 1, 1, 1] } }, padding: { s: b64('VALID') } } },

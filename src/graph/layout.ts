@@ -66,14 +66,15 @@ export function runPermuted(opName: string, def: OpDef, inputs: Held[], ctx: OpC
     const r = p ? composePerms(p, q) : q;
     return [isIdentityPerm(r) ? { tensor: alias(first.tensor) } : { tensor: alias(first.tensor), perm: r }];
   }
+  if (BINARY.has(opName)) {
+    // Either operand may be the permuted one (a constant first, an activation second).
+    const lead = inputs.find((h) => h.perm);
+    if (!lead?.perm || inputs.length !== 2) return undefined;
+    const [a, b] = inputs.map((h) => operandIn(h, lead.perm!, lead.tensor));
+    return a && b ? outputs(def.kernel([a, b], ctx), lead.perm) : undefined;
+  }
   if (!p) return undefined;
   if (UNARY.has(opName)) return outputs(def.kernel([first.tensor], ctx), p);
-  if (BINARY.has(opName)) {
-    const other = inputs[1];
-    if (!other || inputs.length !== 2) return undefined;
-    const b = operandIn(other, p, first.tensor);
-    return b ? outputs(def.kernel([first.tensor, b], ctx), p) : undefined;
-  }
   if (PADS.has(opName)) {
     const pads = ctx.values(1);
     if (pads.length !== 2 * p.length) return undefined;
@@ -107,7 +108,7 @@ function outputs(out: tf.Tensor | tf.Tensor[], perm: Perm): Held[] {
 }
 
 /**
- * The second operand of a binary op whose first is held through `p`, in the first's physical
+ * An operand of a binary op whose other operand is held through `p`, in that one's physical
  * order: as it is when held the same way or when it is a scalar; a small operand (a per-channel
  * constant such as [1,C,1,1]) transposed to match; undefined for a large one in logical order
  * (transposing it would cost what the deferral saves).
