@@ -554,11 +554,6 @@ export class TrainableGraph {
   }
 }
 
-/**
- * One node's kernel inside a tidy: what fused ops and multi-step kernels make on the way (the
- * convolution before its bias, NCHW transposes) is freed at once; only the outputs survive.
- * Tidy inside a recorded gradient is safe: the tape keeps its own copies of what backprop needs.
- */
 /** runPermuted inside a tidy, as runKernel; undefined when the op needs its inputs in logical order. */
 function runPermutedKernel(opName: string, inputs: Held[], ctx: OpContext): { tensors: tf.Tensor[]; perms: (Perm | undefined)[] } | undefined {
   let perms: (Perm | undefined)[] = [];
@@ -571,6 +566,11 @@ function runPermutedKernel(opName: string, inputs: Held[], ctx: OpContext): { te
   return tensors.length ? { tensors, perms } : undefined;
 }
 
+/**
+ * One node's kernel inside a tidy: what fused ops and multi-step kernels make on the way (the
+ * convolution before its bias, NCHW transposes) is freed at once; only the outputs survive.
+ * Tidy inside a recorded gradient is safe: the tape keeps its own copies of what backprop needs.
+ */
 function runKernel(opName: string, inputs: tf.Tensor[], ctx: OpContext): tf.Tensor[] {
   return tf.tidy(() => {
     const out = OPS[opName]!.kernel(inputs, ctx);
