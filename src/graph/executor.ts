@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { attr, parseTensorRef, type TensorRef, type TfGraphTopology, type TfNodeDef } from './model-json';
 import { OPS, STRUCTURAL_OPS, isSupportedOp, tensorInputs, type OpContext } from './ops';
 import { withoutTape } from './ops/tape';
-import { logical, mayRunPermuted, runPermuted, type Held, type Perm } from './layout';
+import { composePerms, isIdentityPerm, logical, mayRunPermuted, runPermuted, type Held, type Perm } from './layout';
 import { shareDataInWasmIdentity } from './wasm-identity';
 
 export interface GraphOptions {
@@ -307,12 +307,15 @@ export class TrainableGraph {
    * output of a multi-output node), any node of the graph: that is how features are tapped in
    * the same run. The caller owns
    * the returned tensors. Gradients flow when called inside tf.grad / tf.variableGrads.
+   * `options.transposed[i]`, when given, asks for output i as tf.transpose(output, perm): where
+   * the run holds it in that order already (an NCHW tap of a converted graph, computed in NHWC),
+   * no data moves.
    */
-  execute(feeds: tf.Tensor | Record<string, tf.Tensor>, outputs: readonly string[] = this.outputs): tf.Tensor[] {
+  execute(feeds: tf.Tensor | Record<string, tf.Tensor>, outputs: readonly string[] = this.outputs, options: { transposed?: readonly (Perm | undefined)[] } = {}): tf.Tensor[] {
     if (this.disposed) throw new Error(`Graph "${this.name}" was disposed.`);
     const feedMap = this.normalizeFeeds(feeds);
     const follow = this.shapeFollower(feedMap);
-    return this.run(feedMap, outputs.map((o) => this.resolveOutput(o)), follow);
+    return this.run(feedMap, outputs.map((o) => this.resolveOutput(o)), follow, undefined, options.transposed);
   }
 
   /** An output by signature key (as tf.GraphModel takes it, key first), else "node" or "node:k". */
@@ -449,6 +452,7 @@ export class TrainableGraph {
     outputs: TensorRef[],
     follow?: (node: Node, inputs: tf.Tensor[]) => ((i: number, v: number[]) => number[]) | undefined,
     observe?: (name: string, outputs: tf.Tensor[]) => void,
+    transposed?: readonly (Perm | undefined)[],
   ): tf.Tensor[] {
     // Which nodes this run needs, and how many times each of their outputs will be read.
     const needed = new Set<string>();
@@ -527,9 +531,21 @@ export class TrainableGraph {
           if (left === 0 && values.has(r.node) && !wanted.has(r.node)) release(r.node);
         }
       }
-      const result = outputs.map(get);
+      // An output asked for transposed: read from the held tensor through one composed
+      // permutation (none at all where it is the identity).
+      const made: tf.Tensor[] = [];
+      const result = outputs.map((r, i) => {
+        const q = transposed?.[i];
+        if (!q) return get(r);
+        const h = held(r);
+        const perm = h.perm ? composePerms(h.perm, q) : [...q];
+        if (isIdentityPerm(perm)) return h.tensor;
+        const t = tf.transpose(h.tensor, perm);
+        made.push(t);
+        return t;
+      });
       // The caller owns what it gets: fresh handles for feeds, weights and repeated outputs.
-      const owned = new Set([...values.values(), ...restored.values()].flat().filter((t): t is tf.Tensor => t !== undefined));
+      const owned = new Set([...values.values(), ...restored.values(), made].flat().filter((t): t is tf.Tensor => t !== undefined));
       const seen = new Set<tf.Tensor>();
       const handles = result.map((t) => {
         const handle = !owned.has(t) || seen.has(t) ? t.clone() : t;
