@@ -122,7 +122,8 @@ describe('distillation training on wasm (NanoDet-g → default student)', () => 
     for (const methods of [...withConnectors, METHODS.map((m) => ({ id: m.id }))]) {
       const cfg = config(methods);
       const first = createSession({ teacher, student, methods, detectionWeight: 1 });
-      const optimizer = new Optimizer('adam', {});
+      // With a weight average, as the repair recipe trains: connectors are averaged too.
+      const optimizer = new Optimizer('adam', { averageDecay: 0.99 });
       // One update so the connectors and the optimizer hold values of their own.
       const batches = iterateBatches(split.dataset.images.slice(0, 1), split.loadImage, student.manifest, { batchSize: 1, seed: 1, inputSize: 128 });
       const { value: batch } = await batches.next();
@@ -131,7 +132,7 @@ describe('distillation training on wasm (NanoDet-g → default student)', () => 
       const saved = unpackCheckpoint(packCheckpoint(await captureCheckpoint(first, optimizer, 1, cfg)));
       // A second session while the first lives: its connector variables get other engine names.
       const second = createSession({ teacher, student, methods, detectionWeight: 1 });
-      const optimizer2 = new Optimizer('adam', {});
+      const optimizer2 = new Optimizer('adam', { averageDecay: 0.99 });
       const names = (s: typeof first) => s.methods.flatMap((m) => m.variables.map((v) => v.name));
       if (names(first).length) expect(names(second)).not.toEqual(names(first));
       restoreCheckpoint(second, optimizer2, saved);
@@ -139,8 +140,18 @@ describe('distillation training on wasm (NanoDet-g → default student)', () => 
       const b = second.methods.flatMap((m) => m.variables);
       expect(b.length).toBe(a.length);
       for (let i = 0; i < a.length; i++) expect(Array.from(b[i]!.dataSync())).toEqual(Array.from(a[i]!.dataSync()));
-      // The optimizer's moments come back under the same keys.
-      expect(Object.keys((await optimizer2.state()).slots).sort()).toEqual(Object.keys((await optimizer.state()).slots).sort());
+      // The optimizer's moments and weight averages come back under the same keys, with the same
+      // values, and the averages are found under the new session's connector names.
+      const [s1, s2] = [(await optimizer.state()).slots, (await optimizer2.state()).slots];
+      expect(Object.keys(s2).sort()).toEqual(Object.keys(s1).sort());
+      for (const key of Object.keys(s1)) s1[key]!.forEach((slot, i) => expect(Array.from(s2[key]![i]!.values)).toEqual(Array.from(slot.values)));
+      if (b.length) {
+        expect(Object.keys(s1).filter((k) => k.startsWith('average:')).length).toBeGreaterThan(b.length);
+        const raw = b.map((v) => v.dataSync().slice());
+        expect(optimizer2.swapAverages(b)).toBe(b.length);
+        expect(optimizer2.swapAverages(b)).toBe(b.length); // and back
+        b.forEach((v, i) => expect(Array.from(v.dataSync())).toEqual(Array.from(raw[i]!)));
+      }
       for (const s of [first, second]) s.dispose();
       for (const o of [optimizer, optimizer2]) o.dispose();
     }
