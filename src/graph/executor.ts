@@ -507,21 +507,21 @@ export class TrainableGraph {
         }
         const op = node.def.op;
         let permuted: { tensors: tf.Tensor[]; perms: (Perm | undefined)[] } | undefined;
-        let inputs: tf.Tensor[];
+        const given = node.inputs.map(held);
+        let inputs: tf.Tensor[] = [];
         try {
-          if (deferring && mayRunPermuted(op) && (op === 'Transpose' || node.inputs.some((r) => perms.get(r.node)?.[r.index]))) {
-            const given = node.inputs.map(held);
+          if (deferring && mayRunPermuted(op) && (op === 'Transpose' || given.some((h) => h.perm))) {
             permuted = runPermutedKernel(op, given, this.context(node, given.map((h) => h.tensor)));
           }
-          inputs = permuted ? [] : node.inputs.map(get);
-          if (!permuted) permuted = { tensors: runKernel(op, inputs, this.context(node, inputs, follow?.(node, inputs))), perms: [] };
+          if (!permuted) {
+            inputs = node.inputs.map(get);
+            permuted = { tensors: runKernel(op, inputs, this.context(node, inputs, follow?.(node, inputs))), perms: [] };
+          }
         } catch (error) {
-          const shapes = node.inputs.map((r) => held(r).tensor.shape);
-          throw new Error(`${op} node "${name}" failed on inputs [${shapes.map((s) => `[${s.join(',')}]`).join(', ')}]: ${(error as Error).message}`, { cause: error });
+          throw new Error(`${op} node "${name}" failed on inputs [${given.map((h) => `[${(h.perm ? h.perm.map((a) => h.tensor.shape[a]) : h.tensor.shape).join(',')}]`).join(', ')}]: ${(error as Error).message}`, { cause: error });
         }
         // A kernel may hand back one of its inputs; give it its own handle so disposal stays exact.
-        const given = node.inputs.map((r) => held(r).tensor);
-        const list = permuted.tensors.map((t) => (given.includes(t) || inputs.includes(t) ? t.clone() : t));
+        const list = permuted.tensors.map((t) => (inputs.includes(t) || given.some((h) => h.tensor === t) ? t.clone() : t));
         values.set(name, list);
         if (permuted.perms.some((p) => p)) perms.set(name, permuted.perms);
         observe?.(name, list);

@@ -10,3 +10,12 @@ export function stepsPerEpoch(imageCount: number, batchSize: number, mixed?: { p
   }
   return Math.max(1, Math.floor(imageCount / batchSize));
 }
+
+/**
+ * The experiment with its annotated images per batch kept below the batch size (room for at
+ * least one photo in every batch, as parseExperiment requires), whoever changed either.
+ */
+export function withAnnotatedPerBatchInBatch<C extends { data: { annotatedPerBatch?: number }; schedule: { batchSize: number } }>(c: C): C {
+  const perBatch = c.data.annotatedPerBatch ?? 0;
+  return perBatch >= c.schedule.batchSize ? { ...c, data: { ...c.data, annotatedPerBatch: Math.max(0, c.schedule.batchSize - 1) } } : c;
+}

@@ -7,6 +7,7 @@
  * Chosen by measurement: see the README's "Repairing the derived student".
  */
 import type { ExperimentConfig } from './config';
+import { withAnnotatedPerBatchInBatch } from './epoch';
 
 export const REPAIR_RECIPE = {
   // KD x5: at scale 1 its gradient is about a tenth of the hints' (0.68 against 3.1 on the fixture).
@@ -22,11 +23,11 @@ export const REPAIR_RECIPE = {
  */
 export function withRepairRecipe<C extends ExperimentConfig>(c: C): C {
   const r = REPAIR_RECIPE;
-  return {
+  return withAnnotatedPerBatchInBatch({
     ...c,
     methods: r.methods.map((m) => ({ ...m })),
     detectionWeight: r.detectionWeight,
     data: { ...c.data, annotatedPerBatch: r.annotatedPerBatch },
     schedule: { ...c.schedule, ...r.schedule },
-  };
+  });
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { orderTerms } from './components/LossCharts';
 import { appendPoint, backendOrderFromQuery, backendRequest } from './controller';
 import { withRepairRecipe } from '../train/repair-recipe';
-import { defaultExperiment, parseExperiment, repairRecipe } from '../train/config';
+import { defaultExperiment, parseExperiment, repairRecipe, type ExperimentConfig } from '../train/config';
 import type { LossPoint } from './store';
 
 const point = (step: number, loss = step): LossPoint => ({ step, values: { loss } });
@@ -45,6 +45,16 @@ describe('controller helpers', () => {
   it('orders the curves: total, detection, its parts, then the methods', () => {
     const pts: LossPoint[] = [{ step: 1, values: { 'fgd/fg': 1, fgd: 1, 'detection/qfl': 1, loss: 1, detection: 1, 'detection/dfl': 1, ld: 1 } }];
     expect(orderTerms(pts)).toEqual(['loss', 'detection', 'detection/dfl', 'detection/qfl', 'fgd', 'fgd/fg', 'ld']);
+  });
+
+  it('keeps the recipe\'s annotated images below a small batch, so the experiment stays valid', () => {
+    const small: ExperimentConfig = { ...defaultExperiment(), data: { trainSplit: 'train', valSplit: 'val' } };
+    small.schedule = { ...small.schedule, batchSize: 2 };
+    const r = withRepairRecipe(small);
+    expect(r.data.annotatedPerBatch).toBe(1);
+    expect(() => parseExperiment(JSON.parse(JSON.stringify(r)))).not.toThrow();
+    const one = withRepairRecipe({ ...small, schedule: { ...small.schedule, batchSize: 1 } });
+    expect(one.data.annotatedPerBatch).toBe(0);
   });
 
   it('sets the repair recipe on an experiment and keeps the person\'s data, size, epochs and lab settings', () => {

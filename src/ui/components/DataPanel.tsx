@@ -2,6 +2,7 @@ import { useRef, useState, type DragEvent, type RefObject } from 'react';
 import type { SplitInfo } from '../../worker/lab';
 import { clearPhotos, loadDataArchive, loadDataFolder, loadPhotosArchive, loadPhotosFolder, setSplits, updateConfig } from '../controller';
 import { isRunActive, useLabStore } from '../store';
+import { withAnnotatedPerBatchInBatch } from '../../train/epoch';
 import { NumberField } from './NumberField';
 
 function SplitSummary({ role, info }: { role: string; info: SplitInfo }) {
@@ -138,7 +139,7 @@ function PhotosPicker({ locked }: { locked: boolean }) {
           disabled={locked}
           testId="annotated-per-batch"
           title={`with photos beside the split: this many annotated images in every batch, the rest photos (an epoch is then one pass over the photos); 0: all drawn alike. Below the batch size (${batchSize}).`}
-          onChange={(v) => updateConfig((c) => ({ ...c, data: { ...c.data, annotatedPerBatch: Math.min(v, Math.max(0, c.schedule.batchSize - 1)) } }))}
+          onChange={(v) => updateConfig((c) => withAnnotatedPerBatchInBatch({ ...c, data: { ...c.data, annotatedPerBatch: v } }))}
         />
       )}
       {notice && (

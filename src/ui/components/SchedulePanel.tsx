@@ -1,4 +1,5 @@
 import type { LabExperiment } from '../../worker/lab';
+import { withAnnotatedPerBatchInBatch } from '../../train/epoch';
 import { updateConfig } from '../controller';
 import { isRunActive, useLabStore } from '../store';
 import { formatDuration } from '../format';
@@ -9,12 +10,7 @@ type Schedule = LabExperiment['schedule'];
 const SIZES = [64, 96, 128, 160, 192, 224, 256, 320, 384, 416, 480, 512, 640];
 
 function setSchedule<K extends keyof Schedule>(key: K, value: Schedule[K]) {
-  updateConfig((c) => {
-    const next = { ...c, schedule: { ...c.schedule, [key]: value } };
-    // Annotated images per batch stay below the batch size, leaving room for photos.
-    const perBatch = next.data.annotatedPerBatch ?? 0;
-    return perBatch >= next.schedule.batchSize ? { ...next, data: { ...next.data, annotatedPerBatch: Math.max(0, next.schedule.batchSize - 1) } } : next;
-  });
+  updateConfig((c) => withAnnotatedPerBatchInBatch({ ...c, schedule: { ...c.schedule, [key]: value } }));
 }
 
 /** Optimiser, schedule, input size, checkpoints and the image limits. */
