@@ -16,7 +16,13 @@ async function run(options: StepBenchOptions): Promise<StepBenchResult> {
 
 async function webgpuAdapter(): Promise<{ name: string; software: boolean } | { error: string }> {
   if (!navigator.gpu) return { error: 'navigator.gpu is missing (no WebGPU in this browser)' };
-  const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
+  // A freshly started browser can answer null while its GPU process is still starting (seen with
+  // Chromium on Vulkan): ask again before calling WebGPU unavailable.
+  let adapter: GPUAdapter | null = null;
+  for (let attempt = 0; attempt < 4 && !adapter; attempt++) {
+    if (attempt) await new Promise((done) => setTimeout(done, 500 * attempt));
+    adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
+  }
   if (!adapter) return { error: 'the browser offered no WebGPU adapter' };
   const i = adapter.info;
   const name = [i.vendor, i.architecture, i.description, i.device].filter(Boolean).join(' ') || 'unnamed adapter';

@@ -56,5 +56,10 @@ describe('parseCli', () => {
     expect(err(['--data', 'x', '--bogus'])).toMatch(/Unknown option '--bogus'/);
     expect(err(['--data', 'x', '--eval-every=2.5'])).toBe('--eval-every must be an integer >= 0, got "2.5".');
     expect(err(['--data', 'x', '--ema', '1'])).toBe('--ema must be a decay in [0, 1), got "1".');
+    expect(err(['--data', 'x', '--backend', 'cuda'])).toBe('--backend is wasm or webgpu, not "cuda".');
+  });
+  it('trains on wasm unless --backend says webgpu', () => {
+    expect(parseCli(['--data', 'voc']).backend).toBe('wasm');
+    expect(parseCli(['--data', 'voc', '--backend', 'webgpu']).backend).toBe('webgpu');
   });
 });

@@ -47,6 +47,7 @@ Distills a student detector from a teacher on a PASCAL VOC folder, headless, on 
   --resume <file.dlc>     continue from a checkpoint (its config is used)
   --eval-teacher          also evaluate the teacher
   --float16               store the distilled weights as float16
+  --backend <name>        wasm (CPU), or webgpu (a GPU through Dawn, the npm webgpu package)  [wasm]
   --list-methods          list the methods and exit
   -h, --help              this help
 
@@ -72,6 +73,8 @@ export interface CliOptions {
   /** Evaluate every this many steps while training (0: only before and after). */
   evalEvery?: number;
   float16: boolean;
+  /** The tfjs backend to train on. */
+  backend: 'wasm' | 'webgpu';
   help: boolean;
   listMethods: boolean;
 }
@@ -121,6 +124,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
         overwrite: { type: 'boolean', default: false },
         'eval-teacher': { type: 'boolean', default: false },
         float16: { type: 'boolean', default: false },
+        backend: { type: 'string', default: 'wasm' },
         'list-methods': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -130,7 +134,8 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
   }
   const v = parsed.values;
   const base: ExperimentConfig = v.config ? parseExperiment(readJson(v.config), v.config) : defaultExperiment();
-  if (v.help || v['list-methods']) return { config: base, dataDir: '', outDir: '', overwrite: false, evalTeacher: false, float16: false, help: !!v.help, listMethods: !!v['list-methods'] };
+  if (v.help || v['list-methods']) return { config: base, dataDir: '', outDir: '', overwrite: false, evalTeacher: false, float16: false, backend: 'wasm', help: !!v.help, listMethods: !!v['list-methods'] };
+  if (v.backend !== 'wasm' && v.backend !== 'webgpu') throw new UsageError(`--backend is wasm or webgpu, not "${v.backend}".`);
   if (!v.data && !v.resume && !base.data.source) throw new UsageError('--data is required (a folder with VOCdevkit/VOC20xx, or a year folder).');
 
   const known = new Set<string>(METHODS.map((m) => m.id));
@@ -193,6 +198,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
     evalTeacher: !!v['eval-teacher'],
     evalEvery: number(v['eval-every'], 'eval-every', (n) => Number.isInteger(n) && n >= 0, 'an integer >= 0') ?? 0,
     float16: !!v.float16,
+    backend: v.backend,
     help: false,
     listMethods: false,
   };

@@ -8,13 +8,18 @@
  */
 import { resolve } from 'node:path';
 import { chromium } from 'playwright-core';
-import { build, preview } from 'vite';
 import type { StepBenchOptions, StepBenchPage, StepBenchResult } from '../bench/types';
 import type { MethodId } from '../distill/registry';
 import type { BackendName } from '../worker/backend-types';
 
 const root = resolve(import.meta.dirname, '../..');
 const outDir = resolve(root, 'node_modules/.cache/distill-lab-bench');
+
+/**
+ * Headless Chromium on Linux offers WebGPU only on SwiftShader unless its GPU process runs ANGLE on
+ * Vulkan; with these flags it found the GPU's Vulkan driver (an NVIDIA H200, driver 580).
+ */
+export const VULKAN_ARGS = ['--use-angle=vulkan', '--enable-features=Vulkan', '--disable-vulkan-surface'];
 
 /** Headless Chromium as root without a GPU; WebGPU through --enable-unsafe-webgpu; no network. */
 const CHROMIUM_ARGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run', '--disable-dev-shm-usage'];
@@ -33,19 +38,20 @@ export interface BrowserBenchOptions {
   runTimeoutS: number;
   /** Skip the build and serve what is already in the output folder. */
   skipBuild: boolean;
+  /** Flags added to the launch (a GPU's Vulkan driver, say: see README, "WebGPU on a GPU"). */
+  chromiumArgs?: string[];
+  /**
+   * Where bench.html is already served, with the cross-origin isolation headers (another server,
+   * another machine): then nothing is built or served here, and Vite need not be installed.
+   */
+  pageUrl?: string;
 }
 
 const fmt = (ms: number) => `${ms.toFixed(0)} ms`;
 
 export async function benchInBrowser(o: BrowserBenchOptions): Promise<void> {
-  if (!o.skipBuild) {
-    console.log(`building the bench page (vite build → ${outDir}) …`);
-    await build({ root, logLevel: 'warn', build: { outDir, emptyOutDir: true, rolldownOptions: { input: { bench: resolve(root, 'bench.html') } } } });
-  }
-  const server = await preview({ root, logLevel: 'warn', build: { outDir }, preview: { port: 0, host: '127.0.0.1', strictPort: false } });
-  const address = server.httpServer.address();
-  if (!address || typeof address === 'string') throw new Error('The preview server has no port.');
-  const browser = await chromium.launch({ executablePath: o.chromium, headless: true, args: CHROMIUM_ARGS });
+  const served = o.pageUrl ? { url: o.pageUrl, close: async () => {} } : await serveBenchPage(o.skipBuild);
+  const browser = await chromium.launch({ executablePath: o.chromium, headless: true, args: [...CHROMIUM_ARGS, ...(o.chromiumArgs ?? [])] });
   try {
     const page = await browser.newPage();
     const errors: string[] = [];
@@ -54,7 +60,7 @@ export async function benchInBrowser(o: BrowserBenchOptions): Promise<void> {
       if (m.type() === 'error') errors.push(m.text());
     });
     page.on('worker', (w) => w.on('console', (m) => m.type() === 'error' && errors.push(m.text())));
-    await page.goto(`http://127.0.0.1:${address.port}/bench.html`);
+    await page.goto(served.url);
     await page.waitForFunction(() => 'stepBench' in window, undefined, { timeout: 60_000 });
     const env = await page.evaluate(() => ({ isolated: window.crossOriginIsolated, cores: navigator.hardwareConcurrency, ua: navigator.userAgent }));
     console.log(`Chromium ${/Chrome\/([\d.]+)/.exec(env.ua)?.[1] ?? '?'} headless, page cross-origin isolated: ${env.isolated}, ${env.cores} logical cores`);
@@ -84,8 +90,21 @@ export async function benchInBrowser(o: BrowserBenchOptions): Promise<void> {
     }
   } finally {
     await browser.close();
-    await new Promise<void>((done) => server.httpServer.close(() => done()));
+    await served.close();
   }
+}
+
+/** Builds bench.html with the project's Vite config (unless skipped) and serves it with Vite's preview server. */
+async function serveBenchPage(skipBuild: boolean): Promise<{ url: string; close(): Promise<void> }> {
+  const { build, preview } = await import('vite');
+  if (!skipBuild) {
+    console.log(`building the bench page (vite build → ${outDir}) …`);
+    await build({ root, logLevel: 'warn', build: { outDir, emptyOutDir: true, rolldownOptions: { input: { bench: resolve(root, 'bench.html') } } } });
+  }
+  const server = await preview({ root, logLevel: 'warn', build: { outDir }, preview: { port: 0, host: '127.0.0.1', strictPort: false } });
+  const address = server.httpServer.address();
+  if (!address || typeof address === 'string') throw new Error('The preview server has no port.');
+  return { url: `http://127.0.0.1:${address.port}/bench.html`, close: () => new Promise<void>((done) => server.httpServer.close(() => done())) };
 }
 
 type Runner = (options: StepBenchOptions) => Promise<StepBenchResult>;
@@ -102,7 +121,10 @@ async function benchWebGpu(o: BrowserBenchOptions, sets: { label: string; method
   const timed = a.software ? sets.slice(0, 1) : sets;
   const repeats = a.software ? Math.min(o.repeats, 2) : o.repeats;
   console.log(`\nwebgpu, adapter: ${a.name}${a.software ? ' (software, runs on the CPU)' : ''}; batch ${batch} at ${size}x${size}, median of ${repeats} after a warm-up step`);
-  if (a.software) console.log('  A software adapter: this shows that the training step runs on WebGPU in the browser; it is not a speed figure for any GPU.');
+  if (a.software) {
+    console.log('  A software adapter: this shows that the training step runs on WebGPU in the browser; it is not a speed figure for any GPU.');
+    if (process.platform === 'linux' && !o.chromiumArgs?.length) console.log('  On a Linux machine with a GPU, --vulkan starts Chromium with ANGLE on Vulkan, which finds the GPU.');
+  }
   printSets(await timeSets(timed, (methods) => runOne({ backend: 'webgpu', inputSize: size, batchSize: batch, repeats, methods })));
 }
 
@@ -113,9 +135,11 @@ async function benchWasm(o: BrowserBenchOptions, sets: { label: string; methods:
     // One set first: it says whether this many threads started at all.
     const first = await runOne({ backend: 'wasm', threads, inputSize: o.inputSize, batchSize: o.batchSize, repeats: o.repeats, methods: sets[0]!.methods });
     const reported = first.report.wasmThreads;
-    if ((reported?.count ?? 1) < threads) {
-      short = `asked for ${threads} threads, got ${reported?.count ?? 1}${reported?.note ? ` (${reported.note})` : ''}`;
-      break;
+    const got = reported?.count ?? 1;
+    if (got < threads) {
+      short = `asked for ${threads} threads, got ${got}${reported?.note ? ` (${reported.note})` : ''}`;
+      // The threaded binary's pool is smaller than this machine's core count: time what it gave.
+      if (got <= (rows[rows.length - 1]?.threads ?? 0)) break;
     }
     const rest = await timeSets(sets.slice(1), (methods) => runOne({ backend: 'wasm', threads, inputSize: o.inputSize, batchSize: o.batchSize, repeats: o.repeats, methods }));
     rows.push({ threads: reported?.count ?? threads, note: reported?.note, results: [{ label: sets[0]!.label, r: first }, ...rest] });

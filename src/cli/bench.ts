@@ -8,6 +8,8 @@
  * webgpu runs only where a hardware adapter exists (Dawn in Node); a software (fallback) adapter
  * is refused, since timing it says nothing about a GPU.
  *   npm run bench -- --browser [--backend webgpu|wasm (default both)] [--software-input-size 64] [--skip-build]
+ *     [--vulkan (Linux with a GPU: ANGLE on Vulkan)] [--chromium-arg=--flag ...]
+ *     [--page-url http://host/bench.html (a page served elsewhere; nothing is built)]
  * times the same step in headless Chromium, in a Web Worker as the lab runs it (src/cli/bench-browser.ts).
  */
 import { parseArgs } from 'node:util';
@@ -31,6 +33,9 @@ const { values: v } = parseArgs({
     'software-input-size': { type: 'string', default: '64' },
     'skip-build': { type: 'boolean', default: false },
     chromium: { type: 'string', default: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium' },
+    'chromium-arg': { type: 'string', multiple: true, default: [] },
+    vulkan: { type: 'boolean', default: false },
+    'page-url': { type: 'string' },
     'input-size': { type: 'string', default: '320' },
     'batch-size': { type: 'string', default: '2' },
     repeats: { type: 'string', default: '3' },
@@ -42,7 +47,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function main() {
   if (v.browser) {
-    const { benchInBrowser } = await import('./bench-browser');
+    const { benchInBrowser, VULKAN_ARGS } = await import('./bench-browser');
     await benchInBrowser({
       backends: v.backend ? [v.backend as BackendName] : ['webgpu', 'wasm'],
       inputSize: Number(v['input-size']),
@@ -52,6 +57,8 @@ async function main() {
       softwareInputSize: Number(v['software-input-size']),
       chromium: v.chromium!,
       skipBuild: v['skip-build']!,
+      chromiumArgs: [...(v.vulkan ? VULKAN_ARGS : []), ...v['chromium-arg']!],
+      pageUrl: v['page-url'],
       runTimeoutS: 900,
     });
     return;
@@ -59,7 +66,7 @@ async function main() {
   v.backend ??= 'wasm';
   if (v.backend === 'webgpu') {
     const { registerNodeWebGpu } = await import('../testing/node-webgpu');
-    const adapter = await registerNodeWebGpu();
+    const adapter = await registerNodeWebGpu({ software: false });
     const fallback = /swiftshader/i.test(adapter);
     if (fallback) {
       console.log(`webgpu: the only adapter here is a software one (${adapter}); timing it would not describe a GPU. Skipped.`);

@@ -60,7 +60,16 @@ async function main() {
   }
   const config = resume?.config ?? options.config;
   const dataDir = options.dataDir || config.data.source || '';
-  await tf.setBackend('wasm');
+  if (options.backend === 'webgpu') {
+    const { registerNodeWebGpu } = await import('../testing/node-webgpu');
+    const adapter = await registerNodeWebGpu({ software: false });
+    if (/swiftshader/i.test(adapter)) process.stderr.write(`webgpu: the only adapter here is a software one (${adapter}); it runs on the CPU, far slower than --backend wasm.\n`);
+    else process.stderr.write(`webgpu: ${adapter}\n`);
+  }
+  if (!(await tf.setBackend(options.backend))) {
+    console.error(`The ${options.backend} backend did not start on this machine.`);
+    process.exit(1);
+  }
   const controller = new AbortController();
   process.on('SIGINT', () => {
     if (controller.signal.aborted) process.exit(130);
@@ -78,6 +87,7 @@ async function main() {
     evalTeacher: options.evalTeacher,
     evalEvery: options.evalEvery,
     weightPrecision: options.float16 ? 'float16' : 'float32',
+    backend: options.backend,
     signal: controller.signal,
     onStatus: (m) => process.stderr.write(`${tty ? '\r\x1b[K' : ''}${m}\n`),
     onEvent: (e) => {

@@ -76,6 +76,8 @@ export interface RunOptions {
   /** Evaluate the student every this many steps while training, into run.json (0 or absent: never). */
   evalEvery?: number;
   weightPrecision?: 'float32' | 'float16';
+  /** The backend the run trains on, as recorded in run.json and the model card (the caller selects it). */
+  backend?: 'wasm' | 'webgpu';
   signal?: AbortSignal;
   onEvent?: (event: TrainEvent) => void;
   onStatus?: (message: string) => void;
@@ -208,7 +210,7 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
       teacher: { name: teacher?.manifest.name ?? config.teacher, weightsSha256: teacherSha },
       student: { manifest: student.manifest, weightsSha256: studentSha },
       data: cardData,
-      backend: 'wasm',
+      backend: o.backend ?? 'wasm',
     });
     const startStep = o.resume?.step ?? 0;
     const rows: LogRow[] = record.log.filter((r) => r.step <= startStep);
@@ -277,7 +279,7 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
         config,
         methodCatalog: METHODS,
         steps: ran.step,
-        backend: 'wasm',
+        backend: o.backend ?? 'wasm',
         data: cardData,
         evaluation: { split: config.data.valSplit, inputSize: s.inputSize, teacher: result.teacher ?? null, before: result.before ?? null, after: { ...after, step: ran.step } },
       });
