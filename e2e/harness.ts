@@ -68,7 +68,7 @@ export const fixtureRoot = resolve(root, '../shared/voc-fixture');
  * sticky header would land in the middle of them: pin it to the top of the page for pictures.
  */
 export async function unstickHeader(page: Page): Promise<void> {
-  await page.addStyleTag({ content: '.app header { position: static !important; }' });
+  await page.addStyleTag({ content: '.app .top { position: static !important; }' });
 }
 
 /** Waits for both models, then picks the fixture folder and waits for the split summaries. */

@@ -163,6 +163,9 @@ describe('recovery and bad input (WebGPU on SwiftShader)', () => {
     await page.evaluate(() => (window as unknown as { __distillLab: { loseDevice(): Promise<void> } }).__distillLab.loseDevice());
     await page.getByTestId('device-lost').waitFor({ timeout: 30_000 });
     expect(await page.getByTestId('device-lost').textContent()).toMatch(/GPU device was lost \(destroyed/);
+    // The lab keeps the banner in view with the header; the tests unstick the header for pictures, so go to it.
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.locator('.app .top').screenshot({ path: join(shots, 'lab-device-lost.png') });
     await page.getByTestId('restart-worker').click();
     await page.getByTestId('student-name').waitFor({ timeout: 120_000 });
     await page.getByTestId('split-train-images').waitFor({ timeout: 60_000 });

@@ -28,12 +28,15 @@ export function App() {
       <a className="skip-link" href="#train" data-testid="skip-to-train">
         Skip to Train
       </a>
-      <header>
-        <h1>Distill Lab</h1>
-        <p className="tagline">Knowledge distillation for object detectors, on your own GPU.</p>
-        <StatusBar />
-      </header>
-      <DeviceLostBanner />
+      {/* The banner of a lost GPU device stays in view with the header, wherever the page is scrolled. */}
+      <div className="top">
+        <header>
+          <h1>Distill Lab</h1>
+          <p className="tagline">Knowledge distillation for object detectors, on your own GPU.</p>
+          <StatusBar />
+        </header>
+        <DeviceLostBanner />
+      </div>
       <FirstRunPath />
       <main>
         <aside>
