@@ -4,7 +4,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist', 'models', 'node_modules', 'test-results'] },
+  { ignores: ['dist', 'models', 'node_modules', 'test-results', 'runs', 'scratch', '.gpu'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
