@@ -85,6 +85,7 @@ export async function configureSmallRun(page: Page, o: { methods: string[]; imag
   await page.getByTestId('schedule-inputSize').selectOption(String(o.inputSize ?? 64));
   await page.getByTestId('schedule-batchSize').fill('1');
   await page.getByTestId('schedule-epochs').fill('1');
+  await page.getByTestId('schedule-steps-field').fill('0');
   await page.getByTestId('schedule-warmupSteps').fill('0');
   await page.getByTestId('max-train-images').fill(String(o.images));
   await page.getByTestId('max-eval-images').fill(String(o.evalImages ?? 2));

@@ -60,7 +60,10 @@ describe('deriving a student from the loaded photos (wasm backend)', () => {
     expect(await page.getByTestId('student-uncalibrated').count()).toBe(0);
     await page.getByTestId('derive-panel').screenshot({ path: join(shots, 'lab-derived.png') });
     // The experiment becomes the repair recipe measured for a derived student.
-    expect(await page.getByTestId('derive-recipe').textContent()).toMatch(/repair recipe .*hints \+ kd ×5 \+ ld \+ the detection loss, 2 annotated images in every batch/);
+    expect(await page.getByTestId('derive-recipe').textContent()).toMatch(/repair recipe .*hints \+ kd ×5 \+ ld \+ the detection loss, 2 annotated images in every batch.*360 steps/);
+    // Its measured length overrides the epochs, and the plan says so.
+    expect(await page.getByTestId('schedule-steps-field').inputValue()).toBe('360');
+    expect(await page.getByTestId('schedule-steps').textContent()).toBe('360 steps');
     for (const m of ['hints', 'kd', 'ld']) expect(await page.getByTestId(`method-toggle-${m}`).isChecked()).toBe(true);
     expect(await page.getByTestId('schedule-ema').inputValue()).toBe('0.99');
     expect(await page.getByTestId('schedule-lr').inputValue()).toBe('0.00002');

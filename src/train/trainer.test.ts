@@ -14,12 +14,12 @@ describe('stepsPerEpoch', () => {
 });
 
 describe('the repair recipe', () => {
-  it('is a valid experiment: hints, KD x5 and LD with the detection loss, two annotated images per batch, AdamW 2e-5, a weight average', async () => {
+  it('is a valid experiment: hints, KD x5 and LD with the detection loss, two annotated images per batch, AdamW 2e-5, a weight average, 360 steps', async () => {
     const { parseExperiment, repairRecipe } = await import('./config');
     const r = parseExperiment(repairRecipe());
     expect(r.methods).toEqual([{ id: 'hints' }, { id: 'kd', scale: 5 }, { id: 'ld' }]);
     expect(r.detectionWeight).toBe(1);
     expect(r.data.annotatedPerBatch).toBe(2);
-    expect(r.schedule).toMatchObject({ optimizer: 'adam', lr: 2e-5, ema: 0.99, batchSize: 4 });
+    expect(r.schedule).toMatchObject({ optimizer: 'adam', lr: 2e-5, ema: 0.99, batchSize: 4, steps: 360 });
   });
 });

@@ -57,7 +57,7 @@ describe('controller helpers', () => {
     expect(one.data.annotatedPerBatch).toBe(0);
   });
 
-  it('sets the repair recipe on an experiment and keeps the person\'s data, size, epochs and lab settings', () => {
+  it('sets the repair recipe (its 360 steps over the epochs) on an experiment and keeps the person\'s data, size, epochs and lab settings', () => {
     const mine = { ...defaultExperiment(), data: { trainSplit: 'train', valSplit: 'val', maxUnlabeled: 40 }, lab: { evalEvery: 5 } };
     mine.schedule = { ...mine.schedule, inputSize: 320, epochs: 3, batchSize: 8 };
     const r = withRepairRecipe(mine);
@@ -65,7 +65,7 @@ describe('controller helpers', () => {
     expect(r.methods).toEqual(recipe.methods);
     expect(r.detectionWeight).toBe(recipe.detectionWeight);
     expect(r.data).toEqual({ trainSplit: 'train', valSplit: 'val', maxUnlabeled: 40, annotatedPerBatch: 2 });
-    expect(r.schedule).toMatchObject({ inputSize: 320, epochs: 3, batchSize: 8, optimizer: 'adam', lr: 2e-5, ema: 0.99 });
+    expect(r.schedule).toMatchObject({ inputSize: 320, epochs: 3, batchSize: 8, optimizer: 'adam', lr: 2e-5, ema: 0.99, steps: 360 });
     expect(r.lab).toEqual({ evalEvery: 5 });
     expect(() => parseExperiment(r)).not.toThrow();
   });

@@ -11,6 +11,10 @@ describe('the schedule before Train', () => {
     expect(planRun({ trainImages: 20, photos: 160, batchSize: 4, epochs: 2, annotatedPerBatch: 2 })).toEqual({ images: 180, perEpoch: 80, totalSteps: 160, mixed: { photos: 160, annotatedPerBatch: 2 } });
     // No annotated images (photos alone) or no room beside them: counted as before.
     expect(planRun({ trainImages: 0, photos: 160, batchSize: 4, epochs: 1, annotatedPerBatch: 2 })).toEqual({ images: 160, perEpoch: 40, totalSteps: 40 });
+    // A fixed step count overrides the epochs (the repair recipe's 360), but not a data set smaller than a batch.
+    expect(planRun({ trainImages: 20, photos: 160, batchSize: 4, epochs: 12, steps: 360, annotatedPerBatch: 2 })).toEqual({ images: 180, perEpoch: 80, totalSteps: 360, mixed: { photos: 160, annotatedPerBatch: 2 }, fixedSteps: true });
+    expect(planRun({ trainImages: 20, photos: 0, batchSize: 4, epochs: 2, steps: 0 })).toEqual({ images: 20, perEpoch: 5, totalSteps: 10 });
+    expect(planRun({ trainImages: 2, photos: 0, batchSize: 4, epochs: 2, steps: 360 })).toEqual({ images: 2, perEpoch: 0, totalSteps: 0 });
     expect(planRun({ trainImages: 20, photos: 160, batchSize: 2, epochs: 1, annotatedPerBatch: 2 })).toEqual({ images: 180, perEpoch: 90, totalSteps: 90 });
     // Fewer images than a batch: no step.
     expect(planRun({ trainImages: 3, photos: 0, batchSize: 4, epochs: 5 }).totalSteps).toBe(0);

@@ -12,9 +12,11 @@ export interface RunPlan {
   totalSteps: number;
   /** When every batch holds annotated images beside photos: an epoch is one pass over the photos. */
   mixed?: { photos: number; annotatedPerBatch: number };
+  /** The schedule fixes the step count (schedule.steps), overriding the epochs. */
+  fixedSteps?: boolean;
 }
 
-export function planRun(o: { trainImages: number; maxTrainImages?: number; photos: number; maxUnlabeled?: number; batchSize: number; epochs: number; annotatedPerBatch?: number }): RunPlan {
+export function planRun(o: { trainImages: number; maxTrainImages?: number; photos: number; maxUnlabeled?: number; batchSize: number; epochs: number; steps?: number; annotatedPerBatch?: number }): RunPlan {
   const labelled = o.maxTrainImages && o.maxTrainImages > 0 ? Math.min(o.trainImages, o.maxTrainImages) : o.trainImages;
   const photos = o.maxUnlabeled !== undefined && o.maxUnlabeled >= 0 ? Math.min(o.photos, o.maxUnlabeled) : o.photos;
   const images = labelled + photos;
@@ -24,7 +26,8 @@ export function planRun(o: { trainImages: number; maxTrainImages?: number; photo
   const mixed = k > 0 && k < batch && labelled > 0 && photos > 0 ? { photos, annotatedPerBatch: k } : undefined;
   // As the trainer counts them; fewer images than a batch train nothing.
   const perEpoch = images < batch ? 0 : stepsPerEpoch(images, batch, mixed);
-  return { images, perEpoch, totalSteps: perEpoch * epochs, ...(mixed ? { mixed } : {}) };
+  const fixed = perEpoch > 0 && o.steps !== undefined && o.steps > 0 ? Math.floor(o.steps) : 0;
+  return { images, perEpoch, totalSteps: fixed || perEpoch * epochs, ...(mixed ? { mixed } : {}), ...(fixed ? { fixedSteps: true } : {}) };
 }
 
 /** Rough training throughput (multiply-accumulates per second, forward and backward) when nothing was measured. */

@@ -100,8 +100,8 @@ export function DerivePanel() {
       {derivation.summary && (
         <p className="small" data-testid="derive-recipe">
           The experiment is now the repair recipe measured for a derived student: {REPAIR_RECIPE.methods.map((m) => ('scale' in m ? `${m.id} ×${m.scale}` : m.id)).join(' + ')} + the detection loss,{' '}
-          {REPAIR_RECIPE.annotatedPerBatch} annotated images in every batch beside the photos, AdamW {REPAIR_RECIPE.schedule.lr.toExponential(0)} with a weight average ({REPAIR_RECIPE.schedule.ema}). Change any of
-          it below.
+          {REPAIR_RECIPE.annotatedPerBatch} annotated images in every batch beside the photos, AdamW {REPAIR_RECIPE.schedule.lr.toExponential(0)} with a weight average ({REPAIR_RECIPE.schedule.ema}),{' '}
+          {REPAIR_RECIPE.schedule.steps} steps (longer runs drift). Change any of it below.
         </p>
       )}
       <details className="small" data-testid="derive-variants">

@@ -33,7 +33,16 @@ export function SchedulePanel() {
               {planned.plan.mixed
                 ? `${planned.plan.mixed.photos} photos ÷ ${s.batchSize - planned.plan.mixed.annotatedPerBatch} per batch (beside ${planned.plan.mixed.annotatedPerBatch} annotated)`
                 : `${planned.plan.images} images ÷ batch ${s.batchSize}`}{' '}
-              = {planned.plan.perEpoch} step{planned.plan.perEpoch === 1 ? '' : 's'} per epoch × {s.epochs} = <strong data-testid="schedule-steps">{planned.plan.totalSteps} steps</strong>
+              = {planned.plan.perEpoch} step{planned.plan.perEpoch === 1 ? '' : 's'} per epoch
+              {planned.plan.fixedSteps ? (
+                <>
+                  ; <strong data-testid="schedule-steps">{planned.plan.totalSteps} steps</strong> (about {(planned.plan.totalSteps / planned.plan.perEpoch).toFixed(1)} epochs; the steps field sets it, 0 trains by epochs)
+                </>
+              ) : (
+                <>
+                  {' '}× {s.epochs} = <strong data-testid="schedule-steps">{planned.plan.totalSteps} steps</strong>
+                </>
+              )}
               {planned.estimate && (
                 <>
                   {' · '}
@@ -61,6 +70,16 @@ export function SchedulePanel() {
           </select>
         </label>
         {num('epochs', 'epochs', { integer: true, min: 1 })}
+        <NumberField
+          label="steps (0: by epochs)"
+          value={s.steps ?? 0}
+          integer
+          min={0}
+          disabled={disabled}
+          testId="schedule-steps-field"
+          title="train exactly this many steps, passing over the images as often as needed; 0 trains for the epochs"
+          onChange={(v) => setSchedule('steps', v > 0 ? v : undefined)}
+        />
         {num('batchSize', 'batch size', { integer: true, min: 1 })}
         <label className="field">
           <span>optimizer</span>

@@ -23,6 +23,7 @@ export function usePlan(): { plan: RunPlan; estimate: Estimate | null } | null {
     maxUnlabeled: config.data.maxUnlabeled,
     batchSize: s.batchSize,
     epochs: s.epochs,
+    steps: s.steps,
     annotatedPerBatch: config.data.annotatedPerBatch,
   });
   if (student.status !== 'ready' || backend.status !== 'ready') return { plan, estimate: null };
