@@ -64,6 +64,7 @@ describe('deriving a student from the loaded photos (wasm backend)', () => {
     // Its measured length overrides the epochs, and the plan says so.
     expect(await page.getByTestId('schedule-steps-field').inputValue()).toBe('360');
     expect(await page.getByTestId('schedule-steps').textContent()).toBe('360 steps');
+    await page.getByTestId('schedule-panel').screenshot({ path: join(shots, 'lab-recipe-schedule.png') });
     for (const m of ['hints', 'kd', 'ld']) expect(await page.getByTestId(`method-toggle-${m}`).isChecked()).toBe(true);
     expect(await page.getByTestId('schedule-ema').inputValue()).toBe('0.99');
     expect(await page.getByTestId('schedule-lr').inputValue()).toBe('0.00002');
