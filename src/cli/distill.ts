@@ -15,6 +15,7 @@ import { gradientShareLine } from '../train/gradient-shares';
 import { fidelityLine } from '../eval/fidelity';
 import { progressLine } from './progress';
 import { runExperiment } from './run';
+import { SOFTWARE_RENDERER } from '../worker/backend-types';
 
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '  n/a' : (100 * x).toFixed(1).padStart(5));
 
@@ -63,7 +64,7 @@ async function main() {
   if (options.backend === 'webgpu') {
     const { registerNodeWebGpu } = await import('../testing/node-webgpu');
     const adapter = await registerNodeWebGpu({ software: false });
-    if (/swiftshader/i.test(adapter)) process.stderr.write(`webgpu: the only adapter here is a software one (${adapter}); it runs on the CPU, far slower than --backend wasm.\n`);
+    if (SOFTWARE_RENDERER.test(adapter)) process.stderr.write(`webgpu: the only adapter here is a software one (${adapter}); it runs on the CPU, far slower than --backend wasm.\n`);
     else process.stderr.write(`webgpu: ${adapter}\n`);
   }
   if (!(await tf.setBackend(options.backend))) {

@@ -20,8 +20,9 @@ export function SchedulePanel() {
   const planned = usePlan();
   if (!config) return null;
   const s = config.schedule;
-  const num = (key: keyof Schedule, label: string, opts: { integer?: boolean; min?: number; title?: string } = {}) => (
-    <NumberField label={label} value={s[key] as number} disabled={disabled} testId={`schedule-${key}`} onChange={(v) => setSchedule(key, v as never)} {...opts} />
+  // An optional field left unset reads 0, its "off" value (steps: 0 trains by epochs).
+  const num = (key: keyof Schedule, label: string, opts: { integer?: boolean; min?: number; title?: string; testId?: string } = {}) => (
+    <NumberField label={label} value={(s[key] as number | undefined) ?? 0} disabled={disabled} testId={`schedule-${key}`} onChange={(v) => setSchedule(key, v as never)} {...opts} />
   );
   return (
     <section className="card" aria-labelledby="schedule-title" data-testid="schedule-panel">
@@ -33,16 +34,9 @@ export function SchedulePanel() {
               {planned.plan.mixed
                 ? `${planned.plan.mixed.photos} photos ÷ ${s.batchSize - planned.plan.mixed.annotatedPerBatch} per batch (beside ${planned.plan.mixed.annotatedPerBatch} annotated)`
                 : `${planned.plan.images} images ÷ batch ${s.batchSize}`}{' '}
-              = {planned.plan.perEpoch} step{planned.plan.perEpoch === 1 ? '' : 's'} per epoch
-              {planned.plan.fixedSteps ? (
-                <>
-                  ; <strong data-testid="schedule-steps">{planned.plan.totalSteps} steps</strong> (about {(planned.plan.totalSteps / planned.plan.perEpoch).toFixed(1)} epochs; the steps field sets it, 0 trains by epochs)
-                </>
-              ) : (
-                <>
-                  {' '}× {s.epochs} = <strong data-testid="schedule-steps">{planned.plan.totalSteps} steps</strong>
-                </>
-              )}
+              = {planned.plan.perEpoch} step{planned.plan.perEpoch === 1 ? '' : 's'} per epoch{planned.plan.fixedSteps ? ';' : ` × ${s.epochs} =`}{' '}
+              <strong data-testid="schedule-steps">{planned.plan.totalSteps} steps</strong>
+              {planned.plan.fixedSteps && ` (about ${(planned.plan.totalSteps / planned.plan.perEpoch).toFixed(1)} epochs; the steps field sets it, 0 trains by epochs)`}
               {planned.estimate && (
                 <>
                   {' · '}
@@ -70,16 +64,7 @@ export function SchedulePanel() {
           </select>
         </label>
         {num('epochs', 'epochs', { integer: true, min: 1 })}
-        <NumberField
-          label="steps (0: by epochs)"
-          value={s.steps ?? 0}
-          integer
-          min={0}
-          disabled={disabled}
-          testId="schedule-steps-field"
-          title="train exactly this many steps, passing over the images as often as needed; 0 trains for the epochs"
-          onChange={(v) => setSchedule('steps', v > 0 ? v : undefined)}
-        />
+        {num('steps', 'steps (0: by epochs)', { integer: true, min: 0, testId: 'schedule-steps-field', title: 'train exactly this many steps, passing over the images as often as needed; 0 trains for the epochs' })}
         {num('batchSize', 'batch size', { integer: true, min: 1 })}
         <label className="field">
           <span>optimizer</span>
