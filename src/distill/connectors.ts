@@ -12,6 +12,7 @@
  *   connector passes features through unchanged (ReLU aside), which tests and warm starts use.
  */
 import * as tf from '@tensorflow/tfjs';
+import { gatherRows } from '../graph/ops/gather-rows';
 import { trainableConv2d } from '../graph/ops/trainable-conv';
 import type { Connector } from './types';
 
@@ -115,16 +116,42 @@ export function createConvConnector(options: ConvConnectorOptions): Connector {
   kernelInit.dispose();
   biasInit.dispose();
   const relu = options.relu ?? false;
+  const checkInput = (x: tf.Tensor4D) => {
+    if (x.shape[3] !== o.inChannels) {
+      throw new Error(`Connector '${name}' expects ${o.inChannels} input channels, got a [${x.shape.join(',')}] tensor.`);
+    }
+  };
   return {
     name,
     variables: [kernel, bias],
     apply(x: tf.Tensor4D): tf.Tensor4D {
-      const c = x.shape[3];
-      if (c !== o.inChannels) {
-        throw new Error(`Connector '${name}' expects ${o.inChannels} input channels, got a [${x.shape.join(',')}] tensor.`);
-      }
+      checkInput(x);
       return tf.tidy(() => {
         const y = tf.add(trainableConv2d(x, kernel as tf.Tensor4D, 'same'), bias) as tf.Tensor4D;
+        return relu ? tf.relu(y) : y;
+      });
+    },
+    applyAt(x: tf.Tensor4D, locations: Int32Array): tf.Tensor2D {
+      checkInput(x);
+      const [n, h, w, c] = x.shape;
+      const k = o.kernelSize;
+      const r = (k - 1) / 2;
+      const hp = h + 2 * r;
+      const wp = w + 2 * r;
+      // Each location's k x k patch as rows of the zero-padded input ('same' padding, stride 1),
+      // tap by tap in the kernel's (ky, kx) order: one matMul with the kernel gives the outputs.
+      const rows = new Int32Array(locations.length * k * k);
+      locations.forEach((q, p) => {
+        if (!(q >= 0 && q < n * h * w)) throw new Error(`Connector '${name}': location ${q} is outside a [${x.shape.join(',')}] input.`);
+        const b = Math.floor(q / (h * w));
+        const i = Math.floor((q % (h * w)) / w);
+        const j = q % w;
+        for (let dy = 0; dy < k; dy++) for (let dx = 0; dx < k; dx++) rows[p * k * k + dy * k + dx] = (b * hp + i + dy) * wp + j + dx;
+      });
+      return tf.tidy(() => {
+        const padded = r > 0 ? tf.pad(x, [[0, 0], [r, r], [r, r], [0, 0]]) : x;
+        const patches = gatherRows(padded.reshape([n * hp * wp, c]), rows).reshape([locations.length, k * k * c]);
+        const y = tf.add(tf.matMul(patches, kernel.reshape([k * k * c, o.outChannels])), bias) as tf.Tensor2D;
         return relu ? tf.relu(y) : y;
       });
     },

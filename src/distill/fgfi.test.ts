@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { conv3x3Connector } from './connectors';
 import { fgfi, fgfiAnchorMask } from './fgfi';
 import { closeArrays, handAssignment, handGrid, maxAbs } from './test-support';
+import type { PanelMap } from './types';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -113,6 +114,46 @@ describe('fgfi', () => {
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([teacher, student]);
     adapter.dispose();
+  });
+
+  it('runs the adapter at the masked locations only, with the loss, maps and gradients of the whole map', () => {
+    // Two levels, two images; image 1 masks anchor 1, image 2 anchor 3: level 1 has nothing masked.
+    const assignmentsTwo = [
+      handAssignment({ grid: twoLevels, ious: [[0.1, 0.6, 0.3, 0.2, 0.25]] }),
+      handAssignment({ grid: twoLevels, ious: [[0, 0, 0, 0.9, 0.2]] }),
+    ];
+    const adapters = [0, 1].map((l) => conv3x3Connector(3, 2, { relu: true, init: 'uniform', seed: 20 + l }));
+    // The same adapters without applyAt: the whole-map path.
+    const wholeMap = adapters.map((a) => ({ ...a, applyAt: undefined }));
+    const featT = [tf.randomNormal([2, 2, 2, 2], 0, 1, 'float32', 1), tf.randomNormal([2, 1, 1, 2], 0, 1, 'float32', 2)] as tf.Tensor4D[];
+    const featS = [tf.variable(tf.randomNormal([2, 2, 2, 3], 0, 1, 'float32', 3), true, 'fgfi_masked_s0'), tf.variable(tf.randomNormal([2, 1, 1, 3], 0, 1, 'float32', 4), true, 'fgfi_masked_s1')];
+    const variables = [...featS, ...adapters.flatMap((a) => a.variables)];
+    const run = (a: typeof adapters) => {
+      let maps: PanelMap[] = [];
+      const g = tf.variableGrads(() => {
+        const r = fgfi({ featT, featS: featS as tf.Tensor4D[], assignments: assignmentsTwo, adapters: a }, { lambda: 1 }, { withMaps: true });
+        maps = r.maps ?? [];
+        return r.loss;
+      }, variables);
+      return { ...g, maps };
+    };
+    const before = tf.memory().numTensors;
+    const masked = run(adapters);
+    const whole = run(wholeMap);
+    expect(masked.value.dataSync()[0]).toBeGreaterThan(0);
+    expect(masked.value.dataSync()[0]).toBeCloseTo(whole.value.dataSync()[0]!, 5);
+    expect(masked.maps.map((m) => m.name)).toEqual(whole.maps.map((m) => m.name));
+    masked.maps.forEach((m, i) => expect(closeArrays(m.data, whole.maps[i]!.data, 1e-5), m.name).toBeNull());
+    for (const v of variables) {
+      expect(masked.grads[v.name], v.name).toBeDefined();
+      expect(closeArrays(masked.grads[v.name]!.dataSync(), whole.grads[v.name]!.dataSync(), 1e-5), v.name).toBeNull();
+    }
+    // Level 1's adapter reads nothing masked: a zero gradient, as from the whole map.
+    expect(maxAbs(masked.grads[adapters[1]!.variables[0]!.name]!)).toBe(0);
+    tf.dispose([masked.value, whole.value, ...Object.values(masked.grads), ...Object.values(whole.grads)]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([...featT, ...featS]);
+    adapters.forEach((a) => a.dispose());
   });
 
   it('rejects mismatched inputs with a clear message', () => {

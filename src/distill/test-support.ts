@@ -58,7 +58,7 @@ export function handAssignment(options: {
 }
 
 /** Element-wise closeness with a readable failure (index, got, want). */
-export function closeArrays(actual: ArrayLike<number>, expected: readonly number[], tolerance = 1e-6): string | null {
+export function closeArrays(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance = 1e-6): string | null {
   if (actual.length !== expected.length) return `length ${actual.length}, want ${expected.length}`;
   for (let i = 0; i < expected.length; i++) {
     const a = actual[i] ?? NaN;

@@ -73,6 +73,12 @@ export interface Connector {
   name: string;
   variables: tf.Variable[];
   apply(x: tf.Tensor4D): tf.Tensor4D;
+  /**
+   * The output of `apply` at a few locations only, one row [P, Cout] per location, where a
+   * location is the flat index n·H·W + i·W + j. Exact (same values, same gradients there):
+   * a loss that reads a connector at few places needs nothing else (FGFI's mask).
+   */
+  applyAt?(x: tf.Tensor4D, locations: Int32Array): tf.Tensor2D;
   dispose(): void;
 }
 
