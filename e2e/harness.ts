@@ -106,3 +106,33 @@ export async function waitForStep(page: Page, step: number, timeout = 240_000): 
     { timeout, polling: 250 },
   );
 }
+
+/** What the training panel says, for failure messages: status, step and error. */
+export async function trainingState(page: Page): Promise<string> {
+  const text = async (id: string) => ((await page.getByTestId(id).count()) ? ((await page.getByTestId(id).first().textContent()) ?? '') : '(none)');
+  return `status "${await text('train-status')}", step "${await text('train-step')}", error "${await text('train-error')}"`;
+}
+
+/**
+ * Waits for `locator`; on a timeout the error says what the training panel showed and the page's
+ * last log lines, so a failure far from this machine says where the run stood.
+ */
+export async function waitForOrExplain(lab: Lab, locator: ReturnType<Page['locator']>, timeout: number): Promise<void> {
+  try {
+    await locator.waitFor({ timeout });
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\nthe training panel: ${await trainingState(lab.page)}\nlast page logs:\n${lab.logs.slice(-15).join('\n')}`, { cause: error });
+  }
+}
+
+/**
+ * Waits until the page draws two frames, and returns how long that took. Element screenshots and
+ * clicks wait for frames too, but give up after their own timeout; on SwiftShader the GPU process
+ * that draws the page also runs WebGPU, and a loaded machine can hold its frames back for tens of
+ * seconds after heavy WebGPU work.
+ */
+export async function waitForFrames(page: Page, timeout = 120_000): Promise<number> {
+  const started = Date.now();
+  await page.waitForFunction(() => new Promise<boolean>((done) => requestAnimationFrame(() => requestAnimationFrame(() => done(true)))), undefined, { timeout, polling: 'raf' });
+  return Date.now() - started;
+}

@@ -2,7 +2,7 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { strToU8, zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configureSmallRun, fixtureDir, loadFixture, openLab, root, waitForStep, type Lab } from './harness';
+import { configureSmallRun, fixtureDir, loadFixture, openLab, root, waitForFrames, waitForOrExplain, waitForStep, type Lab } from './harness';
 
 const shots = join(root, 'test-results');
 mkdirSync(shots, { recursive: true });
@@ -90,7 +90,7 @@ describe('a run reloaded mid-way resumes from its checkpoint (wasm backend)', ()
     await configureSmallRun(page, { methods: [], images: 0 });
     await page.getByTestId('train').click();
     await page.getByTestId('train-confirm-new').click();
-    await page.getByTestId('train-error').filter({ hasText: 'Could not decode' }).waitFor({ timeout: 120_000 });
+    await waitForOrExplain(lab, page.getByTestId('train-error').filter({ hasText: 'Could not decode' }), 120_000);
     expect(await page.getByTestId('train-error').textContent()).toMatch(/Could not decode "2007_000039".*corrupt/);
   });
 });
@@ -164,7 +164,11 @@ describe('recovery and bad input (WebGPU on SwiftShader)', () => {
     await page.getByTestId('device-lost').waitFor({ timeout: 30_000 });
     expect(await page.getByTestId('device-lost').textContent()).toMatch(/GPU device was lost \(destroyed/);
     // The lab keeps the banner in view with the header; the tests unstick the header for pictures, so go to it.
+    // On SwiftShader the page draws no frame for 25-40 s once the loss is reported (its script
+    // still answers at once): screenshots and clicks, which wait for frames, wait for them first.
     await page.evaluate(() => window.scrollTo(0, 0));
+    const frameWait = await waitForFrames(page);
+    if (frameWait > 5_000) console.log(`the page drew again ${frameWait} ms after the device was lost`);
     await page.locator('.app .top').screenshot({ path: join(shots, 'lab-device-lost.png') });
     await page.getByTestId('restart-worker').click();
     await page.getByTestId('student-name').waitFor({ timeout: 120_000 });

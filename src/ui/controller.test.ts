@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { orderTerms } from './components/LossCharts';
-import { appendPoint, backendOrderFromQuery, backendRequest } from './controller';
+import { appendPoint, backendOrderFromQuery, backendRequest, eventStatus } from './controller';
 import { withRepairRecipe } from '../train/repair-recipe';
 import { defaultExperiment, parseExperiment, repairRecipe, type ExperimentConfig } from '../train/config';
 import type { LossPoint } from './store';
@@ -23,6 +23,17 @@ describe('controller helpers', () => {
     expect(backendRequest('?testHooks', null)).toEqual({ source: 'auto', order: ['webgpu', 'webgl', 'wasm'], allowSoftware: false, label: 'automatic' });
     expect(backendRequest('', 'tpu').source).toBe('auto');
     expect(backendRequest('?backend=webgpu?backend=wasm', null).source).toBe('auto');
+  });
+
+  it('lets an event of a run move its status only while the run is live, never after it ended', () => {
+    expect(eventStatus('starting', 'running')).toBe('running');
+    expect(eventStatus('running', 'pausing')).toBe('pausing');
+    expect(eventStatus('paused', 'running')).toBe('running');
+    // A 'started' that arrives after the first step failed keeps the error on screen.
+    expect(eventStatus('error', 'running')).toBe('error');
+    expect(eventStatus('stopped', 'running')).toBe('stopped');
+    expect(eventStatus('finished', 'paused')).toBe('finished');
+    expect(eventStatus('idle', 'running')).toBe('idle');
   });
 
   it('appends a step to the curves, replacing points from a step that is run again (resume)', () => {

@@ -9,7 +9,7 @@ import { withRepairRecipe } from '../train/repair-recipe';
 import { BACKEND_ORDER, type BackendName } from '../worker/backend-types';
 import { startLabWorker, type LabClient } from '../worker/client';
 import type { DataInput, DeriveRequest, EvalTarget, LabEvent, LabExperiment, ModelRole, NamedBytes, TrainUpdate } from '../worker/lab';
-import { initialTraining, isRunActive, useLabStore, type LabState, type TrainingState } from './store';
+import { initialTraining, isRunActive, useLabStore, type LabState, type TrainingState, type TrainStatus } from './store';
 
 export const MIN_SCORE_THRESHOLD = 0.05;
 /** Loss points kept for the curves; older ones are thinned to every other point. */
@@ -78,8 +78,23 @@ export function appendPoint(history: LabState['training']['history'], step: numb
   return next.length > MAX_POINTS ? next.filter((_, i) => i % 2 === 0 || i >= next.length - MAX_POINTS / 2) : next;
 }
 
+/**
+ * The status a run's event may set. The worker sends the run's events through the listener's own
+ * channel and the run's end (its result or error) through the worker's, and two channels keep no
+ * order between them: a 'started' or a 'run-state' can arrive after the run has ended (a first
+ * step that fails at once), and must not bring the ended run back to life over its error.
+ */
+export function eventStatus(current: TrainStatus, next: TrainStatus): TrainStatus {
+  return isRunActive(current) ? next : current;
+}
+
 function onTrainEvent(e: TrainUpdate) {
-  if (e.type === 'started') patchTraining({ status: 'running', step: e.step, totalSteps: e.totalSteps, stepsPerEpoch: e.stepsPerEpoch, error: null });
+  if (e.type === 'started') {
+    set((s) => {
+      const live = isRunActive(s.training.status);
+      return { training: { ...s.training, status: eventStatus(s.training.status, 'running'), step: e.step, totalSteps: e.totalSteps, stepsPerEpoch: e.stepsPerEpoch, error: live ? null : s.training.error } };
+    });
+  }
   else if (e.type === 'step') {
     set((s) => ({
       training: {
@@ -109,7 +124,7 @@ function onTrainEvent(e: TrainUpdate) {
 function onEvent(event: LabEvent) {
   if (event.type === 'device-lost') set({ deviceLost: event.message });
   else if (event.type === 'train') onTrainEvent(event.event);
-  else if (event.type === 'run-state') patchTraining({ status: event.state });
+  else if (event.type === 'run-state') set((s) => ({ training: { ...s.training, status: eventStatus(s.training.status, event.state) } }));
   else if (event.type === 'checkpoint-saved') set({ savedCheckpoint: event.info });
   else if (event.type === 'derive-progress') set((s) => ({ derivation: { ...s.derivation, progress: { stage: event.stage, done: event.done, total: event.total } } }));
   else if (event.type === 'eval-progress') set((s) => ({ evaluation: { ...s.evaluation, progress: { target: event.target, done: event.done, total: event.total } } }));
