@@ -97,58 +97,85 @@ async function main() {
     }
     return { ms: median(times), peak };
   };
-  const teacherForward = await timeIt(async () => {
+  const runTeacher = async () => {
     const taps = readDetector(teacher.graph, teacher.manifest, batch.input);
     await Promise.all(taps.raw.map((t) => t.data()));
     disposeTaps(taps);
-  });
-  const stepWith = async (methods: MethodConfig[], detectionWeight = 1) => {
-    const session = createSession({ teacher: methods.length ? teacher : null, student, methods, detectionWeight });
+  };
+  const teacherForward = await timeIt(runTeacher);
+  const teacherKernels = (await profileStep(runTeacher)).kernelCount;
+  /** A session stepping the student at lr 0 (the weights stay as loaded), with `methods`. */
+  const stepper = (methods: MethodConfig[]) => {
+    const session = createSession({ teacher: methods.length ? teacher : null, student, methods, detectionWeight: 1 });
     const optimizer = new Optimizer('adam');
-    const saved = [...student.graph.variables].map(([k, w]) => [k, w.clone()] as const);
-    try {
-      return await timeIt(async () => {
+    return {
+      step: async () => {
         await distillStep(session, optimizer, batch, { lr: 0, clipNorm: 35 });
-      });
-    } finally {
-      for (const [k, w] of saved) {
-        student.graph.variables.get(k)!.assign(w);
-        w.dispose();
+      },
+      dispose: () => {
+        session.dispose();
+        optimizer.dispose();
+      },
+    };
+  };
+  const plainStepper = stepper([]);
+  /**
+   * A method's step against the plain step, the two timed alternately (plain, method, plain,
+   * method, ...): a machine that slows down or speeds up during the run moves both alike, so the
+   * ratio holds where two blocks timed minutes apart would not.
+   */
+  const againstPlain = async (methods: MethodConfig[]) => {
+    const s = stepper(methods);
+    try {
+      await plainStepper.step();
+      await s.step(); // warm-up: kernels compiled, connectors and optimiser slots created
+      const plainMs: number[] = [];
+      const methodMs: number[] = [];
+      let peak = 0;
+      for (let r = 0; r < repeats; r++) {
+        let t0 = performance.now();
+        await plainStepper.step();
+        plainMs.push(performance.now() - t0);
+        t0 = performance.now();
+        const info = await tf.profile(s.step);
+        methodMs.push(performance.now() - t0);
+        peak = Math.max(peak, info.peakBytes);
       }
-      session.dispose();
-      optimizer.dispose();
+      // Kernels per step: what a GPU pays for in dispatches, whatever its arithmetic.
+      const { kernelCount } = await profileStep(s.step);
+      return { ms: median(methodMs), plainMs: median(plainMs), peak, kernels: kernelCount };
+    } finally {
+      s.dispose();
     }
   };
-  const plain = await stepWith([]);
-  {
-    // One plain step, per kernel: where the time goes (forward, backprop, outside kernels).
-    const session = createSession({ teacher: null, student, methods: [], detectionWeight: 1 });
-    const optimizer = new Optimizer('adam');
-    const saved = [...student.graph.variables].map(([k, w]) => [k, w.clone()] as const);
-    try {
-      await distillStep(session, optimizer, batch, { lr: 0, clipNorm: 35 });
-      const profile = await profileStep(() => distillStep(session, optimizer, batch, { lr: 0, clipNorm: 35 }));
-      console.log(`One plain step (student fwd+bwd), per kernel:\n${formatStepProfile(profile, 10)}`);
-    } finally {
-      for (const [k, w] of saved) {
-        student.graph.variables.get(k)!.assign(w);
-        w.dispose();
-      }
-      session.dispose();
-      optimizer.dispose();
-    }
+  const plain = await timeIt(plainStepper.step);
+  const profiled = async (title: string, s: { step: () => Promise<void> }) => {
+    await s.step();
+    const profile = await profileStep(s.step);
+    console.log(`${title}, per kernel:\n${formatStepProfile(profile, 10)}`);
+    return profile;
+  };
+  // Where the time goes (forward, backprop, outside kernels): a plain step, then one with every method.
+  const plainKernels = (await profiled('One plain step (student fwd+bwd)', plainStepper)).kernelCount;
+  const everyMethod = stepper(METHODS.map((m) => ({ id: m.id })));
+  try {
+    await profiled(`One step with all ${METHODS.length} methods`, everyMethod);
+  } finally {
+    everyMethod.dispose();
   }
-  const rows: [string, { ms: number; peak: number }][] = [];
-  for (const m of METHODS) rows.push([m.id, await stepWith([{ id: m.id }])]);
-  const all = await stepWith(METHODS.map((m) => ({ id: m.id })));
+  const rows: [string, { ms: number; plainMs: number; peak: number; kernels: number }][] = [];
+  for (const m of METHODS) rows.push([m.id, await againstPlain([{ id: m.id }])]);
+  rows.push([`all ${METHODS.length}`, await againstPlain(METHODS.map((m) => ({ id: m.id })))]);
+  plainStepper.dispose();
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
   console.log(`Distillation step cost on ${tf.getBackend()}, NanoDet-g → default student, batch ${batchSize} at ${inputSize}x${inputSize}, median of ${repeats}`);
-  console.log(`teacher forward                  ${teacherForward.ms.toFixed(0)} ms   peak ${mb(teacherForward.peak)}`);
-  console.log(`student fwd+bwd (plain step)     ${plain.ms.toFixed(0)} ms   peak ${mb(plain.peak)}   ${((batchSize * 1000) / plain.ms).toFixed(2)} img/s`);
-  console.log('method        step ms   overhead ms (step − plain − teacher fwd)   step / plain   img/s   peak');
-  for (const [id, r] of [...rows, [`all ${METHODS.length}`, all] as [string, { ms: number; peak: number }]]) {
-    const overhead = r.ms - plain.ms - teacherForward.ms;
-    console.log(`${id.padEnd(13)} ${r.ms.toFixed(0).padStart(7)}   ${overhead.toFixed(0).padStart(8)}${' '.repeat(36)}${(r.ms / plain.ms).toFixed(2).padStart(6)}x   ${((batchSize * 1000) / r.ms).toFixed(2).padStart(5)}   ${mb(r.peak)}`);
+  console.log(`teacher forward                  ${teacherForward.ms.toFixed(0)} ms   peak ${mb(teacherForward.peak)}   ${teacherKernels} kernels`);
+  console.log(`student fwd+bwd (plain step)     ${plain.ms.toFixed(0)} ms   peak ${mb(plain.peak)}   ${((batchSize * 1000) / plain.ms).toFixed(2)} img/s   ${plainKernels} kernels`);
+  console.log('each row: the method\'s step and a plain step, timed alternately; the ratio is between the two');
+  console.log('method        step ms   plain ms   overhead ms (step − plain − teacher fwd)   step / plain   img/s   peak      kernels (plain + teacher + method)');
+  for (const [id, r] of rows) {
+    const overhead = r.ms - r.plainMs - teacherForward.ms;
+    console.log(`${id.padEnd(13)} ${r.ms.toFixed(0).padStart(7)}   ${r.plainMs.toFixed(0).padStart(8)}   ${overhead.toFixed(0).padStart(8)}${' '.repeat(36)}${(r.ms / r.plainMs).toFixed(2).padStart(6)}x   ${((batchSize * 1000) / r.ms).toFixed(2).padStart(5)}   ${mb(r.peak).padEnd(9)} ${r.kernels} (+${r.kernels - plainKernels})`);
   }
   batch.input.dispose();
   teacher.graph.dispose();

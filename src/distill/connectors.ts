@@ -13,6 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { gatherRows } from '../graph/ops/gather-rows';
+import { matMulPlainGrads } from '../graph/ops/mat-mul';
 import { trainableConv2d } from '../graph/ops/trainable-conv';
 import type { Connector } from './types';
 
@@ -150,8 +151,8 @@ export function createConvConnector(options: ConvConnectorOptions): Connector {
       });
       return tf.tidy(() => {
         const padded = r > 0 ? tf.pad(x, [[0, 0], [r, r], [r, r], [0, 0]]) : x;
-        const patches = gatherRows(padded.reshape([n * hp * wp, c]), rows).reshape([locations.length, k * k * c]);
-        const y = tf.add(tf.matMul(patches, kernel.reshape([k * k * c, o.outChannels])), bias) as tf.Tensor2D;
+        const patches = gatherRows(padded.reshape([n * hp * wp, c]), rows).reshape([locations.length, k * k * c]) as tf.Tensor2D;
+        const y = tf.add(matMulPlainGrads(patches, kernel.reshape([k * k * c, o.outChannels]) as tf.Tensor2D), bias) as tf.Tensor2D;
         return relu ? tf.relu(y) : y;
       });
     },
