@@ -11,8 +11,8 @@
  * Loss: lambda · Sum_{levels,n,i,j,c} I_nij · (F_T − adapt(F_S))² / (2 · N_p), N_p = number of
  * locations where I is on, over all levels and images (0 when N_p = 0). adapt: a 3x3 conv
  * S→T channels + ReLU per level (a connector, trained with the student, not exported), run
- * only at the masked locations (exact for the loss and its gradients, and a tenth of the cost or
- * less: the mask holds a few percent of a level).
+ * only at the masked locations: exact for the loss and its gradients, and the mask holds a few
+ * percent of a level's locations.
  *
  * Inputs: featT, featS [N,H,W,C] per level (the neck outputs), one Assignment per image,
  * adapters per level (null/absent: identity, channels must agree).
