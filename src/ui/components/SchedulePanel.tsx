@@ -86,7 +86,7 @@ export function SchedulePanel() {
           min={0}
           disabled={disabled}
           testId="schedule-ema"
-          title="decay of a moving average of the student's weights, e.g. 0.99: the average is what is evaluated and exported, training goes on from the raw weights (0: off)"
+          title="decay of a moving average of the student's weights, e.g. 0.99: the average is what is evaluated and exported, training goes on from the raw weights (0: off). The decay ramps up as (1 + step) / (10 + step), so in runs under about 900 steps every decay above 0.97 averages alike"
           onChange={(v) => setSchedule('ema', v < 1 ? v : 0.999)}
         />
         <NumberField
