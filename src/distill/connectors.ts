@@ -12,7 +12,7 @@
  *   connector passes features through unchanged (ReLU aside), which tests and warm starts use.
  */
 import * as tf from '@tensorflow/tfjs';
-import { gatherRows } from '../graph/ops/gather-rows';
+import { gatherRows } from '../graph/ops/gather';
 import { matMulPlainGrads } from '../graph/ops/mat-mul';
 import { trainableConv2d } from '../graph/ops/trainable-conv';
 import type { Connector } from './types';

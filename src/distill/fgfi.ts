@@ -27,7 +27,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Assignment } from '../detect/assignment';
-import { gatherRows } from '../graph/ops/gather-rows';
+import { gatherRows } from '../graph/ops/gather';
 import { adapt, checkAssignments, checkLevelPairs, heatmap, levelMasksFromAnchors } from './levels';
 import { stopGradient, type Connector, type MethodResult, type PanelMap } from './types';
 

@@ -1,6 +1,7 @@
 /** Ops that move, cut, join or pad tensors without arithmetic. Shape-like inputs are read on the host. */
 import * as tf from '@tensorflow/tfjs-core';
 import { attr } from '../model-json';
+import { gatherNd } from './gather';
 import { stridedSlice } from './strided-slice';
 import { input, op, type OpContext, type OpDef } from './types';
 
@@ -25,16 +26,6 @@ function depthToSpace(inputs: tf.Tensor[], ctx: OpContext): tf.Tensor {
   if (c % (b * b) !== 0) throw new Error(`DepthToSpace node "${ctx.node.name}": ${c} channels are not a multiple of block_size² = ${b * b}.`);
   const y = x.reshape([n, h, w, b, b, c / (b * b)]).transpose([0, 1, 3, 2, 4, 5]).reshape([n, h * b, w * b, c / (b * b)]);
   return nchw ? y.transpose([0, 3, 1, 2]) : y;
-}
-
-/** GatherNd with a gradient (tfjs has none): dy scattered (summed) into zeros at the indices. */
-function gatherNd(x: tf.Tensor, indices: tf.Tensor): tf.Tensor {
-  const shape = [...x.shape];
-  const f = tf.customGrad(((xi: tf.Tensor, save: tf.GradSaveFunc) => {
-    save([indices]); // kept for backprop: the forward's own handle is freed with its scope
-    return { value: tf.gatherND(xi, indices), gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) => tf.scatterND(saved!, dy, shape) };
-  }) as unknown as Parameters<typeof tf.customGrad<tf.Tensor>>[0]);
-  return f(x);
 }
 
 export const shapeOps: Record<string, OpDef> = {
