@@ -12,6 +12,7 @@ import { OPS, STRUCTURAL_OPS, isSupportedOp, tensorInputs, type OpContext } from
 import { withoutTape } from './ops/tape';
 import { composePerms, isIdentityPerm, logical, mayRunPermuted, runPermuted, type Held, type Perm } from './layout';
 import { shareDataInWasmIdentity } from './wasm-identity';
+import { sliceInPlaceOnWasm } from './wasm-slice';
 
 export interface GraphOptions {
   /** Float weights become tf.Variables (for a student). False keeps them constant (a teacher). Default true. */
@@ -111,6 +112,7 @@ export class TrainableGraph {
     options: GraphOptions = {},
   ) {
     shareDataInWasmIdentity();
+    sliceInPlaceOnWasm();
     const unsupported = findUnsupportedOps(topology);
     if (unsupported.size > 0) throw new UnsupportedOpsError(unsupported);
     this.name = options.name ?? `graph${++graphCounter}`;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { clipByGlobalNorm, Optimizer } from './optimizer';
+import { clipByNorm, gradientVector, Optimizer } from './optimizer';
 
 describe('Optimizer', () => {
   beforeAll(async () => {
@@ -82,12 +82,58 @@ describe('Optimizer', () => {
     restored.dispose();
   });
 
-  it('clips to a global norm', () => {
-    const grads = { a: tf.tensor1d([3, 0]), b: tf.tensor1d([0, 4]) }; // norm 5
-    const { grads: clipped, norm } = clipByGlobalNorm(grads, 1);
+  it('updates variables packed together exactly as one at a time, while the set with gradients changes, and across a checkpoint', async () => {
+    for (const kind of ['adam', 'sgd'] as const) {
+      const options = { weightDecay: 0.05, averageDecay: 0.9 };
+      const shapes = [[2, 3], [3], [1, 1, 2, 2]];
+      const values = (k: number, seed: number) => tf.tensor(Array.from({ length: shapes[k]!.reduce((x, y) => x * y) }, (_, i) => Math.sin(seed * 7 + k * 3 + i)), shapes[k]);
+      // Together: one optimizer for the three; alone: one optimizer per variable (its own packing of one).
+      const together = shapes.map((_, k) => tf.variable(values(k, 0), true, `opt_pack_${kind}_${k}`));
+      const alone = shapes.map((_, k) => tf.variable(values(k, 0), true, `opt_pack_${kind}_${k}_alone`));
+      let packed = new Optimizer(kind, options);
+      const single = shapes.map(() => new Optimizer(kind, options));
+      // Which variables have a gradient at each step: all, then the last two, then a new order.
+      const plan = [[0, 1, 2], [0, 1, 2], [1, 2], [2, 0, 1], [0, 1, 2]];
+      for (let step = 0; step < plan.length; step++) {
+        const grads: tf.NamedTensorMap = {};
+        const aloneGrads = shapes.map((_, k) => values(k, step + 1));
+        for (const k of plan[step]!) grads[together[k]!.name] = values(k, step + 1);
+        packed.apply(plan[step]!.map((k) => together[k]!), grads, 0.01);
+        single.forEach((o, k) => o.apply(plan[step]!.includes(k) ? [alone[k]!] : [], { [alone[k]!.name]: aloneGrads[k]! }, 0.01));
+        tf.dispose([...Object.values(grads), ...aloneGrads]);
+        if (step === 1) {
+          // A checkpoint: a new optimizer restored from the packed one's state carries on.
+          const state = await packed.state();
+          packed.dispose();
+          packed = new Optimizer(kind, options);
+          packed.load(state);
+        }
+      }
+      together.forEach((v, k) => expect(Array.from(v.dataSync())).toEqual(Array.from(alone[k]!.dataSync())));
+      expect(packed.swapAverages(together)).toBe(3);
+      single.forEach((o, k) => expect(o.swapAverages([alone[k]!])).toBe(1));
+      together.forEach((v, k) => expect(Array.from(v.dataSync())).toEqual(Array.from(alone[k]!.dataSync())));
+      // The same set again: the packing is kept and no tensor is left behind.
+      const grads = Object.fromEntries(together.map((v, k) => [v.name, values(k, 9)]));
+      packed.apply(together, grads, 0.01);
+      const before = tf.memory().numTensors;
+      packed.apply(together, grads, 0.01);
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([...together, ...alone, ...Object.values(grads)]);
+      packed.dispose();
+      single.forEach((o) => o.dispose());
+    }
+  });
+
+  it('clips the joined gradients to a global norm', () => {
+    const a = tf.variable(tf.tensor1d([0, 0]), true, 'opt_clip_a');
+    const b = tf.variable(tf.tensor2d([[0], [0]]), true, 'opt_clip_b');
+    const grads = { opt_clip_a: tf.tensor1d([3, 0]), opt_clip_b: tf.tensor2d([[0], [4]]) }; // norm 5
+    const joined = gradientVector([b, a], grads);
+    expect(joined.variables).toEqual([b, a]);
+    const { vector, norm } = clipByNorm(joined.vector, 1);
     expect(norm.dataSync()[0]).toBeCloseTo(5, 6);
-    expect(clipped.a!.dataSync()[0]).toBeCloseTo(0.6, 5);
-    expect(clipped.b!.dataSync()[1]).toBeCloseTo(0.8, 5);
-    tf.dispose([...Object.values(grads), ...Object.values(clipped), norm]);
+    expect(Array.from(vector.dataSync())).toEqual([0, 0.8, 0.6, 0].map((x) => expect.closeTo(x, 5)));
+    tf.dispose([a, b, ...Object.values(grads), joined.vector, vector, norm]);
   });
 });

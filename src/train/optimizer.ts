@@ -49,10 +49,47 @@ function ownedVariable(initial: tf.Tensor): tf.Variable {
 /** Weight decay applies to weights, not to biases and other vectors (rank < 2), as usual. */
 const decays = (v: tf.Variable) => v.rank >= 2;
 
+/**
+ * The gradients of the variables that have one, in the order given, joined into one vector: the
+ * optimizer updates every variable with a handful of kernels on this vector rather than about
+ * twenty per variable, which is what a step's cost was made of (a third of a plain step's kernels,
+ * most of FGD's, whose connectors add about fifty variables).
+ */
+export interface GradientVector {
+  variables: tf.Variable[];
+  vector: tf.Tensor1D;
+}
+
+const flatten = (t: tf.Tensor) => t.reshape([-1]) as tf.Tensor1D;
+const joined = (parts: tf.Tensor[]) => (parts.length === 1 ? flatten(parts[0]!) : tf.concat(parts.map(flatten)));
+
+export function gradientVector(variables: readonly tf.Variable[], grads: tf.NamedTensorMap): GradientVector {
+  const present = variables.filter((v) => grads[v.name]);
+  return { variables: present, vector: tf.tidy(() => (present.length ? joined(present.map((v) => grads[v.name]!)) : tf.tensor1d([]))) };
+}
+
+/** Where each variable's values lie in the packed vectors, and the per-element weight decay. */
+interface Packing {
+  keys: string[];
+  shapes: number[][];
+  sizes: number[];
+  /** Per slot kind (SGD: [momentum]; Adam: [m, v]), one vector over every packed variable. */
+  slots: tf.Variable[];
+  average?: tf.Variable;
+  /** weightDecay where an element belongs to a decayed weight, 0 elsewhere; absent without decay. */
+  decay?: tf.Tensor1D;
+}
+
 export class Optimizer {
   readonly kind: OptimizerKind;
   private readonly o: Required<OptimizerOptions>;
-  private slots = new Map<string, tf.Variable[]>();
+  /**
+   * Slots of variables outside the packing, per variable key (and AVERAGE_PREFIX + key for the
+   * averages): restored from a checkpoint, or of variables that had no gradient lately.
+   */
+  private loose = new Map<string, tf.Variable[]>();
+  /** The slots of the variables the last steps updated, packed into vectors in their order. */
+  private packed: Packing | null = null;
   steps = 0;
 
   constructor(kind: OptimizerKind, options: OptimizerOptions = {}) {
@@ -61,20 +98,45 @@ export class Optimizer {
     if (!(this.o.averageDecay >= 0 && this.o.averageDecay < 1)) throw new Error(`The weight-average decay must lie in [0, 1), got ${this.o.averageDecay}.`);
   }
 
-  /** The running average of a variable, started from its value when first seen. */
-  private averageFor(v: tf.Variable): tf.Variable {
-    const key = AVERAGE_PREFIX + stableVariableKey(v.name);
-    let a = this.slots.get(key)?.[0];
-    if (!a) {
-      a = ownedVariable(v.clone());
-      this.slots.set(key, [a]);
-    }
-    return a;
-  }
-
   /** Whether weights are averaged (and `swapAverages` has something to swap). */
   get averaging(): boolean {
     return this.o.averageDecay > 0;
+  }
+
+  /**
+   * Packs the slots (and averages) of `variables` into vectors, in their order: restored or loose
+   * slots where a variable has them, zeros (and its current value as the average) where it has not.
+   */
+  private pack(variables: readonly tf.Variable[]): void {
+    this.unpack();
+    const keys = variables.map((v) => stableVariableKey(v.name));
+    const slotCount = this.kind === 'sgd' ? 1 : 2;
+    // Each vector is a copy; the loose per-variable slots it was made of are released below.
+    const vector = (parts: () => tf.Tensor[]) => ownedVariable(tf.tidy(() => joined(parts())));
+    const slots = Array.from({ length: slotCount }, (_, k) => vector(() => variables.map((v, i) => this.loose.get(keys[i]!)?.[k] ?? tf.zerosLike(v))));
+    const average = this.o.averageDecay > 0 ? vector(() => variables.map((v, i) => this.loose.get(AVERAGE_PREFIX + keys[i]!)?.[0] ?? v)) : undefined;
+    const w = this.o.weightDecay;
+    const decay = w > 0 ? tf.tidy(() => joined(variables.map((v) => tf.fill([v.size], decays(v) ? w : 0)))) : undefined;
+    for (const key of keys) {
+      tf.dispose(this.loose.get(key) ?? []);
+      tf.dispose(this.loose.get(AVERAGE_PREFIX + key) ?? []);
+      this.loose.delete(key);
+      this.loose.delete(AVERAGE_PREFIX + key);
+    }
+    this.packed = { keys, shapes: variables.map((v) => [...v.shape]), sizes: variables.map((v) => v.size), slots, average, decay };
+  }
+
+  /** Puts the packed slots back per variable (for checkpoints, swaps and a new set of variables). */
+  private unpack(): void {
+    const p = this.packed;
+    if (!p) return;
+    this.packed = null;
+    const split = (vector: tf.Tensor) => (p.keys.length === 1 ? [vector.reshape(p.shapes[0]!)] : tf.split(vector, p.sizes).map((part, i) => part.reshape(p.shapes[i]!)));
+    const perVariable = (vector: tf.Variable) => tf.tidy(() => split(vector)).map(ownedVariable);
+    const slots = p.slots.map(perVariable);
+    p.keys.forEach((key, i) => this.loose.set(key, slots.map((s) => s[i]!)));
+    if (p.average) perVariable(p.average).forEach((a, i) => this.loose.set(AVERAGE_PREFIX + p.keys[i]!, [a]));
+    tf.dispose([...p.slots, ...(p.average ? [p.average] : []), ...(p.decay ? [p.decay] : [])]);
   }
 
   /**
@@ -83,9 +145,10 @@ export class Optimizer {
    * variables were swapped (0 without averaging or before the first step).
    */
   swapAverages(variables: readonly tf.Variable[]): number {
+    this.unpack();
     let swapped = 0;
     for (const v of variables) {
-      const a = this.slots.get(AVERAGE_PREFIX + stableVariableKey(v.name))?.[0];
+      const a = this.loose.get(AVERAGE_PREFIX + stableVariableKey(v.name))?.[0];
       if (!a) continue;
       const current = v.clone();
       v.assign(a);
@@ -106,51 +169,58 @@ export class Optimizer {
     }
   }
 
-  private slotsFor(v: tf.Variable): tf.Variable[] {
-    let s = this.slots.get(stableVariableKey(v.name));
-    if (!s) {
-      const n = this.kind === 'sgd' ? 1 : 2;
-      s = Array.from({ length: n }, () => ownedVariable(tf.zerosLike(v)));
-      this.slots.set(stableVariableKey(v.name), s);
-    }
-    return s;
-  }
-
   /** One update of every variable that has a gradient in `grads` (keyed by variable name). */
   apply(variables: readonly tf.Variable[], grads: tf.NamedTensorMap, lr: number): void {
+    const g = gradientVector(variables, grads);
+    try {
+      this.applyVector(g, lr);
+    } finally {
+      g.vector.dispose();
+    }
+  }
+
+  /**
+   * One update of `g.variables` from their joined gradient. Element by element the same arithmetic
+   * as updating each variable on its own, so the result is the same to the bit.
+   */
+  applyVector(g: GradientVector, lr: number): void {
     this.steps++;
-    const { momentum, beta1, beta2, epsilon, weightDecay, averageDecay } = this.o;
+    if (!g.variables.length) return;
+    const keys = g.variables.map((v) => stableVariableKey(v.name));
+    if (!this.packed || keys.length !== this.packed.keys.length || keys.some((k, i) => k !== this.packed!.keys[i])) this.pack(g.variables);
+    const p = this.packed!;
+    const { momentum, beta1, beta2, epsilon, averageDecay } = this.o;
     const t = this.steps;
     const decay = Math.min(averageDecay, (1 + t) / (10 + t));
     tf.tidy(() => {
-      for (const v of variables) {
-        const g = grads[v.name];
-        if (!g) continue;
-        const average = averageDecay > 0 ? this.averageFor(v) : undefined;
-        const slots = this.slotsFor(v);
-        if (this.kind === 'sgd') {
-          const d = weightDecay > 0 && decays(v) ? g.add(v.mul(weightDecay)) : g;
-          const buf = slots[0]!;
-          buf.assign(buf.mul(momentum).add(d));
-          v.assign(v.sub(buf.mul(lr)));
-        } else {
-          const [m, s] = slots as [tf.Variable, tf.Variable];
-          m.assign(m.mul(beta1).add(g.mul(1 - beta1)));
-          s.assign(s.mul(beta2).add(g.square().mul(1 - beta2)));
-          const mHat = m.div(1 - beta1 ** t);
-          const sHat = s.div(1 - beta2 ** t);
-          let update = mHat.div(sHat.sqrt().add(epsilon));
-          if (weightDecay > 0 && decays(v)) update = update.add(v.mul(weightDecay));
-          v.assign(v.sub(update.mul(lr)));
-        }
-        if (average) average.assign(average.mul(decay).add(v.mul(1 - decay)));
+      const grad = g.vector;
+      const w = joined(g.variables);
+      let next: tf.Tensor1D;
+      if (this.kind === 'sgd') {
+        const d = p.decay ? grad.add(w.mul(p.decay)) : grad;
+        const buf = p.slots[0]!;
+        buf.assign(buf.mul(momentum).add(d));
+        next = w.sub(buf.mul(lr));
+      } else {
+        const [m, s] = p.slots as [tf.Variable, tf.Variable];
+        m.assign(m.mul(beta1).add(grad.mul(1 - beta1)));
+        s.assign(s.mul(beta2).add(grad.square().mul(1 - beta2)));
+        const mHat = m.div(1 - beta1 ** t);
+        const sHat = s.div(1 - beta2 ** t);
+        let update = mHat.div(sHat.sqrt().add(epsilon));
+        if (p.decay) update = update.add(w.mul(p.decay));
+        next = w.sub(update.mul(lr));
       }
+      if (p.average) p.average.assign(p.average.mul(decay).add(next.mul(1 - decay)));
+      const parts = g.variables.length === 1 ? [next] : tf.split(next, p.sizes);
+      g.variables.forEach((v, i) => v.assign(parts[i]!.reshape(p.shapes[i]!)));
     });
   }
 
   async state(): Promise<OptimizerState> {
+    this.unpack();
     const slots: OptimizerState['slots'] = {};
-    for (const [name, vars] of this.slots) {
+    for (const [name, vars] of this.loose) {
       slots[name] = await Promise.all(vars.map(async (v) => ({ shape: [...v.shape], values: (await v.data()) as Float32Array })));
     }
     return { kind: this.kind, steps: this.steps, slots };
@@ -162,13 +232,14 @@ export class Optimizer {
     this.disposeSlots();
     this.steps = state.steps;
     for (const [name, list] of Object.entries(state.slots)) {
-      this.slots.set(name, list.map((s) => ownedVariable(tf.tensor(s.values, s.shape, 'float32'))));
+      this.loose.set(name, list.map((s) => ownedVariable(tf.tensor(s.values, s.shape, 'float32'))));
     }
   }
 
   private disposeSlots() {
-    for (const s of this.slots.values()) tf.dispose(s);
-    this.slots.clear();
+    this.unpack();
+    for (const s of this.loose.values()) tf.dispose(s);
+    this.loose.clear();
   }
 
   dispose(): void {
@@ -176,13 +247,12 @@ export class Optimizer {
   }
 }
 
-/** Scales the gradients so their global L2 norm is at most `maxNorm`; returns the norm before. */
-export function clipByGlobalNorm(grads: tf.NamedTensorMap, maxNorm: number): { grads: tf.NamedTensorMap; norm: tf.Scalar } {
+/** Scales a gradient vector so its L2 norm is at most `maxNorm` (0: no clip); returns the norm before. */
+export function clipByNorm(vector: tf.Tensor1D, maxNorm: number): { vector: tf.Tensor1D; norm: tf.Scalar } {
   return tf.tidy(() => {
-    const list = Object.values(grads);
-    const norm = (list.length ? tf.sqrt(tf.addN(list.map((g) => g.square().sum()))) : tf.scalar(0)) as tf.Scalar;
-    if (!(maxNorm > 0)) return { grads: Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, g.clone()])), norm };
+    const norm = tf.sqrt(tf.sum(tf.square(vector))) as tf.Scalar;
+    if (!(maxNorm > 0)) return { vector: vector.clone(), norm };
     const factor = tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)));
-    return { grads: Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, g.mul(factor)])), norm };
+    return { vector: tf.mul(vector, factor) as tf.Tensor1D, norm };
   });
 }

@@ -13,7 +13,7 @@ import { runMethods, type DistillInputs } from '../distill/registry';
 import { keepTerms, type PanelMap } from '../distill/types';
 import type { TrainingBatch } from '../data/pipeline';
 import { disposeTaps, readDetector, type DetectorTaps } from './detector-taps';
-import { clipByGlobalNorm, type Optimizer } from './optimizer';
+import { clipByNorm, gradientVector, type Optimizer } from './optimizer';
 import { DEFAULT_PSEUDO_THRESHOLD, pseudoGroundTruth } from './pseudo-labels';
 import type { DistillSession } from './session';
 
@@ -180,7 +180,8 @@ export async function distillStep(session: DistillSession, optimizer: Optimizer,
     }, variables);
     // The clip is queued before any read, so the step's logged numbers (loss, terms, gradient
     // norm) come back from the device in one asynchronous read, the step's only one.
-    const clipped = clipByGlobalNorm(grads, options.clipNorm);
+    const joined = gradientVector(variables, grads);
+    const clipped = clipByNorm(joined.vector, options.clipNorm);
     try {
       const [lossValue, normValue, ...termValues] = await Promise.all([value.data(), clipped.norm.data(), ...Object.values(terms).map((t) => t.data())]);
       const names = Object.keys(terms);
@@ -196,10 +197,10 @@ export async function distillStep(session: DistillSession, optimizer: Optimizer,
       }
       // Measured before the update, on the same weights and batch as this step's gradient.
       const gradientNorms = options.measureGradients ? await measureGradientNorms(session, tapsT, batch, assignments, options.pseudoDetection ?? false) : undefined;
-      optimizer.apply(variables, clipped.grads, options.lr);
+      optimizer.applyVector({ variables: joined.variables, vector: clipped.vector }, options.lr);
       return { loss, terms: numbers, numPositives, gradNorm, applied: true, nonFiniteTerms: [], maps, pseudoBoxes, ...(gradientNorms ? { gradientNorms } : {}) };
     } finally {
-      tf.dispose([clipped.norm, ...Object.values(clipped.grads)]);
+      tf.dispose([clipped.norm, clipped.vector, joined.vector]);
       tf.dispose([value, ...Object.values(grads)]);
       tf.dispose([...new Set(Object.values(terms))].filter((t) => t !== value));
     }
