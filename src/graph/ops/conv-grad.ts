@@ -17,7 +17,6 @@
  * transpose followed by a plain product).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { sliceRows } from './fast-slice';
 import { withLazyGradients } from './tape';
 
 export type Pads = [number, number, number, number];
@@ -73,7 +72,7 @@ function inputGradient(dy: tf.Tensor4D, flipped: tf.Tensor4D, xShape: readonly n
     const [, sh, sw] = spread.shape;
     const t0 = Math.max(0, -top);
     const l0 = Math.max(0, -left);
-    spread = sliceRows(spread, [0, t0, l0, 0], [n, sh - t0 - Math.max(0, -bottom), sw - l0 - Math.max(0, -right), spread.shape[3]]);
+    spread = tf.slice(spread, [0, t0, l0, 0], [n, sh - t0 - Math.max(0, -bottom), sw - l0 - Math.max(0, -right), spread.shape[3]]);
     top = Math.max(0, top);
     bottom = Math.max(0, bottom);
     left = Math.max(0, left);
@@ -100,7 +99,7 @@ function tapFilter(kh: number, kw: number, c: number, tap: number): tf.Tensor4D 
  */
 function tapWindow(x: tf.Tensor4D, xp: tf.Tensor4D | undefined, ty: number, tx: number, k: Pair, outShape: Pair, strides: Pair, dilations: Pair, pads: Pads): tf.Tensor4D {
   const [n, , , c] = x.shape;
-  if (xp) return sliceRows(xp, [0, ty * dilations[0], tx * dilations[1], 0], [n, outShape[0], outShape[1], c]);
+  if (xp) return tf.slice(xp, [0, ty * dilations[0], tx * dilations[1], 0], [n, outShape[0], outShape[1], c]);
   return tf.depthwiseConv2d(x, tapFilter(k[0], k[1], c, ty * k[1] + tx), strides, padsArg(pads), 'NHWC', dilations);
 }
 
@@ -224,7 +223,7 @@ function stridedInputGradient(dy: tf.Tensor4D, filter: tf.Tensor4D, xShape: read
       const b0 = Math.max(0, -py.after);
       const l0 = Math.max(0, -px.before);
       const r0 = Math.max(0, -px.after);
-      if (t0 + b0 + l0 + r0 > 0) src = sliceRows(dy, [0, t0, l0, 0], [n, oh - t0 - b0, ow - l0 - r0, cdy]);
+      if (t0 + b0 + l0 + r0 > 0) src = tf.slice(dy, [0, t0, l0, 0], [n, oh - t0 - b0, ow - l0 - r0, cdy]);
       const p: Pad4 = [[0, 0], [Math.max(0, py.before), Math.max(0, py.after)], [Math.max(0, px.before), Math.max(0, px.after)], [0, 0]];
       phases.push(depthwise ? tf.depthwiseConv2d(src, sub, 1, p, 'NHWC') : tf.conv2d(src, sub, 1, p, 'NHWC'));
     }
@@ -233,7 +232,7 @@ function stridedInputGradient(dy: tf.Tensor4D, filter: tf.Tensor4D, xShape: read
   }
   // [N, rows, sh, cols, sw, C] → [N, rows·sh, cols·sw, C]: row m·sh + ah, column l·sw + aw.
   const joined = (sh === 1 ? phaseRows[0]!.expandDims(2) : tf.stack(phaseRows, 2)).reshape([n, rows * sh, cols * sw, outChannels]) as tf.Tensor4D;
-  let g = rows * sh === h && cols * sw === w ? joined : sliceRows(joined, [0, 0, 0, 0], [n, h, w, outChannels]);
+  let g = rows * sh === h && cols * sw === w ? joined : tf.slice(joined, [0, 0, 0, 0], [n, h, w, outChannels]);
   if (depthwise && multiplier > 1) g = g.reshape([n, h, w, c, multiplier]).sum(4) as tf.Tensor4D;
   return g;
 }

@@ -13,7 +13,6 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Pads } from './conv-grad';
-import { sliceRows } from './fast-slice';
 import { withLazyGradients } from './tape';
 
 type Pair = [number, number];
@@ -72,5 +71,5 @@ function maxPoolGrad(x: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw]: 
   // [N, rows, sh, cols, sw, C] → [N, rows·sh, cols·sw, C]: frame row r·sh + a, column l·sw + b.
   const byRow = Array.from({ length: sh }, (_, a) => tf.stack(summed.slice(a * sw, (a + 1) * sw), 3));
   const frame = tf.stack(byRow, 2).reshape([n, rows * sh, cols * sw, c]) as tf.Tensor4D;
-  return sliceRows(frame, [0, pads[0], pads[2], 0], [n, h, w, c]);
+  return tf.slice(frame, [0, pads[0], pads[2], 0], [n, h, w, c]);
 }
