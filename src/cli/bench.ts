@@ -103,7 +103,7 @@ async function main() {
     disposeTaps(taps);
   };
   const teacherForward = await timeIt(runTeacher);
-  const teacherKernels = (await profileStep(runTeacher)).kernelCount;
+  const teacherKernels = await profileStep(runTeacher);
   /** A session stepping the student at lr 0 (the weights stay as loaded), with `methods`. */
   const stepper = (methods: MethodConfig[]) => {
     const session = createSession({ teacher: methods.length ? teacher : null, student, methods, detectionWeight: 1 });
@@ -142,8 +142,8 @@ async function main() {
         peak = Math.max(peak, info.peakBytes);
       }
       // Kernels per step: what a GPU pays for in dispatches, whatever its arithmetic.
-      const { kernelCount } = await profileStep(s.step);
-      return { ms: median(methodMs), plainMs: median(plainMs), peak, kernels: kernelCount };
+      const { kernelCount, workCount } = await profileStep(s.step);
+      return { ms: median(methodMs), plainMs: median(plainMs), peak, kernels: kernelCount, work: workCount };
     } finally {
       s.dispose();
     }
@@ -156,26 +156,26 @@ async function main() {
     return profile;
   };
   // Where the time goes (forward, backprop, outside kernels): a plain step, then one with every method.
-  const plainKernels = (await profiled('One plain step (student fwd+bwd)', plainStepper)).kernelCount;
+  const plainKernels = await profiled('One plain step (student fwd+bwd)', plainStepper);
   const everyMethod = stepper(METHODS.map((m) => ({ id: m.id })));
   try {
     await profiled(`One step with all ${METHODS.length} methods`, everyMethod);
   } finally {
     everyMethod.dispose();
   }
-  const rows: [string, { ms: number; plainMs: number; peak: number; kernels: number }][] = [];
+  const rows: [string, { ms: number; plainMs: number; peak: number; kernels: number; work: number }][] = [];
   for (const m of METHODS) rows.push([m.id, await againstPlain([{ id: m.id }])]);
   rows.push([`all ${METHODS.length}`, await againstPlain(METHODS.map((m) => ({ id: m.id })))]);
   plainStepper.dispose();
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
   console.log(`Distillation step cost on ${tf.getBackend()}, NanoDet-g → default student, batch ${batchSize} at ${inputSize}x${inputSize}, median of ${repeats}`);
-  console.log(`teacher forward                  ${teacherForward.ms.toFixed(0)} ms   peak ${mb(teacherForward.peak)}   ${teacherKernels} kernels`);
-  console.log(`student fwd+bwd (plain step)     ${plain.ms.toFixed(0)} ms   peak ${mb(plain.peak)}   ${((batchSize * 1000) / plain.ms).toFixed(2)} img/s   ${plainKernels} kernels`);
+  console.log(`teacher forward                  ${teacherForward.ms.toFixed(0)} ms   peak ${mb(teacherForward.peak)}   ${teacherKernels.kernelCount} kernels (${teacherKernels.workCount} run work)`);
+  console.log(`student fwd+bwd (plain step)     ${plain.ms.toFixed(0)} ms   peak ${mb(plain.peak)}   ${((batchSize * 1000) / plain.ms).toFixed(2)} img/s   ${plainKernels.kernelCount} kernels (${plainKernels.workCount} run work)`);
   console.log('each row: the method\'s step and a plain step, timed alternately; the ratio is between the two');
-  console.log('method        step ms   plain ms   overhead ms (step − plain − teacher fwd)   step / plain   img/s   peak      kernels (plain + teacher + method)');
+  console.log('method        step ms   plain ms   overhead ms (step − plain − teacher fwd)   step / plain   img/s   peak      kernels (plain + teacher + method), of which run work (Reshape and Identity do not)');
   for (const [id, r] of rows) {
     const overhead = r.ms - r.plainMs - teacherForward.ms;
-    console.log(`${id.padEnd(13)} ${r.ms.toFixed(0).padStart(7)}   ${r.plainMs.toFixed(0).padStart(8)}   ${overhead.toFixed(0).padStart(8)}${' '.repeat(36)}${(r.ms / r.plainMs).toFixed(2).padStart(6)}x   ${((batchSize * 1000) / r.ms).toFixed(2).padStart(5)}   ${mb(r.peak).padEnd(9)} ${r.kernels} (+${r.kernels - plainKernels})`);
+    console.log(`${id.padEnd(13)} ${r.ms.toFixed(0).padStart(7)}   ${r.plainMs.toFixed(0).padStart(8)}   ${overhead.toFixed(0).padStart(8)}${' '.repeat(36)}${(r.ms / r.plainMs).toFixed(2).padStart(6)}x   ${((batchSize * 1000) / r.ms).toFixed(2).padStart(5)}   ${mb(r.peak).padEnd(9)} ${r.kernels} (+${r.kernels - plainKernels.kernelCount}), ${r.work} (+${r.work - plainKernels.workCount})`);
   }
   batch.input.dispose();
   teacher.graph.dispose();

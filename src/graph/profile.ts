@@ -64,9 +64,18 @@ export interface StepProfile {
   /** Peak bytes of live tensors during the run (tfjs's count, sampled after every kernel). */
   peakBytes: number;
   kernelCount: number;
+  /**
+   * Kernels that run work of their own: all but Reshape and Identity (which hand back their
+   * input's data on wasm, as the lab registers it, and on WebGPU) and custom-gradient scopes.
+   * What a GPU dispatches.
+   */
+  workCount: number;
   /** Every (kernel, phase, input shapes), costliest first. */
   kernels: KernelCost[];
 }
+
+/** Kernel names that run no work: views of their input, and the engine's custom-gradient scopes. */
+const NO_WORK = new Set(['Reshape', 'Identity', 'unnamed scope']);
 
 interface EngineInternals {
   profiler: { profileKernel: (name: string, inputs: unknown, f: () => tf.Tensor[]) => unknown };
@@ -86,6 +95,7 @@ export async function profileStep(f: () => Promise<unknown> | unknown): Promise<
   const costs = new Map<string, KernelCost>();
   let childMs = 0;
   let kernelCount = 0;
+  let workCount = 0;
   profiler.profileKernel = function (name, inputs, run) {
     const phase = engine.state.scopeStack.some((s) => s.name === 'backward') ? 'backward' : 'forward';
     const outerChild = childMs;
@@ -104,6 +114,7 @@ export async function profileStep(f: () => Promise<unknown> | unknown): Promise<
     c.ms += self;
     costs.set(key, c);
     kernelCount++;
+    if (!NO_WORK.has(name)) workCount++;
     return result;
   };
   const t0 = performance.now();
@@ -121,7 +132,7 @@ export async function profileStep(f: () => Promise<unknown> | unknown): Promise<
   const sum = (phase: string) => kernels.filter((k) => k.phase === phase).reduce((s, k) => s + k.ms, 0);
   const forwardMs = sum('forward');
   const backwardMs = sum('backward');
-  return { wallMs, forwardMs, backwardMs, overheadMs: wallMs - forwardMs - backwardMs, peakBytes, kernelCount, kernels };
+  return { wallMs, forwardMs, backwardMs, overheadMs: wallMs - forwardMs - backwardMs, peakBytes, kernelCount, workCount, kernels };
 }
 
 /** Kernel costs summed by name and phase (shapes merged), costliest first. */
@@ -143,7 +154,7 @@ export function formatStepProfile(profile: StepProfile, top = 12): string {
   const lines = [
     `wall ${profile.wallMs.toFixed(0)} ms: forward kernels ${profile.forwardMs.toFixed(0)} ms (${pct(profile.forwardMs)}), ` +
       `backward kernels ${profile.backwardMs.toFixed(0)} ms (${pct(profile.backwardMs)}), outside kernels ${profile.overheadMs.toFixed(0)} ms (${pct(profile.overheadMs)}); ` +
-      `${profile.kernelCount} kernels; peak tensor memory ${(profile.peakBytes / 2 ** 20).toFixed(0)} MiB`,
+      `${profile.kernelCount} kernels (${profile.workCount} that run work); peak tensor memory ${(profile.peakBytes / 2 ** 20).toFixed(0)} MiB`,
     `  top kernels by name:`,
   ];
   for (const k of kernelsByName(profile).slice(0, top)) {
