@@ -7,28 +7,16 @@
  * sharing is what the other backends already do. Replaces the wasm kernel once that backend's
  * kernels are registered; strings keep the stock path.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
+import { replaceWasmKernel } from './wasm-kernels';
 
 interface WasmBackendRefs {
   incRef(dataId: object): void;
 }
 
-let replaced = false;
-
 export function shareDataInWasmIdentity(): void {
-  if (replaced) return;
-  const stock = tf.getKernel('Identity', 'wasm');
-  if (!stock) return; // the wasm backend is not loaded (yet): nothing to replace
-  replaced = true;
-  tf.unregisterKernel('Identity', 'wasm');
-  tf.registerKernel({
-    kernelName: 'Identity',
-    backendName: 'wasm',
-    kernelFunc: (args) => {
-      const x = args.inputs['x'] as tf.TensorInfo;
-      if (x.dtype === 'string') return stock.kernelFunc(args);
-      (args.backend as unknown as WasmBackendRefs).incRef(x.dataId);
-      return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
-    },
+  replaceWasmKernel('Identity', (x, args) => {
+    (args.backend as unknown as WasmBackendRefs).incRef(x.dataId);
+    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype } as tf.TensorInfo;
   });
 }

@@ -8,6 +8,7 @@
  * the part they return. Strings keep the stock path.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { replaceWasmKernel } from './wasm-kernels';
 
 interface WasmBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
@@ -55,44 +56,23 @@ function sliceOf(backend: WasmBackend, x: tf.TensorInfo, begin: number[], size: 
   return out;
 }
 
-let replaced = false;
-
 export function sliceInPlaceOnWasm(): void {
-  if (replaced) return;
-  const slice = tf.getKernel('Slice', 'wasm');
-  const splitV = tf.getKernel('SplitV', 'wasm');
-  if (!slice || !splitV) return; // the wasm backend is not loaded (yet): nothing to replace
-  replaced = true;
-  tf.unregisterKernel('Slice', 'wasm');
-  tf.registerKernel({
-    kernelName: 'Slice',
-    backendName: 'wasm',
-    kernelFunc: (args) => {
-      const x = args.inputs['x'] as tf.TensorInfo;
-      if (x.dtype === 'string') return slice.kernelFunc(args);
-      const attrs = args.attrs as unknown as tf.SliceAttrs;
-      const [begin, size] = tf.slice_util.parseSliceParams(x as tf.Tensor, attrs.begin, attrs.size);
-      return sliceOf(args.backend as unknown as WasmBackend, x, begin!, size!);
-    },
+  replaceWasmKernel('Slice', (x, args) => {
+    const attrs = args.attrs as unknown as tf.SliceAttrs;
+    const [begin, size] = tf.slice_util.parseSliceParams(x as tf.Tensor, attrs.begin, attrs.size);
+    return sliceOf(args.backend as unknown as WasmBackend, x, begin!, size!);
   });
-  tf.unregisterKernel('SplitV', 'wasm');
-  tf.registerKernel({
-    kernelName: 'SplitV',
-    backendName: 'wasm',
-    kernelFunc: (args) => {
-      const x = args.inputs['x'] as tf.TensorInfo;
-      if (x.dtype === 'string') return splitV.kernelFunc(args);
-      const attrs = args.attrs as unknown as tf.SplitVAttrs;
-      const axis = tf.util.parseAxisParam(attrs.axis, x.shape)[0]!;
-      const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, attrs.numOrSizeSplits, axis);
-      const begin = new Array<number>(x.shape.length).fill(0);
-      return sizes.map((s) => {
-        const size = [...x.shape];
-        size[axis] = s;
-        const part = sliceOf(args.backend as unknown as WasmBackend, x, begin, size);
-        begin[axis] = begin[axis]! + s;
-        return part;
-      });
-    },
+  replaceWasmKernel('SplitV', (x, args) => {
+    const attrs = args.attrs as unknown as tf.SplitVAttrs;
+    const axis = tf.util.parseAxisParam(attrs.axis, x.shape)[0]!;
+    const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, attrs.numOrSizeSplits, axis);
+    const begin = new Array<number>(x.shape.length).fill(0);
+    return sizes.map((s) => {
+      const size = [...x.shape];
+      size[axis] = s;
+      const part = sliceOf(args.backend as unknown as WasmBackend, x, begin, size);
+      begin[axis] = begin[axis]! + s;
+      return part;
+    });
   });
 }

@@ -1,0 +1,31 @@
+/**
+ * How the lab replaces tfjs-backend-wasm 4.22 kernels that copy more than they must (Identity:
+ * `wasm-identity.ts`; Slice and SplitV: `wasm-slice.ts`; the graph executor installs them when it
+ * is built): once per kernel, after the wasm backend has registered its own, with string tensors
+ * left to the stock kernel.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+type NumericKernel = (x: tf.TensorInfo, args: Parameters<tf.KernelFunc>[0]) => tf.TensorInfo | tf.TensorInfo[];
+
+const replaced = new Set<string>();
+
+/**
+ * Puts `kernel` in place of the wasm backend's `name` for numeric inputs `x`. Does nothing while
+ * the wasm backend is not loaded (a later call replaces it) or once it is replaced.
+ */
+export function replaceWasmKernel(name: string, kernel: NumericKernel): void {
+  if (replaced.has(name)) return;
+  const stock = tf.getKernel(name, 'wasm');
+  if (!stock) return;
+  replaced.add(name);
+  tf.unregisterKernel(name, 'wasm');
+  tf.registerKernel({
+    kernelName: name,
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const x = args.inputs['x'] as tf.TensorInfo;
+      return x.dtype === 'string' ? stock.kernelFunc(args) : kernel(x, args);
+    },
+  });
+}
