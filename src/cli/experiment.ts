@@ -7,8 +7,13 @@
  * loss part's share of the gradient at the first step.
  *   npm run experiment -- --data ../shared/voc-fixture [--student runs/s/manifest.json]
  *     [--unlabeled ../shared/voc-unlabeled --train-split none --val-split trainval] [--epochs 6]
+ * With `--folds k` every row is cross-validated over the evaluation split (default trainval):
+ * trained k times, each time on the images outside one fold (src/data/voc/folds.ts), and scored
+ * on all images at once, each image by the run that did not train on it. `--fold i` runs one
+ * fold only (folds can run in parallel processes); each fold's rows are kept in <out>/fold-i-of-k
+ * and reused by a later call with the same settings, which pools them once all folds are there.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
@@ -16,14 +21,15 @@ import '@tensorflow/tfjs-backend-wasm';
 import { METHODS } from '../distill/registry';
 import { defaultExperiment, repairRecipe, type ExperimentConfig, type MethodConfig, type ScheduleConfig } from '../train/config';
 import { gradientShares } from '../train/gradient-shares';
-import type { DetectorEvalReport } from '../eval/evaluate-detector';
-import type { FidelityReport } from '../eval/fidelity';
+import { foldSplitName } from '../data/voc/folds';
+import { poolReports, type DetectorEvalReport } from '../eval/evaluate-detector';
+import { poolFidelity, type FidelityReport } from '../eval/fidelity';
 import { loadModel } from './node-lab';
 import { progressLine } from './progress';
 import { evaluateModel, fidelityOnSplit, runExperiment, type RunResult } from './run';
 
 const USAGE =
-  'Usage: npm run experiment -- --data <VOC folder> [--student <manifest>] [--unlabeled <photo folder>] [--max-unlabeled n] [--train-split train|none] [--val-split val] [--epochs 6 | --steps n] [--batch-size 4] [--input-size 320] [--lr 1e-4] [--only finetune,kd,...,all,recipe] [--out experiments/fixture]';
+  'Usage: npm run experiment -- --data <VOC folder> [--student <manifest>] [--unlabeled <photo folder>] [--max-unlabeled n] [--train-split train|none] [--val-split val] [--epochs 6 | --steps n] [--batch-size 4] [--input-size 320] [--lr 1e-4] [--only finetune,kd,...,all,recipe] [--folds k [--fold i]] [--out experiments/fixture]';
 
 const { values: v } = parseArgs({
   options: {
@@ -32,7 +38,9 @@ const { values: v } = parseArgs({
     unlabeled: { type: 'string' },
     'max-unlabeled': { type: 'string' },
     'train-split': { type: 'string', default: 'train' },
-    'val-split': { type: 'string', default: 'val' },
+    'val-split': { type: 'string' },
+    folds: { type: 'string' },
+    fold: { type: 'string' },
     epochs: { type: 'string', default: '6' },
     steps: { type: 'string' },
     'batch-size': { type: 'string', default: '4' },
@@ -49,6 +57,17 @@ if (!v.data) {
   console.error(USAGE);
   process.exit(2);
 }
+const folds = v.folds === undefined ? 0 : Number(v.folds);
+const onlyFold = v.fold === undefined ? undefined : Number(v.fold);
+const usageError = (message: string) => {
+  console.error(`${message}\n${USAGE}`);
+  process.exit(2);
+};
+if (v.folds !== undefined && !(Number.isInteger(folds) && folds >= 2)) usageError(`--folds must be an integer of at least 2, got "${v.folds}".`);
+if (onlyFold !== undefined && !(folds && Number.isInteger(onlyFold) && onlyFold >= 1 && onlyFold <= folds)) usageError(`--fold needs --folds k and a number from 1 to k, got "${v.fold}".`);
+if (folds && v['train-split'] !== 'train') usageError('--folds trains each run on the images outside one fold of --val-split: leave out --train-split.');
+/** The split scored on: with folds, the split the folds are taken from. */
+const valSplit = v['val-split'] ?? (folds ? 'trainval' : 'val');
 
 interface Row {
   label: string;
@@ -63,6 +82,21 @@ interface Row {
   shares: { part: string; share: number }[];
   /** Agreement with the teacher on the evaluation split, after training. */
   fidelity?: FidelityReport;
+  /** Cross-validated: each fold's own mAP (all-point), in fold order. */
+  perFold?: (number | null)[];
+}
+
+/** A row of one fold, with its detections (kept to be scored with the other folds'). */
+interface FoldRow extends Row {
+  report: DetectorEvalReport;
+  /** The run's definition (methods, weights, rate): a row is reused only for the same run. */
+  run: string;
+}
+
+interface FoldFile {
+  /** Everything a row's result depends on: rows are reused only when it is unchanged. */
+  settings: string;
+  rows: FoldRow[];
 }
 
 interface Run {
@@ -92,18 +126,20 @@ async function main() {
   ].filter((r) => !v.only || v.only.split(',').includes(r.label));
   mkdirSync(v.out!, { recursive: true });
 
+  // Teacher and student before training, on every image scored (no run trains them: no folds needed).
   const teacher = loadModel(base.teacher, { trainable: false, name: 'teacher-eval' });
-  const teacherReport = await evaluateModel(teacher, v.data!, v['val-split']!, schedule.inputSize);
+  const teacherReport = await evaluateModel(teacher, v.data!, valSplit, schedule.inputSize);
   const student = loadModel(studentName, { trainable: false, name: 'student-eval' });
-  const studentReport = await evaluateModel(student, v.data!, v['val-split']!, schedule.inputSize);
+  const studentReport = await evaluateModel(student, v.data!, valSplit, schedule.inputSize);
   const studentTitle = student.manifest.name;
-  const fidelityBefore = await fidelityOnSplit(teacher, student, v.data!, v['val-split']!, schedule.inputSize);
+  const fidelityBefore = await fidelityOnSplit(teacher, student, v.data!, valSplit, schedule.inputSize);
   teacher.graph.dispose();
   student.graph.dispose();
-  console.log(`teacher mAP ${pct(teacherReport.mapAll)}, student before training ${pct(studentReport.mapAll)} (all-point, ${v['val-split']}, ${schedule.inputSize}px)`);
+  console.log(`teacher mAP ${pct(teacherReport.mapAll)}, student before training ${pct(studentReport.mapAll)} (all-point, ${valSplit}, ${schedule.inputSize}px)`);
+  const write = (rows: Row[]) => writeResults(rows, runs, teacherReport, studentReport, fidelityBefore, schedule, studentTitle);
 
-  const rows: Row[] = [];
-  for (const run of runs) {
+  /** Trains and scores one row on a train/evaluation pair of splits. */
+  const runRow = async (run: Run, trainSplit: string, evalSplit: string, tag: string): Promise<FoldRow> => {
     const config: ExperimentConfig = {
       ...base,
       student: studentName,
@@ -115,8 +151,8 @@ async function main() {
       gradientNormsEvery: 1_000_000,
       data: {
         ...base.data,
-        trainSplit: v['train-split']!,
-        valSplit: v['val-split']!,
+        trainSplit,
+        valSplit: evalSplit,
         unlabeled: v.unlabeled,
         maxUnlabeled: v['max-unlabeled'] ? Number(v['max-unlabeled']) : undefined,
         ...(run.annotatedPerBatch !== undefined || v['annotated-per-batch'] ? { annotatedPerBatch: run.annotatedPerBatch ?? Number(v['annotated-per-batch']) } : {}),
@@ -132,18 +168,78 @@ async function main() {
       onEvent: (e) => {
         if (e.type !== 'step') return;
         if (e.gradientNorms) shares = gradientShares(e.gradientNorms).map(({ part, share }) => ({ part, share }));
-        if (e.step % 10 === 0 || e.step === e.totalSteps) console.error(`${run.label.padEnd(10)} ${progressLine(e)}`);
+        if (e.step % 10 === 0 || e.step === e.totalSteps) console.error(`${`${run.label}${tag}`.padEnd(12)} ${progressLine(e)}`);
       },
     });
-    const row: Row = { label: run.label, methods: run.methods.map((m) => m.id as string), mapAll: result.after.mapAll, map11: result.after.map11, cocoAp: result.after.coco.ap, steps: result.steps, seconds: (performance.now() - t0) / 1000, trend: result.termTrend, shares, fidelity: result.fidelity?.after };
-    rows.push(row);
-    console.log(`${run.label}: mAP ${pct(row.mapAll)} (${row.steps} steps, ${row.seconds.toFixed(0)} s)`);
-    // Written after every run, so a long experiment that is stopped still leaves its table.
-    writeResults(rows, runs, teacherReport, studentReport, fidelityBefore, schedule, studentTitle);
+    const row: FoldRow = { label: run.label, methods: run.methods.map((m) => m.id as string), mapAll: result.after.mapAll, map11: result.after.map11, cocoAp: result.after.coco.ap, steps: result.steps, seconds: (performance.now() - t0) / 1000, trend: result.termTrend, shares, fidelity: result.fidelity?.after, report: result.after, run: JSON.stringify(run) };
+    console.log(`${run.label}${tag}: mAP ${pct(row.mapAll)} (${row.steps} steps, ${row.seconds.toFixed(0)} s)`);
+    return row;
+  };
+
+  if (!folds) {
+    const rows: Row[] = [];
+    for (const run of runs) {
+      const { report: _, run: __, ...row } = await runRow(run, v['train-split']!, valSplit, '');
+      rows.push(row);
+      // Written after every run, so a long experiment that is stopped still leaves its table.
+      write(rows);
+    }
+    console.log(`\n${write(rows)}\nWrote ${v.out}/results.md and results.json`);
+    return;
   }
 
-  const md = writeResults(rows, runs, teacherReport, studentReport, fidelityBefore, schedule, studentTitle);
-  console.log(`\n${md}\nWrote ${v.out}/results.md and results.json`);
+  // Cross-validation: each fold's rows in a file of its own, reused while the settings are the same.
+  const settings = JSON.stringify({ student: studentName, data: v.data, unlabeled: v.unlabeled ?? null, maxUnlabeled: v['max-unlabeled'] ?? null, annotatedPerBatch: v['annotated-per-batch'] ?? null, valSplit, folds, schedule });
+  const foldFile = (i: number) => join(v.out!, `fold-${i}-of-${folds}`, 'rows.json');
+  const readFold = (i: number): FoldFile => {
+    const path = foldFile(i);
+    if (!existsSync(path)) return { settings, rows: [] };
+    const file = JSON.parse(readFileSync(path, 'utf8')) as FoldFile;
+    const changed = file.rows.filter((r) => { const run = runs.find((x) => x.label === r.label); return run && r.run !== JSON.stringify(run); }).map((r) => r.label);
+    if (file.settings !== settings || changed.length) {
+      throw new Error(`${path} holds rows made with other settings (${changed.length ? `the runs ${changed.join(', ')}` : 'student, data, schedule or folds'}): choose another --out, or remove that folder to run it again.`);
+    }
+    return file;
+  };
+  for (let i = 1; i <= folds; i++) readFold(i); // a stale fold is refused before any run
+  for (const i of onlyFold ? [onlyFold] : Array.from({ length: folds }, (_, k) => k + 1)) {
+    const file = readFold(i);
+    for (const run of runs) {
+      if (file.rows.some((r) => r.label === run.label)) continue;
+      file.rows.push(await runRow(run, foldSplitName(valSplit, i, folds, false), foldSplitName(valSplit, i, folds, true), ` ${i}/${folds}`));
+      mkdirSync(join(v.out!, `fold-${i}-of-${folds}`), { recursive: true });
+      writeFileSync(foldFile(i), `${JSON.stringify(file)}\n`);
+    }
+  }
+  const perFold = Array.from({ length: folds }, (_, k) => readFold(k + 1));
+  const missing = perFold.flatMap((f, k) => runs.filter((run) => !f.rows.some((r) => r.label === run.label)).map((run) => `${run.label} in fold ${k + 1}`));
+  if (missing.length) {
+    console.log(`\nFold ${onlyFold} of ${folds} done. Still to run: ${missing.join(', ')}. The same command without --fold runs them and scores all folds together.`);
+    return;
+  }
+  const rows = runs.map((run): Row => pooledRow(perFold.map((f) => f.rows.find((r) => r.label === run.label)!)));
+  console.log(`\n${write(rows)}\nWrote ${v.out}/results.md and results.json`);
+}
+
+/** One row from the same run on every fold: its detections scored together, times summed, shares and trends averaged. */
+function pooledRow(rows: FoldRow[]): Row {
+  const report = poolReports(rows.map((r) => r.report));
+  const mean = (f: (r: FoldRow) => number) => rows.reduce((n, r) => n + f(r), 0) / rows.length;
+  const first = rows[0]!;
+  const fidelities = rows.map((r) => r.fidelity).filter((f): f is FidelityReport => !!f);
+  return {
+    label: first.label,
+    methods: first.methods,
+    mapAll: report.mapAll,
+    map11: report.map11,
+    cocoAp: report.coco.ap,
+    steps: first.steps,
+    seconds: rows.reduce((n, r) => n + r.seconds, 0),
+    trend: Object.fromEntries(Object.keys(first.trend).map((k) => [k, { first: mean((r) => r.trend[k]?.first ?? 0), last: mean((r) => r.trend[k]?.last ?? 0) }])),
+    shares: first.shares.map((s) => ({ part: s.part, share: mean((r) => r.shares.find((x) => x.part === s.part)?.share ?? 0) })),
+    ...(fidelities.length === rows.length ? { fidelity: poolFidelity(fidelities) } : {}),
+    perFold: rows.map((r) => r.mapAll),
+  };
 }
 
 /** The student's score at the teacher's object locations, as a share of the teacher's, and their top-class agreement. */
@@ -167,10 +263,12 @@ function writeResults(rows: Row[], runs: Run[], teacherReport: DetectorEvalRepor
     const closed = before !== null && teacherMap !== null && r.mapAll !== null && teacherMap > before ? `${((100 * (r.mapAll - before)) / (teacherMap - before)).toFixed(0)}%` : '';
     const shares = r.shares.map((s) => `${s.part} ${(100 * s.share).toFixed(0)}%`).join(', ');
     const minutes = `${Math.floor(r.seconds / 60)} min ${Math.round(r.seconds % 60)} s`;
-    lines.push(`| ${runs.find((x) => x.label === r.label)?.title ?? r.label} | ${pct(r.mapAll)} | ${pct(r.map11)} | ${pct(r.cocoAp)} | ${gain} | ${closed} | ${agreement(r.fidelity)} | ${r.steps} | ${minutes} | ${shares} |`);
+    const perFold = r.perFold ? ` (folds: ${r.perFold.map(pct).join(' · ')})` : '';
+    lines.push(`| ${runs.find((x) => x.label === r.label)?.title ?? r.label} | ${pct(r.mapAll)}${perFold} | ${pct(r.map11)} | ${pct(r.cocoAp)} | ${gain} | ${closed} | ${agreement(r.fidelity)} | ${r.steps} | ${minutes} | ${shares} |`);
   }
-  const data = `trained on ${v['train-split'] === 'none' ? '' : `split "${v['train-split']}"`}${v['train-split'] !== 'none' && v.unlabeled ? ' + ' : ''}${v.unlabeled ? `the photos in ${v.unlabeled} (boxes: the teacher's detections)` : ''}`;
-  const settings = `Student: ${studentTitle}; ${data}; evaluated on "${v['val-split']}", which no run trains on; input ${schedule.inputSize}x${schedule.inputSize}, ${schedule.steps ? `${schedule.steps} steps per run` : `${schedule.epochs} epochs`}, batch ${schedule.batchSize}, ${schedule.optimizer} lr ${schedule.lr} unless the row says otherwise (warm-up ${schedule.warmupSteps} steps, cosine), flip 0.5, seed ${schedule.seed}; methods at their paper defaults; wasm backend. "Gap closed": (after − before) / (teacher − before). "Object score vs the teacher's": at the locations of the evaluation images where the teacher scores an object above ${fidelityBefore.threshold}, the student's score for the teacher's class as a share of the teacher's; "same top class": how often both rank the same class first there (src/eval/fidelity.ts).`;
+  const annotated = folds ? `the images of "${valSplit}" outside the fold scored` : `split "${v['train-split']}"`;
+  const data = `trained on ${v['train-split'] === 'none' ? '' : annotated}${v['train-split'] !== 'none' && v.unlabeled ? ' + ' : ''}${v.unlabeled ? `the photos in ${v.unlabeled} (boxes: the teacher's detections)` : ''}`;
+  const settings = `Student: ${studentTitle}; ${data}; ${folds ? `cross-validated over "${valSplit}" in ${folds} folds: every row trained ${folds} times, once per fold on the images outside it, and scored on all ${teacherReport.counts.images} images at once, each image by the run that did not train on it (the folds' own mAP in brackets); wall time is the folds' sum` : `evaluated on "${valSplit}", which no run trains on`}; input ${schedule.inputSize}x${schedule.inputSize}, ${schedule.steps ? `${schedule.steps} steps per run` : `${schedule.epochs} epochs`}, batch ${schedule.batchSize}, ${schedule.optimizer} lr ${schedule.lr} unless the row says otherwise (warm-up ${schedule.warmupSteps} steps, cosine), flip 0.5, seed ${schedule.seed}; methods at their paper defaults; wasm backend. "Gap closed": (after − before) / (teacher − before). "Object score vs the teacher's": at the locations of the evaluation images where the teacher scores an object above ${fidelityBefore.threshold}, the student's score for the teacher's class as a share of the teacher's; "same top class": how often both rank the same class first there (src/eval/fidelity.ts).`;
   const md = `${lines.join('\n')}\n\n${settings}\n`;
   writeFileSync(join(v.out!, 'results.md'), md);
   writeFileSync(join(v.out!, 'results.json'), `${JSON.stringify({ settings, teacher: { mapAll: teacherMap, map11: teacherReport.map11, cocoAp: teacherReport.coco.ap }, studentBefore: { mapAll: before, cocoAp: studentReport.coco.ap, fidelity: fidelityBefore }, rows }, null, 2)}\n`);

@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { fromDirectory } from '../data/voc/source-node';
 import { listVocSplits } from '../data/voc/dataset';
+import { parseFoldSplit } from '../data/voc/folds';
 import { readManifest } from '../models/load-node';
 import { resolveManifest } from './node-lab';
 
@@ -13,7 +14,8 @@ import { resolveManifest } from './node-lab';
 export async function checkSplits(dataDir: string, splits: readonly string[]): Promise<void> {
   if (!dataDir) throw new Error('No data folder given (--data).');
   const available = await listVocSplits(await fromDirectory(dataDir));
-  const missing = [...new Set(splits)].filter((s) => !available.includes(s));
+  // A fold of a split ("trainval/fold-1-of-3") needs its base split; parseFoldSplit rejects a fold that cannot exist.
+  const missing = [...new Set(splits)].filter((s) => !available.includes(parseFoldSplit(s)?.base ?? s));
   if (missing.length) {
     const found = available.length ? available.join(', ') : 'none';
     throw new Error(`Split${missing.length > 1 ? 's' : ''} ${missing.map((s) => `"${s}"`).join(', ')} not found in ${dataDir} (ImageSets/Main has: ${found}).`);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Box, LabeledDetection } from '../detect/types';
 import type { RgbImage } from '../data/image';
-import { evaluateDetector, type EvalImage } from './evaluate-detector';
+import { evaluateDetector, poolReports, type EvalImage } from './evaluate-detector';
 
 const names = ['cat', 'dog', 'bird'];
 const blank = (width: number, height: number): RgbImage => ({ width, height, channels: 3, data: new Uint8Array(width * height * 3) });
@@ -56,6 +56,23 @@ describe('evaluateDetector on hand-made cases', () => {
     expect(report.images[1]!.groundTruth[1]).toEqual({ box: [1, 1, 5, 5], classIndex: 1, className: 'dog', difficult: true });
     // Plain data: survives JSON unchanged.
     expect(JSON.parse(JSON.stringify(report))).toEqual(report);
+  });
+
+  it('pools reports of separate images into the scores of one evaluation over all of them', async () => {
+    const options = { classNames: names, classIndices: [0, 1] };
+    const detect = (_: RgbImage, id: string) => detections[id]!;
+    const [one, two] = [await evaluateDetector([images[0]!], detect, options), await evaluateDetector([images[1]!], detect, options)];
+    // Alone, image one has its one TP (AP 1) and image two a FP ranked above its TP (AP 1/2).
+    expect([one.mapAll, two.mapAll]).toEqual([1, 0.5]);
+    const pooled = poolReports([one, two]);
+    // Together: the hand-computed 5/6 of the test above, not the mean of the parts (3/4).
+    expect(pooled.mapAll).toBeCloseTo(5 / 6, 12);
+    const whole = await evaluateDetector(images, detect, options);
+    const { elapsedMs: _a, ...a } = pooled;
+    const { elapsedMs: _b, ...b } = whole;
+    expect(a).toEqual(b);
+    expect(() => poolReports([one, one])).toThrow('an image appears in more than one report');
+    expect(() => poolReports([one, { ...two, settings: { ...two.settings, maxDetectionsPerImage: 5 } }])).toThrow('different evaluation settings');
   });
 
   it('keeps the highest-scoring detections up to the per-image cap', async () => {

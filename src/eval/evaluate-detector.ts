@@ -138,9 +138,6 @@ export async function evaluateDetector(images: readonly EvalImage[], detect: Det
   classIndices?.forEach((c) => nameOf(c, 'classIndices'));
   const started = performance.now();
 
-  const detections: EvalDetection[] = [];
-  const vocGt: EvalGroundTruth[] = [];
-  const cocoGt: EvalGroundTruth[] = [];
   const reportImages: ReportImage[] = [];
   let otherClassDetections = 0;
   let cappedDetections = 0;
@@ -160,8 +157,6 @@ export async function evaluateDetector(images: readonly EvalImage[], detect: Det
       if (evaluated && !evaluated.has(o.classIndex)) continue;
       const className = nameOf(o.classIndex, `A ground-truth object of image "${entry.id}"`);
       groundTruth.push({ box: asTuple(o.box), classIndex: o.classIndex, className, difficult: o.difficult });
-      vocGt.push({ imageId: entry.id, classIndex: o.classIndex, box: o.box, difficult: o.difficult });
-      cocoGt.push({ imageId: entry.id, classIndex: o.classIndex, box: vocPixelsToContinuous(o.box), difficult: o.difficult });
     }
 
     const kept = raw.filter((d) => !evaluated || evaluated.has(d.classIndex));
@@ -174,13 +169,45 @@ export async function evaluateDetector(images: readonly EvalImage[], detect: Det
         throw new Error(`The detector returned a non-finite score or box for image "${entry.id}" (${d.score}, [${d.box.join(', ')}]).`);
       }
       const className = nameOf(d.classIndex, `A detection on image "${entry.id}"`);
-      detections.push({ imageId: entry.id, classIndex: d.classIndex, score: d.score, box: d.box });
       return { box: asTuple(d.box), classIndex: d.classIndex, className, score: d.score };
     });
     reportImages.push({ id: entry.id, width: image.width, height: image.height, detections: reported, groundTruth });
     onProgress?.({ done: done + 1, total: images.length, imageId: entry.id });
   }
 
+  return scoreImages(reportImages, {
+    classNames,
+    classIndices: classIndices ? [...classIndices] : null,
+    maxDetectionsPerImage,
+    otherClassDetections,
+    cappedDetections,
+    elapsedMs: performance.now() - started,
+  });
+}
+
+interface ScoreSettings {
+  classNames: readonly string[];
+  classIndices: number[] | null;
+  maxDetectionsPerImage: number;
+  otherClassDetections: number;
+  cappedDetections: number;
+  elapsedMs: number;
+}
+
+/** VOC and COCO scores of images already detected (their detections filtered and capped). */
+function scoreImages(reportImages: ReportImage[], settings: ScoreSettings): DetectorEvalReport {
+  const { classNames, classIndices, maxDetectionsPerImage } = settings;
+  const detections: EvalDetection[] = [];
+  const vocGt: EvalGroundTruth[] = [];
+  const cocoGt: EvalGroundTruth[] = [];
+  for (const image of reportImages) {
+    for (const g of image.groundTruth) {
+      vocGt.push({ imageId: image.id, classIndex: g.classIndex, box: g.box, difficult: g.difficult });
+      cocoGt.push({ imageId: image.id, classIndex: g.classIndex, box: vocPixelsToContinuous(g.box), difficult: g.difficult });
+    }
+    for (const d of image.detections) detections.push({ imageId: image.id, classIndex: d.classIndex, score: d.score, box: d.box });
+  }
+  const nameOf = (c: number) => classNames[c] ?? String(c);
   const vocIouThreshold = 0.5;
   const voc = evaluateVoc(
     detections.map((d) => ({ ...d, box: continuousToVocPixels(d.box) })),
@@ -193,7 +220,7 @@ export async function evaluateDetector(images: readonly EvalImage[], detect: Det
     const c = cocoByClass.get(v.classIndex);
     return {
       classIndex: v.classIndex,
-      className: nameOf(v.classIndex, 'A class'),
+      className: nameOf(v.classIndex),
       numGt: v.numGt,
       numDifficult: v.numDifficult,
       numDetections: v.numDetections,
@@ -212,15 +239,42 @@ export async function evaluateDetector(images: readonly EvalImage[], detect: Det
     perClass,
     classesInMap: voc.classesInMap,
     counts: {
-      images: images.length,
+      images: reportImages.length,
       groundTruth: vocGt.filter((g) => !g.difficult).length,
       difficult: vocGt.filter((g) => g.difficult).length,
       detections: detections.length,
-      otherClassDetections,
-      cappedDetections,
+      otherClassDetections: settings.otherClassDetections,
+      cappedDetections: settings.cappedDetections,
     },
-    settings: { vocIouThreshold, maxDetectionsPerImage, classIndices: classIndices ? [...classIndices] : null },
+    settings: { vocIouThreshold, maxDetectionsPerImage, classIndices },
     images: reportImages,
-    elapsedMs: performance.now() - started,
+    elapsedMs: settings.elapsedMs,
   };
+}
+
+/**
+ * One report over the images of several (cross-validation: each fold's detections, made by the
+ * model that did not train on that fold): the images' detections scored together, as if one
+ * evaluation had run over all of them. The reports must share their settings and hold distinct images.
+ */
+export function poolReports(reports: readonly DetectorEvalReport[]): DetectorEvalReport {
+  const first = reports[0];
+  if (!first) throw new Error('poolReports: no report to pool.');
+  const key = (r: DetectorEvalReport) => JSON.stringify(r.settings);
+  if (reports.some((r) => key(r) !== key(first))) throw new Error('poolReports: the reports were made with different evaluation settings.');
+  const images = reports.flatMap((r) => r.images);
+  const ids = new Set(images.map((i) => i.id));
+  if (ids.size !== images.length) throw new Error('poolReports: an image appears in more than one report.');
+  const classNames: string[] = [];
+  for (const r of reports) for (const c of r.perClass) classNames[c.classIndex] = c.className;
+  for (const i of images) for (const d of [...i.detections, ...i.groundTruth]) classNames[d.classIndex] = d.className;
+  const sum = (f: (r: DetectorEvalReport) => number) => reports.reduce((n, r) => n + f(r), 0);
+  return scoreImages(images, {
+    classNames,
+    classIndices: first.settings.classIndices,
+    maxDetectionsPerImage: first.settings.maxDetectionsPerImage,
+    otherClassDetections: sum((r) => r.counts.otherClassDetections),
+    cappedDetections: sum((r) => r.counts.cappedDetections),
+    elapsedMs: sum((r) => r.elapsedMs),
+  });
 }

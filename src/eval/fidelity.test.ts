@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, loadSplit } from '../cli/node-lab';
 import { iterateBatches } from '../data/pipeline';
-import { fidelityLine, fidelityReport, fidelitySums, measureFidelity } from './fidelity';
+import { fidelityLine, fidelityReport, fidelitySums, measureFidelity, poolFidelity } from './fidelity';
 
 const ln3 = Math.log(3);
 
@@ -35,6 +35,23 @@ describe('fidelity of a student to its teacher', () => {
     expect(fidelityReport(fidelitySums([zT], [zS], 0.9), 1, 0.9).teacherScore).toBeNull();
     expect(() => fidelitySums([zT], [zS, zS], 0.3)).toThrow(/1 levels and the student 2/);
     tf.dispose([zT, zS]);
+  });
+
+  it('pools reports as one pass over all their images', () => {
+    // A: 2 object locations of 10 (teacher 0.8, student 0.4, same class 1/2, divergence 0.6; background 0.01).
+    const a = fidelityReport({ locations: 10, objectLocations: 2, teacherScore: 1.6, studentScore: 0.8, sameTopClass: 1, objectDivergence: 1.2, backgroundDivergence: 0.08 }, 1, 0.3);
+    // B: 6 of 10 (teacher 0.4, student 0.2, same class 3/6, divergence 0.2; background 0.04).
+    const b = fidelityReport({ locations: 10, objectLocations: 6, teacherScore: 2.4, studentScore: 1.2, sameTopClass: 3, objectDivergence: 1.2, backgroundDivergence: 0.16 }, 2, 0.3);
+    const p = poolFidelity([a, b]);
+    // Per object location over both: teacher 4.0 / 8, student 2.0 / 8, same 4 / 8, divergence 2.4 / 8; background 0.24 / 12.
+    expect(p.imageCount).toBe(3);
+    expect([p.locations, p.objectLocations]).toEqual([20, 8]);
+    expect(p.teacherScore).toBeCloseTo(0.5, 12);
+    expect(p.studentScore).toBeCloseTo(0.25, 12);
+    expect(p.sameTopClass).toBeCloseTo(0.5, 12);
+    expect(p.objectDivergence).toBeCloseTo(0.3, 12);
+    expect(p.backgroundDivergence).toBeCloseTo(0.02, 12);
+    expect(() => poolFidelity([a, { ...b, threshold: 0.5 }])).toThrow('different thresholds');
   });
 
   it('reads a teacher in the student\'s classes: a model against itself agrees fully', async () => {

@@ -104,6 +104,29 @@ export function fidelityReport(s: FidelitySums, images: number, threshold: numbe
   };
 }
 
+/** The sums a report was made from (its means times the locations they average over). */
+function sumsOf(r: FidelityReport): FidelitySums {
+  const objects = r.objectLocations;
+  return {
+    locations: r.locations,
+    objectLocations: objects,
+    teacherScore: (r.teacherScore ?? 0) * objects,
+    studentScore: (r.studentScore ?? 0) * objects,
+    sameTopClass: (r.sameTopClass ?? 0) * objects,
+    objectDivergence: (r.objectDivergence ?? 0) * objects,
+    backgroundDivergence: (r.backgroundDivergence ?? 0) * (r.locations - objects),
+  };
+}
+
+/** One report over the images of several (cross-validation folds), as if measured in one pass. */
+export function poolFidelity(reports: readonly FidelityReport[]): FidelityReport {
+  const first = reports[0];
+  if (!first) throw new Error('poolFidelity: no report to pool.');
+  if (reports.some((r) => r.threshold !== first.threshold)) throw new Error('poolFidelity: the reports were measured at different thresholds.');
+  const sums = reports.map(sumsOf).reduce(addSums);
+  return fidelityReport(sums, reports.reduce((n, r) => n + r.imageCount, 0), first.threshold);
+}
+
 /** The student's agreement with the teacher over batches of images (read in the student's classes). */
 export async function measureFidelity(
   teacher: ModelHandle,

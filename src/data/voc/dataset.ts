@@ -16,6 +16,7 @@
  */
 import type { Box } from '../../detect/types';
 import { VOC_CLASSES, createClassMapper, isVocClass, mapVocClasses } from './classes';
+import { parseFoldSplit, selectFold } from './folds';
 import { findVocRoots, joinPath, type VocRoot, type VocSource } from './source';
 import { parseVocXml } from './xml';
 
@@ -180,13 +181,17 @@ export async function loadVocDataset(source: VocSource, options: LoadVocOptions)
   const classNames = options.classNames ?? VOC_CLASSES;
   const { root, paths } = await resolveVocRoot(source, options.year);
   const availableSplits = splitsIn(paths, root.dir);
-  const splitPath = joinPath(root.dir, `ImageSets/Main/${split}.txt`);
+  // A cross-validation fold ("trainval/fold-1-of-3", ./folds.ts) reads its base split's file.
+  const fold = parseFoldSplit(split);
+  const fileSplit = fold?.base ?? split;
+  const splitPath = joinPath(root.dir, `ImageSets/Main/${fileSplit}.txt`);
   const pathSet = new Set(paths);
   if (!pathSet.has(splitPath)) {
     const have = availableSplits.length > 0 ? `the splits there are: ${availableSplits.join(', ')}` : 'ImageSets/Main holds no split files';
-    throw new Error(`${source.label}: split "${split}" not found (no ${splitPath}); ${have}.`);
+    throw new Error(`${source.label}: split "${fileSplit}" not found (no ${splitPath}); ${have}.`);
   }
-  const ids = parseSplitFile(decoder.decode(await source.read(splitPath)));
+  const listed = parseSplitFile(decoder.decode(await source.read(splitPath)));
+  const ids = fold ? selectFold(listed, fold) : listed;
   const { byStem, all: imageFiles } = indexImages(paths, root.dir);
   const toModel = createClassMapper(classNames);
 
