@@ -35,6 +35,17 @@ describe('runExperiment checks everything before writing to --out', () => {
     expect(untouched(dir)).toEqual(['{"old": true}\n', '{"step":1,"loss":2}\n']);
   });
 
+  it('takes a fold of an existing split, and refuses a fold of a missing split or a fold that cannot exist', async () => {
+    const dir = existingRun();
+    await expect(runExperiment({ config: withSplits('trainval/without-fold-1-of-3', 'trainvall/fold-1-of-3'), dataDir: FIXTURE_DIR, outDir: dir, overwrite: true })).rejects.toThrow(
+      'Split "trainvall/fold-1-of-3" not found in',
+    );
+    await expect(runExperiment({ config: withSplits('trainval/without-fold-4-of-3', 'trainval/fold-1-of-3'), dataDir: FIXTURE_DIR, outDir: dir, overwrite: true })).rejects.toThrow(
+      'fold 4 does not exist',
+    );
+    expect(untouched(dir)).toEqual(['{"old": true}\n', '{"step":1,"loss":2}\n']);
+  });
+
   it('refuses a non-empty --out without --resume or --overwrite', async () => {
     const dir = existingRun();
     await expect(runExperiment({ config: withSplits('train', 'val'), dataDir: FIXTURE_DIR, outDir: dir })).rejects.toThrow(
