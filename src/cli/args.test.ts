@@ -22,6 +22,8 @@ describe('parseCli', () => {
     expect(o.config.trainOnly).toBeUndefined();
     expect(o.config.schedule.ema).toBeUndefined();
     expect(parseCli(['--data', 'voc', '--ema', '0.99']).config.schedule.ema).toBe(0.99);
+    expect(o.config.schedule.cropScale).toBeUndefined();
+    expect(parseCli(['--data', 'voc', '--crop-scale', '0.6']).config.schedule.cropScale).toBe(0.6);
     expect(parseCli(['--data', 'voc', '--annotated-per-batch', '2']).config.data.annotatedPerBatch).toBe(2);
     expect(parseCli(['--data', 'voc', '--train-only', 'split_(29|31|33)$']).config.trainOnly).toBe('split_(29|31|33)$');
   });
@@ -56,6 +58,7 @@ describe('parseCli', () => {
     expect(err(['--data', 'x', '--bogus'])).toMatch(/Unknown option '--bogus'/);
     expect(err(['--data', 'x', '--eval-every=2.5'])).toBe('--eval-every must be an integer >= 0, got "2.5".');
     expect(err(['--data', 'x', '--ema', '1'])).toBe('--ema must be a decay in [0, 1), got "1".');
+    expect(err(['--data', 'x', '--crop-scale', '0'])).toBe('--crop-scale must be a fraction in (0, 1], got "0".');
     expect(err(['--data', 'x', '--backend', 'cuda'])).toBe('--backend is wasm or webgpu, not "cuda".');
   });
   it('trains on wasm unless --backend says webgpu', () => {

@@ -40,6 +40,8 @@ Distills a student detector from a teacher on a PASCAL VOC folder, headless, on 
   --weight-decay <x>      decoupled (adam) or L2 (sgd) weight decay        [0.05; 1e-4 with sgd]
   --ema <decay>           evaluate and export a moving average of the weights (e.g. 0.99)
                           rather than the last step's                     [off]
+  --crop-scale <s>        random crops: each training image cut to a window of sides s..1
+                          of its own (objects whose centre falls outside left out)  [1: off]
   --train-only <regex>    train only the student weights whose names match; the rest stay
                           as they are (e.g. 'split_(29|3[0-3])$': the head's last layers)
   --out <dir>             output folder, new or empty                     [runs/<timestamp>]
@@ -118,6 +120,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
         'weight-decay': { type: 'string' },
         'train-only': { type: 'string' },
         ema: { type: 'string' },
+        'crop-scale': { type: 'string' },
         seed: { type: 'string' },
         out: { type: 'string' },
         resume: { type: 'string' },
@@ -185,6 +188,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
       weightDecay: number(v['weight-decay'], 'weight-decay', (n) => n >= 0, 'a number >= 0') ?? (optimizer === 'sgd' && optimizer !== s.optimizer ? 1e-4 : s.weightDecay),
       seed: number(v.seed, 'seed', Number.isInteger, 'an integer') ?? s.seed,
       ema: number(v.ema, 'ema', (n) => n >= 0 && n < 1, 'a decay in [0, 1)') ?? s.ema,
+      cropScale: number(v['crop-scale'], 'crop-scale', (n) => n > 0 && n <= 1, 'a fraction in (0, 1]') ?? s.cropScale,
     },
   };
   if (!config.methods.length && !(config.detectionWeight > 0)) throw new UsageError('Nothing to train: no method chosen and --detection-weight 0.');

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Box } from '../detect/types';
 import type { ModelManifest } from '../models/manifest';
-import { flipBoxHorizontal, flipImageHorizontal } from './augment';
+import { cropBox, cropImage, cropWindow, flipBoxHorizontal, flipImageHorizontal } from './augment';
 import type { RgbImage } from './image';
 import { createImageLoader, epochOrder, inputBoxToSource, iterateBatches, mixedEpochOrder, prepareSample, type AnnotatedImage, type TrainingBatch } from './pipeline';
 import { createRng, shuffledIndices } from './shuffle';
@@ -75,6 +75,55 @@ describe('horizontal flip', () => {
   });
 });
 
+describe('random crop', () => {
+  it('draws a window of the asked scale inside the image', () => {
+    // 0.5 of 32x16 is 16x8; the room left is 16 by 8: u = 0.5 → x = floor(0.5 · 17) = 8, v = 0.99 → y = floor(0.99 · 9) = 8.
+    expect(cropWindow(32, 16, 0.5, 0.5, 0.99)).toEqual({ x: 8, y: 8, width: 16, height: 8 });
+    expect(cropWindow(32, 16, 1, 0.7, 0.7)).toEqual({ x: 0, y: 0, width: 32, height: 16 });
+    expect(cropWindow(3, 3, 0.01, 0.999, 0)).toEqual({ x: 2, y: 0, width: 1, height: 1 });
+  });
+
+  it('copies the window\'s pixels and moves, clips or leaves out boxes by their centre', () => {
+    const img = patterned(6, 4);
+    const win = { x: 2, y: 1, width: 3, height: 2 };
+    const out = cropImage(img, win);
+    expect([out.width, out.height]).toEqual([3, 2]);
+    expect(pixel(out, 0, 0)).toEqual(pixel(img, 2, 1));
+    expect(pixel(out, 2, 1)).toEqual(pixel(img, 4, 2));
+    expect(() => cropImage(img, { x: 4, y: 0, width: 3, height: 2 })).toThrow('does not lie inside the 6x4 image');
+    // Centre (3, 2) inside: moved by (−2, −1) and clipped to [0, 3] x [0, 2].
+    expect(cropBox([1, 1, 5, 3], win)).toEqual([0, 0, 3, 2]);
+    // Centre (1, 2) outside (x < 2): left out.
+    expect(cropBox([0, 1, 2, 3], win)).toBeNull();
+  });
+
+  it('crops in iterateBatches only when asked, from the seed, with boxes that follow the pixels', async () => {
+    const img = patterned(32, 16);
+    const images: AnnotatedImage[] = [{ id: 'a', width: 32, height: 16, objects: [{ box: [9, 5, 24, 12], classIndex: 3, difficult: false }] }];
+    const run = async (cropScale?: number, seed = 2) => {
+      const out: { gts: TrainingBatch['gts']; input: number[][][][] }[] = [];
+      for await (const b of iterateBatches(images, async () => img, manifest(32, 'NHWC'), { batchSize: 1, seed, ...(cropScale !== undefined ? { cropScale } : {}) })) {
+        out.push({ gts: b.gts, input: b.input.arraySync() as number[][][][] });
+        b.input.dispose();
+      }
+      return out[0]!;
+    };
+    const plain = await run();
+    expect(await run(1)).toEqual(plain);
+    const cropped = await run(0.5);
+    expect(await run(0.5)).toEqual(cropped);
+    expect(cropped.input).not.toEqual(plain.input);
+    // A crop of sides s ∈ [0.5, 1] is letterboxed back to the input: the box (kept: its centre is
+    // inside every such window of this image) grows by 1/s ∈ [1, 2].
+    const [box] = cropped.gts[0]!;
+    expect(box!.classIndex).toBe(3);
+    const grow = (box!.box[2] - box!.box[0]) / (plain.gts[0]![0]!.box[2] - plain.gts[0]![0]!.box[0]);
+    expect(grow).toBeGreaterThanOrEqual(1);
+    expect(grow).toBeLessThanOrEqual(2);
+    await expect(run(0)).rejects.toThrow('cropScale must lie in (0, 1]');
+  });
+});
+
 describe('prepareSample', () => {
   const objects = [
     { box: [48, 240, 195, 371] as Box, classIndex: 3, difficult: false },
@@ -103,6 +152,26 @@ describe('prepareSample', () => {
     // Flipped: [500 − 195, 239, 500 − 47, 371] = [305, 239, 453, 371] → · 0.832 = [253.76, 250.848, 376.896, 360.672].
     const f = prepareSample(img, objects, { inputSize: 416, flip: true });
     f.gts[0]!.box.forEach((v, k) => expect(v).toBeCloseTo([253.76, 250.848, 376.896, 360.672][k]!, 9));
+  });
+
+  it('cuts to a crop window first: boxes in the window\'s letterbox, flipped within the window', () => {
+    // Window 16x8 at (8, 4) of a 32x16 image into a 32 input: scale 2, resized 32x16, pad top 8.
+    // VOC [9, 5, 20, 11] → continuous [8, 4, 20, 11] → in the window [0, 0, 12, 7] → input [0, 8, 24, 22].
+    const img = patterned(32, 16);
+    const objects = [
+      { box: [9, 5, 20, 11] as Box, classIndex: 1, difficult: false },
+      // Centre (2.5, 2.5): outside the window, left out.
+      { box: [1, 1, 4, 4] as Box, classIndex: 2, difficult: false },
+    ];
+    const crop = { x: 8, y: 4, width: 16, height: 8 };
+    const s = prepareSample(img, objects, { inputSize: 32, flip: false, crop });
+    expect(s.gts).toEqual([{ box: [0, 8, 24, 22], classIndex: 1 }]);
+    expect([s.image.width, s.image.height]).toEqual([16, 8]);
+    expect(pixel(s.image, 0, 0)).toEqual(pixel(img, 8, 4));
+    // Flipped within the window: [0, 0, 12, 7] → [16 − 12, 0, 16, 7] = [4, 0, 16, 7] → input [8, 8, 32, 22].
+    const f = prepareSample(img, objects, { inputSize: 32, flip: true, crop });
+    expect(f.gts).toEqual([{ box: [8, 8, 32, 22], classIndex: 1 }]);
+    expect(pixel(f.image, 15, 0)).toEqual(pixel(img, 8, 4));
   });
 
   it('leaves difficult objects out by default and keeps them on request', () => {

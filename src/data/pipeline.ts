@@ -25,7 +25,7 @@ import { computeLetterbox, inputToSource, sourceToInput, type Letterbox } from '
 import { preprocessImage } from '../detect/preprocess';
 import type { Box } from '../detect/types';
 import type { ModelManifest } from '../models/manifest';
-import { flipBoxHorizontal, flipImageHorizontal } from './augment';
+import { cropBox, cropImage, cropWindow, flipBoxHorizontal, flipImageHorizontal, type CropWindow } from './augment';
 import { assertImage, type RgbImage } from './image';
 import { createRng, mixSeed, shuffledIndices } from './shuffle';
 import { clipBox, vocPixelsToContinuous } from './voc-box';
@@ -68,12 +68,18 @@ export interface SampleOptions {
   flip: boolean;
   /** Keep difficult objects in the GT; default false, as is usual for VOC training. */
   keepDifficult?: boolean;
+  /**
+   * Cut the image to this window first (before the flip and the letterbox); objects whose centre
+   * falls outside it are left out, the rest clipped to it (./augment.ts).
+   */
+  crop?: CropWindow;
 }
 
 /** A sample's geometry and GT; the pixels become a tensor only when a batch is built. */
 export interface PreparedSample {
-  /** The image as it goes into the letterbox (mirrored when `flipped`). */
+  /** The image as it goes into the letterbox (cropped, and mirrored when `flipped`). */
   image: RgbImage;
+  /** The letterbox of the image as it goes in: of the crop when cropped. */
   letterbox: Letterbox;
   /** GT boxes in model-input pixels (continuous), in the model's label space. */
   gts: GtObject[];
@@ -82,18 +88,21 @@ export interface PreparedSample {
 
 /** One image and its objects → a sample; see the module comment for the coordinate steps. */
 export function prepareSample(image: RgbImage, objects: readonly AnnotatedObject[], options: SampleOptions): PreparedSample {
-  const { inputSize, flip, keepDifficult = false } = options;
-  const { width, height } = image;
+  const { inputSize, flip, keepDifficult = false, crop } = options;
+  const cropped = crop ? cropImage(image, crop) : image;
+  const { width, height } = cropped;
   const letterbox = computeLetterbox(width, height, inputSize);
   const gts: GtObject[] = [];
   for (const o of objects) {
     if (o.difficult && !keepDifficult) continue;
     // Clipping matters only for 0-based boxes (x1 = 0), which the dataset loader lets through.
-    const continuous = clipBox(vocPixelsToContinuous(o.box), width, height);
+    const whole = clipBox(vocPixelsToContinuous(o.box), image.width, image.height);
+    const continuous = crop ? cropBox(whole, crop) : whole;
+    if (!continuous) continue;
     const source = flip ? flipBoxHorizontal(continuous, width) : continuous;
     gts.push({ box: sourceToInput(letterbox, source), classIndex: o.classIndex });
   }
-  return { image: flip ? flipImageHorizontal(image) : image, letterbox, gts, flipped: flip };
+  return { image: flip ? flipImageHorizontal(cropped) : cropped, letterbox, gts, flipped: flip };
 }
 
 /** A box in model-input pixels → the original (unflipped) image, continuous coordinates, clipped. */
@@ -132,6 +141,12 @@ export interface BatchOptions {
   shuffle?: boolean;
   /** Chance that an image is mirrored left–right. Default 0 (no augmentation). */
   flipProbability?: number;
+  /**
+   * Random crops: each image is cut to a window whose sides are a uniform fraction in
+   * [cropScale, 1] of the image's, at a uniform place (1 or absent: no crop). Objects whose centre
+   * falls outside are left out.
+   */
+  cropScale?: number;
   /** Keep difficult objects in the GT. Default false. */
   keepDifficult?: boolean;
   /** Side of the square input; defaults to the manifest's. */
@@ -193,6 +208,8 @@ function checkBatchOptions(o: BatchOptions, inputSize: number): void {
   if (!Number.isFinite(o.seed)) throw new Error(`seed must be a finite number, got ${o.seed}.`);
   const p = o.flipProbability ?? 0;
   if (!(p >= 0 && p <= 1)) throw new Error(`flipProbability must lie in [0, 1], got ${p}.`);
+  const c = o.cropScale ?? 1;
+  if (!(c > 0 && c <= 1)) throw new Error(`cropScale must lie in (0, 1], got ${c}.`);
   if (!(Number.isInteger(inputSize) && inputSize > 0)) throw new Error(`inputSize must be a positive integer, got ${inputSize}.`);
 }
 
@@ -214,6 +231,10 @@ export async function* iterateBatches(
   // Flips come from their own stream, so changing the flip probability keeps the order.
   const flipRng = createRng(mixSeed(seed, epoch, 1));
   const flips = order.map(() => flipRng() < flipProbability);
+  // Crops too (scale, left, top per image), drawn only when asked: without them nothing changes.
+  const cropScale = options.cropScale ?? 1;
+  const cropRng = createRng(mixSeed(seed, epoch, 3));
+  const crops = cropScale < 1 ? order.map(() => [cropScale + (1 - cropScale) * cropRng(), cropRng(), cropRng()] as const) : undefined;
 
   for (let start = 0; start < order.length; start += batchSize) {
     const picked = order.slice(start, start + batchSize);
@@ -230,7 +251,9 @@ export async function* iterateBatches(
             `image "${entry.id}" decodes to ${image.width}x${image.height} but its annotation says ${entry.width}x${entry.height}: the boxes would not fit it. Fix the annotation's <size> or the image file.`,
           );
         }
-        return prepareSample(image, entry.objects, { inputSize, flip: flips[start + k]!, keepDifficult });
+        const draw = crops?.[start + k];
+        const crop = draw && cropWindow(image.width, image.height, draw[0], draw[1], draw[2]);
+        return prepareSample(image, entry.objects, { inputSize, flip: flips[start + k]!, keepDifficult, ...(crop ? { crop } : {}) });
       }),
     );
     signal?.throwIfAborted();

@@ -231,7 +231,7 @@ export function modelCardFacts(card: ModelCardData): { section: string; rows: [s
   trainRows.push(['methods', t.methods.length ? t.methods.map((m) => m.id).join(' + ') : t.steps > 0 ? 'plain fine-tuning' : 'none']);
   for (const m of t.methods) trainRows.push([`${m.title}${m.scale !== 1 ? ` ×${m.scale}` : ''}`, Object.entries(m.params).map(([k, v]) => `${k}=${JSON.stringify(v)}${m.overrides.includes(k) ? '*' : ''}`).join(', ')]);
   if (s) {
-    trainRows.push(['schedule', `${s.epochs} epochs, batch ${s.batchSize}, ${s.inputSize}², ${s.optimizer} lr ${s.lr} (warm-up ${s.warmupSteps}), momentum ${s.momentum}, weight decay ${s.weightDecay}, clip ${s.clipNorm}, flip ${s.flipProbability}, seed ${s.seed}`]);
+    trainRows.push(['schedule', `${s.epochs} epochs, batch ${s.batchSize}, ${s.inputSize}², ${s.optimizer} lr ${s.lr} (warm-up ${s.warmupSteps}), momentum ${s.momentum}, weight decay ${s.weightDecay}, clip ${s.clipNorm}, flip ${s.flipProbability}${s.cropScale !== undefined && s.cropScale < 1 ? `, random crops of sides ${s.cropScale}–1` : ''}, seed ${s.seed}`]);
   }
   out.push({ section: 'Training', rows: trainRows });
   if (card.data) {

@@ -28,6 +28,12 @@ export interface ScheduleConfig {
   /** Clip gradients to this global L2 norm (NanoDet: 35); 0 disables. */
   clipNorm: number;
   flipProbability: number;
+  /**
+   * Random crops: each training image is cut to a window whose sides are a uniform fraction in
+   * [cropScale, 1] of its own, before the letterbox (objects whose centre falls outside are left
+   * out). 1 or absent: no crop.
+   */
+  cropScale?: number;
   seed: number;
   /**
    * Decay of an exponential moving average of the student's weights (e.g. 0.99), which is what
@@ -158,6 +164,7 @@ export function parseExperiment(value: unknown, origin = 'experiment'): Experime
   if (schedule.optimizer !== 'sgd' && schedule.optimizer !== 'adam') problems.push('"schedule.optimizer" must be "sgd" or "adam"');
   if (schedule.ema !== undefined && !(typeof schedule.ema === 'number' && schedule.ema >= 0 && schedule.ema < 1)) problems.push('"schedule.ema" must lie in [0, 1)');
   if (!(schedule.flipProbability >= 0 && schedule.flipProbability <= 1)) problems.push('"schedule.flipProbability" must lie in [0, 1]');
+  if (schedule.cropScale !== undefined && !(typeof schedule.cropScale === 'number' && schedule.cropScale > 0 && schedule.cropScale <= 1)) problems.push('"schedule.cropScale" must lie in (0, 1]');
   if (v.trainOnly !== undefined) {
     if (typeof v.trainOnly !== 'string' || !v.trainOnly) problems.push('"trainOnly" must be a regular expression over weight names');
     else {

@@ -22,4 +22,11 @@ describe('the repair recipe', () => {
     expect(r.data.annotatedPerBatch).toBe(2);
     expect(r.schedule).toMatchObject({ optimizer: 'adam', lr: 2e-5, ema: 0.99, batchSize: 4, steps: 360 });
   });
+
+  it('takes random crops in the schedule, and refuses a crop scale outside (0, 1]', async () => {
+    const { parseExperiment, repairRecipe } = await import('./config');
+    const r = repairRecipe();
+    expect(parseExperiment({ ...r, schedule: { ...r.schedule, cropScale: 0.6 } }).schedule.cropScale).toBe(0.6);
+    expect(() => parseExperiment({ ...r, schedule: { ...r.schedule, cropScale: 1.5 } })).toThrow('"schedule.cropScale" must lie in (0, 1]');
+  });
 });

@@ -117,6 +117,7 @@ export async function train(o: TrainOptions): Promise<{ step: number; stopped: b
       seed: s.seed,
       epoch,
       flipProbability: s.flipProbability,
+      ...(s.cropScale !== undefined ? { cropScale: s.cropScale } : {}),
       inputSize: s.inputSize,
       annotatedPerBatch,
       dropLast: true,

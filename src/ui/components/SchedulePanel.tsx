@@ -79,6 +79,15 @@ export function SchedulePanel() {
         {num('warmupSteps', 'warm-up steps', { integer: true, min: 0 })}
         {num('clipNorm', 'clip grad norm', { min: 0, title: '0 disables clipping' })}
         {num('flipProbability', 'flip probability', { min: 0 })}
+        <NumberField
+          label="random crop, smallest side"
+          value={s.cropScale ?? 1}
+          min={0.1}
+          disabled={disabled}
+          testId="schedule-crop-scale"
+          title="each training image is cut to a window whose sides are between this fraction and all of the image's, at a random place, before the letterbox; objects whose centre falls outside are left out (1: no crop)"
+          onChange={(v) => setSchedule('cropScale', v > 0 && v < 1 ? v : undefined)}
+        />
         {num('seed', 'seed', { integer: true })}
         <NumberField
           label="weight average (EMA)"
