@@ -29,7 +29,7 @@ import { progressLine } from './progress';
 import { evaluateModel, fidelityOnSplit, runExperiment, type RunResult } from './run';
 
 const USAGE =
-  'Usage: npm run experiment -- --data <VOC folder> [--student <manifest>] [--unlabeled <photo folder>] [--max-unlabeled n] [--train-split train|none] [--val-split val] [--epochs 6 | --steps n] [--batch-size 4] [--input-size 320] [--lr 1e-4] [--only finetune,kd,...,all,recipe] [--folds k [--fold i]] [--out experiments/fixture]';
+  'Usage: npm run experiment -- --data <VOC folder> [--student <manifest>] [--unlabeled <photo folder>] [--max-unlabeled n] [--train-split train|none] [--val-split val] [--epochs 6 | --steps n] [--batch-size 4] [--input-size 320] [--lr 1e-4] [--ema 0.99] [--crop-scale 0.6] [--only finetune,kd,...,all,recipe] [--folds k [--fold i]] [--out experiments/fixture]';
 
 const { values: v } = parseArgs({
   options: {
@@ -47,6 +47,7 @@ const { values: v } = parseArgs({
     'input-size': { type: 'string', default: '320' },
     lr: { type: 'string', default: '1e-4' },
     ema: { type: 'string' },
+    'crop-scale': { type: 'string' },
     'annotated-per-batch': { type: 'string' },
     only: { type: 'string' },
     out: { type: 'string', default: 'experiments/fixture' },
@@ -117,7 +118,7 @@ async function main() {
   const base = defaultExperiment();
   const recipe = repairRecipe();
   const studentName = v.student ?? base.student;
-  const schedule = { ...base.schedule, steps: v.steps ? Number(v.steps) : undefined, epochs: Number(v.epochs), batchSize: Number(v['batch-size']), inputSize: Number(v['input-size']), lr: Number(v.lr), ...(v.ema ? { ema: Number(v.ema) } : {}) };
+  const schedule = { ...base.schedule, steps: v.steps ? Number(v.steps) : undefined, epochs: Number(v.epochs), batchSize: Number(v['batch-size']), inputSize: Number(v['input-size']), lr: Number(v.lr), ...(v.ema ? { ema: Number(v.ema) } : {}), ...(v['crop-scale'] ? { cropScale: Number(v['crop-scale']) } : {}) };
   const runs: Run[] = [
     { label: 'finetune', title: 'plain fine-tuning (GFL loss only)', methods: [], detectionWeight: 1 },
     ...METHODS.map((m) => ({ label: m.id, title: `${m.id} + GFL loss`, methods: [{ id: m.id }], detectionWeight: 1 })),
@@ -268,7 +269,7 @@ function writeResults(rows: Row[], runs: Run[], teacherReport: DetectorEvalRepor
   }
   const annotated = folds ? `the images of "${valSplit}" outside the fold scored` : `split "${v['train-split']}"`;
   const data = `trained on ${v['train-split'] === 'none' ? '' : annotated}${v['train-split'] !== 'none' && v.unlabeled ? ' + ' : ''}${v.unlabeled ? `the photos in ${v.unlabeled} (boxes: the teacher's detections)` : ''}`;
-  const settings = `Student: ${studentTitle}; ${data}; ${folds ? `cross-validated over "${valSplit}" in ${folds} folds: every row trained ${folds} times, once per fold on the images outside it, and scored on all ${teacherReport.counts.images} images at once, each image by the run that did not train on it (the folds' own mAP in brackets); wall time is the folds' sum` : `evaluated on "${valSplit}", which no run trains on`}; input ${schedule.inputSize}x${schedule.inputSize}, ${schedule.steps ? `${schedule.steps} steps per run` : `${schedule.epochs} epochs`}, batch ${schedule.batchSize}, ${schedule.optimizer} lr ${schedule.lr} unless the row says otherwise (warm-up ${schedule.warmupSteps} steps, cosine), flip 0.5, seed ${schedule.seed}; methods at their paper defaults; wasm backend. "Gap closed": (after − before) / (teacher − before). "Object score vs the teacher's": at the locations of the evaluation images where the teacher scores an object above ${fidelityBefore.threshold}, the student's score for the teacher's class as a share of the teacher's; "same top class": how often both rank the same class first there (src/eval/fidelity.ts).`;
+  const settings = `Student: ${studentTitle}; ${data}; ${folds ? `cross-validated over "${valSplit}" in ${folds} folds: every row trained ${folds} times, once per fold on the images outside it, and scored on all ${teacherReport.counts.images} images at once, each image by the run that did not train on it (the folds' own mAP in brackets); wall time is the folds' sum` : `evaluated on "${valSplit}", which no run trains on`}; input ${schedule.inputSize}x${schedule.inputSize}, ${schedule.steps ? `${schedule.steps} steps per run` : `${schedule.epochs} epochs`}, batch ${schedule.batchSize}, ${schedule.optimizer} lr ${schedule.lr} unless the row says otherwise (warm-up ${schedule.warmupSteps} steps, cosine), flip 0.5${schedule.cropScale !== undefined && schedule.cropScale < 1 ? `, random crops of sides ${schedule.cropScale}–1` : ''}, seed ${schedule.seed}; methods at their paper defaults; wasm backend. "Gap closed": (after − before) / (teacher − before). "Object score vs the teacher's": at the locations of the evaluation images where the teacher scores an object above ${fidelityBefore.threshold}, the student's score for the teacher's class as a share of the teacher's; "same top class": how often both rank the same class first there (src/eval/fidelity.ts).`;
   const md = `${lines.join('\n')}\n\n${settings}\n`;
   writeFileSync(join(v.out!, 'results.md'), md);
   writeFileSync(join(v.out!, 'results.json'), `${JSON.stringify({ settings, teacher: { mapAll: teacherMap, map11: teacherReport.map11, cocoAp: teacherReport.coco.ap }, studentBefore: { mapAll: before, cocoAp: studentReport.coco.ap, fidelity: fidelityBefore }, rows }, null, 2)}\n`);
