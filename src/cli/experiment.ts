@@ -22,7 +22,7 @@ import { METHODS } from '../distill/registry';
 import { defaultExperiment, repairRecipe, type ExperimentConfig, type MethodConfig, type ScheduleConfig } from '../train/config';
 import { gradientShares } from '../train/gradient-shares';
 import { foldSplitName } from '../data/voc/folds';
-import { poolReports, type DetectorEvalReport } from '../eval/evaluate-detector';
+import { poolReports, reportOnImages, type DetectorEvalReport } from '../eval/evaluate-detector';
 import { poolFidelity, type FidelityReport } from '../eval/fidelity';
 import { loadModel } from './node-lab';
 import { progressLine } from './progress';
@@ -219,7 +219,14 @@ async function main() {
     return;
   }
   const rows = runs.map((run): Row => pooledRow(perFold.map((f) => f.rows.find((r) => r.label === run.label)!)));
-  console.log(`\n${write(rows)}\nWrote ${v.out}/results.md and results.json`);
+  // Each fold's images, as its rows were scored on them: the teacher and the untrained student read there too.
+  const foldIds = perFold.map((f) => f.rows[0]!.report.images.map((i) => i.id));
+  const baselines: FoldBaselines = {
+    teacher: foldIds.map((ids) => reportOnImages(teacherReport, ids).mapAll),
+    before: foldIds.map((ids) => reportOnImages(studentReport, ids).mapAll),
+  };
+  const md = writeResults(rows, runs, teacherReport, studentReport, fidelityBefore, schedule, studentTitle, baselines);
+  console.log(`\n${md}\nWrote ${v.out}/results.md and results.json`);
 }
 
 /** One row from the same run on every fold: its detections scored together, times summed, shares and trends averaged. */
@@ -249,30 +256,43 @@ function agreement(f: FidelityReport | undefined): string {
   return `${((100 * f.studentScore) / f.teacherScore).toFixed(0)}% | ${(100 * f.sameTopClass).toFixed(1)}%`;
 }
 
-function writeResults(rows: Row[], runs: Run[], teacherReport: DetectorEvalReport, studentReport: DetectorEvalReport, fidelityBefore: FidelityReport, schedule: ScheduleConfig, studentTitle: string): string {
+/** The teacher's and the untrained student's mAP on each fold's images (cross-validation). */
+interface FoldBaselines {
+  teacher: (number | null)[];
+  before: (number | null)[];
+}
+
+const mean = (xs: readonly (number | null)[]): number | null => (xs.every((x): x is number => x !== null) && xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
+const closedGap = (after: number | null, before: number | null, teacher: number | null) =>
+  after !== null && before !== null && teacher !== null && teacher > before ? `${((100 * (after - before)) / (teacher - before)).toFixed(0)}%` : '';
+
+function writeResults(rows: Row[], runs: Run[], teacherReport: DetectorEvalReport, studentReport: DetectorEvalReport, fidelityBefore: FidelityReport, schedule: ScheduleConfig, studentTitle: string, baselines?: FoldBaselines): string {
   const ft = rows.find((r) => r.label === 'finetune')?.mapAll ?? null;
   const teacherMap = teacherReport.mapAll;
   const before = studentReport.mapAll;
+  // Cross-validated: each fold's mAP and their mean beside the pooled one (a fold's own mAP leaves
+  // out the classes it has no object of, so it reads higher than the pooled score of the same model).
+  const folded = (perFold: (number | null)[] | undefined) => (perFold ? ` (folds: ${perFold.map(pct).join(' · ')}; mean ${pct(mean(perFold))})` : '');
+  const foldGap = (perFold: (number | null)[] | undefined) => (perFold && baselines ? `; fold mean ${closedGap(mean(perFold), mean(baselines.before), mean(baselines.teacher))}` : '');
   const lines = [
     `| run | mAP all-point (%) | mAP VOC07 (%) | COCO AP (%) | gain over fine-tuning (pts) | gap to the teacher closed | object score vs the teacher's | same top class as the teacher | steps | wall time | gradient shares at step 0 |`,
     `|---|---|---|---|---|---|---|---|---|---|---|`,
-    `| teacher NanoDet-g (no training) | ${pct(teacherMap)} | ${pct(teacherReport.map11)} | ${pct(teacherReport.coco.ap)} | | | 100% | 100% | | | |`,
-    `| student before training | ${pct(before)} | ${pct(studentReport.map11)} | ${pct(studentReport.coco.ap)} | | | ${agreement(fidelityBefore)} | | | |`,
+    `| teacher NanoDet-g (no training) | ${pct(teacherMap)}${folded(baselines?.teacher)} | ${pct(teacherReport.map11)} | ${pct(teacherReport.coco.ap)} | | | 100% | 100% | | | |`,
+    `| student before training | ${pct(before)}${folded(baselines?.before)} | ${pct(studentReport.map11)} | ${pct(studentReport.coco.ap)} | | | ${agreement(fidelityBefore)} | | | |`,
   ];
   for (const r of rows) {
     const gain = ft !== null && r.mapAll !== null && r.label !== 'finetune' ? (100 * (r.mapAll - ft)).toFixed(1) : '';
-    const closed = before !== null && teacherMap !== null && r.mapAll !== null && teacherMap > before ? `${((100 * (r.mapAll - before)) / (teacherMap - before)).toFixed(0)}%` : '';
+    const closed = `${closedGap(r.mapAll, before, teacherMap)}${foldGap(r.perFold)}`;
     const shares = r.shares.map((s) => `${s.part} ${(100 * s.share).toFixed(0)}%`).join(', ');
     const minutes = `${Math.floor(r.seconds / 60)} min ${Math.round(r.seconds % 60)} s`;
-    const perFold = r.perFold ? ` (folds: ${r.perFold.map(pct).join(' · ')})` : '';
-    lines.push(`| ${runs.find((x) => x.label === r.label)?.title ?? r.label} | ${pct(r.mapAll)}${perFold} | ${pct(r.map11)} | ${pct(r.cocoAp)} | ${gain} | ${closed} | ${agreement(r.fidelity)} | ${r.steps} | ${minutes} | ${shares} |`);
+    lines.push(`| ${runs.find((x) => x.label === r.label)?.title ?? r.label} | ${pct(r.mapAll)}${folded(r.perFold)} | ${pct(r.map11)} | ${pct(r.cocoAp)} | ${gain} | ${closed} | ${agreement(r.fidelity)} | ${r.steps} | ${minutes} | ${shares} |`);
   }
   const annotated = folds ? `the images of "${valSplit}" outside the fold scored` : `split "${v['train-split']}"`;
   const data = `trained on ${v['train-split'] === 'none' ? '' : annotated}${v['train-split'] !== 'none' && v.unlabeled ? ' + ' : ''}${v.unlabeled ? `the photos in ${v.unlabeled} (boxes: the teacher's detections)` : ''}`;
-  const settings = `Student: ${studentTitle}; ${data}; ${folds ? `cross-validated over "${valSplit}" in ${folds} folds: every row trained ${folds} times, once per fold on the images outside it, and scored on all ${teacherReport.counts.images} images at once, each image by the run that did not train on it (the folds' own mAP in brackets); wall time is the folds' sum` : `evaluated on "${valSplit}", which no run trains on`}; input ${schedule.inputSize}x${schedule.inputSize}, ${schedule.steps ? `${schedule.steps} steps per run` : `${schedule.epochs} epochs`}, batch ${schedule.batchSize}, ${schedule.optimizer} lr ${schedule.lr} unless the row says otherwise (warm-up ${schedule.warmupSteps} steps, cosine), flip 0.5${schedule.cropScale !== undefined && schedule.cropScale < 1 ? `, random crops of sides ${schedule.cropScale}–1` : ''}, seed ${schedule.seed}; methods at their paper defaults; wasm backend. "Gap closed": (after − before) / (teacher − before). "Object score vs the teacher's": at the locations of the evaluation images where the teacher scores an object above ${fidelityBefore.threshold}, the student's score for the teacher's class as a share of the teacher's; "same top class": how often both rank the same class first there (src/eval/fidelity.ts).`;
+  const settings = `Student: ${studentTitle}; ${data}; ${folds ? `cross-validated over "${valSplit}" in ${folds} folds: every row trained ${folds} times, once per fold on the images outside it, and scored on all ${teacherReport.counts.images} images at once, each image by the run that did not train on it (in brackets each fold's own mAP, on its 1/${folds} of the images, and their mean; "gap closed" is given for the pooled score and for the fold means); wall time is the folds' sum` : `evaluated on "${valSplit}", which no run trains on`}; input ${schedule.inputSize}x${schedule.inputSize}, ${schedule.steps ? `${schedule.steps} steps per run` : `${schedule.epochs} epochs`}, batch ${schedule.batchSize}, ${schedule.optimizer} lr ${schedule.lr} unless the row says otherwise (warm-up ${schedule.warmupSteps} steps, cosine), flip 0.5${schedule.cropScale !== undefined && schedule.cropScale < 1 ? `, random crops of sides ${schedule.cropScale}–1` : ''}, seed ${schedule.seed}; methods at their paper defaults; wasm backend. "Gap closed": (after − before) / (teacher − before). "Object score vs the teacher's": at the locations of the evaluation images where the teacher scores an object above ${fidelityBefore.threshold}, the student's score for the teacher's class as a share of the teacher's; "same top class": how often both rank the same class first there (src/eval/fidelity.ts).`;
   const md = `${lines.join('\n')}\n\n${settings}\n`;
   writeFileSync(join(v.out!, 'results.md'), md);
-  writeFileSync(join(v.out!, 'results.json'), `${JSON.stringify({ settings, teacher: { mapAll: teacherMap, map11: teacherReport.map11, cocoAp: teacherReport.coco.ap }, studentBefore: { mapAll: before, cocoAp: studentReport.coco.ap, fidelity: fidelityBefore }, rows }, null, 2)}\n`);
+  writeFileSync(join(v.out!, 'results.json'), `${JSON.stringify({ settings, teacher: { mapAll: teacherMap, map11: teacherReport.map11, cocoAp: teacherReport.coco.ap }, studentBefore: { mapAll: before, cocoAp: studentReport.coco.ap, fidelity: fidelityBefore }, ...(baselines ? { foldBaselines: baselines } : {}), rows }, null, 2)}\n`);
   return md;
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Box, LabeledDetection } from '../detect/types';
 import type { RgbImage } from '../data/image';
-import { evaluateDetector, poolReports, type EvalImage } from './evaluate-detector';
+import { evaluateDetector, poolReports, reportOnImages, type EvalImage } from './evaluate-detector';
 
 const names = ['cat', 'dog', 'bird'];
 const blank = (width: number, height: number): RgbImage => ({ width, height, channels: 3, data: new Uint8Array(width * height * 3) });
@@ -72,6 +72,11 @@ describe('evaluateDetector on hand-made cases', () => {
     const { elapsedMs: _b, ...b } = whole;
     expect(a).toEqual(b);
     expect(() => poolReports([one, one])).toThrow('an image appears in more than one report');
+    // And back: the whole report read on one image's detections alone is that image's report.
+    const { elapsedMs: _c, counts: _d, ...alone } = reportOnImages(whole, ['two']);
+    const { elapsedMs: _e, counts: _f, ...twoAlone } = two;
+    expect(alone).toEqual(twoAlone);
+    expect(() => reportOnImages(whole, ['three'])).toThrow('no image "three"');
     expect(() => poolReports([one, { ...two, settings: { ...two.settings, maxDetectionsPerImage: 5 } }])).toThrow('different evaluation settings');
   });
 

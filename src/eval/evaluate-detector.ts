@@ -252,6 +252,25 @@ function scoreImages(reportImages: ReportImage[], settings: ScoreSettings): Dete
   };
 }
 
+/** The report's scores over some of its images only (e.g. one cross-validation fold of them). */
+export function reportOnImages(report: DetectorEvalReport, ids: readonly string[]): DetectorEvalReport {
+  const keep = new Set(ids);
+  const images = report.images.filter((i) => keep.has(i.id));
+  const missing = ids.filter((id) => !report.images.some((i) => i.id === id));
+  if (missing.length) throw new Error(`reportOnImages: the report has no image ${missing.map((id) => `"${id}"`).join(', ')}.`);
+  const classNames: string[] = [];
+  for (const c of report.perClass) classNames[c.classIndex] = c.className;
+  for (const i of images) for (const d of [...i.detections, ...i.groundTruth]) classNames[d.classIndex] = d.className;
+  return scoreImages(images, {
+    classNames,
+    classIndices: report.settings.classIndices,
+    maxDetectionsPerImage: report.settings.maxDetectionsPerImage,
+    otherClassDetections: 0,
+    cappedDetections: 0,
+    elapsedMs: 0,
+  });
+}
+
 /**
  * One report over the images of several (cross-validation: each fold's detections, made by the
  * model that did not train on that fold): the images' detections scored together, as if one
