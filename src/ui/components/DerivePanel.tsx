@@ -101,7 +101,9 @@ export function DerivePanel() {
         <p className="small" data-testid="derive-recipe">
           The experiment is now the repair recipe measured for a derived student: {REPAIR_RECIPE.methods.map((m) => ('scale' in m ? `${m.id} ×${m.scale}` : m.id)).join(' + ')} + the detection loss,{' '}
           {REPAIR_RECIPE.annotatedPerBatch} annotated images in every batch beside the photos, AdamW {REPAIR_RECIPE.schedule.lr.toExponential(0)} with a weight average ({REPAIR_RECIPE.schedule.ema}),{' '}
-          {REPAIR_RECIPE.schedule.steps} steps (longer runs drift). Change any of it below.
+          {REPAIR_RECIPE.schedule.steps} steps (longer runs drift). Change any of it below. Measured on 30 annotated VOC photos in three folds, it kept the derived
+          student's mAP on images it did not train on (50.9 before, 50.2 after, the folds' mean) where plain fine-tuning lost 9 points: evaluate the student before and after
+          training, and keep the one that scores higher on your own held-out images (README, “The repair recipe, cross-validated”).
         </p>
       )}
       <details className="small" data-testid="derive-variants">
