@@ -252,17 +252,22 @@ function scoreImages(reportImages: ReportImage[], settings: ScoreSettings): Dete
   };
 }
 
+/** Class names by index, as the reports and their images name them (for scoring them again). */
+function classNamesOf(reports: readonly DetectorEvalReport[], images: readonly ReportImage[]): string[] {
+  const names: string[] = [];
+  for (const r of reports) for (const c of r.perClass) names[c.classIndex] = c.className;
+  for (const i of images) for (const d of [...i.detections, ...i.groundTruth]) names[d.classIndex] = d.className;
+  return names;
+}
+
 /** The report's scores over some of its images only (e.g. one cross-validation fold of them). */
 export function reportOnImages(report: DetectorEvalReport, ids: readonly string[]): DetectorEvalReport {
   const keep = new Set(ids);
   const images = report.images.filter((i) => keep.has(i.id));
   const missing = ids.filter((id) => !report.images.some((i) => i.id === id));
   if (missing.length) throw new Error(`reportOnImages: the report has no image ${missing.map((id) => `"${id}"`).join(', ')}.`);
-  const classNames: string[] = [];
-  for (const c of report.perClass) classNames[c.classIndex] = c.className;
-  for (const i of images) for (const d of [...i.detections, ...i.groundTruth]) classNames[d.classIndex] = d.className;
   return scoreImages(images, {
-    classNames,
+    classNames: classNamesOf([report], images),
     classIndices: report.settings.classIndices,
     maxDetectionsPerImage: report.settings.maxDetectionsPerImage,
     otherClassDetections: 0,
@@ -284,12 +289,9 @@ export function poolReports(reports: readonly DetectorEvalReport[]): DetectorEva
   const images = reports.flatMap((r) => r.images);
   const ids = new Set(images.map((i) => i.id));
   if (ids.size !== images.length) throw new Error('poolReports: an image appears in more than one report.');
-  const classNames: string[] = [];
-  for (const r of reports) for (const c of r.perClass) classNames[c.classIndex] = c.className;
-  for (const i of images) for (const d of [...i.detections, ...i.groundTruth]) classNames[d.classIndex] = d.className;
   const sum = (f: (r: DetectorEvalReport) => number) => reports.reduce((n, r) => n + f(r), 0);
   return scoreImages(images, {
-    classNames,
+    classNames: classNamesOf(reports, images),
     classIndices: first.settings.classIndices,
     maxDetectionsPerImage: first.settings.maxDetectionsPerImage,
     otherClassDetections: sum((r) => r.counts.otherClassDetections),
