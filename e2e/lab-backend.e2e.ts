@@ -56,6 +56,9 @@ describe('the backend choice with a software WebGPU adapter', () => {
     await page.getByTestId('backend-name').waitFor({ timeout: 120_000 });
     expect(await page.getByTestId('backend-name').textContent()).toBe('wasm');
     expect(await page.getByTestId('backend-source').textContent()).toMatch(/Forced by \?backend=wasm in the address/);
+    // The page settles once the models are in (the panels below the backend's stop moving).
+    await page.getByTestId('teacher-name').waitFor({ timeout: 120_000 });
+    await page.getByTestId('student-name').waitFor({ timeout: 120_000 });
     await page.getByTestId('backend-panel').screenshot({ path: join(shots, 'lab-backend-url.png') });
     await page.getByTestId('backend-choice').selectOption('auto');
     await page.getByTestId('backend-source').filter({ hasText: /Chosen automatically/ }).waitFor({ timeout: 120_000 });
