@@ -5,17 +5,19 @@
  * 416x416, batch 1 and 4. Prints ratios, which survive a noisy shared machine better than times.
  * After each batch's row, one step's profile: kernel time in the forward and in backprop, time
  * outside kernels, peak tensor memory, and the costliest kernels (by name, and by input shapes).
- *   npm run bench:graph [-- --backend wasm] [--repeats 5] [--batches 1,4] [--top 12 (0: no profile)]
+ * On wasm it runs one kernel thread per logical core (--threads n for another count) and, after
+ * each batch's row, times the forward and the step again on one thread: the speed-up of the cores.
+ *   npm run bench:graph [-- --backend wasm] [--threads all|n] [--repeats 5] [--batches 1,4] [--top 12 (0: no profile)]
  */
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { makeAnchorGrid } from '../src/detect/anchors';
 import { assignAtss } from '../src/detect/atss';
 import { gflLoss } from '../src/detect/gfl-loss';
 import { graphFromArtifacts } from '../src/graph/load';
 import { formatStepProfile, profileStep } from '../src/graph/profile';
 import { readManifest, readModelArtifacts } from '../src/models/load-node';
+import { parseThreads, setWasmThreads, startWasm } from '../src/cli/wasm-threads';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => {
@@ -26,6 +28,7 @@ const backend = option('backend', 'wasm');
 const repeats = Number(option('repeats', '5'));
 const batches = option('batches', '1,4').split(',').map(Number);
 const top = Number(option('top', '12'));
+const threadsAsked = parseThreads(option('threads', 'all'));
 
 async function time(f: () => Promise<void>): Promise<number> {
   const t0 = performance.now();
@@ -35,7 +38,8 @@ async function time(f: () => Promise<void>): Promise<number> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main() {
-  if (!(await tf.setBackend(backend))) throw new Error(`Backend "${backend}" is not available here.`);
+  const threads = backend === 'wasm' ? await startWasm(threadsAsked) : 0;
+  if (backend !== 'wasm' && !(await tf.setBackend(backend))) throw new Error(`Backend "${backend}" is not available here.`);
   const models = resolve(import.meta.dirname, '..', 'models');
   const { manifest, modelPath } = readManifest(join(models, 'nanodet.manifest.json'));
   const artifacts = readModelArtifacts(modelPath);
@@ -49,8 +53,8 @@ async function main() {
   const size = manifest.input.size;
   const grid = makeAnchorGrid(size, manifest.head.strides, manifest.head.octaveBaseScale);
   const optimizer = tf.train.sgd(1e-4);
-  const threads = tf.getBackend() === 'wasm' ? `, ${getThreadsCount()} thread(s) (tfjs-backend-wasm 4.22 runs single-threaded in Node; the lab in the browser runs one per logical core: npm run bench -- --browser times both)` : '';
-  console.log(`NanoDet-g ${size}x${size} on ${tf.getBackend()}${threads}, median of ${repeats} interleaved runs after a warm-up`);
+  const threadNote = threads ? `, ${threads} kernel thread${threads === 1 ? '' : 's'}` : '';
+  console.log(`NanoDet-g ${size}x${size} on ${tf.getBackend()}${threadNote}, median of ${repeats} interleaved runs after a warm-up`);
   console.log('batch | GraphModel fwd | executor fwd | ratio | train step | step / fwd');
   for (const batch of batches) {
     const x = tf.randomNormal([batch, 3, size, size], 0, 1, 'float32', 1);
@@ -88,6 +92,25 @@ async function main() {
     }
     const [mr, me, mt] = [median(ref), median(exe), median(train)];
     console.log(`${batch} | ${mr.toFixed(0)} ms | ${me.toFixed(0)} ms | ${(me / mr).toFixed(3)}x | ${mt.toFixed(0)} ms | ${(mt / me).toFixed(2)}x`);
+    if (threads > 1) {
+      // The same forward and step on one thread, then again on all, each block timed alike.
+      const block = async () => {
+        const f: number[] = [];
+        const t: number[] = [];
+        for (let r = 0; r < repeats; r++) {
+          f.push(await time(runExecutor));
+          t.push(await time(step));
+        }
+        return [median(f), median(t)] as const;
+      };
+      setWasmThreads(1);
+      await step();
+      const [f1, t1] = await block();
+      setWasmThreads(threads);
+      await step();
+      const [fn, tn] = await block();
+      console.log(`  threads at batch ${batch}: 1 thread fwd ${f1.toFixed(0)} ms, step ${t1.toFixed(0)} ms; ${threads} threads fwd ${fn.toFixed(0)} ms, step ${tn.toFixed(0)} ms: ${(f1 / fn).toFixed(2)}x and ${(t1 / tn).toFixed(2)}x as fast`);
+    }
     if (top > 0) {
       console.log(`  one training step at batch ${batch}, per kernel (own time, less the kernels it runs):`);
       console.log(formatStepProfile(await profileStep(step), top).replace(/^/gm, '  '));

@@ -5,11 +5,11 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { artifactsToFiles } from '../src/graph/export';
 import { readManifest, readModelArtifacts } from '../src/models/load-node';
 import { deriveDefaultStudent } from '../src/models/student';
+import { startWasm } from '../src/cli/wasm-threads';
 
 /** Bump when the derivation changes, so an existing student is rebuilt at the next install. */
 const DERIVATION = 2;
@@ -32,7 +32,7 @@ async function main() {
     console.log('[derive-student] models/nanodet-student.* present');
     return;
   }
-  await tf.setBackend('wasm');
+  await startWasm();
   const { manifest, modelPath } = readManifest(join(models, 'nanodet.manifest.json'));
   const student = await deriveDefaultStudent(readModelArtifacts(modelPath), manifest, studentModel);
   const { modelJson, weights } = artifactsToFiles(student.artifacts, 'nanodet-student.bin');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseCli, UsageError } from './args';
+import { defaultWasmThreads } from './wasm-threads';
 
 describe('parseCli', () => {
   it('builds an experiment from flags over the defaults', () => {
@@ -36,6 +37,13 @@ describe('parseCli', () => {
     writeFileSync(file, JSON.stringify({ ...defaultExperiment(), data: { source: 'VOCdevkit', trainSplit: 'train', valSplit: 'val' } }));
     expect(parseCli(['--config', file]).dataDir).toBe('VOCdevkit');
     expect(parseCli(['--config', file, '--data', 'other']).dataDir).toBe('other');
+  });
+  it('takes --threads as a count or "all", and refuses the rest before anything runs', () => {
+    expect(parseCli(['--data', 'voc', '--threads', '2']).threads).toBe(2);
+    expect(parseCli(['--data', 'voc']).threads).toBe(defaultWasmThreads());
+    expect(parseCli(['--data', 'voc', '--threads', 'all']).threads).toBe(defaultWasmThreads());
+    expect(() => parseCli(['--data', 'voc', '--threads', '0'])).toThrow(UsageError);
+    expect(() => parseCli(['--data', 'voc', '--threads', '0'])).toThrow('--threads takes a whole number from 1 to 8, or "all", not "0".');
   });
   it('refuses a --train-only that is not a regular expression', () => {
     expect(() => parseCli(['--data', 'voc', '--train-only', 'split_(29'])).toThrow(/"trainOnly" is not a regular expression/);

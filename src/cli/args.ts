@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { METHODS, type MethodId } from '../distill/registry';
 import { defaultExperiment, parseExperiment, type ExperimentConfig, type MethodConfig } from '../train/config';
+import { parseThreads } from './wasm-threads';
 
 export const USAGE = `Usage: npm run distill -- [options]
 
@@ -50,6 +51,7 @@ Distills a student detector from a teacher on a PASCAL VOC folder, headless, on 
   --eval-teacher          also evaluate the teacher
   --float16               store the distilled weights as float16
   --backend <name>        wasm (CPU), or webgpu (a GPU through Dawn, the npm webgpu package)  [wasm]
+  --threads <n|all>       wasm kernel threads, 1 to 8                     [all: one per core]
   --list-methods          list the methods and exit
   -h, --help              this help
 
@@ -57,6 +59,15 @@ Writes <out>/student/{model.json,model.bin,manifest.json}, <out>/log.jsonl (ever
 step), <out>/eval.json (VOC mAP per class, before and after), <out>/checkpoint.dlc.
 Ctrl-C stops cleanly after the current step and saves a checkpoint that --resume continues.
 Every argument (data folder, splits, manifests, --out) is checked before anything is written.`;
+
+/** `--threads`, as a usage error when it is not a count. */
+export function threadsOption(value: string | undefined, usage = USAGE): number {
+  try {
+    return parseThreads(value);
+  } catch (error) {
+    throw new UsageError((error as Error).message, usage);
+  }
+}
 
 export class UsageError extends Error {
   constructor(message: string, usage = USAGE) {
@@ -77,6 +88,8 @@ export interface CliOptions {
   float16: boolean;
   /** The tfjs backend to train on. */
   backend: 'wasm' | 'webgpu';
+  /** wasm kernel threads. */
+  threads: number;
   help: boolean;
   listMethods: boolean;
 }
@@ -128,6 +141,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
         'eval-teacher': { type: 'boolean', default: false },
         float16: { type: 'boolean', default: false },
         backend: { type: 'string', default: 'wasm' },
+        threads: { type: 'string' },
         'list-methods': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -137,8 +151,9 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
   }
   const v = parsed.values;
   const base: ExperimentConfig = v.config ? parseExperiment(readJson(v.config), v.config) : defaultExperiment();
-  if (v.help || v['list-methods']) return { config: base, dataDir: '', outDir: '', overwrite: false, evalTeacher: false, float16: false, backend: 'wasm', help: !!v.help, listMethods: !!v['list-methods'] };
+  if (v.help || v['list-methods']) return { config: base, dataDir: '', outDir: '', overwrite: false, evalTeacher: false, float16: false, backend: 'wasm', threads: 1, help: !!v.help, listMethods: !!v['list-methods'] };
   if (v.backend !== 'wasm' && v.backend !== 'webgpu') throw new UsageError(`--backend is wasm or webgpu, not "${v.backend}".`);
+  const threads = threadsOption(v.threads);
   if (!v.data && !v.resume && !base.data.source) throw new UsageError('--data is required (a folder with VOCdevkit/VOC20xx, or a year folder).');
 
   const known = new Set<string>(METHODS.map((m) => m.id));
@@ -203,6 +218,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
     evalEvery: number(v['eval-every'], 'eval-every', (n) => Number.isInteger(n) && n >= 0, 'an integer >= 0') ?? 0,
     float16: !!v.float16,
     backend: v.backend,
+    threads,
     help: false,
     listMethods: false,
   };

@@ -4,7 +4,9 @@
  * (a plain fine-tuning step) and each method's overhead (its step minus the plain step), images
  * per second, and peak tensor memory; ratios within the run (distillation step over plain step)
  * survive a noisy shared machine better than absolute times.
- *   npm run bench -- [--backend wasm|webgpu] [--input-size 320] [--batch-size 2] [--repeats 3]
+ *   npm run bench -- [--backend wasm|webgpu] [--threads all|n] [--input-size 320] [--batch-size 2] [--repeats 3]
+ * On wasm it runs one kernel thread per logical core, and at the end times the plain step and the
+ * every-method step again on one thread (the speed-up of the cores).
  * webgpu runs only where a hardware adapter exists (Dawn in Node); a software (fallback) adapter
  * is refused, since timing it says nothing about a GPU.
  *   npm run bench -- --browser [--backend webgpu|wasm (default both)] [--software-input-size 64] [--skip-build]
@@ -25,6 +27,7 @@ import { distillStep } from '../train/step';
 import type { MethodConfig } from '../train/config';
 import type { BackendName } from '../worker/backend-types';
 import { FIXTURE_DIR, loadModel, loadSplit } from './node-lab';
+import { parseThreads, setWasmThreads, startWasm } from './wasm-threads';
 
 const { values: v } = parseArgs({
   options: {
@@ -39,6 +42,7 @@ const { values: v } = parseArgs({
     'input-size': { type: 'string', default: '320' },
     'batch-size': { type: 'string', default: '2' },
     repeats: { type: 'string', default: '3' },
+    threads: { type: 'string' },
     data: { type: 'string', default: FIXTURE_DIR },
   },
 });
@@ -73,7 +77,8 @@ async function main() {
       return;
     }
   }
-  if (!(await tf.setBackend(v.backend!))) throw new Error(`Backend ${v.backend} is not available.`);
+  const threads = v.backend === 'wasm' ? await startWasm(parseThreads(v.threads)) : 0;
+  if (v.backend !== 'wasm' && !(await tf.setBackend(v.backend!))) throw new Error(`Backend ${v.backend} is not available.`);
   const inputSize = Number(v['input-size']);
   const batchSize = Number(v['batch-size']);
   const repeats = Number(v.repeats);
@@ -166,9 +171,18 @@ async function main() {
   const rows: [string, { ms: number; plainMs: number; peak: number; kernels: number; work: number }][] = [];
   for (const m of METHODS) rows.push([m.id, await againstPlain([{ id: m.id }])]);
   rows.push([`all ${METHODS.length}`, await againstPlain(METHODS.map((m) => ({ id: m.id })))]);
+  let threadLine = '';
+  if (threads > 1) {
+    // The plain and the every-method step on one thread, then on all, each pair timed alternately.
+    setWasmThreads(1);
+    const one = await againstPlain(METHODS.map((m) => ({ id: m.id })));
+    setWasmThreads(threads);
+    const all = await againstPlain(METHODS.map((m) => ({ id: m.id })));
+    threadLine = `threads: 1 thread plain ${one.plainMs.toFixed(0)} ms, all ${METHODS.length} methods ${one.ms.toFixed(0)} ms (${(one.ms / one.plainMs).toFixed(2)}x); ${threads} threads plain ${all.plainMs.toFixed(0)} ms, all ${METHODS.length} ${all.ms.toFixed(0)} ms (${(all.ms / all.plainMs).toFixed(2)}x): ${threads} threads run the plain step ${(one.plainMs / all.plainMs).toFixed(2)}x and the every-method step ${(one.ms / all.ms).toFixed(2)}x as fast as 1`;
+  }
   plainStepper.dispose();
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
-  console.log(`Distillation step cost on ${tf.getBackend()}, NanoDet-g → default student, batch ${batchSize} at ${inputSize}x${inputSize}, median of ${repeats}`);
+  console.log(`Distillation step cost on ${tf.getBackend()}${threads ? ` (${threads} kernel thread${threads === 1 ? '' : 's'})` : ''}, NanoDet-g → default student, batch ${batchSize} at ${inputSize}x${inputSize}, median of ${repeats}`);
   console.log(`teacher forward                  ${teacherForward.ms.toFixed(0)} ms   peak ${mb(teacherForward.peak)}   ${teacherKernels.kernelCount} kernels (${teacherKernels.workCount} run work)`);
   console.log(`student fwd+bwd (plain step)     ${plain.ms.toFixed(0)} ms   peak ${mb(plain.peak)}   ${((batchSize * 1000) / plain.ms).toFixed(2)} img/s   ${plainKernels.kernelCount} kernels (${plainKernels.workCount} run work)`);
   console.log('each row: the method\'s step and a plain step, timed alternately; the ratio is between the two');
@@ -177,6 +191,7 @@ async function main() {
     const overhead = r.ms - r.plainMs - teacherForward.ms;
     console.log(`${id.padEnd(13)} ${r.ms.toFixed(0).padStart(7)}   ${r.plainMs.toFixed(0).padStart(8)}   ${overhead.toFixed(0).padStart(8)}${' '.repeat(36)}${(r.ms / r.plainMs).toFixed(2).padStart(6)}x   ${((batchSize * 1000) / r.ms).toFixed(2).padStart(5)}   ${mb(r.peak).padEnd(9)} ${r.kernels} (+${r.kernels - plainKernels.kernelCount}), ${r.work} (+${r.work - plainKernels.workCount})`);
   }
+  if (threadLine) console.log(threadLine);
   batch.input.dispose();
   teacher.graph.dispose();
   student.graph.dispose();

@@ -6,7 +6,6 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { loadPhotos } from '../data/photos-node';
 import { DEFAULT_DERIVATION, deriveStudent, type DeriveOptions } from '../derive/derive';
@@ -15,6 +14,7 @@ import { graphFromArtifacts } from '../graph/load';
 import { readManifest, readModelArtifacts } from '../models/load-node';
 import { resolveManifest } from './node-lab';
 import { evaluateModel } from './run';
+import { parseThreads, startWasm } from './wasm-threads';
 
 const USAGE = `Usage: npm run derive-student -- --calibration <folder> --out <dir> [options]
 
@@ -37,6 +37,7 @@ teacher on plain photos (no labels needed). Deterministic: the same photos give 
   --object-repeat <n>     the weight of each such position in the fit              [${DEFAULT_DERIVATION.objectRepeat}]
   --refit readers|downstream|none  refit the readers of pruned channels, or every conv after them [${DEFAULT_DERIVATION.refit}]
   --seed <n>              [1]
+  --threads <n|all>       wasm kernel threads, 1 to 8 (the weights do not depend on it)  [all]
   --evaluate <voc dir>    afterwards, score teacher and student on a VOC split
   --split <name>          the split for --evaluate                                  [trainval]
   --overwrite             write into a non-empty --out
@@ -77,6 +78,7 @@ async function main() {
         'object-repeat': { type: 'string' },
         refit: { type: 'string' },
         seed: { type: 'string' },
+        threads: { type: 'string' },
         evaluate: { type: 'string' },
         split: { type: 'string', default: 'trainval' },
         overwrite: { type: 'boolean', default: false },
@@ -124,7 +126,13 @@ async function main() {
   }
   for (const s of photos.skipped) console.warn(`skipped ${s.file}: ${s.reason}`);
 
-  await tf.setBackend('wasm');
+  let threads = 1;
+  try {
+    threads = parseThreads(values.threads);
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  await startWasm(threads);
   console.log(`Deriving from ${teacher.manifest.name} at ${(100 * options.macs).toFixed(0)}% of its MACs, calibrating on ${photos.images.length} photos from ${values.calibration} ...`);
   let last = '';
   const derived = await deriveStudent(readModelArtifacts(teacher.modelPath), teacher.manifest, photos.images, {

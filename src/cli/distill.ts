@@ -16,6 +16,7 @@ import { fidelityLine } from '../eval/fidelity';
 import { progressLine } from './progress';
 import { runExperiment } from './run';
 import { SOFTWARE_RENDERER } from '../worker/backend-types';
+import { startWasm } from './wasm-threads';
 
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '  n/a' : (100 * x).toFixed(1).padStart(5));
 
@@ -67,7 +68,9 @@ async function main() {
     if (SOFTWARE_RENDERER.test(adapter)) process.stderr.write(`webgpu: the only adapter here is a software one (${adapter}); it runs on the CPU, far slower than --backend wasm.\n`);
     else process.stderr.write(`webgpu: ${adapter}\n`);
   }
-  if (!(await tf.setBackend(options.backend))) {
+  if (options.backend === 'wasm') {
+    process.stderr.write(`wasm: ${await startWasm(options.threads)} kernel thread(s)\n`);
+  } else if (!(await tf.setBackend(options.backend))) {
     console.error(`The ${options.backend} backend did not start on this machine.`);
     process.exit(1);
   }

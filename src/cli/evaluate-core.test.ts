@@ -24,6 +24,7 @@ describe('parseEvaluateCli', () => {
   it('takes a manifest, or a model.json whose manifest lies beside it', () => {
     const o = parseEvaluateCli(['--model', 'nanodet.manifest.json', '--data', 'voc', '--split', 'val', '--input-size', '320', '--json', join(tmp, 'r.json')]);
     expect(o).toMatchObject({ manifestPath: join(MODELS_DIR, 'nanodet.manifest.json'), dataDir: 'voc', split: 'val', inputSize: 320, jsonPath: join(tmp, 'r.json') });
+    expect(parseEvaluateCli(['--model', 'nanodet.manifest.json', '--data', 'voc', '--split', 'val', '--threads', '1']).threads).toBe(1);
     expect(manifestFor(join(MODELS_DIR, 'nanodet.json'))).toBe(join(MODELS_DIR, 'nanodet.manifest.json'));
     expect(manifestFor(join(MODELS_DIR, 'nanodet-student.json'))).toBe(join(MODELS_DIR, 'nanodet-student.manifest.json'));
   });
@@ -32,6 +33,7 @@ describe('parseEvaluateCli', () => {
     expect(firstLine([])).toBe('--model is required (a manifest, or a model.json with its manifest beside it).');
     expect(firstLine(['--model', 'nanodet.manifest.json', '--data', 'voc'])).toBe('--split is required (e.g. val, or test for VOC2007).');
     expect(firstLine(['--model', 'nanodet.manifest.json', '--data', 'voc', '--split', 'val', '--input-size', '300'])).toBe('--input-size must be a multiple of 32, got "300".');
+    expect(firstLine(['--model', 'nanodet.manifest.json', '--data', 'voc', '--split', 'val', '--threads', '12'])).toBe('--threads takes a whole number from 1 to 8, or "all", not "12".');
     expect(firstLine(['--model', 'nanodet.manifest.json', '--data', 'voc', '--split', 'val', '--json', '/no/such/dir/r.json'])).toBe('--json /no/such/dir/r.json: the folder /no/such/dir does not exist.');
     const lone = join(tmp, 'model.json');
     writeFileSync(lone, JSON.stringify({ modelTopology: { node: [] }, weightsManifest: [] }));

@@ -8,7 +8,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DetectorEvalReport } from '../eval/evaluate-detector';
 import { parseManifest } from '../models/manifest';
-import { UsageError } from './args';
+import { threadsOption, UsageError } from './args';
 import type { FidelityReport } from '../eval/fidelity';
 import { loadModel, resolveManifest } from './node-lab';
 import { evaluateModel, fidelityOnSplit } from './run';
@@ -28,6 +28,7 @@ all-point, IoU 0.5), COCO AP@[.5:.95] and a per-class table. No training.
                        on the same images: where the teacher sees an object (top score > 0.3),
                        the scores of both, top-class agreement and the divergence, and elsewhere
   --json <file>        also write the report (without per-image boxes) as JSON
+  --threads <n|all>    wasm kernel threads, 1 to 8                  [all: one per core]
   -h, --help           this help`;
 
 export interface EvaluateCliOptions {
@@ -39,6 +40,8 @@ export interface EvaluateCliOptions {
   jsonPath?: string;
   /** A teacher manifest to measure the model's agreement with. */
   teacherPath?: string;
+  /** wasm kernel threads. */
+  threads: number;
   help: boolean;
 }
 
@@ -59,16 +62,18 @@ export function parseEvaluateCli(argv: string[]): EvaluateCliOptions {
         'input-size': { type: 'string' },
         json: { type: 'string' },
         teacher: { type: 'string' },
+        threads: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }).values;
   } catch (error) {
     fail((error as Error).message);
   }
-  if (v.help) return { manifestPath: '', dataDir: '', split: '', help: true };
+  if (v.help) return { manifestPath: '', dataDir: '', split: '', threads: 1, help: true };
   if (!v.model) fail('--model is required (a manifest, or a model.json with its manifest beside it).');
   if (!v.data) fail('--data is required (a folder with VOCdevkit/VOC20xx, or a year folder).');
   if (!v.split) fail('--split is required (e.g. val, or test for VOC2007).');
+  const threads = threadsOption(v.threads, EVALUATE_USAGE);
   let inputSize: number | undefined;
   if (v['input-size'] !== undefined) {
     inputSize = Number(v['input-size']);
@@ -78,7 +83,7 @@ export function parseEvaluateCli(argv: string[]): EvaluateCliOptions {
     const dir = dirname(resolve(v.json));
     if (!existsSync(dir) || !statSync(dir).isDirectory()) fail(`--json ${v.json}: the folder ${dir} does not exist.`);
   }
-  return { manifestPath: manifestFor(v.model), dataDir: v.data, split: v.split, inputSize, jsonPath: v.json, teacherPath: v.teacher === undefined ? undefined : manifestFor(v.teacher), help: false };
+  return { manifestPath: manifestFor(v.model), dataDir: v.data, split: v.split, inputSize, jsonPath: v.json, teacherPath: v.teacher === undefined ? undefined : manifestFor(v.teacher), threads, help: false };
 }
 
 /**

@@ -3,8 +3,7 @@
  * (11-point and all-point), COCO AP and the per-class table of one model, without training.
  * Every argument is checked before the model is loaded or anything is written.
  */
-import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { startWasm } from './wasm-threads';
 import { fidelityLine } from '../eval/fidelity';
 import { EVALUATE_USAGE, evaluationTable, parseEvaluateCli, runEvaluation } from './evaluate-core';
 
@@ -20,7 +19,7 @@ async function main() {
     console.log(EVALUATE_USAGE);
     return;
   }
-  await tf.setBackend('wasm');
+  await startWasm(options.threads);
   const tty = process.stderr.isTTY;
   const { report, name, inputSize, fidelity } = await runEvaluation(options, (done, total) => {
     if (tty) process.stderr.write(`\r\x1b[Kevaluating ${done}/${total}`);

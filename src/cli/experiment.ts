@@ -16,7 +16,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { METHODS } from '../distill/registry';
 import { defaultExperiment, repairRecipe, type ExperimentConfig, type MethodConfig, type ScheduleConfig } from '../train/config';
@@ -27,9 +26,10 @@ import { poolFidelity, type FidelityReport } from '../eval/fidelity';
 import { loadModel } from './node-lab';
 import { progressLine } from './progress';
 import { evaluateModel, fidelityOnSplit, runExperiment, type RunResult } from './run';
+import { parseThreads, startWasm } from './wasm-threads';
 
 const USAGE =
-  'Usage: npm run experiment -- --data <VOC folder> [--student <manifest>] [--unlabeled <photo folder>] [--max-unlabeled n] [--train-split train|none] [--val-split val] [--epochs 6 | --steps n] [--batch-size 4] [--input-size 320] [--lr 1e-4] [--ema 0.99] [--crop-scale 0.6] [--only finetune,kd,...,all,recipe] [--folds k [--fold i]] [--out experiments/fixture]';
+  'Usage: npm run experiment -- --data <VOC folder> [--student <manifest>] [--unlabeled <photo folder>] [--max-unlabeled n] [--train-split train|none] [--val-split val] [--epochs 6 | --steps n] [--batch-size 4] [--input-size 320] [--lr 1e-4] [--ema 0.99] [--crop-scale 0.6] [--only finetune,kd,...,all,recipe] [--folds k [--fold i]] [--threads n|all (wasm kernel threads; 1 when folds run side by side)] [--out experiments/fixture]';
 
 const { values: v } = parseArgs({
   options: {
@@ -50,6 +50,7 @@ const { values: v } = parseArgs({
     'crop-scale': { type: 'string' },
     'annotated-per-batch': { type: 'string' },
     only: { type: 'string' },
+    threads: { type: 'string' },
     out: { type: 'string', default: 'experiments/fixture' },
   },
 });
@@ -67,6 +68,12 @@ const usageError = (message: string) => {
 if (v.folds !== undefined && !(Number.isInteger(folds) && folds >= 2)) usageError(`--folds must be an integer of at least 2, got "${v.folds}".`);
 if (onlyFold !== undefined && !(folds && Number.isInteger(onlyFold) && onlyFold >= 1 && onlyFold <= folds)) usageError(`--fold needs --folds k and a number from 1 to k, got "${v.fold}".`);
 if (folds && v['train-split'] !== 'train') usageError('--folds trains each run on the images outside one fold of --val-split: leave out --train-split.');
+let threads = 1;
+try {
+  threads = parseThreads(v.threads);
+} catch (error) {
+  usageError((error as Error).message);
+}
 /** The split scored on: with folds, the split the folds are taken from. */
 const valSplit = v['val-split'] ?? (folds ? 'trainval' : 'val');
 
@@ -114,7 +121,7 @@ interface Run {
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : (100 * x).toFixed(1));
 
 async function main() {
-  await tf.setBackend('wasm');
+  await startWasm(threads);
   const base = defaultExperiment();
   const recipe = repairRecipe();
   const studentName = v.student ?? base.student;

@@ -14,6 +14,7 @@ import { Optimizer } from '../train/optimizer';
 import { createSession } from '../train/session';
 import { train } from '../train/trainer';
 import { FIXTURE_DIR, loadModel, loadSplit } from './node-lab';
+import { parseThreads, startWasm } from './wasm-threads';
 
 const { values: v } = parseArgs({
   options: {
@@ -24,11 +25,12 @@ const { values: v } = parseArgs({
     'batch-size': { type: 'string', default: '2' },
     lr: { type: 'string', default: '1e-4' },
     only: { type: 'string' },
+    threads: { type: 'string' },
   },
 });
 
 async function main() {
-  await tf.setBackend('wasm');
+  await startWasm(parseThreads(v.threads));
   const teacher = loadModel('nanodet.manifest.json', { trainable: false, name: 'teacher' });
   const student = loadModel('nanodet-student.manifest.json', { trainable: true, name: 'student' });
   const initial = new Map([...student.graph.variables].map(([k, w]) => [k, w.clone()]));

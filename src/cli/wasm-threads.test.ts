@@ -1,0 +1,62 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { describe, expect, it } from 'vitest';
+import { readModelArtifacts, readManifest } from '../models/load-node';
+import { graphFromArtifacts } from '../graph/load';
+import { MAX_WASM_THREADS, defaultWasmThreads, parseThreads, setWasmThreads, startWasm, wasmThreads } from './wasm-threads';
+
+const root = new URL('../../', import.meta.url).pathname;
+
+/** A forward and a training gradient of the teacher at a small size, as plain arrays. */
+function teacherForwardAndGradient(): Float32Array[] {
+  const { manifest, modelPath } = readManifest(join(root, 'models', 'nanodet.manifest.json'));
+  const graph = graphFromArtifacts(readModelArtifacts(modelPath), { trainable: true });
+  try {
+    const x = tf.randomNormal([2, 3, 128, 128], 0, 1, 'float32', 7);
+    const outs = graph.execute(x, manifest.head.outputs);
+    const variables = graph.trainableVariables();
+    const { value, grads } = tf.variableGrads(() => tf.addN(graph.execute(x, manifest.head.outputs).map((t) => t.square().mean())) as tf.Scalar, variables);
+    // The first convolution's filter and the head's last: both ends of backprop.
+    const names = [variables[0]!.name, variables[variables.length - 1]!.name];
+    const result = [...outs, value, ...names.map((n) => grads[n]!)].map((t) => t.dataSync() as Float32Array);
+    tf.dispose([x, ...outs, value, ...Object.values(grads)]);
+    return result;
+  } finally {
+    graph.dispose();
+  }
+}
+
+describe('wasm threads in Node', () => {
+  it('--threads: 1 to 8 or "all"; anything else is refused with the range', () => {
+    expect(parseThreads('2')).toBe(2);
+    expect(parseThreads('all')).toBe(defaultWasmThreads());
+    expect(parseThreads(undefined)).toBe(defaultWasmThreads());
+    for (const bad of ['0', '9', '1.5', 'two', '']) expect(() => parseThreads(bad)).toThrow(`from 1 to ${MAX_WASM_THREADS}, or "all", not "${bad}"`);
+  });
+
+  it('two threads give the single-threaded binary\'s forward and gradients bit for bit, and switch at run time', async () => {
+    await tf.setBackend('wasm');
+    const single = teacherForwardAndGradient();
+    expect(await startWasm(2)).toBe(2);
+    expect(wasmThreads()).toBe(2);
+    const two = teacherForwardAndGradient();
+    expect(two.map((a) => a.length)).toEqual(single.map((a) => a.length));
+    for (const [i, a] of two.entries()) expect(Array.from(a)).toEqual(Array.from(single[i]!));
+    expect(setWasmThreads(1)).toBe(1);
+    const one = teacherForwardAndGradient();
+    for (const [i, a] of one.entries()) expect(Array.from(a)).toEqual(Array.from(single[i]!));
+    expect(setWasmThreads(2)).toBe(2);
+  });
+
+  it('a command that started the threads ends by itself when its work is done', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wasm-threads-'));
+    const script = join(dir, 'start.mts');
+    writeFileSync(script, `import { startWasm } from ${JSON.stringify(join(root, 'src/cli/wasm-threads.ts'))};\nvoid startWasm(2).then((n) => console.log('threads', n));\n`);
+    const out = execFileSync(join(root, 'node_modules/.bin/tsx'), [script], { cwd: root, timeout: 60_000, encoding: 'utf8' });
+    expect(out.trim()).toBe('threads 2');
+  });
+});
