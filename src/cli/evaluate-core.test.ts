@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DetectorEvalReport, ReportClass } from '../eval/evaluate-detector';
-import { evaluationTable, manifestFor, parseEvaluateCli, runEvaluation } from './evaluate-core';
+import { evaluationTable, headSwapLine, manifestFor, parseEvaluateCli, runEvaluation } from './evaluate-core';
 import { FIXTURE_DIR, MODELS_DIR } from './node-lab';
 
 const tmp = mkdtempSync(join(tmpdir(), 'evaluate-'));
@@ -87,9 +87,18 @@ describe('runEvaluation', () => {
     // With --teacher: the student's agreement with it on the same images, in the report and the JSON.
     const withTeacher = parseEvaluateCli(['--model', join(MODELS_DIR, 'nanodet-student.json'), '--data', FIXTURE_DIR, '--split', 'val', '--input-size', '128', '--teacher', 'nanodet.manifest.json', '--json', jsonPath]);
     expect(withTeacher.teacherPath).toBe(join(MODELS_DIR, 'nanodet.manifest.json'));
-    const { fidelity } = await runEvaluation(withTeacher);
+    const { fidelity, headSwap, report: student128 } = await runEvaluation(withTeacher);
+    // Where it loses: the teacher's own mAP on the same images, and the student's with either half of its head swapped in.
+    const teacherAlone = await runEvaluation(parseEvaluateCli(['--model', 'nanodet.manifest.json', '--data', FIXTURE_DIR, '--split', 'val', '--input-size', '128']));
+    expect(headSwap).toMatchObject({ teacher: teacherAlone.report.mapAll });
+    const swapped = headSwap as { teacherClasses: number; teacherBoxes: number };
+    expect(swapped.teacherClasses).toBeGreaterThan(student128.mapAll!);
+    expect(headSwapLine(0.417, { teacher: 0.646, teacherClasses: 0.592, teacherBoxes: 0.421 })).toBe(
+      "Where it loses to the teacher (mAP all-point, same images): the teacher 64.6, this model 41.7; with the teacher's class scores in its head 59.2, with the teacher's boxes 42.1.",
+    );
     expect(fidelity?.imageCount).toBe(10);
     expect(fidelity?.locations).toBe(10 * (16 * 16 + 8 * 8 + 4 * 4));
     expect(JSON.parse(readFileSync(jsonPath, 'utf8')).fidelity).toMatchObject({ teacher: 'NanoDet-g', imageCount: 10, objectLocations: fidelity!.objectLocations });
+    expect(JSON.parse(readFileSync(jsonPath, 'utf8')).headSwap).toEqual(headSwap);
   });
 });

@@ -13,6 +13,8 @@ import type { FidelityReport } from '../eval/fidelity';
 import { loadModel, resolveManifest } from './node-lab';
 import { evaluateModel, fidelityOnSplit } from './run';
 import { checkManifest, checkSplits } from './validate';
+import type { GraphRunner } from '../detect/runner';
+import { headSwapProblem, headSwapRunner } from '../eval/head-swap';
 
 export const EVALUATE_USAGE = `Usage: npm run evaluate -- --model <manifest or model.json> --data <dir> --split <name> [options]
 
@@ -26,7 +28,9 @@ all-point, IoU 0.5), COCO AP@[.5:.95] and a per-class table. No training.
   --input-size <n>     square input side, a multiple of 32           [the manifest's]
   --teacher <manifest> also measure how closely the model's class scores follow this teacher's
                        on the same images: where the teacher sees an object (top score > 0.3),
-                       the scores of both, top-class agreement and the divergence, and elsewhere
+                       the scores of both, top-class agreement and the divergence, and elsewhere;
+                       and where the model loses to it: the teacher's mAP, and the model's with
+                       the teacher's class scores or the teacher's boxes in its head
   --json <file>        also write the report (without per-image boxes) as JSON
   --threads <n|all>    wasm kernel threads, 1 to 8                  [all: one per core]
   -h, --help           this help`;
@@ -126,11 +130,21 @@ export function evaluationTable(report: DetectorEvalReport): string {
   return lines.join('\n');
 }
 
+/** The model's mAP with either half of its head taken from the teacher (src/eval/head-swap.ts), or why it cannot be. */
+export type HeadSwapResult = { teacher: number | null; teacherClasses: number | null; teacherBoxes: number | null } | { problem: string };
+
+/** One line: where the model loses to the teacher, from the head-swap scores. */
+export function headSwapLine(model: number | null, r: HeadSwapResult): string {
+  if ('problem' in r) return `Head halves not swapped with the teacher: ${r.problem}.`;
+  const p = (x: number | null) => (x === null ? 'n/a' : (100 * x).toFixed(1));
+  return `Where it loses to the teacher (mAP all-point, same images): the teacher ${p(r.teacher)}, this model ${p(model)}; with the teacher's class scores in its head ${p(r.teacherClasses)}, with the teacher's boxes ${p(r.teacherBoxes)}.`;
+}
+
 /** Loads the model, scores it on the split and writes the JSON report when asked. */
 export async function runEvaluation(
   o: EvaluateCliOptions,
   onProgress?: (done: number, total: number) => void,
-): Promise<{ report: DetectorEvalReport; name: string; inputSize: number; fidelity?: FidelityReport }> {
+): Promise<{ report: DetectorEvalReport; name: string; inputSize: number; fidelity?: FidelityReport; headSwap?: HeadSwapResult }> {
   checkManifest(o.manifestPath, 'model');
   if (o.teacherPath) checkManifest(o.teacherPath, 'teacher');
   await checkSplits(o.dataDir, [o.split]);
@@ -140,14 +154,25 @@ export async function runEvaluation(
     const inputSize = o.inputSize ?? model.manifest.input.size;
     const report = await evaluateModel(model, o.dataDir, o.split, inputSize, undefined, onProgress);
     let fidelity: FidelityReport | undefined;
+    let headSwap: HeadSwapResult | undefined;
     if (teacher) {
       fidelity = await fidelityOnSplit(teacher, model, o.dataDir, o.split, inputSize);
+      const problem = headSwapProblem(model.manifest, teacher.manifest);
+      if (problem) headSwap = { problem };
+      else {
+        const score = async (runner?: GraphRunner, handle = model) => (await evaluateModel(handle, o.dataDir, o.split, inputSize, undefined, undefined, runner)).mapAll;
+        headSwap = {
+          teacher: await score(undefined, teacher),
+          teacherClasses: await score(headSwapRunner(model, teacher, 'classes')),
+          teacherBoxes: await score(headSwapRunner(model, teacher, 'boxes')),
+        };
+      }
     }
     if (o.jsonPath) {
       const { images: _images, ...rest } = report;
-      writeFileSync(o.jsonPath, `${JSON.stringify({ model: model.manifest.name, split: o.split, inputSize, ...rest, ...(fidelity ? { fidelity: { teacher: teacher!.manifest.name, ...fidelity } } : {}) }, null, 2)}\n`);
+      writeFileSync(o.jsonPath, `${JSON.stringify({ model: model.manifest.name, split: o.split, inputSize, ...rest, ...(fidelity ? { fidelity: { teacher: teacher!.manifest.name, ...fidelity } } : {}), ...(headSwap ? { headSwap } : {}) }, null, 2)}\n`);
     }
-    return { report, name: model.manifest.name, inputSize, fidelity };
+    return { report, name: model.manifest.name, inputSize, fidelity, headSwap };
   } finally {
     model.graph.dispose();
     teacher?.graph.dispose();

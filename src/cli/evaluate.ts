@@ -5,7 +5,7 @@
  */
 import { startWasm } from './wasm-threads';
 import { fidelityLine } from '../eval/fidelity';
-import { EVALUATE_USAGE, evaluationTable, parseEvaluateCli, runEvaluation } from './evaluate-core';
+import { EVALUATE_USAGE, evaluationTable, headSwapLine, parseEvaluateCli, runEvaluation } from './evaluate-core';
 
 async function main() {
   let options;
@@ -21,13 +21,14 @@ async function main() {
   }
   await startWasm(options.threads);
   const tty = process.stderr.isTTY;
-  const { report, name, inputSize, fidelity } = await runEvaluation(options, (done, total) => {
+  const { report, name, inputSize, fidelity, headSwap } = await runEvaluation(options, (done, total) => {
     if (tty) process.stderr.write(`\r\x1b[Kevaluating ${done}/${total}`);
   });
   if (tty) process.stderr.write('\n');
   console.log(`${name} on ${options.split} (${report.counts.images} images, ${inputSize}x${inputSize}), in %:`);
   console.log(evaluationTable(report));
   if (fidelity) console.log(`\nAgreement with the teacher (${options.teacherPath}), ${fidelityLine(fidelity)}.`);
+  if (headSwap) console.log(headSwapLine(report.mapAll, headSwap));
   if (options.jsonPath) console.log(`\nWrote ${options.jsonPath}`);
 }
 

@@ -34,6 +34,7 @@ import { runJson } from '../provenance/run-file';
 import { sha256Hex } from '../provenance/sha256';
 import { PROJECT_VERSION } from '../provenance/version';
 import { resolveManifest } from './node-lab';
+import type { GraphRunner } from '../detect/runner';
 
 /** sha256 of a model's weights as stored (a manifest path, or a bare name in models/). */
 export function modelWeightsSha256(nameOrPath: string): string | null {
@@ -96,11 +97,11 @@ export interface RunResult {
 }
 
 /** Evaluates a detector on a split, at a given input size, over the 20 VOC classes. */
-export async function evaluateModel(model: ModelHandle, dataDir: string, split: string, inputSize: number, signal?: AbortSignal, onProgress?: (done: number, total: number) => void) {
+export async function evaluateModel(model: ModelHandle, dataDir: string, split: string, inputSize: number, signal?: AbortSignal, onProgress?: (done: number, total: number) => void, runner?: GraphRunner) {
   const { dataset, loadImage } = await loadSplit(dataDir, split, model.manifest.classes);
   const mapping = mapVocClasses(model.manifest.classes).toModel;
   const classIndices = VOC_CLASSES.map((c) => mapping[c]).filter((i): i is number => i !== undefined);
-  const runner = { run: (x: tf.Tensor, outputs: readonly string[]) => model.graph.execute(x, outputs) };
+  runner ??= { run: (x: tf.Tensor, outputs: readonly string[]) => model.graph.execute(x, outputs) };
   // The dataset's classes are kept before the 100-box cap, not filtered after it.
   const detect = createGflDetector(runner, model.manifest, { ...EVAL_DETECT_OPTIONS, inputSize, classIndices });
   return evaluateDetector(dataset.images, detect, {

@@ -1,0 +1,68 @@
+/**
+ * Where a student loses to its teacher: the student's GFL head outputs with one half taken from
+ * the teacher, the class logits (read at the student's classes) or the box distributions, scored
+ * like any detector. If the teacher's classes with the student's boxes score near the teacher,
+ * the student's boxes are sound and its classification is what distillation must repair, and the
+ * other way round. Both models must read the same input (strides, reg_max, preprocessing).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { GraphRunner } from '../detect/runner';
+import type { ModelManifest } from '../models/manifest';
+import { teacherChannelsForStudent } from '../train/session';
+import type { TrainableGraph } from '../graph/executor';
+
+/** The half of the head taken from the teacher. */
+export type HeadHalf = 'classes' | 'boxes';
+
+interface Model {
+  manifest: ModelManifest;
+  graph: TrainableGraph;
+}
+
+/** Why this pair cannot swap head halves; undefined when it can. */
+export function headSwapProblem(student: ModelManifest, teacher: ModelManifest): string | undefined {
+  if (student.head.type !== 'gfl' || teacher.head.type !== 'gfl') return 'both heads must be GFL heads';
+  if (student.head.strides.join() !== teacher.head.strides.join()) return `the strides differ (${teacher.head.strides.join(',')} and ${student.head.strides.join(',')})`;
+  if (student.head.regMax !== teacher.head.regMax) return `reg_max differs (${teacher.head.regMax} and ${student.head.regMax})`;
+  if (JSON.stringify(student.preprocess) !== JSON.stringify(teacher.preprocess) || student.input.layout !== teacher.input.layout) return 'the two models preprocess their input differently';
+  const channels = teacherChannelsForStudent(teacher, student);
+  const missing = student.classes.filter((_, i) => channels[i] === undefined);
+  if (missing.length) return `the teacher has no class ${missing.join(', ')}`;
+  return undefined;
+}
+
+/**
+ * A runner of the student whose head outputs (NHWC or NCHW as the student's manifest says) carry
+ * the teacher's `fromTeacher` half. Non-head outputs are the student's own.
+ */
+export function headSwapRunner(student: Model, teacher: Model, fromTeacher: HeadHalf): GraphRunner {
+  const problem = headSwapProblem(student.manifest, teacher.manifest);
+  if (problem) throw new Error(`Cannot swap head halves: ${problem}.`);
+  const k = student.manifest.classes.length;
+  const kT = teacher.manifest.classes.length;
+  const classChannels = teacherChannelsForStudent(teacher.manifest, student.manifest) as number[];
+  const heads = student.manifest.head.outputs;
+  const toNhwc = (t: tf.Tensor, layout: 'NHWC' | 'NCHW') => (layout === 'NCHW' ? tf.transpose(t, [0, 2, 3, 1]) : t);
+  return {
+    run: (input, outputs) => {
+      const own = student.graph.execute(input, outputs);
+      const fromT = teacher.graph.execute(input, teacher.manifest.head.outputs);
+      try {
+        return tf.tidy(() =>
+          outputs.map((name, i) => {
+            const level = heads.indexOf(name);
+            if (level < 0) return tf.clone(own[i]!);
+            const s = toNhwc(own[i]!, student.manifest.head.outputLayout);
+            const t = toNhwc(fromT[level]!, teacher.manifest.head.outputLayout);
+            const cls = fromTeacher === 'classes' ? tf.gather(t.slice([0, 0, 0, 0], [-1, -1, -1, kT]), classChannels, 3) : s.slice([0, 0, 0, 0], [-1, -1, -1, k]);
+            const box = fromTeacher === 'boxes' ? t.slice([0, 0, 0, kT], [-1, -1, -1, -1]) : s.slice([0, 0, 0, k], [-1, -1, -1, -1]);
+            const joined = tf.concat([cls, box], 3);
+            return student.manifest.head.outputLayout === 'NCHW' ? tf.transpose(joined, [0, 3, 1, 2]) : joined;
+          }),
+        );
+      } finally {
+        tf.dispose([...own, ...fromT]);
+      }
+    },
+  };
+}
