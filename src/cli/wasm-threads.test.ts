@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,5 +58,13 @@ describe('wasm threads in Node', () => {
     writeFileSync(script, `import { startWasm } from ${JSON.stringify(join(root, 'src/cli/wasm-threads.ts'))};\nvoid startWasm(2).then((n) => console.log('threads', n));\n`);
     const out = execFileSync(join(root, 'node_modules/.bin/tsx'), [script], { cwd: root, timeout: 60_000, encoding: 'utf8' });
     expect(out.trim()).toBe('threads 2');
+    // An uncaught error is reported where it was thrown, not as the binary's minified source.
+    const failing = join(dir, 'fail.mts');
+    writeFileSync(failing, `import { startWasm } from ${JSON.stringify(join(root, 'src/cli/wasm-threads.ts'))};\nvoid startWasm(2).then(() => setTimeout(() => { throw new Error('thrown after start'); }, 0));\n`);
+    const run = spawnSync(join(root, 'node_modules/.bin/tsx'), [failing], { cwd: root, timeout: 60_000, encoding: 'utf8' });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('Error: thrown after start');
+    expect(run.stderr).toContain('fail.mts:2');
+    expect(run.stderr).not.toContain('GROWABLE_HEAP');
   });
 });

@@ -101,6 +101,10 @@ async function startThreadedModule(threads: number): Promise<ThreadedModule> {
     const real = cpus();
     return Array.from({ length: 2 * threads }, (_, i) => real[i % real.length]!);
   };
+  // Emscripten's Node glue adds process handlers that rethrow any uncaught error from inside the
+  // module, so Node would print the binary's minified source as the place of the error: they go.
+  const events = ['uncaughtException', 'unhandledRejection'];
+  const before = events.map((e) => new Set(process.listeners(e as 'uncaughtException')));
   let module: ThreadedModule;
   try {
     module = await factory({
@@ -109,6 +113,9 @@ async function startThreadedModule(threads: number): Promise<ThreadedModule> {
     });
   } finally {
     os.cpus = cpus;
+    events.forEach((e, i) => {
+      for (const l of process.listeners(e as 'uncaughtException')) if (!before[i]!.has(l)) process.removeListener(e, l);
+    });
   }
   neverHoldTheProcess(module);
   // The functions the package's own loader attaches (backend_wasm.ts, init()).
