@@ -93,6 +93,8 @@ describe('runEvaluation', () => {
     expect(headSwap).toMatchObject({ teacher: teacherAlone.report.mapAll });
     const swapped = headSwap as { teacherClasses: number; teacherBoxes: number };
     expect(swapped.teacherClasses).toBeGreaterThan(student128.mapAll!);
+    expect(headSwap).toHaveProperty('teacherNeck');
+    expect(headSwapLine(0.417, { teacher: 0.646, teacherClasses: 0.592, teacherBoxes: 0.421, teacherNeck: 0.624 })).toMatch(/with the teacher's boxes 42\.1; its head on the teacher's neck outputs 62\.4\.$/);
     expect(headSwapLine(0.417, { teacher: 0.646, teacherClasses: 0.592, teacherBoxes: 0.421 })).toBe(
       "Where it loses to the teacher (mAP all-point, same images): the teacher 64.6, this model 41.7; with the teacher's class scores in its head 59.2, with the teacher's boxes 42.1.",
     );

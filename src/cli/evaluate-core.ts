@@ -14,7 +14,7 @@ import { loadModel, resolveManifest } from './node-lab';
 import { evaluateModel, fidelityOnSplit } from './run';
 import { checkManifest, checkSplits } from './validate';
 import type { GraphRunner } from '../detect/runner';
-import { headSwapProblem, headSwapRunner } from '../eval/head-swap';
+import { headSwapProblem, headSwapRunner, neckSwapProblem, neckSwapRunner } from '../eval/head-swap';
 
 export const EVALUATE_USAGE = `Usage: npm run evaluate -- --model <manifest or model.json> --data <dir> --split <name> [options]
 
@@ -131,13 +131,16 @@ export function evaluationTable(report: DetectorEvalReport): string {
 }
 
 /** The model's mAP with either half of its head taken from the teacher (src/eval/head-swap.ts), or why it cannot be. */
-export type HeadSwapResult = { teacher: number | null; teacherClasses: number | null; teacherBoxes: number | null } | { problem: string };
+export type HeadSwapResult =
+  | { teacher: number | null; teacherClasses: number | null; teacherBoxes: number | null; teacherNeck?: number | null; neckProblem?: string }
+  | { problem: string };
 
 /** One line: where the model loses to the teacher, from the head-swap scores. */
 export function headSwapLine(model: number | null, r: HeadSwapResult): string {
   if ('problem' in r) return `Head halves not swapped with the teacher: ${r.problem}.`;
   const p = (x: number | null) => (x === null ? 'n/a' : (100 * x).toFixed(1));
-  return `Where it loses to the teacher (mAP all-point, same images): the teacher ${p(r.teacher)}, this model ${p(model)}; with the teacher's class scores in its head ${p(r.teacherClasses)}, with the teacher's boxes ${p(r.teacherBoxes)}.`;
+  const neck = r.neckProblem ? ` (the teacher's neck cannot be fed to it: ${r.neckProblem})` : r.teacherNeck !== undefined ? `; its head on the teacher's neck outputs ${p(r.teacherNeck)}` : '';
+  return `Where it loses to the teacher (mAP all-point, same images): the teacher ${p(r.teacher)}, this model ${p(model)}; with the teacher's class scores in its head ${p(r.teacherClasses)}, with the teacher's boxes ${p(r.teacherBoxes)}${neck}.`;
 }
 
 /** Loads the model, scores it on the split and writes the JSON report when asked. */
@@ -166,6 +169,9 @@ export async function runEvaluation(
           teacherClasses: await score(headSwapRunner(model, teacher, 'classes')),
           teacherBoxes: await score(headSwapRunner(model, teacher, 'boxes')),
         };
+        const neckProblem = neckSwapProblem(model.manifest, teacher.manifest);
+        if (neckProblem) headSwap.neckProblem = neckProblem;
+        else headSwap.teacherNeck = await score(neckSwapRunner(model, teacher));
       }
     }
     if (o.jsonPath) {

@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../cli/node-lab';
 import { teacherChannelsForStudent } from '../train/session';
-import { headSwapProblem, headSwapRunner } from './head-swap';
+import { headSwapProblem, headSwapRunner, neckSwapProblem, neckSwapRunner } from './head-swap';
 
 const values = (t: tf.Tensor) => Array.from(t.dataSync());
 
@@ -42,6 +42,28 @@ describe('swapping head halves with the teacher', () => {
     }
   });
 
+  it('feeds the teacher\'s neck outputs to the model\'s head: fed its own, a model gives its own outputs', () => {
+    const teacher = loadModel('nanodet.manifest.json', { trainable: false, name: 'neck_teacher' });
+    const student = loadModel('nanodet-student.manifest.json', { trainable: false, name: 'neck_student' });
+    try {
+      const x = tf.randomNormal([1, 3, 128, 128], 0, 1, 'float32', 6);
+      const heads = teacher.manifest.head.outputs;
+      const own = teacher.graph.execute(x, heads);
+      const self = neckSwapRunner(teacher, teacher).run(x, heads);
+      for (const [i, t] of self.entries()) expect(values(t)).toEqual(values(own[i]!));
+      // The structural student keeps the teacher's neck widths: its head runs on the teacher's neck.
+      expect(neckSwapProblem(student.manifest, teacher.manifest)).toBeUndefined();
+      const fed = neckSwapRunner(student, teacher).run(x, student.manifest.head.outputs);
+      const plain = student.graph.execute(x, student.manifest.head.outputs);
+      expect(fed.map((t) => t.shape)).toEqual(plain.map((t) => t.shape));
+      expect(values(fed[0]!)).not.toEqual(values(plain[0]!));
+      tf.dispose([x, ...own, ...self, ...fed, ...plain]);
+    } finally {
+      teacher.graph.dispose();
+      student.graph.dispose();
+    }
+  });
+
   it('says why a pair cannot swap', () => {
     const teacher = loadModel('nanodet.manifest.json', { trainable: false, name: 'swap_teacher2' });
     const m = teacher.manifest;
@@ -50,5 +72,7 @@ describe('swapping head halves with the teacher', () => {
     expect(headSwapProblem({ ...m, head: { ...m.head, strides: [8, 16] } }, m)).toBe('the strides differ (8,16,32 and 8,16)');
     expect(headSwapProblem({ ...m, classes: [...m.classes.slice(0, 2), 'unicorn'] }, m)).toBe('the teacher has no class unicorn');
     expect(headSwapProblem({ ...m, preprocess: { ...m.preprocess, channelOrder: 'RGB' } }, m)).toBe('the two models preprocess their input differently');
+    expect(neckSwapProblem({ ...m, taps: { ...m.taps!, neck: [] } }, m)).toBe("the model's manifest names no neck outputs (taps.neck)");
+    expect(neckSwapProblem({ ...m, taps: { ...m.taps!, neck: m.taps!.neck!.slice(1) } }, m)).toBe('the neck has 3 levels in the teacher and 2 in the model');
   });
 });

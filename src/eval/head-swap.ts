@@ -66,3 +66,41 @@ export function headSwapRunner(student: Model, teacher: Model, fromTeacher: Head
     },
   };
 }
+
+/** Why the teacher's neck outputs cannot be fed to the student's head; undefined when they can. */
+export function neckSwapProblem(student: ModelManifest, teacher: ModelManifest): string | undefined {
+  const s = student.taps?.neck ?? [];
+  const t = teacher.taps?.neck ?? [];
+  if (!s.length || !t.length) return `${s.length ? 'the teacher' : 'the model'}'s manifest names no neck outputs (taps.neck)`;
+  if (s.length !== t.length) return `the neck has ${t.length} levels in the teacher and ${s.length} in the model`;
+  if ((student.taps?.layout ?? 'NCHW') !== (teacher.taps?.layout ?? 'NCHW')) return 'the two manifests read their taps in different layouts';
+  if (JSON.stringify(student.preprocess) !== JSON.stringify(teacher.preprocess) || student.input.layout !== teacher.input.layout) return 'the two models preprocess their input differently';
+  return undefined;
+}
+
+/**
+ * A runner of the student fed, at its neck outputs (level by level), with the teacher's: what the
+ * student's own head makes of the teacher's features. Near the teacher's mAP, the student's head
+ * is sound and what it lost lies in its backbone and neck.
+ */
+export function neckSwapRunner(student: Model, teacher: Model): GraphRunner {
+  const problem = neckSwapProblem(student.manifest, teacher.manifest);
+  if (problem) throw new Error(`Cannot feed the teacher's neck to the model: ${problem}.`);
+  const studentNeck = student.manifest.taps!.neck!;
+  const teacherNeck = teacher.manifest.taps!.neck!;
+  const inputName = student.graph.inputs[0]!.name;
+  return {
+    run: (input, outputs) => {
+      const neck = teacher.graph.execute(input, teacherNeck);
+      try {
+        const feeds: Record<string, tf.Tensor> = { [inputName]: input };
+        studentNeck.forEach((n, i) => (feeds[n] = neck[i]!));
+        return student.graph.execute(feeds, outputs);
+      } catch (error) {
+        throw new Error(`The teacher's neck outputs (${neck.map((t) => `[${t.shape.join(',')}]`).join(', ')}) do not fit the model's head: ${(error as Error).message}`);
+      } finally {
+        tf.dispose(neck);
+      }
+    },
+  };
+}
