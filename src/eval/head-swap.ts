@@ -97,7 +97,7 @@ export function neckSwapRunner(student: Model, teacher: Model): GraphRunner {
         studentNeck.forEach((n, i) => (feeds[n] = neck[i]!));
         return student.graph.execute(feeds, outputs);
       } catch (error) {
-        throw new Error(`The teacher's neck outputs (${neck.map((t) => `[${t.shape.join(',')}]`).join(', ')}) do not fit the model's head: ${(error as Error).message}`);
+        throw new Error(`The teacher's neck outputs (${neck.map((t) => `[${t.shape.join(',')}]`).join(', ')}) do not fit the model's head: ${(error as Error).message}`, { cause: error });
       } finally {
         tf.dispose(neck);
       }
