@@ -35,6 +35,8 @@ teacher on plain photos (no labels needed). Deterministic: the same photos give 
   --object-rows <score>   the head's output convs also fit every position where the teacher
                           scores an object above this (0: a uniform sample only)   [${DEFAULT_DERIVATION.objectRows}]
   --object-repeat <n>     the weight of each such position in the fit              [${DEFAULT_DERIVATION.objectRepeat}]
+  --ridge-toward zero|teacher  what the ridge pulls a refit filter towards: zero, or the
+                          teacher's own filter at the kept channels                 [zero]
   --refit readers|downstream|none  refit the readers of pruned channels, or every conv after them [${DEFAULT_DERIVATION.refit}]
   --seed <n>              [1]
   --threads <n|all>       wasm kernel threads, 1 to 8 (the weights do not depend on it)  [all]
@@ -76,6 +78,7 @@ async function main() {
         ridge: { type: 'string' },
         'object-rows': { type: 'string' },
         'object-repeat': { type: 'string' },
+        'ridge-toward': { type: 'string' },
         refit: { type: 'string' },
         seed: { type: 'string' },
         threads: { type: 'string' },
@@ -106,6 +109,7 @@ async function main() {
     ridge: num(values.ridge, 'ridge', (n) => n > 0, 'positive') ?? DEFAULT_DERIVATION.ridge,
     seed: num(values.seed, 'seed', Number.isInteger, 'an integer') ?? 1,
     objectRepeat: num(values['object-repeat'], 'object-repeat', (n) => Number.isInteger(n) && n > 0, 'a positive integer') ?? DEFAULT_DERIVATION.objectRepeat,
+    ridgeToward: values['ridge-toward'] === undefined || values['ridge-toward'] === 'zero' || values['ridge-toward'] === 'teacher' ? (values['ridge-toward'] as 'zero' | 'teacher' | undefined) : fail(`--ridge-toward is zero or teacher, not "${values['ridge-toward']}".`),
     objectRows: num(values['object-rows'], 'object-rows', (n) => n >= 0 && n < 1, 'a score in [0, 1)') ?? DEFAULT_DERIVATION.objectRows,
     refit: refit as DeriveOptions['refit'],
   };

@@ -41,6 +41,8 @@ export interface DeriveOptions {
   objectRows?: number;
   /** How many times each such position enters the fit (its weight). */
   objectRepeat?: number;
+  /** What the refit's ridge pulls each filter towards: zero (default), or the teacher's own filter at the channels kept. */
+  ridgeToward?: 'zero' | 'teacher';
   /** Replace this many trailing blocks of each stage (keeping at least one) by a fitted 1x1 conv. Default 0. */
   replaceBlocks?: number;
   /** Which convs get a least-squares refit: the readers of pruned channels (default; measured best), every conv after the first pruned one, or none. */
@@ -269,6 +271,7 @@ export async function deriveStudent(teacher: tf.io.ModelArtifacts, teacherManife
     const refitReports = await refitConvolutions(pruned.topology, student, reference, targets, batches, {
       rowsPerImage: options.rowsPerImage ?? d.rowsPerImage,
       ridge: options.ridge ?? d.ridge,
+      ridgeToward: options.ridgeToward,
       seed: options.seed,
       signal: options.signal,
       onProgress: (done, total) => progress('refit', done, total),

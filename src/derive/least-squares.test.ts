@@ -68,6 +68,26 @@ describe('ridge least squares', () => {
     const shrunk = solveRidge(acc, { ridge: 1 });
     expect(shrunk.weights[0]).toBeLessThan(2.9);
   });
+
+  it('with a prior, the ridge pulls towards it: (A + λI) w = b + λ w0, by hand', () => {
+    const x: number[] = [];
+    const y: number[] = [];
+    for (let r = 0; r < 10; r++) {
+      x.push(r, 5);
+      y.push(3 * r);
+    }
+    const acc = new MomentAccumulator(2, 1);
+    acc.addRows(x, y);
+    // Centred: var(x0) = 8.25, cov(x0, y) = 24.75, x1 constant; λ = ridge · trace / k = 4.125 at ridge 1.
+    const towardZero = solveRidge(acc, { ridge: 1 });
+    expect(towardZero.weights[0]).toBeCloseTo(24.75 / 12.375, 10); // 2
+    const towardPrior = solveRidge(acc, { ridge: 1, prior: [2, 7] });
+    expect(towardPrior.weights[0]).toBeCloseTo((24.75 + 4.125 * 2) / 12.375, 10); // 8/3
+    // The constant column carries no information: it keeps its prior weight, and the bias absorbs it.
+    expect(towardPrior.weights[1]).toBeCloseTo(7, 10);
+    expect(towardPrior.bias[0]).toBeCloseTo(13.5 - 4.5 * (8 / 3) - 5 * 7, 8);
+    expect(() => solveRidge(acc, { prior: [1] })).toThrow('The prior has 1 weights; the fit has 2x1.');
+  });
 });
 
 describe('residual on the backend', () => {

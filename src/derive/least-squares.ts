@@ -72,9 +72,10 @@ export interface LinearFit {
  * the mean diagonal of Cxx, so it means the same for any input scale; a column with no variance
  * (a channel that is always zero) gets weight 0 instead of making the system singular.
  */
-export function solveRidge(acc: MomentAccumulator, options: { ridge?: number; intercept?: boolean } = {}): LinearFit {
+export function solveRidge(acc: MomentAccumulator, options: { ridge?: number; intercept?: boolean; prior?: ArrayLike<number> } = {}): LinearFit {
   const { inputs: k, outputs: m, rows } = acc;
-  const { ridge = 1e-4, intercept = true } = options;
+  const { ridge = 1e-4, intercept = true, prior } = options;
+  if (prior && prior.length !== k * m) throw new Error(`The prior has ${prior.length} weights; the fit has ${k}x${m}.`);
   if (rows === 0) throw new Error('No rows to fit.');
   const meanX = new Float64Array(k);
   const meanY = new Float64Array(m);
@@ -93,16 +94,20 @@ export function solveRidge(acc: MomentAccumulator, options: { ridge?: number; in
   // ridge grows tenfold and the factorisation is tried again.
   let lambda = Math.max((ridge * trace) / k, 1e-12);
   let factor: Float64Array | undefined;
+  let used = lambda;
   for (let attempt = 0; attempt < 6 && !factor; attempt++, lambda *= 10) {
     const tried = Float64Array.from(a);
     for (let i = 0; i < k; i++) tried[i * k + i]! += lambda;
     try {
       choleskyInPlace(tried, k);
       factor = tried;
+      used = lambda;
     } catch (error) {
       if (attempt === 5) throw error;
     }
   }
+  // With a prior W0 the ridge pulls towards it, not towards zero: (A + λI) W = B + λ W0.
+  if (prior) for (let i = 0; i < k * m; i++) b[i]! += used * prior[i]!;
   const weights = choleskySolve(factor!, k, b, m);
   const bias = new Float64Array(m);
   for (let j = 0; j < m; j++) {

@@ -42,6 +42,12 @@ export interface RefitOptions {
   rowsPerImage?: number;
   /** Ridge, relative to the mean input variance. */
   ridge?: number;
+  /**
+   * What the ridge pulls the filter towards: zero, or the filter the student starts from (the
+   * teacher's, at the channels kept), so that directions the calibration photos do not excite keep
+   * the teacher's weights.
+   */
+  ridgeToward?: 'zero' | 'teacher';
   seed?: number;
   onProgress?: (done: number, total: number, conv: string) => void;
   signal?: AbortSignal;
@@ -294,7 +300,8 @@ export async function refitConvolutions(
       for (let j = 0; j < cout; j++) variance += -(acc.sumY[j]! ** 2) / acc.rows;
       variance += sumSq;
       const summed = performance.now();
-      const fit = solveRidge(acc, { ridge, intercept: !!biasVar });
+      const prior = options.ridgeToward === 'teacher' ? ((await filterVar.data()) as Float32Array) : undefined;
+      const fit = solveRidge(acc, { ridge, intercept: !!biasVar, prior });
       const solved = performance.now();
       const filter = tf.tensor4d(Float32Array.from(fit.weights), [kh, kw, cin, cout]);
       filterVar.assign(filter);
