@@ -62,6 +62,23 @@ describe('evaluation and export (WebGPU on SwiftShader)', () => {
     const classes = await page.locator('[data-testid="eval-per-class"] tbody td:first-child').allTextContents();
     expect(classes).toEqual(['bird (1)', 'train (2)']);
     await page.getByTestId('eval-panel').screenshot({ path: join(shots, 'lab-evaluation.png') });
+    // Where the student loses: the teacher, the student, and the student with either half of its
+    // head or its neck input taken from the teacher, each a percentage.
+    await page.getByTestId('diagnose').click();
+    await page.getByTestId('diagnosis-table').waitFor({ timeout: 240_000 });
+    const parts = await page.locator('[data-testid="diagnosis-table"] tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-part')));
+    expect(parts).toEqual(['teacher', 'student', 'teacherClasses', 'teacherBoxes', 'teacherNeck']);
+    for (const part of parts) {
+      const text = await page.getByTestId(`diagnosis-${part}`).textContent();
+      if (text === '–') continue;
+      const value = Number(text);
+      expect(value).toBeGreaterThanOrEqual(0);
+      expect(value).toBeLessThanOrEqual(100);
+    }
+    // The teacher's row is the same evaluation as the table's teacher column.
+    expect(await page.getByTestId('diagnosis-teacher').textContent()).toBe((await page.getByTestId('metric-teacher').allTextContents())[1]);
+    expect(await page.getByTestId('diagnosis-summary').textContent()).toMatch(/\.$/);
+    await page.getByTestId('eval-panel').screenshot({ path: join(shots, 'lab-diagnosis.png') });
   });
 
   it('exports the student and the config; a fresh page loads both and gives the same detections', async () => {

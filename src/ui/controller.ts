@@ -300,7 +300,7 @@ export async function setSplits(train: string, val: string): Promise<void> {
   keepConfig(get().config);
   set({ data: { status: 'loading', detail: `loading splits ${train} and ${val}` } });
   await refreshData();
-  set((s) => ({ evaluation: { ...s.evaluation, reports: {} }, inspect: { ...s.inspect, result: { status: 'idle' } } }));
+  set((s) => ({ evaluation: { ...s.evaluation, reports: {}, diagnosis: null }, inspect: { ...s.inspect, result: { status: 'idle' } } }));
 }
 
 // ---- config -----------------------------------------------------------------------------------
@@ -505,13 +505,26 @@ export async function evaluate(targets: EvalTarget[]): Promise<void> {
   }
 }
 
+/** Where the student now loses to the teacher: five evaluation passes (src/eval/head-swap.ts). */
+export async function diagnose(): Promise<void> {
+  const config = get().config;
+  if (!lab || !config) return;
+  set((s) => ({ evaluation: { ...s.evaluation, running: true, progress: null, error: null } }));
+  try {
+    const diagnosis = await lab.diagnose(config);
+    set((s) => ({ evaluation: { ...s.evaluation, running: false, progress: null, diagnosis, error: null } }));
+  } catch (error) {
+    set((s) => ({ evaluation: { ...s.evaluation, running: false, progress: null, error: messageOf(error) } }));
+  }
+}
+
 /** Derives a smaller student from the teacher on the loaded photos; the student it replaces stays if it fails. */
 export async function deriveStudent(request: DeriveRequest): Promise<void> {
   if (!lab) return;
   set((s) => ({ derivation: { ...s.derivation, running: true, progress: null, error: null } }));
   try {
     const { info, summary } = await lab.deriveStudent(request);
-    set((s) => ({ models: { ...s.models, student: { status: 'ready', value: info } }, inspect: markModelChanged(s.inspect, 'student'), derivation: { running: false, progress: null, summary, error: null }, evaluation: { ...s.evaluation, reports: {} } }));
+    set((s) => ({ models: { ...s.models, student: { status: 'ready', value: info } }, inspect: markModelChanged(s.inspect, 'student'), derivation: { running: false, progress: null, summary, error: null }, evaluation: { ...s.evaluation, reports: {}, diagnosis: null } }));
     delete droppedModels.student;
     // A derived student is repaired with the recipe measured for it (src/train/config.ts), beside the photos it came from.
     updateConfig(withRepairRecipe);

@@ -6,6 +6,8 @@ import type {
   DerivationSummary,
   EvalSummary,
   EvalTarget,
+  DiagnosisPart,
+  LossDiagnosis,
   ImageDetections,
   LabInspection,
   LabExperiment,
@@ -74,8 +76,10 @@ export interface InspectState {
 
 export interface EvalState {
   running: boolean;
-  progress: { target: EvalTarget; done: number; total: number } | null;
+  progress: { target: EvalTarget | DiagnosisPart; done: number; total: number } | null;
   reports: Partial<Record<EvalTarget, EvalSummary>>;
+  /** Where the student loses to the teacher, when asked (cleared with the reports). */
+  diagnosis?: LossDiagnosis | null;
   error: string | null;
 }
 

@@ -11,6 +11,7 @@ import { createGflDetector, EVAL_DETECT_OPTIONS, evaluateDetector, type DetectFn
 import type { ModelManifest } from '../models/manifest';
 import { teacherChannelsForStudent, type ModelHandle } from '../train/session';
 import { runnerOf } from './models';
+import type { GraphRunner } from '../detect/runner';
 
 /** A report without its per-image detections (what the UI shows). */
 export type EvalSummary = Omit<DetectorEvalReport, 'images'> & { inputSize: number; model: string };
@@ -21,6 +22,8 @@ export interface EvaluateOptions {
   student: ModelManifest;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
+  /** Runs the model in place of its own graph (a head or neck swapped with the teacher's: src/eval/head-swap.ts). */
+  runner?: GraphRunner;
 }
 
 /** Teacher class channel → student class index, for the classes the student has. */
@@ -57,7 +60,7 @@ export async function evaluateModel(
 ): Promise<EvalSummary> {
   // Only the classes the student has are decoded, so they are not crowded out by the 100-box cap.
   const classIndices = sameClasses(model.manifest, o.student) ? undefined : [...teacherToStudentClasses(model.manifest, o.student).keys()];
-  const detect = inStudentClasses(createGflDetector(runnerOf(model), model.manifest, { ...EVAL_DETECT_OPTIONS, inputSize: o.inputSize, classIndices }), model.manifest, o.student);
+  const detect = inStudentClasses(createGflDetector(o.runner ?? runnerOf(model), model.manifest, { ...EVAL_DETECT_OPTIONS, inputSize: o.inputSize, classIndices }), model.manifest, o.student);
   const report = await evaluateDetector(
     images.map((i) => ({ id: i.id, objects: i.objects })),
     detect,

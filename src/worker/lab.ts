@@ -40,6 +40,8 @@ import { RunStore, type RunProblem, type StorageUse } from '../provenance/run-st
 import { readRunFile, runFileName, runJson, runZip } from '../provenance/run-file';
 import { sha256Hex } from '../provenance/sha256';
 import { PROJECT_VERSION } from '../provenance/version';
+import { headSwapProblem, headSwapRunner, neckSwapProblem, neckSwapRunner } from '../eval/head-swap';
+import type { GraphRunner } from '../detect/runner';
 
 export type { PhotosInfo };
 export type { LogRow, ModelCardData, RunProblem, RunRecord, RunSummary, StorageUse };
@@ -112,6 +114,25 @@ export interface RunsList {
 
 export type EvalTarget = 'teacher' | 'before' | 'now';
 
+/** The parts of "where the student loses to the teacher" (src/eval/head-swap.ts), each scored on the evaluation split. */
+export type DiagnosisPart = 'teacher' | 'student' | 'teacherClasses' | 'teacherBoxes' | 'teacherNeck';
+
+/**
+ * Where the student now loses to the teacher: VOC mAP (all-point) of both, and of the student with
+ * the teacher's class scores or boxes in its head, or its head fed the teacher's neck outputs.
+ * A part the pair cannot swap is null, with the reason.
+ */
+export interface LossDiagnosis {
+  split: string;
+  inputSize: number;
+  images: number;
+  /** The student's training step when it was measured. */
+  step: number;
+  mapAll: Record<DiagnosisPart, number | null>;
+  /** Why the head halves or the neck could not be swapped, when they could not. */
+  problems: Partial<Record<'head' | 'neck', string>>;
+}
+
 /** Training events as the page receives them (panel maps stay in the worker). */
 export type TrainUpdate = Exclude<TrainEvent, { type: 'maps' }>;
 
@@ -121,7 +142,7 @@ export type LabEvent =
   | { type: 'train'; event: TrainUpdate }
   | { type: 'run-state'; state: RunState }
   | { type: 'checkpoint-saved'; info: CheckpointInfo }
-  | { type: 'eval-progress'; target: EvalTarget; done: number; total: number }
+  | { type: 'eval-progress'; target: EvalTarget | DiagnosisPart; done: number; total: number }
   | { type: 'derive-progress'; stage: string; done: number; total: number }
   | { type: 'run-eval'; step: number; mapAll: number | null }
   /** A run of the history was saved (a checkpoint, an evaluation, its end). */
@@ -708,6 +729,36 @@ export class Lab {
       }
       await this.keepScores(key, data.val.split, inputSize, out);
       return out;
+    });
+  }
+
+  /** Where the student now loses to the teacher, on the evaluation split (five evaluation passes). */
+  diagnose(config: LabExperiment): Promise<LossDiagnosis> {
+    return this.serial(async () => {
+      this.assertIdle('evaluate');
+      const data = this.requireData();
+      const student = this.requireModel('student').handle;
+      const teacher = this.requireModel('teacher').handle;
+      const inputSize = config.schedule.inputSize;
+      const images = limit(data.val.images, config.lab?.maxEvalImages);
+      const loader = data.loader('val');
+      const score = async (part: DiagnosisPart, model: ModelHandle, runner?: GraphRunner) => {
+        const onProgress = (done: number, total: number) => this.emit({ type: 'eval-progress', target: part, done, total });
+        return (await evaluateModel(model, images, loader, { inputSize, student: student.manifest, runner, onProgress })).mapAll;
+      };
+      const problems: LossDiagnosis['problems'] = {};
+      const head = headSwapProblem(student.manifest, teacher.manifest);
+      const neck = neckSwapProblem(student.manifest, teacher.manifest);
+      if (head) problems.head = head;
+      if (neck) problems.neck = neck;
+      const mapAll: LossDiagnosis['mapAll'] = {
+        teacher: await score('teacher', teacher),
+        student: await score('student', student),
+        teacherClasses: head ? null : await score('teacherClasses', student, headSwapRunner(student, teacher, 'classes')),
+        teacherBoxes: head ? null : await score('teacherBoxes', student, headSwapRunner(student, teacher, 'boxes')),
+        teacherNeck: neck ? null : await score('teacherNeck', student, neckSwapRunner(student, teacher)),
+      };
+      return { split: data.val.split, inputSize, images: images.length, step: this.studentStep, mapAll, problems };
     });
   }
 

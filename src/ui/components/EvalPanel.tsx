@@ -1,5 +1,6 @@
-import type { EvalSummary, EvalTarget } from '../../worker/lab';
-import { evaluate } from '../controller';
+import type { DiagnosisPart, EvalSummary, EvalTarget, LossDiagnosis } from '../../worker/lab';
+import { diagnose, evaluate } from '../controller';
+import { diagnosisSummary } from '../diagnosis';
 import { formatMs } from '../format';
 import { isBusyTraining, useLabStore } from '../store';
 
@@ -10,6 +11,61 @@ const TARGETS: { id: EvalTarget; title: string }[] = [
 ];
 
 const pct = (v: number | null | undefined) => (v === null || v === undefined ? '–' : (v * 100).toFixed(1));
+
+const DIAGNOSIS_ROWS: { id: DiagnosisPart; title: string }[] = [
+  { id: 'teacher', title: 'teacher' },
+  { id: 'student', title: 'student' },
+  { id: 'teacherClasses', title: "student with the teacher's class scores in its head" },
+  { id: 'teacherBoxes', title: "student with the teacher's boxes in its head" },
+  { id: 'teacherNeck', title: "student's head fed the teacher's neck outputs" },
+];
+
+const PROGRESS_TITLES: Record<EvalTarget | DiagnosisPart, string> = {
+  teacher: 'teacher',
+  before: 'student before',
+  now: 'student now',
+  student: 'student',
+  teacherClasses: "student, teacher's classes",
+  teacherBoxes: "student, teacher's boxes",
+  teacherNeck: "student's head on the teacher's neck",
+};
+
+/** Where the student loses to the teacher: the swaps' mAP, one row each. */
+function Diagnosis({ d }: { d: LossDiagnosis }) {
+  return (
+    <div data-testid="diagnosis">
+      <h3>
+        Where the student loses to the teacher <span className="muted small">split {d.split}, {d.images} images, input {d.inputSize}², student at step {d.step}</span>
+      </h3>
+      <table className="metrics" data-testid="diagnosis-table">
+        <thead>
+          <tr>
+            <th>VOC mAP (all-point), %</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {DIAGNOSIS_ROWS.map((row) => (
+            <tr key={row.id} data-part={row.id}>
+              <td>{row.title}</td>
+              <td className="mono" data-testid={`diagnosis-${row.id}`}>
+                {pct(d.mapAll[row.id])}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <p className="small" data-testid="diagnosis-summary">
+        {diagnosisSummary(d)}
+      </p>
+      {Object.entries(d.problems).map(([part, why]) => (
+        <p key={part} className="muted small">
+          {part === 'head' ? 'Head halves not swapped' : 'Neck not swapped'}: {why}.
+        </p>
+      ))}
+    </div>
+  );
+}
 
 /** VOC mAP (11-point and all-point) and COCO AP of the teacher, the student before training and now, per class too. */
 export function EvalPanel() {
@@ -44,6 +100,16 @@ export function EvalPanel() {
         <button type="button" className="secondary" disabled={!ready || busy || ev.running} onClick={() => void evaluate(['now'])}>
           Student now only
         </button>
+        <button
+          type="button"
+          className="secondary"
+          data-testid="diagnose"
+          disabled={!ready || busy || ev.running}
+          title="Scores the student with the teacher's class scores, then its boxes, in its head, and its head on the teacher's neck outputs: where the lost points lie"
+          onClick={() => void diagnose()}
+        >
+          Where the student loses
+        </button>
         {busy && <span className="muted small">pause the training to evaluate</span>}
       </div>
       {ev.running && (
@@ -51,7 +117,7 @@ export function EvalPanel() {
           <div className="progress">
             <div className="bar" style={{ width: progress ? `${((progress.done / progress.total) * 100).toFixed(0)}%` : '0%' }} />
           </div>
-          <span className="muted small">{progress ? `${TARGETS.find((t) => t.id === progress.target)?.title}: ${progress.done} / ${progress.total} images` : 'starting…'}</span>
+          <span className="muted small">{progress ? `${PROGRESS_TITLES[progress.target]}: ${progress.done} / ${progress.total} images` : 'starting…'}</span>
         </div>
       )}
       {ev.error && (
@@ -59,6 +125,7 @@ export function EvalPanel() {
           {ev.error}
         </p>
       )}
+      {ev.diagnosis && <Diagnosis d={ev.diagnosis} />}
       {reports.length > 0 && (
         <>
           <table className="metrics" data-testid="eval-table">
