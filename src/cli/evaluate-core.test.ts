@@ -90,12 +90,14 @@ describe('runEvaluation', () => {
     const { fidelity, headSwap, report: student128 } = await runEvaluation(withTeacher);
     // Where it loses: the teacher's own mAP on the same images, and the student's with either half of its head swapped in.
     const teacherAlone = await runEvaluation(parseEvaluateCli(['--model', 'nanodet.manifest.json', '--data', FIXTURE_DIR, '--split', 'val', '--input-size', '128']));
-    expect(headSwap).toMatchObject({ teacher: teacherAlone.report.mapAll });
-    const swapped = headSwap as { teacherClasses: number; teacherBoxes: number };
-    expect(swapped.teacherClasses).toBeGreaterThan(student128.mapAll!);
-    expect(headSwap).toHaveProperty('teacherNeck');
-    expect(headSwapLine(0.417, { teacher: 0.646, teacherClasses: 0.592, teacherBoxes: 0.421, teacherNeck: 0.624 })).toMatch(/with the teacher's boxes 42\.1; its head on the teacher's neck outputs 62\.4\.$/);
-    expect(headSwapLine(0.417, { teacher: 0.646, teacherClasses: 0.592, teacherBoxes: 0.421 })).toBe(
+    expect(headSwap!.mapAll.teacher).toBe(teacherAlone.report.mapAll);
+    expect(headSwap!.mapAll.student).toBe(student128.mapAll);
+    expect(headSwap!.mapAll.teacherClasses).toBeGreaterThan(student128.mapAll!);
+    expect(headSwap!.problems).toEqual({});
+    expect(headSwap!.mapAll.teacherNeck).not.toBeNull();
+    const scores = (teacherNeck: number | null) => ({ mapAll: { teacher: 0.646, student: 0.417, teacherClasses: 0.592, teacherBoxes: 0.421, teacherNeck }, problems: {} });
+    expect(headSwapLine(scores(0.624))).toMatch(/with the teacher's boxes 42\.1; its head on the teacher's neck outputs 62\.4\.$/);
+    expect(headSwapLine(scores(null))).toBe(
       "Where it loses to the teacher (mAP all-point, same images): the teacher 64.6, this model 41.7; with the teacher's class scores in its head 59.2, with the teacher's boxes 42.1.",
     );
     expect(fidelity?.imageCount).toBe(10);

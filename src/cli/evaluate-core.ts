@@ -13,8 +13,7 @@ import type { FidelityReport } from '../eval/fidelity';
 import { loadModel, resolveManifest } from './node-lab';
 import { evaluateModel, fidelityOnSplit } from './run';
 import { checkManifest, checkSplits } from './validate';
-import type { GraphRunner } from '../detect/runner';
-import { headSwapProblem, headSwapRunner, neckSwapProblem, neckSwapRunner } from '../eval/head-swap';
+import { scoreSwaps, type SwapScores } from '../eval/head-swap';
 
 export const EVALUATE_USAGE = `Usage: npm run evaluate -- --model <manifest or model.json> --data <dir> --split <name> [options]
 
@@ -130,24 +129,22 @@ export function evaluationTable(report: DetectorEvalReport): string {
   return lines.join('\n');
 }
 
-/** The model's mAP with either half of its head taken from the teacher (src/eval/head-swap.ts), or why it cannot be. */
-export type HeadSwapResult =
-  | { teacher: number | null; teacherClasses: number | null; teacherBoxes: number | null; teacherNeck?: number | null; neckProblem?: string }
-  | { problem: string };
-
-/** One line: where the model loses to the teacher, from the head-swap scores. */
-export function headSwapLine(model: number | null, r: HeadSwapResult): string {
-  if ('problem' in r) return `Head halves not swapped with the teacher: ${r.problem}.`;
+/** One line: where the model loses to the teacher, from the swaps' scores (src/eval/head-swap.ts). */
+export function headSwapLine(r: SwapScores): string {
   const p = (x: number | null) => (x === null ? 'n/a' : (100 * x).toFixed(1));
-  const neck = r.neckProblem ? ` (the teacher's neck cannot be fed to it: ${r.neckProblem})` : r.teacherNeck !== undefined ? `; its head on the teacher's neck outputs ${p(r.teacherNeck)}` : '';
-  return `Where it loses to the teacher (mAP all-point, same images): the teacher ${p(r.teacher)}, this model ${p(model)}; with the teacher's class scores in its head ${p(r.teacherClasses)}, with the teacher's boxes ${p(r.teacherBoxes)}${neck}.`;
+  const m = r.mapAll;
+  const head = r.problems.head
+    ? `; head halves not swapped: ${r.problems.head}`
+    : `; with the teacher's class scores in its head ${p(m.teacherClasses)}, with the teacher's boxes ${p(m.teacherBoxes)}`;
+  const neck = r.problems.neck ? ` (the teacher's neck cannot be fed to it: ${r.problems.neck})` : m.teacherNeck !== null ? `; its head on the teacher's neck outputs ${p(m.teacherNeck)}` : '';
+  return `Where it loses to the teacher (mAP all-point, same images): the teacher ${p(m.teacher)}, this model ${p(m.student)}${head}${neck}.`;
 }
 
 /** Loads the model, scores it on the split and writes the JSON report when asked. */
 export async function runEvaluation(
   o: EvaluateCliOptions,
   onProgress?: (done: number, total: number) => void,
-): Promise<{ report: DetectorEvalReport; name: string; inputSize: number; fidelity?: FidelityReport; headSwap?: HeadSwapResult }> {
+): Promise<{ report: DetectorEvalReport; name: string; inputSize: number; fidelity?: FidelityReport; headSwap?: SwapScores }> {
   checkManifest(o.manifestPath, 'model');
   if (o.teacherPath) checkManifest(o.teacherPath, 'teacher');
   await checkSplits(o.dataDir, [o.split]);
@@ -157,22 +154,13 @@ export async function runEvaluation(
     const inputSize = o.inputSize ?? model.manifest.input.size;
     const report = await evaluateModel(model, o.dataDir, o.split, inputSize, undefined, onProgress);
     let fidelity: FidelityReport | undefined;
-    let headSwap: HeadSwapResult | undefined;
+    let headSwap: SwapScores | undefined;
     if (teacher) {
       fidelity = await fidelityOnSplit(teacher, model, o.dataDir, o.split, inputSize);
-      const problem = headSwapProblem(model.manifest, teacher.manifest);
-      if (problem) headSwap = { problem };
-      else {
-        const score = async (runner?: GraphRunner, handle = model) => (await evaluateModel(handle, o.dataDir, o.split, inputSize, undefined, undefined, runner)).mapAll;
-        headSwap = {
-          teacher: await score(undefined, teacher),
-          teacherClasses: await score(headSwapRunner(model, teacher, 'classes')),
-          teacherBoxes: await score(headSwapRunner(model, teacher, 'boxes')),
-        };
-        const neckProblem = neckSwapProblem(model.manifest, teacher.manifest);
-        if (neckProblem) headSwap.neckProblem = neckProblem;
-        else headSwap.teacherNeck = await score(neckSwapRunner(model, teacher));
-      }
+      // The model's own score is the report above: one evaluation pass fewer.
+      headSwap = await scoreSwaps(model, teacher, async (part, m, runner) =>
+        part === 'student' ? report.mapAll : (await evaluateModel(m, o.dataDir, o.split, inputSize, undefined, undefined, runner)).mapAll,
+      );
     }
     if (o.jsonPath) {
       const { images: _images, ...rest } = report;

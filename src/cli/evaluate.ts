@@ -28,7 +28,7 @@ async function main() {
   console.log(`${name} on ${options.split} (${report.counts.images} images, ${inputSize}x${inputSize}), in %:`);
   console.log(evaluationTable(report));
   if (fidelity) console.log(`\nAgreement with the teacher (${options.teacherPath}), ${fidelityLine(fidelity)}.`);
-  if (headSwap) console.log(headSwapLine(report.mapAll, headSwap));
+  if (headSwap) console.log(headSwapLine(headSwap));
   if (options.jsonPath) console.log(`\nWrote ${options.jsonPath}`);
 }
 

@@ -2,10 +2,22 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../cli/node-lab';
-import { teacherChannelsForStudent } from '../train/session';
+import { teacherChannelsForStudent, type ModelHandle } from '../train/session';
 import { headSwapProblem, headSwapRunner, neckSwapProblem, neckSwapRunner } from './head-swap';
 
 const values = (t: tf.Tensor) => Array.from(t.dataSync());
+
+/** The teacher and the install-time student, freed after `f`. */
+function withPair(name: string, f: (teacher: ModelHandle, student: ModelHandle) => void): void {
+  const teacher = loadModel('nanodet.manifest.json', { trainable: false, name: `${name}_teacher` });
+  const student = loadModel('nanodet-student.manifest.json', { trainable: false, name: `${name}_student` });
+  try {
+    f(teacher, student);
+  } finally {
+    teacher.graph.dispose();
+    student.graph.dispose();
+  }
+}
 
 describe('swapping head halves with the teacher', () => {
   beforeAll(async () => {
@@ -13,9 +25,7 @@ describe('swapping head halves with the teacher', () => {
   });
 
   it('puts the teacher\'s class logits (at the student\'s classes) or its box logits in the student\'s head, and keeps the rest', () => {
-    const teacher = loadModel('nanodet.manifest.json', { trainable: false, name: 'swap_teacher' });
-    const student = loadModel('nanodet-student.manifest.json', { trainable: false, name: 'swap_student' });
-    try {
+    withPair('swap', (teacher, student) => {
       expect(headSwapProblem(student.manifest, teacher.manifest)).toBeUndefined();
       const x = tf.randomNormal([1, 3, 128, 128], 0, 1, 'float32', 5);
       const heads = student.manifest.head.outputs;
@@ -36,16 +46,11 @@ describe('swapping head halves with the teacher', () => {
         expect(part(boxes[level]!, k, -1)).toEqual(part(fromT[level]!, kT, -1));
       }
       tf.dispose([x, ...own, ...fromT, ...classes, ...boxes]);
-    } finally {
-      teacher.graph.dispose();
-      student.graph.dispose();
-    }
+    });
   });
 
   it('feeds the teacher\'s neck outputs to the model\'s head: fed its own, a model gives its own outputs', () => {
-    const teacher = loadModel('nanodet.manifest.json', { trainable: false, name: 'neck_teacher' });
-    const student = loadModel('nanodet-student.manifest.json', { trainable: false, name: 'neck_student' });
-    try {
+    withPair('neck', (teacher, student) => {
       const x = tf.randomNormal([1, 3, 128, 128], 0, 1, 'float32', 6);
       const heads = teacher.manifest.head.outputs;
       const own = teacher.graph.execute(x, heads);
@@ -58,10 +63,7 @@ describe('swapping head halves with the teacher', () => {
       expect(fed.map((t) => t.shape)).toEqual(plain.map((t) => t.shape));
       expect(values(fed[0]!)).not.toEqual(values(plain[0]!));
       tf.dispose([x, ...own, ...self, ...fed, ...plain]);
-    } finally {
-      teacher.graph.dispose();
-      student.graph.dispose();
-    }
+    });
   });
 
   it('says why a pair cannot swap', () => {

@@ -19,12 +19,15 @@ interface Model {
   graph: TrainableGraph;
 }
 
+/** Whether both models read the same input tensor (the swaps feed one to both). */
+const sameInput = (a: ModelManifest, b: ModelManifest) => JSON.stringify(a.preprocess) === JSON.stringify(b.preprocess) && a.input.layout === b.input.layout;
+
 /** Why this pair cannot swap head halves; undefined when it can. */
 export function headSwapProblem(student: ModelManifest, teacher: ModelManifest): string | undefined {
   if (student.head.type !== 'gfl' || teacher.head.type !== 'gfl') return 'both heads must be GFL heads';
   if (student.head.strides.join() !== teacher.head.strides.join()) return `the strides differ (${teacher.head.strides.join(',')} and ${student.head.strides.join(',')})`;
   if (student.head.regMax !== teacher.head.regMax) return `reg_max differs (${teacher.head.regMax} and ${student.head.regMax})`;
-  if (JSON.stringify(student.preprocess) !== JSON.stringify(teacher.preprocess) || student.input.layout !== teacher.input.layout) return 'the two models preprocess their input differently';
+  if (!sameInput(student, teacher)) return 'the two models preprocess their input differently';
   const channels = teacherChannelsForStudent(teacher, student);
   const missing = student.classes.filter((_, i) => channels[i] === undefined);
   if (missing.length) return `the teacher has no class ${missing.join(', ')}`;
@@ -74,7 +77,7 @@ export function neckSwapProblem(student: ModelManifest, teacher: ModelManifest):
   if (!s.length || !t.length) return `${s.length ? 'the teacher' : 'the model'}'s manifest names no neck outputs (taps.neck)`;
   if (s.length !== t.length) return `the neck has ${t.length} levels in the teacher and ${s.length} in the model`;
   if ((student.taps?.layout ?? 'NCHW') !== (teacher.taps?.layout ?? 'NCHW')) return 'the two manifests read their taps in different layouts';
-  if (JSON.stringify(student.preprocess) !== JSON.stringify(teacher.preprocess) || student.input.layout !== teacher.input.layout) return 'the two models preprocess their input differently';
+  if (!sameInput(student, teacher)) return 'the two models preprocess their input differently';
   return undefined;
 }
 
@@ -102,5 +105,37 @@ export function neckSwapRunner(student: Model, teacher: Model): GraphRunner {
         tf.dispose(neck);
       }
     },
+  };
+}
+
+/** The parts of "where the student loses to the teacher", each scored alike on the same images. */
+export type SwapPart = 'teacher' | 'student' | 'teacherClasses' | 'teacherBoxes' | 'teacherNeck';
+
+/** Each part's score (null: not measured, or no objects), and why a swap could not be made. */
+export interface SwapScores {
+  mapAll: Record<SwapPart, number | null>;
+  problems: Partial<Record<'head' | 'neck', string>>;
+}
+
+/**
+ * Scores the teacher, the student, and the student with either head half or its neck input
+ * taken from the teacher, through `score` (an evaluation of a model, run by `runner` when given);
+ * a swap the pair cannot make is skipped with its reason. The command line and the lab share it.
+ */
+export async function scoreSwaps<M extends Model>(student: M, teacher: M, score: (part: SwapPart, model: M, runner?: GraphRunner) => Promise<number | null>): Promise<SwapScores> {
+  const problems: SwapScores['problems'] = {};
+  const head = headSwapProblem(student.manifest, teacher.manifest);
+  const neck = neckSwapProblem(student.manifest, teacher.manifest);
+  if (head) problems.head = head;
+  if (neck) problems.neck = neck;
+  return {
+    mapAll: {
+      teacher: await score('teacher', teacher),
+      student: await score('student', student),
+      teacherClasses: head ? null : await score('teacherClasses', student, headSwapRunner(student, teacher, 'classes')),
+      teacherBoxes: head ? null : await score('teacherBoxes', student, headSwapRunner(student, teacher, 'boxes')),
+      teacherNeck: neck ? null : await score('teacherNeck', student, neckSwapRunner(student, teacher)),
+    },
+    problems,
   };
 }

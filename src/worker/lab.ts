@@ -40,8 +40,7 @@ import { RunStore, type RunProblem, type StorageUse } from '../provenance/run-st
 import { readRunFile, runFileName, runJson, runZip } from '../provenance/run-file';
 import { sha256Hex } from '../provenance/sha256';
 import { PROJECT_VERSION } from '../provenance/version';
-import { headSwapProblem, headSwapRunner, neckSwapProblem, neckSwapRunner } from '../eval/head-swap';
-import type { GraphRunner } from '../detect/runner';
+import { scoreSwaps, type SwapPart, type SwapScores } from '../eval/head-swap';
 
 export type { PhotosInfo };
 export type { LogRow, ModelCardData, RunProblem, RunRecord, RunSummary, StorageUse };
@@ -114,23 +113,20 @@ export interface RunsList {
 
 export type EvalTarget = 'teacher' | 'before' | 'now';
 
-/** The parts of "where the student loses to the teacher" (src/eval/head-swap.ts), each scored on the evaluation split. */
-export type DiagnosisPart = 'teacher' | 'student' | 'teacherClasses' | 'teacherBoxes' | 'teacherNeck';
+/** The parts of "where the student loses to the teacher" (src/eval/head-swap.ts). */
+export type DiagnosisPart = SwapPart;
 
 /**
- * Where the student now loses to the teacher: VOC mAP (all-point) of both, and of the student with
- * the teacher's class scores or boxes in its head, or its head fed the teacher's neck outputs.
- * A part the pair cannot swap is null, with the reason.
+ * Where the student now loses to the teacher, on the evaluation split: VOC mAP (all-point) of
+ * both, and of the student with the teacher's class scores or boxes in its head, or its head fed
+ * the teacher's neck outputs. A part the pair cannot swap is null, with the reason.
  */
-export interface LossDiagnosis {
+export interface LossDiagnosis extends SwapScores {
   split: string;
   inputSize: number;
   images: number;
   /** The student's training step when it was measured. */
   step: number;
-  mapAll: Record<DiagnosisPart, number | null>;
-  /** Why the head halves or the neck could not be swapped, when they could not. */
-  problems: Partial<Record<'head' | 'neck', string>>;
 }
 
 /** Training events as the page receives them (panel maps stay in the worker). */
@@ -742,23 +738,11 @@ export class Lab {
       const inputSize = config.schedule.inputSize;
       const images = limit(data.val.images, config.lab?.maxEvalImages);
       const loader = data.loader('val');
-      const score = async (part: DiagnosisPart, model: ModelHandle, runner?: GraphRunner) => {
+      const scores = await scoreSwaps(student, teacher, async (part, model, runner) => {
         const onProgress = (done: number, total: number) => this.emit({ type: 'eval-progress', target: part, done, total });
         return (await evaluateModel(model, images, loader, { inputSize, student: student.manifest, runner, onProgress })).mapAll;
-      };
-      const problems: LossDiagnosis['problems'] = {};
-      const head = headSwapProblem(student.manifest, teacher.manifest);
-      const neck = neckSwapProblem(student.manifest, teacher.manifest);
-      if (head) problems.head = head;
-      if (neck) problems.neck = neck;
-      const mapAll: LossDiagnosis['mapAll'] = {
-        teacher: await score('teacher', teacher),
-        student: await score('student', student),
-        teacherClasses: head ? null : await score('teacherClasses', student, headSwapRunner(student, teacher, 'classes')),
-        teacherBoxes: head ? null : await score('teacherBoxes', student, headSwapRunner(student, teacher, 'boxes')),
-        teacherNeck: neck ? null : await score('teacherNeck', student, neckSwapRunner(student, teacher)),
-      };
-      return { split: data.val.split, inputSize, images: images.length, step: this.studentStep, mapAll, problems };
+      });
+      return { split: data.val.split, inputSize, images: images.length, step: this.studentStep, ...scores };
     });
   }
 
