@@ -37,6 +37,8 @@ teacher on plain photos (no labels needed). Deterministic: the same photos give 
   --object-repeat <n>     the weight of each such position in the fit              [${DEFAULT_DERIVATION.objectRepeat}]
   --ridge-toward zero|teacher  what the ridge pulls a refit filter towards: zero, or the
                           teacher's own filter at the kept channels                 [zero]
+  --select energy|refit   channels kept by the energy each sends into its readers, or greedily
+                          by how much the readers' refit loses without it         [${DEFAULT_DERIVATION.selection}]
   --refit readers|downstream|none  refit the readers of pruned channels, or every conv after them [${DEFAULT_DERIVATION.refit}]
   --seed <n>              [1]
   --threads <n|all>       wasm kernel threads, 1 to 8 (the weights do not depend on it)  [all]
@@ -80,6 +82,7 @@ async function main() {
         'object-repeat': { type: 'string' },
         'ridge-toward': { type: 'string' },
         refit: { type: 'string' },
+        select: { type: 'string' },
         seed: { type: 'string' },
         threads: { type: 'string' },
         evaluate: { type: 'string' },
@@ -112,6 +115,7 @@ async function main() {
     ridgeToward: values['ridge-toward'] === undefined || values['ridge-toward'] === 'zero' || values['ridge-toward'] === 'teacher' ? (values['ridge-toward'] as 'zero' | 'teacher' | undefined) : fail(`--ridge-toward is zero or teacher, not "${values['ridge-toward']}".`),
     objectRows: num(values['object-rows'], 'object-rows', (n) => n >= 0 && n < 1, 'a score in [0, 1)') ?? DEFAULT_DERIVATION.objectRows,
     refit: refit as DeriveOptions['refit'],
+    selection: values.select === undefined || values.select === 'energy' || values.select === 'refit' ? (values.select ?? DEFAULT_DERIVATION.selection) : fail(`--select is energy or refit, not "${values.select}".`),
   };
   const maxImages = num(values.images, 'images', (n) => Number.isInteger(n) && n > 0, 'a positive integer') ?? DEFAULT_DERIVATION.images;
   const out = resolve(values.out);

@@ -19,6 +19,7 @@ import { replaceBlocksWithConv, type ReplacedBlock } from './replace-blocks';
 import type { TrainableGraph } from '../graph/executor';
 import type { ModelManifest } from '../models/manifest';
 import { analyzeChannels, keptChannelsAt, pruneChannels, type ChannelAnalysis, type ChannelUnit } from './channels';
+import { readerStates, selectChannels } from './select';
 import { refitConvolutions, topologicalOrder, type RefitReport, type RefitTarget } from './refit';
 
 export interface DeriveOptions {
@@ -47,6 +48,12 @@ export interface DeriveOptions {
   replaceBlocks?: number;
   /** Which convs get a least-squares refit: the readers of pruned channels (default; measured best), every conv after the first pruned one, or none. */
   refit?: 'downstream' | 'readers' | 'none';
+  /**
+   * How the channels each layer keeps are chosen: by the energy each sends into its readers,
+   * alone ('energy'), or greedily by how much the readers' least-squares refit loses without it
+   * ('refit', which sees that two channels carrying the same signal need only one of them).
+   */
+  selection?: 'energy' | 'refit';
   /** Keep the dataset's classes (default: the 20 VOC classes when the teacher has them all). */
   classes?: readonly string[];
   /** Where the calibration photos came from, for the manifest. */
@@ -74,7 +81,7 @@ export interface DerivedStudent {
 }
 
 /** The default derivation, chosen by measurement (see the README's table of variants). */
-export const DEFAULT_DERIVATION = { macs: 0.6, images: 32, headWeight: 1, rowsPerImage: 256, ridge: 1e-2, channelMultiple: 4, replaceBlocks: 0, refit: 'readers', objectRows: 0, objectRepeat: 10 } as const;
+export const DEFAULT_DERIVATION = { macs: 0.6, images: 32, headWeight: 1, rowsPerImage: 256, ridge: 1e-2, channelMultiple: 4, replaceBlocks: 0, refit: 'readers', objectRows: 0, objectRepeat: 10, selection: 'energy' } as const;
 
 const round = (v: number, multiple: number, max: number) => Math.min(max, Math.max(multiple, Math.round(v / multiple) * multiple));
 const dataInputs = (n: TfNodeDef) => (n.input ?? []).filter((i) => !i.startsWith('^')).map((i) => parseTensorRef(i).node);
@@ -236,13 +243,19 @@ export async function deriveStudent(teacher: tf.io.ModelArtifacts, teacherManife
         throw new Error(`A student at ${(100 * options.macs).toFixed(0)}% of the teacher's MACs cannot be reached by pruning channels: the smallest this graph allows is ${((100 * floor) / teacherProfile.macs).toFixed(0)}%. Ask for a larger fraction.`);
       }
     }
-    const keep = new Map<string, number[]>();
-    for (const u of analysis.units) {
-      const count = plan.get(u.producer)!;
-      if (count >= u.channels) continue;
-      const s = scores.get(u.producer)!;
-      const ranked = Array.from(s.keys()).sort((a, b) => s[b]! - s[a]! || a - b);
-      keep.set(u.producer, ranked.slice(0, count).sort((a, b) => a - b));
+    let keep = new Map<string, number[]>();
+    if ((options.selection ?? d.selection) === 'refit') {
+      progress('selection', 0, 1);
+      const states = await readerStates(parts.topology, unpruned, parts.weights, analysis, readers, batches, { ridge: options.ridge ?? d.ridge });
+      keep = selectChannels(analysis.units, plan, states);
+    } else {
+      for (const u of analysis.units) {
+        const count = plan.get(u.producer)!;
+        if (count >= u.channels) continue;
+        const s = scores.get(u.producer)!;
+        const ranked = Array.from(s.keys()).sort((a, b) => s[b]! - s[a]! || a - b);
+        keep.set(u.producer, ranked.slice(0, count).sort((a, b) => a - b));
+      }
     }
     pruned = pruneChannels(parts, analysis, keep);
     student = graphFromArtifacts(await artifactsFromParts(pruned), { trainable: true, name: 'derived-student' });
