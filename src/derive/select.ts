@@ -3,10 +3,11 @@
  * the channels worth keeping are the ones the refit cannot rebuild from the others. Ranking each
  * channel alone by its energy keeps two copies of a redundant signal and drops a weak but unique
  * one; here channels are removed one at a time, each time the one whose loss raises the readers'
- * refit error least, with the error computed exactly from the readers' input covariance.
+ * refit error least, computed from the readers' input covariance. (On NanoDet-g it scores lower
+ * than the energy ranking over five calibration sets, README: an option, not the default.)
  *
- * For one reader with input patch columns X (centred covariance C), teacher filter W and ridge λ,
- * the refit from a column set S leaves the error E(S) = tr(WᵀCW) − tr(VᵀP V) with V = C W and
+ * For one reader with input columns X (centred covariance C), teacher filter W and ridge λ, the
+ * refit from a column set S leaves the error E(S) = tr(WᵀCW) − tr(VᵀP V) with V = C W and
  * P = (C_SS + λI)⁻¹. Dropping the column group G of one channel raises it by tr(β_Gᵀ P_GG⁻¹ β_G),
  * β = P V, and P, β are downdated in place (the rows and columns of G become zero).
  */
@@ -148,7 +149,6 @@ export function selectChannels(units: readonly { producer: string; channels: num
   for (const u of units) {
     const count = counts.get(u.producer) ?? u.channels;
     if (count >= u.channels) continue;
-
     const alive = new Set(Array.from({ length: u.channels }, (_, c) => c));
     const states = u.consumers.map((c) => readers.get(c)).filter((r): r is ReaderState => !!r);
     while (alive.size > count) {
