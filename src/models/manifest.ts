@@ -34,6 +34,12 @@ export interface ModelManifest {
     calibration?: { images: number; inputSize: number; sha256?: string; source?: string };
     /** MACs as a fraction of the source model's at `input.size`. */
     macsFraction?: number;
+    /**
+     * When several students were derived, one per set of calibration photos, and this one kept:
+     * every candidate's photos (indices in the folder's name order) and its score on the
+     * annotated split it was chosen on.
+     */
+    choice?: { data: string; split: string; inputSize: number; chosen: number; candidates: { photos: [number, number]; mapAll: number; cocoAp: number }[] };
   };
   /** Size and cost, for the UI: parameters, and multiply-accumulates per image at `input.size`. */
   profile?: { parameters: number; macs: number };

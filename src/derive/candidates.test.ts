@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { bestCandidate, photoSets } from './candidates';
+
+describe('candidates from several photo sets', () => {
+  it('deals consecutive disjoint sets and says what is missing', () => {
+    expect(photoSets(160, 32, 5)).toEqual([
+      [0, 32],
+      [32, 64],
+      [64, 96],
+      [96, 128],
+      [128, 160],
+    ]);
+    expect(photoSets(40, 32, 1)).toEqual([[0, 32]]);
+    expect(() => photoSets(150, 32, 5)).toThrow('5 candidates of 32 photos each need 160 photos; the folder has 150 that decode');
+    expect(() => photoSets(160, 32, 0)).toThrow(/positive integer/);
+  });
+
+  it('keeps the highest mAP, then the highest COCO AP, then the first', () => {
+    // The five default students' scores on fold 1's twenty choosing images (README).
+    const fold1 = [51.0, 37.0, 39.8, 36.6, 37.6].map((mapAll) => ({ mapAll, cocoAp: 0 }));
+    expect(bestCandidate(fold1)).toBe(0);
+    expect(bestCandidate([{ mapAll: 0.3, cocoAp: 0.1 }, { mapAll: 0.3, cocoAp: 0.2 }, { mapAll: 0.2, cocoAp: 0.9 }])).toBe(1);
+    expect(bestCandidate([{ mapAll: 0.3, cocoAp: 0.2 }, { mapAll: 0.3, cocoAp: 0.2 }])).toBe(0);
+    expect(() => bestCandidate([])).toThrow(/No candidates/);
+  });
+});

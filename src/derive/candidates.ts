@@ -1,0 +1,34 @@
+/**
+ * Deriving from several sets of photos and keeping the student that scores best on annotated
+ * images. Which photos calibrate a derivation moves the student's mAP as much as any setting
+ * does (README: 27.0 to 41.7 over five sets of 32), and no label-free measure found the better
+ * set; the annotated training images do, and the choice holds on held-out images (cross-validated
+ * over three folds, README).
+ */
+
+/** Consecutive disjoint sets of `perSet` items out of `total`: [start, end) index ranges. */
+export function photoSets(total: number, perSet: number, count: number): [number, number][] {
+  if (!(Number.isInteger(count) && count >= 1)) throw new Error(`The number of candidates must be a positive integer, got ${count}.`);
+  if (total < perSet * count) {
+    throw new Error(`${count} candidates of ${perSet} photos each need ${perSet * count} photos; the folder has ${total} that decode. Add photos, or ask for fewer candidates or fewer photos each (--candidates, --images).`);
+  }
+  return Array.from({ length: count }, (_, i) => [i * perSet, (i + 1) * perSet]);
+}
+
+export interface CandidateScore {
+  /** VOC mAP all-point on the choosing split. */
+  mapAll: number;
+  /** COCO AP on the same split, to break ties. */
+  cocoAp: number;
+}
+
+/** The index of the best candidate: highest mAP, then COCO AP, then the first. */
+export function bestCandidate(scores: readonly CandidateScore[]): number {
+  if (scores.length === 0) throw new Error('No candidates to choose from.');
+  let best = 0;
+  scores.forEach((s, i) => {
+    const b = scores[best]!;
+    if (s.mapAll > b.mapAll || (s.mapAll === b.mapAll && s.cocoAp > b.cocoAp)) best = i;
+  });
+  return best;
+}
