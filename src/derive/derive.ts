@@ -144,6 +144,48 @@ function biasAddOf(parts: GraphParts, analysis: ChannelAnalysis, conv: string): 
   return undefined;
 }
 
+/**
+ * Each unit channel's score: the energy it sends into each reader (its mean square on the photos
+ * times the reader's filter norm at that input), relative to that reader's output energy, summed
+ * over its readers.
+ */
+async function energyScores(parts: GraphParts, analysis: ChannelAnalysis, graph: TrainableGraph, readers: readonly string[], batches: readonly tf.Tensor4D[]): Promise<Map<string, Float64Array>> {
+  const readerInputs = readers.map((c) => dataInputs(parts.topology.node.find((n) => n.name === c)!)[0]!);
+  const readerTargets = readers.map((c) => biasAddOf(parts, analysis, c)?.node ?? c);
+  const stats = await meanSquares(graph, [...new Set([...readerInputs, ...readerTargets])], batches);
+  const scores = new Map(analysis.units.map((u) => [u.producer, new Float64Array(u.channels)]));
+  readers.forEach((c, r) => {
+    const p = analysis.provenance.get(readerInputs[r]!);
+    if (!p) return;
+    const filter = parts.weights[dataInputs(parts.topology.node.find((n) => n.name === c)!)[1]!]!;
+    const [kh, kw, cin, cout] = filter.shape as number[];
+    const w = filter.dataSync();
+    const inMsq = stats.get(readerInputs[r]!)!;
+    const outMsq = stats.get(readerTargets[r]!)!;
+    const outEnergy = outMsq.reduce((a, b) => a + b, 0) / outMsq.length || 1;
+    p.sources.forEach((s, i) => {
+      if (!s || !scores.has(s.unit)) return;
+      let norm = 0;
+      for (let k = 0; k < kh! * kw!; k++) for (let o = 0; o < cout!; o++) norm += w[(k * cin! + i) * cout! + o]! ** 2;
+      scores.get(s.unit)![s.channel]! += (inMsq[i]! * norm) / outEnergy;
+    });
+  });
+  return scores;
+}
+
+/** The `plan`'s count of each unit's channels with the highest scores, ascending; units kept whole are left out. */
+function keepByEnergy(units: readonly ChannelUnit[], plan: Map<string, number>, scores: Map<string, Float64Array>): Map<string, number[]> {
+  const keep = new Map<string, number[]>();
+  for (const u of units) {
+    const count = plan.get(u.producer)!;
+    if (count >= u.channels) continue;
+    const s = scores.get(u.producer)!;
+    const ranked = Array.from(s.keys()).sort((a, b) => s[b]! - s[a]! || a - b);
+    keep.set(u.producer, ranked.slice(0, count).sort((a, b) => a - b));
+  }
+  return keep;
+}
+
 export function calibrationBatches(images: readonly RgbImage[], manifest: Pick<ModelManifest, 'preprocess' | 'input'>, inputSize: number, batchSize: number): tf.Tensor4D[] {
   const batches: tf.Tensor4D[] = [];
   for (let i = 0; i < images.length; i += batchSize) {
@@ -199,29 +241,7 @@ export async function deriveStudent(teacher: tf.io.ModelArtifacts, teacherManife
     const analysis = analyzeChannels(parts, shapes, outputs);
     if (analysis.units.length === 0) throw new Error('This teacher has no convolution channels that can be pruned (every conv output feeds a sum, a reshape or an output).');
 
-    // Rank channels: a channel matters by the energy it sends into each reader, relative to that reader's output energy.
     const readers = [...new Set(analysis.units.flatMap((u) => u.consumers))];
-    const readerInputs = readers.map((c) => dataInputs(parts.topology.node.find((n) => n.name === c)!)[0]!);
-    const readerTargets = readers.map((c) => biasAddOf(parts, analysis, c)?.node ?? c);
-    progress('statistics', 0, 1);
-    const stats = await meanSquares(unpruned, [...new Set([...readerInputs, ...readerTargets])], batches);
-    const scores = new Map(analysis.units.map((u) => [u.producer, new Float64Array(u.channels)]));
-    readers.forEach((c, r) => {
-      const p = analysis.provenance.get(readerInputs[r]!);
-      if (!p) return;
-      const filter = parts.weights[dataInputs(parts.topology.node.find((n) => n.name === c)!)[1]!]!;
-      const [kh, kw, cin, cout] = filter.shape as number[];
-      const w = filter.dataSync();
-      const inMsq = stats.get(readerInputs[r]!)!;
-      const outMsq = stats.get(readerTargets[r]!)!;
-      const outEnergy = outMsq.reduce((a, b) => a + b, 0) / outMsq.length || 1;
-      p.sources.forEach((s, i) => {
-        if (!s || !scores.has(s.unit)) return;
-        let norm = 0;
-        for (let k = 0; k < kh! * kw!; k++) for (let o = 0; o < cout!; o++) norm += w[(k * cin! + i) * cout! + o]! ** 2;
-        scores.get(s.unit)![s.channel]! += (inMsq[i]! * norm) / outEnergy;
-      });
-    });
 
     // The keep ratio that meets the MAC budget (bisection; MACs grow with the ratio).
     const headConvs = new Set(teacherManifest.head.outputs.flatMap((h) => dataInputs(parts.topology.node.find((n) => n.name === h)!)));
@@ -243,19 +263,13 @@ export async function deriveStudent(teacher: tf.io.ModelArtifacts, teacherManife
         throw new Error(`A student at ${(100 * options.macs).toFixed(0)}% of the teacher's MACs cannot be reached by pruning channels: the smallest this graph allows is ${((100 * floor) / teacherProfile.macs).toFixed(0)}%. Ask for a larger fraction.`);
       }
     }
-    let keep = new Map<string, number[]>();
+    let keep: Map<string, number[]>;
     if ((options.selection ?? d.selection) === 'refit') {
       progress('selection', 0, 1);
-      const states = await readerStates(parts.topology, unpruned, parts.weights, analysis, readers, batches, { ridge: options.ridge ?? d.ridge });
-      keep = selectChannels(analysis.units, plan, states);
+      keep = selectChannels(analysis.units, plan, await readerStates(parts.topology, unpruned, parts.weights, analysis, readers, batches, { ridge: options.ridge ?? d.ridge }));
     } else {
-      for (const u of analysis.units) {
-        const count = plan.get(u.producer)!;
-        if (count >= u.channels) continue;
-        const s = scores.get(u.producer)!;
-        const ranked = Array.from(s.keys()).sort((a, b) => s[b]! - s[a]! || a - b);
-        keep.set(u.producer, ranked.slice(0, count).sort((a, b) => a - b));
-      }
+      progress('statistics', 0, 1);
+      keep = keepByEnergy(analysis.units, plan, await energyScores(parts, analysis, unpruned, readers, batches));
     }
     pruned = pruneChannels(parts, analysis, keep);
     student = graphFromArtifacts(await artifactsFromParts(pruned), { trainable: true, name: 'derived-student' });

@@ -47,41 +47,42 @@ export function readerState(conv: string, covariance: Float64Array, filter: Arra
   const lambda = Math.max((ridge * trace) / k, 1e-12);
   const a = Float64Array.from(covariance);
   for (let i = 0; i < k; i++) a[i * k + i]! += lambda;
-  choleskyInPlace(a, k);
-  const identity = new Float64Array(k * k);
-  for (let i = 0; i < k; i++) identity[i * k + i] = 1;
-  const precision = choleskySolve(a, k, identity, k);
+  const precision = inverseSpd(a, k);
   // V = C W, β = P V, variance = tr(Wᵀ V).
-  const v = new Float64Array(k * m);
-  for (let i = 0; i < k; i++) {
-    for (let p = 0; p < k; p++) {
-      const c = covariance[i * k + p]!;
-      if (c === 0) continue;
-      for (let j = 0; j < m; j++) v[i * m + j]! += c * filter[p * m + j]!;
-    }
-  }
+  const v = multiply(covariance, filter, k, m);
   let variance = 0;
   for (let i = 0; i < k * m; i++) variance += filter[i]! * v[i]!;
-  const coef = new Float64Array(k * m);
-  for (let i = 0; i < k; i++) {
-    for (let p = 0; p < k; p++) {
-      const c = precision[i * k + p]!;
-      if (c === 0) continue;
-      for (let j = 0; j < m; j++) coef[i * m + j]! += c * v[p * m + j]!;
-    }
-  }
+  const coef = multiply(precision, v, k, m);
   return { conv, columns: k, outputs: m, precision, coef, variance: Math.max(variance, 1e-12), groups };
 }
 
-/** P_GG⁻¹ for a small group, by Cholesky (G is a handful of columns). */
+/** The inverse of a symmetric positive-definite K x K matrix (overwritten with its Cholesky factor). */
+function inverseSpd(a: Float64Array, k: number): Float64Array {
+  choleskyInPlace(a, k);
+  const identity = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) identity[i * k + i] = 1;
+  return choleskySolve(a, k, identity, k);
+}
+
+/** A B for A K x K and B K x M, row-major (zeros of A skipped: removed columns are zero). */
+function multiply(a: ArrayLike<number>, b: ArrayLike<number>, k: number, m: number): Float64Array {
+  const out = new Float64Array(k * m);
+  for (let i = 0; i < k; i++) {
+    for (let p = 0; p < k; p++) {
+      const c = a[i * k + p]!;
+      if (c === 0) continue;
+      for (let j = 0; j < m; j++) out[i * m + j]! += c * b[p * m + j]!;
+    }
+  }
+  return out;
+}
+
+/** P_GG⁻¹ for a small group (G is a handful of columns). */
 function groupInverse(r: ReaderState, cols: readonly number[]): Float64Array {
   const g = cols.length;
   const a = new Float64Array(g * g);
   for (let i = 0; i < g; i++) for (let j = 0; j < g; j++) a[i * g + j] = r.precision[cols[i]! * r.columns + cols[j]!]!;
-  choleskyInPlace(a, g);
-  const identity = new Float64Array(g * g);
-  for (let i = 0; i < g; i++) identity[i * g + i] = 1;
-  return choleskySolve(a, g, identity, g);
+  return inverseSpd(a, g);
 }
 
 /** How much the reader's refit error (relative to its output variance) rises if these columns go. */
