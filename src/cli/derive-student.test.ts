@@ -24,7 +24,7 @@ describe('derive-student: choosing among candidates', () => {
     // voc-unlabeled holds 160 photos: six sets of 32 need 192.
     const run = deriveStudentCli(['--calibration', unlabeled, '--out', out(), '--candidates', '6', '--choose-on', join(unlabeled, '..', 'voc-fixture')]);
     expect(run.status).toBe(2);
-    expect(run.stderr).toContain('6 candidates of 32 photos each need 192 photos; the folder has 160 that decode.');
+    expect(run.stderr).toContain('6 candidates of 32 photos each need 192 photos; 160 are available.');
     expect(run.stdout).not.toContain('Deriving');
   });
 });

@@ -11,7 +11,7 @@ describe('candidates from several photo sets', () => {
       [128, 160],
     ]);
     expect(photoSets(40, 32, 1)).toEqual([[0, 32]]);
-    expect(() => photoSets(150, 32, 5)).toThrow('5 candidates of 32 photos each need 160 photos; the folder has 150 that decode');
+    expect(() => photoSets(150, 32, 5)).toThrow('5 candidates of 32 photos each need 160 photos; 150 are available. Add photos, or ask for fewer candidates or fewer photos each.');
     expect(() => photoSets(160, 32, 0)).toThrow(/positive integer/);
   });
 

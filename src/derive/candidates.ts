@@ -10,7 +10,7 @@
 export function photoSets(total: number, perSet: number, count: number): [number, number][] {
   if (!(Number.isInteger(count) && count >= 1)) throw new Error(`The number of candidates must be a positive integer, got ${count}.`);
   if (total < perSet * count) {
-    throw new Error(`${count} candidates of ${perSet} photos each need ${perSet * count} photos; the folder has ${total} that decode. Add photos, or ask for fewer candidates or fewer photos each (--candidates, --images).`);
+    throw new Error(`${count} candidates of ${perSet} photos each need ${perSet * count} photos; ${total} are available. Add photos, or ask for fewer candidates or fewer photos each.`);
   }
   return Array.from({ length: count }, (_, i) => [i * perSet, (i + 1) * perSet]);
 }

@@ -21,6 +21,7 @@ import { Optimizer } from '../train/optimizer';
 import { checkPair, createSession, type DistillSession, type ModelHandle } from '../train/session';
 import { NonFiniteLossError, train, type TrainEvent } from '../train/trainer';
 import { deriveStudent as deriveFromTeacher, DEFAULT_DERIVATION } from '../derive/derive';
+import { bestCandidate, photoSets, type CandidateScore } from '../derive/candidates';
 import { artifactsToFiles } from '../graph/export';
 import { currentWebGpuDevice, selectBackend, type BackendName, type BackendReport } from './backend';
 import { LabData, limit, openSource, type DataInfo, type DataInput, type SplitInfo } from './data';
@@ -149,6 +150,25 @@ export interface DeriveRequest {
   macs: number;
   images: number;
   calibrationSize?: number;
+  /**
+   * Derive this many students, each calibrated on its own `images` photos, and keep the one that
+   * scores best on the annotated training split (default 1: no choice). Which photos calibrate
+   * moves the student's mAP as much as any setting (README, "Choosing among photo sets").
+   */
+  candidates?: number;
+  /** Input side the candidates are scored at (the experiment's); the teacher's when absent. */
+  chooseSize?: number;
+  /** At most this many training images score the candidates (the run's own cap; all when absent or 0). */
+  chooseImages?: number;
+}
+
+/** How a choice among derived candidates went: each candidate's photos and scores on the training split. */
+export interface DerivationChoice {
+  split: string;
+  images: number;
+  inputSize: number;
+  chosen: number;
+  candidates: { photos: [number, number]; mapAll: number; cocoAp: number }[];
 }
 
 /** What a derivation made, for the UI. */
@@ -160,6 +180,8 @@ export interface DerivationSummary {
   prunedConvs: number;
   refitConvs: number;
   seconds: number;
+  /** Present when several candidates were derived and one kept. */
+  choice?: DerivationChoice;
 }
 
 /** One point of the loss curves: the total ('loss') and every term at a step. */
@@ -344,8 +366,10 @@ export class Lab {
   }
 
   /**
-   * Derives a smaller student from the teacher, calibrated on the loaded training photos (their
-   * annotations are not used), and makes it the student. A failure keeps the student that was there.
+   * Derives a smaller student from the teacher, calibrated on the loaded plain photos or else the
+   * training split's images (their annotations unused), and makes it the student. With several
+   * candidates, each is calibrated on its own photos and the one that scores best on the annotated
+   * training split is kept; the evaluation split stays unseen. A failure keeps the student that was there.
    */
   deriveStudent(request: DeriveRequest): Promise<{ info: ModelInfo; summary: DerivationSummary }> {
     return this.serial(async () => {
@@ -353,21 +377,60 @@ export class Lab {
       if (this.run) throw new Error('Stop the training before deriving a student.');
       const teacher = this.requireModel('teacher');
       if (!this.data && !this.photos) throw new Error('Load your photos first (a VOC folder or archive, or a folder of plain photos): the student is derived from them.');
+      const count = request.candidates ?? 1;
+      if (count > 1 && !this.data) throw new Error('Choosing among candidates scores them on annotated images: load a VOC folder or archive too, or derive one student.');
       // Calibration: the plain photos when there are some, else the training split's images (labels unused).
-      const wanted = Math.max(0, Math.floor(request.images));
-      const ids = this.photos ? this.photos.images(wanted).map((i) => i.id) : this.data!.train.images.map((i) => i.id).sort().slice(0, wanted);
+      const perSet = Math.max(0, Math.floor(request.images));
+      const ids = this.photos ? this.photos.images(perSet * count).map((i) => i.id) : this.data!.train.images.map((i) => i.id).sort().slice(0, perSet * count);
+      const sets = count > 1 ? photoSets(ids.length, perSet, count) : [[0, ids.length] as [number, number]];
       const load = this.photos ? this.photos.loader() : this.data!.loader('train');
       const origin = this.photos ? `${this.photos.info().label}` : `${this.data!.info().label}, split ${this.data!.train.split}`;
-      const images = [];
-      for (const id of ids) images.push(await load(id));
-      const derived = await deriveFromTeacher(teacher.artifacts, teacher.handle.manifest, images, {
-        ...DEFAULT_DERIVATION,
-        macs: request.macs,
-        calibrationSize: request.calibrationSize,
-        batchSize: 4,
-        calibrationInfo: { source: origin },
-        onProgress: (stage, done, total) => this.emit({ type: 'derive-progress', stage, done, total }),
-      });
+      const chooseSize = request.chooseSize ?? teacher.handle.manifest.input.size;
+      // The data is loaded in the current student's label space; a derived student speaks the teacher's.
+      const labelSpace = this.models.get('student')?.handle.manifest ?? teacher.handle.manifest;
+      let derived: Awaited<ReturnType<typeof deriveFromTeacher>> | undefined;
+      let images = 0;
+      const scores: CandidateScore[] = [];
+      for (const [i, [from, to]] of sets.entries()) {
+        const photos = [];
+        for (const id of ids.slice(from, to)) photos.push(await load(id));
+        const candidate = await deriveFromTeacher(teacher.artifacts, teacher.handle.manifest, photos, {
+          ...DEFAULT_DERIVATION,
+          macs: request.macs,
+          calibrationSize: request.calibrationSize,
+          batchSize: 4,
+          calibrationInfo: { source: count > 1 ? `${origin}, photos ${from + 1}–${to} in name order` : origin },
+          onProgress: (stage, done, total) => this.emit({ type: 'derive-progress', stage: count > 1 ? `candidate ${i + 1} of ${count}: ${stage}` : stage, done, total }),
+        });
+        if (count === 1) {
+          derived = candidate;
+          images = photos.length;
+          break;
+        }
+        const data = this.data!;
+        const handle = buildHandle('teacher', candidate.manifest, candidate.artifacts);
+        try {
+          const report = await evaluateModel(handle, limit(data.train.images, request.chooseImages), data.loader('train'), {
+            inputSize: chooseSize,
+            student: labelSpace,
+            onProgress: (done, total) => this.emit({ type: 'derive-progress', stage: `candidate ${i + 1} of ${count}: scoring on ${data.train.split}`, done, total }),
+          });
+          scores.push({ mapAll: report.mapAll ?? 0, cocoAp: report.coco.ap ?? 0 });
+        } finally {
+          handle.graph.dispose();
+        }
+        if (bestCandidate(scores) === i) {
+          derived = candidate;
+          images = photos.length;
+        }
+      }
+      if (!derived) throw new Error('No student was derived.');
+      let choice: DerivationChoice | undefined;
+      if (count > 1) {
+        const data = this.data!;
+        choice = { split: data.train.split, images: limit(data.train.images, request.chooseImages).length, inputSize: chooseSize, chosen: bestCandidate(scores), candidates: sets.map((photos, i) => ({ photos, mapAll: scores[i]!.mapAll, cocoAp: scores[i]!.cocoAp })) };
+        derived.manifest.derivedFrom = { ...derived.manifest.derivedFrom!, choice: { data: data.info().label, split: choice.split, inputSize: chooseSize, chosen: choice.chosen, candidates: choice.candidates } };
+      }
       const { modelJson, weights } = artifactsToFiles(derived.artifacts, 'model.bin');
       const encoder = new TextEncoder();
       const files: NamedBytes[] = [
@@ -378,7 +441,7 @@ export class Lab {
       const r = derived.report;
       const info = await this.install(
         'student',
-        { manifest: derived.manifest, artifacts: derived.artifacts, weightBytes: weights.byteLength, origin: `derived here from ${images.length} photos`, manifestName: 'derived-student.manifest.json' },
+        { manifest: derived.manifest, artifacts: derived.artifacts, weightBytes: weights.byteLength, origin: `derived here from ${images} photos${choice ? ` (best of ${count} candidates)` : ''}`, manifestName: 'derived-student.manifest.json' },
         files,
         'files',
       );
@@ -390,6 +453,7 @@ export class Lab {
         prunedConvs: r.units.filter((u) => u.kept < u.channels).length,
         refitConvs: r.refit.length,
         seconds: r.seconds,
+        ...(choice ? { choice } : {}),
       };
       return { info, summary };
     });

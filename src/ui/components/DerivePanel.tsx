@@ -5,6 +5,7 @@ import { formatCount } from '../format';
 import { isRunActive, useLabStore } from '../store';
 import { NumberField } from './NumberField';
 import { MEASURED_VARIANTS } from '../../derive/variants';
+import type { DerivationChoice } from '../../worker/lab';
 
 const pct = (a: number, b: number) => `${((100 * a) / b).toFixed(0)}%`;
 
@@ -22,6 +23,9 @@ export function DerivePanel() {
   const [macsPercent, setMacsPercent] = useState(60);
   const [images, setImages] = useState(64);
   const [size, setSize] = useState(0);
+  const [candidates, setCandidates] = useState(1);
+  const schedule = useLabStore((s) => s.config?.schedule);
+  const maxTrainImages = useLabStore((s) => s.config?.lab?.maxTrainImages);
   const plain = useLabStore((s) => s.photos);
   // Calibration uses the plain photos when loaded, else the training split's images.
   const photos = plain.status === 'ready' ? plain.value.count : data.status === 'ready' ? data.value.train.images.length : 0;
@@ -37,7 +41,11 @@ export function DerivePanel() {
             ? 'The MAC target must be between 1% and 100%.'
             : images < 8
               ? 'Use at least 8 photos.'
-              : null;
+              : candidates > 1 && data.status !== 'ready'
+                ? 'Choosing among candidates scores them on your annotated training split: load a VOC folder or archive too.'
+                : candidates > 1 && images * candidates > photos
+                  ? `${candidates} candidates of ${images} photos need ${images * candidates} photos; ${photos} are loaded.`
+                  : null;
   const calibrated = student.status === 'ready' ? student.value.calibration : undefined;
   const progress = derivation.progress;
   return (
@@ -66,14 +74,41 @@ export function DerivePanel() {
           experiment={false}
           title="input side of the calibration photos; smaller is faster"
         />
+        <NumberField
+          label="candidates"
+          value={candidates}
+          min={1}
+          integer
+          onChange={setCandidates}
+          testId="derive-candidates"
+          disabled={derivation.running}
+          experiment={false}
+          title="derive this many students, each from its own photos, and keep the one that scores best on the annotated training split"
+        />
       </div>
+      {candidates > 1 && (
+        <p className="muted small" data-testid="derive-candidates-plan">
+          {candidates} students, each calibrated on its own {images} photos, scored on the training split
+          {data.status === 'ready' ? ` (${data.value.train.split}${maxTrainImages ? `, at most ${maxTrainImages} images` : ''})` : ''} at {schedule?.inputSize ?? teacherSize}²; the best is kept. The
+          evaluation split stays unseen, so its score remains a fair one.
+        </p>
+      )}
       <div className="row">
         <button
           type="button"
           disabled={!!why || derivation.running}
           title={why ?? undefined}
           data-testid="derive-button"
-          onClick={() => void deriveStudent({ macs: macsPercent / 100, images: Math.min(images, photos), calibrationSize: size || undefined })}
+          onClick={() =>
+            void deriveStudent({
+              macs: macsPercent / 100,
+              images: candidates > 1 ? images : Math.min(images, photos),
+              calibrationSize: size || undefined,
+              candidates,
+              chooseSize: schedule?.inputSize,
+              chooseImages: maxTrainImages || undefined,
+            })
+          }
         >
           {derivation.running ? 'Deriving…' : 'Derive'}
         </button>
@@ -81,7 +116,7 @@ export function DerivePanel() {
       </div>
       {derivation.running && (
         <p className="muted small" data-testid="derive-progress">
-          {progress ? `${progress.stage === 'refit' ? 'refitting layer' : progress.stage} ${progress.done} of ${progress.total}` : 'reading the photos'}…
+          {progress ? `${progress.stage.replace(/\brefit$/, 'refitting layer').replace(/scoring on (\S+)$/, 'scoring on $1, image')} ${progress.done} of ${progress.total}` : 'reading the photos'}…
         </p>
       )}
       {derivation.error && (
@@ -97,6 +132,7 @@ export function DerivePanel() {
           (student before).
         </p>
       )}
+      {derivation.summary?.choice && <CandidateTable choice={derivation.summary.choice} />}
       {derivation.summary && (
         <p className="small" data-testid="derive-recipe">
           The experiment is now the repair recipe measured for a derived student: {REPAIR_RECIPE.methods.map((m) => ('scale' in m ? `${m.id} ×${m.scale}` : m.id)).join(' + ')} + the detection loss,{' '}
@@ -135,5 +171,43 @@ export function DerivePanel() {
         </p>
       </details>
     </section>
+  );
+}
+
+/** Each candidate's photos and scores on the training split, the kept one marked. */
+function CandidateTable({ choice }: { choice: DerivationChoice }) {
+  const kept = choice.candidates[choice.chosen]!;
+  return (
+    <div className="small" data-testid="derive-choice">
+      <p>
+        Kept candidate {choice.chosen + 1} of {choice.candidates.length} (photos {kept.photos[0] + 1}–{kept.photos[1]}): the best on {choice.split} ({choice.images} annotated images
+        at {choice.inputSize}²). Its score there picked it, so it overstates; the evaluation split did not take part.
+      </p>
+      <table className="compact">
+        <thead>
+          <tr>
+            <th>candidate</th>
+            <th className="num">photos</th>
+            <th className="num">mAP on {choice.split}</th>
+            <th className="num">COCO AP</th>
+          </tr>
+        </thead>
+        <tbody>
+          {choice.candidates.map((c, i) => (
+            <tr key={i} data-testid="derive-candidate" data-chosen={i === choice.chosen ? 'true' : 'false'} className={i === choice.chosen ? 'chosen' : undefined}>
+              <td>
+                {i + 1}
+                {i === choice.chosen ? ' (kept)' : ''}
+              </td>
+              <td className="mono">
+                {c.photos[0] + 1}–{c.photos[1]}
+              </td>
+              <td className="mono">{(100 * c.mapAll).toFixed(1)}</td>
+              <td className="mono">{(100 * c.cocoAp).toFixed(1)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
