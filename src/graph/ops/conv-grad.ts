@@ -18,6 +18,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { withLazyGradients } from './tape';
+import { channelSums } from './bias-add';
 
 export type Pads = [number, number, number, number];
 type Pair = [number, number];
@@ -143,7 +144,7 @@ function depthwiseFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, c, m]
     for (let tx = 0; tx < kw!; tx++) {
       taps.push(tf.tidy(() => {
         const window = tapWindow(x, xp, ty, tx, [kh!, kw!], [oh, ow], strides, dilations, pads);
-        return tf.mul(window.reshape([n, oh, ow, c!, 1]), dy5).sum([0, 1, 2]);
+        return channelSums(tf.mul(window.reshape([n, oh, ow, c!, 1]), dy5).reshape([n, oh, ow, c! * m!]));
       }));
     }
   }

@@ -8,6 +8,7 @@ import { attr, type TfNodeDef } from '../model-json';
 import { conv2dForwardGrad, conv2dTransposeForwardGrad, depthwiseConv2dForwardGrad, type Pads } from './conv-grad';
 import { recordingGradients } from './tape';
 import { leakyRelu } from './leaky-relu';
+import { biasAdd } from './bias-add';
 import { input, op, type OpContext, type OpDef } from './types';
 
 /** True when a gradient is being recorded and the backend lacks the kernel for it. */
@@ -105,7 +106,7 @@ function fused(inputs: tf.Tensor[], ctx: OpContext, depthwise: boolean): tf.Tens
   let activation = '';
   for (const name of ops) {
     if (name === 'BiasAdd' || name === 'Add') {
-      y = tf.add(y, input(inputs, next++, node));
+      y = biasAdd(y, input(inputs, next++, node));
     } else if (name === 'FusedBatchNorm') {
       throw new Error(`${node.op} node "${node.name}" fuses a batch norm; fold it into the weights before loading.`);
     } else {

@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { attr } from '../model-json';
 import { activate } from './conv';
+import { add, biasAdd } from './bias-add';
 import { withoutTape } from './tape';
 import { input, op, type OpDef, type OpOptions } from './types';
 
@@ -23,9 +24,9 @@ function divNoNan(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
 }
 
 export const elementwiseOps: Record<string, OpDef> = {
-  Add: binary(tf.add),
-  AddV2: binary(tf.add),
-  BiasAdd: binary(tf.add),
+  Add: binary(add),
+  AddV2: binary(add),
+  BiasAdd: binary(biasAdd),
   AddN: op((inputs) => tf.addN(inputs)),
   Sub: binary(tf.sub),
   Mul: binary(tf.mul),

@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { attr, type TfNodeDef } from '../model-json';
 import { activate, explicitPads } from './conv';
+import { biasAdd } from './bias-add';
 import { maxPoolForwardGrad } from './pool-grad';
 import { resizeWithGrad } from './resize-grad';
 import { recordingGradients } from './tape';
@@ -57,7 +58,7 @@ function matMul(inputs: tf.Tensor[], node: TfNodeDef, fusedOps: string[] = []): 
   let next = 2;
   let activation = '';
   for (const name of fusedOps) {
-    if (name === 'BiasAdd') y = tf.add(y, input(inputs, next++, node));
+    if (name === 'BiasAdd') y = biasAdd(y, input(inputs, next++, node));
     else activation = name;
   }
   return activate(y, activation, node, activation === 'Prelu' ? input(inputs, next, node) : undefined);
