@@ -68,7 +68,7 @@ describe('channelSums', () => {
         const values = x.dataSync();
         const channels = shape[shape.length - 1]!;
         const exact = new Float64Array(channels);
-        values.forEach((v, i) => (exact[i % channels] += v));
+        values.forEach((v, i) => (exact[i % channels] = exact[i % channels]! + v));
         const sums = channelSums(x);
         expect(sums.shape).toEqual([channels]);
         const got = sums.dataSync();
