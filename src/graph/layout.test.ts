@@ -98,9 +98,10 @@ describe('deferred transposes in the executor', () => {
     expect(out1!.shape).toEqual([2, 5, 5, 5]);
     expect(tf.max(tf.abs(tf.sub(out0!, ref0))).dataSync()[0]).toBeLessThan(1e-5);
     expect(tf.max(tf.abs(tf.sub(out1!, ref1))).dataSync()[0]).toBeLessThan(1e-5);
-    // Four Transpose nodes in the graph; the kernels run: the bias [1,3,1,1] brought to NHWC
-    // and the NCHW output read as it is. t1·t2 and t3·back compose to the identity.
-    expect(profile.kernels.filter((k) => k.name === 'Transpose').length).toBe(2);
+    // Four Transpose nodes in the graph; the kernels run: the bias [1,3,1,1] brought to NHWC,
+    // the NCHW output read as it is, and the channel concat of two equal parts, which is one
+    // (ops/side-by-side.ts). t1·t2 and t3·back compose to the identity.
+    expect(profile.kernels.filter((k) => k.name === 'Transpose').length).toBe(3);
 
     const loss = (a: tf.Tensor, b: tf.Tensor, s0: tf.Tensor, s1: tf.Tensor) => tf.add(tf.sum(tf.mul(a, s0)), tf.sum(tf.mul(b, s1))) as tf.Scalar;
     const before = tf.memory().numTensors;

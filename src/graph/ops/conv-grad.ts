@@ -19,6 +19,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { withLazyGradients } from './tape';
 import { channelSums } from './bias-add';
+import { sideBySide } from './side-by-side';
 
 export type Pads = [number, number, number, number];
 type Pair = [number, number];
@@ -234,7 +235,7 @@ function stridedInputGradient(dy: tf.Tensor4D, filter: tf.Tensor4D, xShape: read
       phases.push(depthwise ? tf.depthwiseConv2d(src, sub, 1, p, 'NHWC') : tf.conv2d(src, sub, 1, p, 'NHWC'));
     }
     // [N, rows, cols, sw, C]: column phases side by side.
-    phaseRows.push((sw === 1 ? phases[0]!.expandDims(3) : tf.stack(phases, 3)) as tf.Tensor4D);
+    phaseRows.push((sw === 1 ? phases[0]!.expandDims(3) : sideBySide(phases)) as tf.Tensor4D);
   }
   // [N, rows, sh, cols, sw, C] → [N, rows·sh, cols·sw, C]: row m·sh + ah, column l·sw + aw.
   const joined = (sh === 1 ? phaseRows[0]!.expandDims(2) : tf.stack(phaseRows, 2)).reshape([n, rows * sh, cols * sw, outChannels]) as tf.Tensor4D;

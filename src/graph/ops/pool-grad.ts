@@ -14,6 +14,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Pads } from './conv-grad';
 import { withLazyGradients } from './tape';
+import { sideBySide } from './side-by-side';
 
 type Pair = [number, number];
 const LOWEST = -3.4028234663852886e38;
@@ -69,7 +70,7 @@ function maxPoolGrad(x: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw]: 
   const zeros = () => tf.zeros([n, rows, cols, c]);
   const summed = phases.map((taps) => (taps.length === 0 ? zeros() : taps.length === 1 ? taps[0]! : tf.addN(taps)));
   // [N, rows, sh, cols, sw, C] → [N, rows·sh, cols·sw, C]: frame row r·sh + a, column l·sw + b.
-  const byRow = Array.from({ length: sh }, (_, a) => tf.stack(summed.slice(a * sw, (a + 1) * sw), 3));
+  const byRow = Array.from({ length: sh }, (_, a) => (sw === 1 ? summed[a]!.expandDims(3) : sideBySide(summed.slice(a * sw, (a + 1) * sw) as tf.Tensor4D[])));
   const frame = tf.stack(byRow, 2).reshape([n, rows * sh, cols * sw, c]) as tf.Tensor4D;
   return tf.slice(frame, [0, pads[0], pads[2], 0], [n, h, w, c]);
 }

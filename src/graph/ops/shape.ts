@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { attr } from '../model-json';
 import { gatherNd } from './gather';
 import { stridedSlice } from './strided-slice';
+import { concat } from './side-by-side';
 import { input, op, type OpContext, type OpDef } from './types';
 
 const axisOf = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
@@ -54,7 +55,7 @@ export const shapeOps: Record<string, OpDef> = {
   ConcatV2: op((inputs, ctx) => {
     const n = attr.int(ctx.node, 'N', inputs.length - 1);
     const parts = inputs.slice(0, n);
-    return tf.concat(parts, axisOf(ctx.values(n)[0] ?? 0, parts[0]!.rank));
+    return concat(parts, axisOf(ctx.values(n)[0] ?? 0, parts[0]!.rank));
   }, { host: [-1] }),
   Concat: op((inputs, ctx) => {
     const parts = inputs.slice(1);
