@@ -8,8 +8,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import '@tensorflow/tfjs-backend-wasm';
 import { loadPhotos } from '../data/photos-node';
-import { bestCandidate, photoSets, type CandidateScore } from '../derive/candidates';
-import { DEFAULT_DERIVATION, deriveStudent, type DeriveOptions, type DerivedStudent } from '../derive/derive';
+import { choiceRecord, deriveBest, photoSets } from '../derive/candidates';
+import { DEFAULT_DERIVATION, deriveStudent, type DeriveOptions } from '../derive/derive';
 import { artifactsToFiles } from '../graph/export';
 import { graphFromArtifacts } from '../graph/load';
 import { readManifest, readModelArtifacts } from '../models/load-node';
@@ -158,46 +158,39 @@ async function main() {
     fail((error as Error).message);
   }
   await startWasm(threads);
-  let derived: DerivedStudent | undefined;
-  const scores: CandidateScore[] = [];
-  let chosen = 0;
-  for (const [i, [from, to]] of sets.entries()) {
-    const set = candidates > 1 ? ` (candidate ${i + 1} of ${candidates}: photos ${from + 1}–${to})` : '';
-    console.log(`Deriving from ${teacher.manifest.name} at ${(100 * options.macs).toFixed(0)}% of its MACs, calibrating on ${to - from} photos from ${values.calibration}${set} ...`);
-    let last = '';
-    const candidate = await deriveStudent(readModelArtifacts(teacher.modelPath), teacher.manifest, photos.images.slice(from, to), {
-      ...options,
-      calibrationInfo: candidates > 1 ? { source: `${values.calibration}, photos ${from + 1}–${to} in name order` } : { sha256: photos.hash, source: values.calibration },
-      onProgress: (stage, done, total) => {
-        const line = `  ${stage} ${done}/${total}`;
-        if (line !== last && process.stdout.isTTY) process.stdout.write(`\r${line}   `);
-        last = line;
-      },
-    }).catch((error: Error) => fail(`Could not derive the student: ${error.message}`));
-    if (process.stdout.isTTY) process.stdout.write('\n');
-    if (candidates === 1) {
-      derived = candidate;
-      break;
-    }
-    const graph = graphFromArtifacts(candidate.artifacts, { trainable: false, name: `candidate-${i + 1}` });
-    const rep = await evaluateModel({ manifest: candidate.manifest, graph }, resolve(values['choose-on']!), values['choose-split'], chooseSize).catch((error: Error) => fail(`Could not score candidate ${i + 1}: ${error.message}`));
-    graph.dispose();
-    scores.push({ mapAll: rep.mapAll ?? 0, cocoAp: rep.coco.ap ?? 0 });
-    console.log(`  candidate ${i + 1}: mAP ${(100 * (rep.mapAll ?? 0)).toFixed(1)}, COCO AP ${(100 * (rep.coco.ap ?? 0)).toFixed(1)} on ${values['choose-split']} at ${chooseSize}, derived in ${candidate.report.seconds.toFixed(0)} s`);
-    if (i === bestCandidate(scores)) {
-      derived = candidate;
-      chosen = i;
-    }
-  }
-  if (!derived) fail('No student was derived.');
-  if (candidates > 1 && values.evaluate && resolve(values.evaluate) === resolve(values['choose-on']!) && (values.split === values['choose-split'] || values.split === 'trainval')) {
+  const chooseOn = values['choose-on'];
+  const { kept: derived, chosen, scores } = await deriveBest(
+    sets,
+    async ([from, to], i) => {
+      const set = candidates > 1 ? ` (candidate ${i + 1} of ${candidates}: photos ${from + 1}–${to})` : '';
+      console.log(`Deriving from ${teacher.manifest.name} at ${(100 * options.macs).toFixed(0)}% of its MACs, calibrating on ${to - from} photos from ${values.calibration}${set} ...`);
+      let last = '';
+      const candidate = await deriveStudent(readModelArtifacts(teacher.modelPath), teacher.manifest, photos.images.slice(from, to), {
+        ...options,
+        calibrationInfo: candidates > 1 ? { source: `${values.calibration}, photos ${from + 1}–${to} in name order` } : { sha256: photos.hash, source: values.calibration },
+        onProgress: (stage, done, total) => {
+          const line = `  ${stage} ${done}/${total}`;
+          if (line !== last && process.stdout.isTTY) process.stdout.write(`\r${line}   `);
+          last = line;
+        },
+      }).catch((error: Error) => fail(`Could not derive the student: ${error.message}`));
+      if (process.stdout.isTTY) process.stdout.write('\n');
+      return candidate;
+    },
+    async (candidate, i) => {
+      const graph = graphFromArtifacts(candidate.artifacts, { trainable: false, name: `candidate-${i + 1}` });
+      const rep = await evaluateModel({ manifest: candidate.manifest, graph }, resolve(chooseOn!), values['choose-split'], chooseSize)
+        .catch((error: Error) => fail(`Could not score candidate ${i + 1}: ${error.message}`))
+        .finally(() => graph.dispose());
+      console.log(`  candidate ${i + 1}: mAP ${(100 * (rep.mapAll ?? 0)).toFixed(1)}, COCO AP ${(100 * (rep.coco.ap ?? 0)).toFixed(1)} on ${values['choose-split']} at ${chooseSize}, derived in ${candidate.report.seconds.toFixed(0)} s`);
+      return { mapAll: rep.mapAll ?? 0, cocoAp: rep.coco.ap ?? 0 };
+    },
+  );
+  if (candidates > 1 && values.evaluate && resolve(values.evaluate) === resolve(chooseOn!) && (values.split === values['choose-split'] || values.split === 'trainval')) {
     console.warn(`note: --split ${values.split} holds the images the candidates were chosen on (${values['choose-split']}); a fair score needs images the choice did not see (e.g. --split val).`);
   }
   if (candidates > 1) {
-    derived.manifest.derivedFrom = {
-      ...derived.manifest.derivedFrom!,
-      choice: { data: values['choose-on']!, split: values['choose-split'], inputSize: chooseSize, chosen, candidates: sets.map((photosOf, i) => ({ photos: photosOf, mapAll: scores[i]!.mapAll, cocoAp: scores[i]!.cocoAp })) },
-    };
+    derived.manifest.derivedFrom = { ...derived.manifest.derivedFrom!, choice: choiceRecord({ data: chooseOn!, split: values['choose-split'], inputSize: chooseSize }, sets, scores, chosen) };
     console.log(`kept candidate ${chosen + 1} (photos ${sets[chosen]![0] + 1}–${sets[chosen]![1]}), the best on ${values['choose-split']}`);
   }
   const r = derived.report;

@@ -5,6 +5,7 @@
  * set; the annotated training images do, and the choice holds on held-out images (cross-validated
  * over three folds, README).
  */
+import type { ModelManifest } from '../models/manifest';
 
 /** Consecutive disjoint sets of `perSet` items out of `total`: [start, end) index ranges. */
 export function photoSets(total: number, perSet: number, count: number): [number, number][] {
@@ -31,4 +32,37 @@ export function bestCandidate(scores: readonly CandidateScore[]): number {
     if (s.mapAll > b.mapAll || (s.mapAll === b.mapAll && s.cocoAp > b.cocoAp)) best = i;
   });
   return best;
+}
+
+/**
+ * Derives one candidate per photo set and keeps the one `bestCandidate` picks. A single set is
+ * derived and kept without a score. Only the best candidate so far is held, so k candidates cost
+ * the memory of two.
+ */
+export async function deriveBest<T>(
+  sets: readonly [number, number][],
+  derive: (set: [number, number], index: number) => Promise<T>,
+  score: (candidate: T, index: number) => Promise<CandidateScore>,
+): Promise<{ kept: T; chosen: number; scores: CandidateScore[] }> {
+  if (sets.length === 0) throw new Error('No photo sets to derive from.');
+  const scores: CandidateScore[] = [];
+  let kept: T | undefined;
+  let chosen = 0;
+  for (const [i, set] of sets.entries()) {
+    const candidate = await derive(set, i);
+    if (sets.length === 1) return { kept: candidate, chosen: 0, scores };
+    scores.push(await score(candidate, i));
+    if (bestCandidate(scores) === i) {
+      kept = candidate;
+      chosen = i;
+    }
+  }
+  return { kept: kept!, chosen, scores };
+}
+
+export type CandidateChoice = NonNullable<NonNullable<ModelManifest['derivedFrom']>['choice']>;
+
+/** What the kept student's manifest records of the choice: where it was made and every candidate's photos and scores. */
+export function choiceRecord(where: { data: string; split: string; inputSize: number }, sets: readonly [number, number][], scores: readonly CandidateScore[], chosen: number): CandidateChoice {
+  return { ...where, chosen, candidates: sets.map((photos, i) => ({ photos, mapAll: scores[i]!.mapAll, cocoAp: scores[i]!.cocoAp })) };
 }

@@ -21,7 +21,7 @@ import { Optimizer } from '../train/optimizer';
 import { checkPair, createSession, type DistillSession, type ModelHandle } from '../train/session';
 import { NonFiniteLossError, train, type TrainEvent } from '../train/trainer';
 import { deriveStudent as deriveFromTeacher, DEFAULT_DERIVATION } from '../derive/derive';
-import { bestCandidate, photoSets, type CandidateScore } from '../derive/candidates';
+import { choiceRecord, deriveBest, photoSets, type CandidateChoice } from '../derive/candidates';
 import { artifactsToFiles } from '../graph/export';
 import { currentWebGpuDevice, selectBackend, type BackendName, type BackendReport } from './backend';
 import { LabData, limit, openSource, type DataInfo, type DataInput, type SplitInfo } from './data';
@@ -162,14 +162,8 @@ export interface DeriveRequest {
   chooseImages?: number;
 }
 
-/** How a choice among derived candidates went: each candidate's photos and scores on the training split. */
-export interface DerivationChoice {
-  split: string;
-  images: number;
-  inputSize: number;
-  chosen: number;
-  candidates: { photos: [number, number]; mapAll: number; cocoAp: number }[];
-}
+/** How a choice among derived candidates went (the manifest's record), and how many training images scored them. */
+export type DerivationChoice = CandidateChoice & { images: number };
 
 /** What a derivation made, for the UI. */
 export interface DerivationSummary {
@@ -388,48 +382,42 @@ export class Lab {
       const chooseSize = request.chooseSize ?? teacher.handle.manifest.input.size;
       // The data is loaded in the current student's label space; a derived student speaks the teacher's.
       const labelSpace = this.models.get('student')?.handle.manifest ?? teacher.handle.manifest;
-      let derived: Awaited<ReturnType<typeof deriveFromTeacher>> | undefined;
-      let images = 0;
-      const scores: CandidateScore[] = [];
-      for (const [i, [from, to]] of sets.entries()) {
-        const photos = [];
-        for (const id of ids.slice(from, to)) photos.push(await load(id));
-        const candidate = await deriveFromTeacher(teacher.artifacts, teacher.handle.manifest, photos, {
-          ...DEFAULT_DERIVATION,
-          macs: request.macs,
-          calibrationSize: request.calibrationSize,
-          batchSize: 4,
-          calibrationInfo: { source: count > 1 ? `${origin}, photos ${from + 1}–${to} in name order` : origin },
-          onProgress: (stage, done, total) => this.emit({ type: 'derive-progress', stage: count > 1 ? `candidate ${i + 1} of ${count}: ${stage}` : stage, done, total }),
-        });
-        if (count === 1) {
-          derived = candidate;
-          images = photos.length;
-          break;
-        }
-        const data = this.data!;
-        const handle = buildHandle('teacher', candidate.manifest, candidate.artifacts);
-        try {
-          const report = await evaluateModel(handle, limit(data.train.images, request.chooseImages), data.loader('train'), {
-            inputSize: chooseSize,
-            student: labelSpace,
-            onProgress: (done, total) => this.emit({ type: 'derive-progress', stage: `candidate ${i + 1} of ${count}: scoring on ${data.train.split}`, done, total }),
+      const chooseImages = this.data ? limit(this.data.train.images, request.chooseImages) : [];
+      const { kept: derived, chosen, scores } = await deriveBest(
+        sets,
+        async ([from, to], i) => {
+          const photos = [];
+          for (const id of ids.slice(from, to)) photos.push(await load(id));
+          return deriveFromTeacher(teacher.artifacts, teacher.handle.manifest, photos, {
+            ...DEFAULT_DERIVATION,
+            macs: request.macs,
+            calibrationSize: request.calibrationSize,
+            batchSize: 4,
+            calibrationInfo: { source: count > 1 ? `${origin}, photos ${from + 1}–${to} in name order` : origin },
+            onProgress: (stage, done, total) => this.emit({ type: 'derive-progress', stage: count > 1 ? `candidate ${i + 1} of ${count}: ${stage}` : stage, done, total }),
           });
-          scores.push({ mapAll: report.mapAll ?? 0, cocoAp: report.coco.ap ?? 0 });
-        } finally {
-          handle.graph.dispose();
-        }
-        if (bestCandidate(scores) === i) {
-          derived = candidate;
-          images = photos.length;
-        }
-      }
-      if (!derived) throw new Error('No student was derived.');
+        },
+        async (candidate, i) => {
+          const data = this.data!;
+          const handle = buildHandle('teacher', candidate.manifest, candidate.artifacts);
+          try {
+            const report = await evaluateModel(handle, chooseImages, data.loader('train'), {
+              inputSize: chooseSize,
+              student: labelSpace,
+              onProgress: (done, total) => this.emit({ type: 'derive-progress', stage: `candidate ${i + 1} of ${count}: scoring on ${data.train.split}`, done, total }),
+            });
+            return { mapAll: report.mapAll ?? 0, cocoAp: report.coco.ap ?? 0 };
+          } finally {
+            handle.graph.dispose();
+          }
+        },
+      );
       let choice: DerivationChoice | undefined;
       if (count > 1) {
         const data = this.data!;
-        choice = { split: data.train.split, images: limit(data.train.images, request.chooseImages).length, inputSize: chooseSize, chosen: bestCandidate(scores), candidates: sets.map((photos, i) => ({ photos, mapAll: scores[i]!.mapAll, cocoAp: scores[i]!.cocoAp })) };
-        derived.manifest.derivedFrom = { ...derived.manifest.derivedFrom!, choice: { data: data.info().label, split: choice.split, inputSize: chooseSize, chosen: choice.chosen, candidates: choice.candidates } };
+        const record = choiceRecord({ data: data.info().label, split: data.train.split, inputSize: chooseSize }, sets, scores, chosen);
+        derived.manifest.derivedFrom = { ...derived.manifest.derivedFrom!, choice: record };
+        choice = { ...record, images: chooseImages.length };
       }
       const { modelJson, weights } = artifactsToFiles(derived.artifacts, 'model.bin');
       const encoder = new TextEncoder();
@@ -441,7 +429,7 @@ export class Lab {
       const r = derived.report;
       const info = await this.install(
         'student',
-        { manifest: derived.manifest, artifacts: derived.artifacts, weightBytes: weights.byteLength, origin: `derived here from ${images} photos${choice ? ` (best of ${count} candidates)` : ''}`, manifestName: 'derived-student.manifest.json' },
+        { manifest: derived.manifest, artifacts: derived.artifacts, weightBytes: weights.byteLength, origin: `derived here from ${r.calibration.images} photos${choice ? ` (best of ${count} candidates)` : ''}`, manifestName: 'derived-student.manifest.json' },
         files,
         'files',
       );
