@@ -141,3 +141,44 @@ describe('gradients of the trainable NanoDet-g graph', () => {
     expect(graph.trainableVariables()).toHaveLength(68);
   });
 });
+
+// CenterNet-MobileNetV3 at 64x64: fused convolutions with their bias, fused depthwise
+// convolutions, hard-swish, squeeze-excite and its concat; on wasm every gradient goes through the
+// project's kernels (biasAdd's channel sums, side-by-side concat, forward-conv filter gradients).
+describe('gradients of the trainable CenterNet graph', () => {
+  const HEADS = ['tower_0/CenternetHead/centernet_cls_output/BiasAdd', 'tower_0/CenternetHead/centernet_wh_output/BiasAdd'];
+  const gradientsOn = async (backend: string, xs: number[][][][], shapes?: ReturnType<TrainableGraph['exportReferenceShapes']>) => {
+    await tf.setBackend(backend);
+    const graph = graphFromArtifacts(readModelArtifacts(join(models, 'centernet.json')));
+    if (shapes) graph.importReferenceShapes(shapes); // a 512x512 reference run on cpu would take minutes
+    const x = tf.tensor(xs);
+    const weighting = [tf.randomNormal([1, 16, 16, 80], 0, 1, 'float32', 31), tf.randomNormal([1, 16, 16, 4], 0, 1, 'float32', 32)];
+    const { value, grads } = tf.variableGrads(
+      () => tf.tidy(() => tf.addN(graph.execute(x, HEADS).map((h, i) => h.mul(weighting[i]!).mean())) as tf.Scalar),
+      graph.trainableVariables(),
+    );
+    const out = Object.fromEntries(Object.entries(grads).map(([k, g]) => [k.slice(k.indexOf('/') + 1), g.dataSync().slice()]));
+    const reference = graph.exportReferenceShapes();
+    tf.dispose([value, x, ...weighting, ...Object.values(grads)]);
+    graph.dispose();
+    return { grads: out, reference };
+  };
+
+  it('matches the cpu backend on every weight', async () => {
+    await tf.setBackend('wasm');
+    const xs = tf.tidy(() => tf.randomUniform([1, 64, 64, 3], 0, 255, 'float32', 5).arraySync()) as number[][][][];
+    const wasm = await gradientsOn('wasm', xs);
+    const cpu = await gradientsOn('cpu', xs, wasm.reference);
+    await tf.setBackend('wasm');
+    let worst = 0;
+    for (const [name, ref] of Object.entries(cpu.grads)) {
+      const mine = wasm.grads[name]!;
+      let scale = 1e-12;
+      for (const v of ref) scale = Math.max(scale, Math.abs(v));
+      for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(mine[i]! - ref[i]!) / scale);
+    }
+    expect(Object.keys(wasm.grads).sort()).toEqual(Object.keys(cpu.grads).sort());
+    expect(Object.keys(cpu.grads).length).toBeGreaterThan(100);
+    expect(worst).toBeLessThan(1e-4);
+  }, 240_000);
+});
