@@ -73,4 +73,32 @@ describe('parseCli', () => {
     expect(parseCli(['--data', 'voc']).backend).toBe('wasm');
     expect(parseCli(['--data', 'voc', '--backend', 'webgpu']).backend).toBe('webgpu');
   });
+  it('reads --prune-plan from a derivation record into the config, and refuses what cannot fade', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'args-'));
+    const plan = join(dir, 'derivation.json');
+    writeFileSync(plan, JSON.stringify({ report: { units: [{ producer: 'conv_1', kept: 2, channels: 4, keep: [0, 3] }, { producer: 'conv_2', kept: 8, channels: 8 }] } }));
+    expect(parseCli(['--data', 'voc', '--steps', '300', '--prune-plan', plan]).config.prune).toEqual({ keep: { conv_1: [0, 3] }, fadeSteps: 150 });
+    expect(parseCli(['--data', 'voc', '--prune-plan', plan, '--fade-steps', '40']).config.prune).toEqual({ keep: { conv_1: [0, 3] }, fadeSteps: 40 });
+    const err = (args: string[]) => {
+      try {
+        parseCli(args);
+      } catch (e) {
+        return (e as Error).message.split('\n')[0];
+      }
+      return 'no error';
+    };
+    expect(err(['--data', 'voc', '--prune-plan', plan])).toBe('--prune-plan needs --steps (the fade takes half of them) or --fade-steps.');
+    expect(err(['--data', 'voc', '--fade-steps', '10'])).toBe('--fade-steps needs --prune-plan.');
+    expect(err(['--data', 'voc', '--steps', '10', '--prune-plan', join(dir, 'missing.json')])).toMatch(/^Cannot read the prune plan .*missing\.json/);
+    const old = join(dir, 'old.json');
+    writeFileSync(old, JSON.stringify({ report: { units: [{ producer: 'conv_1', kept: 2, channels: 4 }] } }));
+    expect(err(['--data', 'voc', '--steps', '10', '--prune-plan', old])).toMatch(/does not list the channels "conv_1" keeps/);
+    const bad = join(dir, 'config.json');
+    writeFileSync(bad, JSON.stringify({ configVersion: 1 }));
+    expect(err(['--data', 'voc', '--steps', '10', '--prune-plan', bad])).toMatch(/is not a derivation record/);
+  });
 });
+

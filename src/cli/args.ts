@@ -3,6 +3,7 @@
  * a bad argument is a UsageError whose message says what is wrong and shows the usage.
  */
 import { readFileSync } from 'node:fs';
+import { planFromUnits } from '../derive/fade';
 import { parseArgs } from 'node:util';
 import { METHODS, type MethodId } from '../distill/registry';
 import { defaultExperiment, parseExperiment, type ExperimentConfig, type MethodConfig } from '../train/config';
@@ -45,6 +46,9 @@ Distills a student detector from a teacher on a PASCAL VOC folder, headless, on 
                           of its own (objects whose centre falls outside left out)  [1: off]
   --train-only <regex>    train only the student weights whose names match; the rest stay
                           as they are (e.g. 'split_(29|3[0-3])$': the head's last layers)
+  --prune-plan <file>     prune while training: the channels a derivation (its derivation.json)
+                          cut fade to zero, then are cut; the student is the full-width one
+  --fade-steps <n>        steps over which they fade               [half of --steps; needs --steps]
   --out <dir>             output folder, new or empty                     [runs/<timestamp>]
   --overwrite             write into a non-empty --out (replaces its run's files)
   --resume <file.dlc>     continue from a checkpoint (its config is used)
@@ -129,6 +133,8 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
         lr: { type: 'string' },
         'gradient-norms-every': { type: 'string' },
         'eval-every': { type: 'string' },
+        'prune-plan': { type: 'string' },
+        'fade-steps': { type: 'string' },
         optimizer: { type: 'string' },
         'weight-decay': { type: 'string' },
         'train-only': { type: 'string' },
@@ -207,6 +213,8 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
     },
   };
   if (!config.methods.length && !(config.detectionWeight > 0)) throw new UsageError('Nothing to train: no method chosen and --detection-weight 0.');
+  if (v['prune-plan']) config.prune = prunePlan(v['prune-plan'], number(v['fade-steps'], 'fade-steps', (n) => Number.isInteger(n) && n >= 1, 'a positive integer'), config.schedule.steps);
+  else if (v['fade-steps'] !== undefined) throw new UsageError('--fade-steps needs --prune-plan.');
   const stamp = now.toISOString().replace(/[:.]/g, '-').slice(0, 19);
   return {
     config: parseExperiment(config, 'command line'),
@@ -222,6 +230,26 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
     help: false,
     listMethods: false,
   };
+}
+
+/** `--prune-plan`: the channel plan of a derivation record (derive-student's derivation.json). */
+function prunePlan(path: string, fadeSteps: number | undefined, steps: number | undefined): NonNullable<ExperimentConfig['prune']> {
+  let record: { report?: { units?: Parameters<typeof planFromUnits>[0] } };
+  try {
+    record = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`Cannot read the prune plan ${path}: ${(error as Error).message}`);
+  }
+  if (!Array.isArray(record.report?.units)) throw new UsageError(`${path} is not a derivation record (derive-student's derivation.json): it has no report.units.`);
+  let plan;
+  try {
+    plan = planFromUnits(record.report.units);
+  } catch (error) {
+    throw new UsageError(`${path}: ${(error as Error).message}`);
+  }
+  const fade = fadeSteps ?? (steps ? Math.max(1, Math.round(steps / 2)) : undefined);
+  if (!fade) throw new UsageError('--prune-plan needs --steps (the fade takes half of them) or --fade-steps.');
+  return { keep: Object.fromEntries(plan), fadeSteps: fade };
 }
 
 function readJson(path: string): unknown {

@@ -15,7 +15,11 @@ import { graphFromArtifacts } from '../graph/load';
 import { readModelArtifacts } from '../models/load-node';
 import { unpackCheckpoint } from '../train/checkpoint';
 import { AVERAGE_PREFIX } from '../train/optimizer';
-import { modelWeightsSha256, runExperiment } from './run';
+import { evaluateModel, modelWeightsSha256, runExperiment } from './run';
+import { readManifest } from '../models/load-node';
+import { resolveManifest } from './node-lab';
+import { disposeParts, partsFromArtifacts } from '../graph/surgery';
+import { analyzeChannels } from '../derive/channels';
 
 /** A VOC folder with two training images and one validation image of the fixture. */
 function tinyVoc(root: string): string {
@@ -129,6 +133,50 @@ describe('the command line writes a model card and a run record (wasm)', () => {
       expect(Array.from(weights)).not.toEqual(Array.from(raw));
     } finally {
       exported.dispose();
+    }
+  }, 240_000);
+
+  it('prunes while training: the plan\'s channels fade to zero in the checkpoint, and the written student is cut to the plan', async () => {
+    const data = tinyVoc(root);
+    const out = join(root, 'out-prune');
+    const { modelPath } = readManifest(resolveManifest('nanodet-student.manifest.json'));
+    const artifacts = readModelArtifacts(modelPath);
+    const full = graphFromArtifacts(artifacts);
+    const parts = partsFromArtifacts(artifacts);
+    const units = analyzeChannels(parts, full.nodeShapes(), full.outputs).units.slice(0, 2);
+    full.dispose();
+    const filterOf = (conv: string) => parts.topology.node.find((n) => n.name === conv)!.input![1]!;
+    const plan = Object.fromEntries(units.map((u) => [u.producer, Array.from({ length: u.channels / 2 }, (_, i) => 2 * i + 1)]));
+    const config = defaultExperiment();
+    config.methods = [{ id: 'hints' }];
+    config.prune = { keep: plan, fadeSteps: 1 };
+    config.schedule = { ...config.schedule, epochs: 1, batchSize: 1, inputSize: 64, warmupSteps: 0 };
+    config.gradientNormsEvery = 0;
+    const status: string[] = [];
+    const result = await runExperiment({ config, dataDir: data, outDir: out, onStatus: (m) => status.push(m) });
+    expect(status).toContain('the pruned channels of 2 convolutions fade to zero over 1 steps; the student is then cut to the plan');
+    // The raw weights after the last step: the faded output channels are exactly zero, the kept ones are not.
+    const checkpoint = unpackCheckpoint(new Uint8Array(readFileSync(join(out, 'checkpoint.dlc'))));
+    expect(checkpoint.config.prune).toEqual(config.prune);
+    for (const u of units) {
+      const key = Object.keys(checkpoint.student).find((k) => k.endsWith(`/${filterOf(u.producer)}`))!;
+      const w = checkpoint.student[key]!.values;
+      const cout = u.channels;
+      const column = (c: number) => Array.from({ length: w.length / cout }, (_, r) => w[r * cout + c]!);
+      expect(column(0).every((v) => v === 0)).toBe(true);
+      expect(column(1).some((v) => v !== 0)).toBe(true);
+    }
+    // The student written out has the plan's widths, records them, and scores what the run reported.
+    const written = JSON.parse(readFileSync(join(out, 'student/manifest.json'), 'utf8'));
+    expect(written.derivedFrom.prunedChannels).toEqual(units.map((u) => ({ conv: u.producer, kept: u.channels / 2, channels: u.channels })));
+    const cut = graphFromArtifacts(readModelArtifacts(join(out, 'student/model.json')));
+    try {
+      for (const u of units) expect(cut.weight(filterOf(u.producer))!.shape[3]).toBe(u.channels / 2);
+      const again = await evaluateModel({ graph: cut, manifest: written }, data, 'val', 64);
+      expect(again.mapAll).toBe(result.after.mapAll);
+    } finally {
+      cut.dispose();
+      disposeParts(parts);
     }
   }, 240_000);
 });

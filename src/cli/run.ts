@@ -35,6 +35,8 @@ import { sha256Hex } from '../provenance/sha256';
 import { PROJECT_VERSION } from '../provenance/version';
 import { resolveManifest } from './node-lab';
 import type { GraphRunner } from '../detect/runner';
+import { ChannelFade, fadeScale, pruneToPlan, tappedNodes } from '../derive/fade';
+import { graphFromArtifacts } from '../graph/load';
 
 /** sha256 of a model's weights as stored (a manifest path, or a bare name in models/). */
 export function modelWeightsSha256(nameOrPath: string): string | null {
@@ -146,7 +148,11 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
   if (outDir) checkOutDir(outDir, { resume: !!o.resume, overwrite: o.overwrite });
   const teacher = needTeacher ? loadModel(config.teacher, { trainable: false, name: 'teacher' }) : null;
   const student = loadModel(config.student, { trainable: true, name: 'student' });
-  const session = createSession({ teacher: config.methods.length || unlabeled ? teacher : null, student, methods: config.methods, detectionWeight: config.detectionWeight, seed: s.seed, trainOnly: config.trainOnly });
+  // Pruning by fading: the full-width student's planned channels fade out as it trains.
+  const plan = config.prune && new Map(Object.entries(config.prune.keep));
+  const fade = plan ? ChannelFade.create(student.graph, readModelArtifacts(readManifest(resolveManifest(config.student)).modelPath), plan, tappedNodes(student.manifest)) : undefined;
+  if (plan) status(`the pruned channels of ${plan.size} convolutions fade to zero over ${config.prune!.fadeSteps} steps; the student is then cut to the plan`);
+  const session = createSession({ teacher: config.methods.length || unlabeled ? teacher : null, student, methods: config.methods, detectionWeight: config.detectionWeight, seed: s.seed, trainOnly: config.trainOnly, ...(fade ? { keptTapChannels: fade.tapChannels } : {}) });
   const optimizer = new Optimizer(s.optimizer, { momentum: s.momentum, weightDecay: s.weightDecay, averageDecay: s.ema ?? 0 });
   const studentWeights = [...student.graph.variables.values()];
   try {
@@ -161,10 +167,10 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
     }
     const result: Partial<RunResult> = {};
     // Agreement with the teacher on the evaluation split (src/eval/fidelity.ts): steadier than mAP on few images.
-    const fidelityNow = async (): Promise<FidelityReport | undefined> => {
+    const fidelityNow = async (model: ModelHandle = student): Promise<FidelityReport | undefined> => {
       if (!teacher) return undefined;
       try {
-        return await fidelityOnSplit(teacher, student, dataDir, config.data.valSplit, s.inputSize, o.signal);
+        return await fidelityOnSplit(teacher, model, dataDir, config.data.valSplit, s.inputSize, o.signal);
       } catch (error) {
         if (o.signal?.aborted) throw error;
         status(`agreement with the teacher not measured: ${(error as Error).message}`);
@@ -229,6 +235,7 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
       loadImage,
       startStep: o.resume?.step ?? 0,
       signal: o.signal,
+      afterStep: fade && ((step) => fade.set(fadeScale(step, config.prune!.fadeSteps))),
       // Evaluation during training: between steps, every evalEvery steps (the mAP curve of run.json).
       gate: o.evalEvery
         ? async () => {
@@ -262,19 +269,28 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
     });
     // From here on the student is its weight average, when one is kept (the checkpoint has the raw weights).
     if (optimizer.swapAverages(studentWeights)) status(`the student's weights are now their moving average (decay ${s.ema})`);
+    let final: ModelHandle = student;
+    if (fade && plan) {
+      // The faded channels are zero now: cut them, and from here on the student is the pruned graph.
+      fade.set(0);
+      const source = teacher ?? student;
+      const cut = await pruneToPlan(await exportGraph(student.graph, { precision: 'float32' }), student.manifest, plan, { name: source.manifest.name, macs: profileGraph(source.graph).macs });
+      final = { graph: graphFromArtifacts(cut.artifacts, { trainable: false, name: 'pruned-student' }), manifest: cut.manifest };
+      status(`pruned to ${cut.manifest.name}: ${cut.manifest.profile!.parameters.toLocaleString('en-US')} parameters`);
+    }
     status(`evaluating the student after ${ran.step} steps ...`);
-    const after = await evaluateModel(student, dataDir, config.data.valSplit, s.inputSize);
-    const fidelityAfter = await fidelityNow();
+    const after = await evaluateModel(final, dataDir, config.data.valSplit, s.inputSize);
+    const fidelityAfter = await fidelityNow(final);
     if (fidelityAfter) result.fidelity = { ...(fidelityBefore ? { before: fidelityBefore } : {}), after: fidelityAfter };
     record = withEvaluation({ ...record, status: ran.stopped ? 'stopped' : 'finished', steps: ran.step }, runEvaluation('after', ran.step, config.data.valSplit, { ...after, inputSize: s.inputSize }), now());
     writeRun();
     if (outDir) {
-      const profile = profileGraph(student.graph);
+      const profile = profileGraph(final.graph);
       const precision = o.weightPrecision ?? 'float32';
       const card = buildModelCard({
         createdAt: now(),
         projectVersion: PROJECT_VERSION,
-        model: { name: `${student.manifest.name}, distilled`, parameters: profile.parameters, macs: profile.macs, inputSize: student.manifest.input.size, weightPrecision: precision },
+        model: { name: `${final.manifest.name}, distilled`, parameters: profile.parameters, macs: profile.macs, inputSize: student.manifest.input.size, weightPrecision: precision },
         teacher: { name: teacher?.manifest.name ?? config.teacher, weightsSha256: teacherSha },
         student: { manifest: student.manifest, weightsSha256: studentSha },
         config,
@@ -284,7 +300,7 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
         data: cardData,
         evaluation: { split: config.data.valSplit, inputSize: s.inputSize, teacher: result.teacher ?? null, before: result.before ?? null, after: { ...after, step: ran.step } },
       });
-      const exported = await exportGraph(student.graph, { precision, metadata: { [MODEL_CARD_METADATA_KEY]: card } });
+      const exported = await exportGraph(final.graph, { precision, metadata: { [MODEL_CARD_METADATA_KEY]: card } });
       const { modelJson, weights } = artifactsToFiles(exported, 'model.bin');
       const dir = join(outDir, 'student');
       mkdirSync(dir, { recursive: true });
@@ -293,8 +309,8 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
       writeFileSync(join(dir, MODEL_CARD_FILE), `${JSON.stringify(card, null, 2)}\n`);
       writeFileSync(join(dir, MODEL_CARD_MARKDOWN), modelCardMarkdown(card));
       const manifest: ModelManifest = {
-        ...student.manifest,
-        name: `${student.manifest.name}, distilled`,
+        ...final.manifest,
+        name: `${final.manifest.name}, distilled`,
         model: 'model.json',
         profile: { parameters: profile.parameters, macs: profile.macs },
         description: `${student.manifest.name} after ${ran.step} steps of ${config.methods.length ? config.methods.map((m) => m.id).join(' + ') : 'plain fine-tuning'}${config.methods.length && config.detectionWeight > 0 ? ' + detection loss' : ''} from ${config.teacher}.`,
@@ -302,8 +318,10 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
       writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
       writeFileSync(join(outDir, 'eval.json'), `${JSON.stringify({ teacher: result.teacher ?? null, before: result.before ?? null, after, steps: ran.step, ...(result.fidelity ? { fidelity: result.fidelity } : {}) }, stripImages, 2)}\n`);
     }
+    if (final !== student) final.graph.dispose();
     return { ...result, after, steps: ran.step, stopped: ran.stopped, termTrend: trend(termLog) };
   } finally {
+    fade?.dispose();
     session.dispose();
     optimizer.dispose();
     student.graph.dispose();

@@ -225,6 +225,28 @@ export function keptChannelsAt(analysis: ChannelAnalysis, keep: Map<string, numb
 }
 
 /**
+ * The weights that make the pruned channels' values, and which of their entries stay: each
+ * pruned unit's producer filter (output axis) and every per-channel constant on the way (a bias).
+ * With these entries at zero, a graph whose channel-wise ops map 0 to 0 (LeakyRelu, Relu, a
+ * bias add) outputs zeros in the pruned channels, so cutting them changes nothing downstream.
+ */
+export function producingSlices(parts: GraphParts, analysis: ChannelAnalysis, keep: Map<string, number[]>): { weight: string; axis: number; keep: number[]; size: number }[] {
+  const byName = new Map(parts.topology.node.map((n) => [n.name, n]));
+  const slices: { weight: string; axis: number; keep: number[]; size: number }[] = [];
+  for (const [unit, channels] of keep) {
+    const filter = parseTensorRef(dataInputs(byName.get(unit)!)[1]!).node;
+    slices.push({ weight: filter, axis: 3, keep: channels, size: parts.weights[filter]!.shape[3]! });
+  }
+  for (const [name, { alignedWith, axis }] of analysis.channelConsts) {
+    const p = analysis.provenance.get(alignedWith);
+    if (!p) continue;
+    const positions = keptPositions(p, keep);
+    if (positions.length < p.sources.length) slices.push({ weight: name, axis, keep: positions, size: p.sources.length });
+  }
+  return slices;
+}
+
+/**
  * Prunes units: `keep` maps a unit's producer to the channels it keeps (ascending). Slices the
  * producer's filter outputs, each reader's filter inputs and every per-channel constant on the
  * way. The topology is unchanged (shapes follow from the weights); returns new parts whose

@@ -79,6 +79,12 @@ export interface ExperimentConfig {
    * last head convolutions alone.
    */
   trainOnly?: string;
+  /**
+   * Prune while training (src/derive/fade.ts): the channels a plan cuts fade to zero over the
+   * first `fadeSteps` steps, and the run's student is then cut to the plan. `keep` maps each
+   * pruned convolution to the output channels it keeps (a derivation's plan, derivation.json).
+   */
+  prune?: { keep: Record<string, number[]>; fadeSteps: number };
   /** Save a checkpoint every this many steps (and when stopped). */
   checkpointEvery: number;
   /**
@@ -174,6 +180,14 @@ export function parseExperiment(value: unknown, origin = 'experiment'): Experime
         problems.push(`"trainOnly" is not a regular expression: ${(error as Error).message}`);
       }
     }
+  }
+  if (v.prune !== undefined) {
+    const prune = (v.prune ?? {}) as Record<string, unknown>;
+    if (!(Number.isInteger(prune.fadeSteps) && (prune.fadeSteps as number) >= 1)) problems.push('"prune.fadeSteps" must be a positive integer');
+    const keep = prune.keep;
+    const valid = (list: unknown) => Array.isArray(list) && list.length > 0 && list.every((c, j) => Number.isInteger(c) && c >= 0 && (j === 0 || c > list[j - 1]));
+    if (typeof keep !== 'object' || keep === null || Object.keys(keep).length === 0) problems.push('"prune.keep" must map each pruned convolution to the channels it keeps');
+    else for (const [conv, list] of Object.entries(keep)) if (!valid(list)) problems.push(`"prune.keep" of "${conv}" must be a non-empty list of ascending channel indices`);
   }
   if (v.gradientNormsEvery !== undefined && !(Number.isInteger(v.gradientNormsEvery) && (v.gradientNormsEvery as number) >= 0)) problems.push('"gradientNormsEvery" must be an integer >= 0');
   if (problems.length) throw new Error(`Invalid experiment config (${origin}):\n- ${problems.join('\n- ')}`);

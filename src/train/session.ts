@@ -143,6 +143,11 @@ export function createSession(options: {
   seed?: number;
   /** Train only the student weights whose names match (see `ExperimentConfig.trainOnly`); absent: all. */
   trainOnly?: string;
+  /**
+   * Per tapped node, the channels of a full-width student that will stay (the others fade out,
+   * src/derive/fade.ts): feature methods compare the student and the teacher there only.
+   */
+  keptTapChannels?: Record<string, number[]>;
 }): DistillSession {
   const { teacher, student, methods, detectionWeight } = options;
   if (options.trainOnly) student.graph.trainOnly(new RegExp(options.trainOnly));
@@ -156,13 +161,14 @@ export function createSession(options: {
   // Before any step: name every node the student's gradient could not pass, rather than fail in backprop.
   student.graph.assertGradients(tapNames(student.manifest));
   const needs = new Set(methods.flatMap((m) => getMethod(m.id).needs));
-  const picked = teacher ? derivedTapChannels(teacher, student) : undefined;
+  const kept = options.keptTapChannels;
+  const picked = teacher ? (kept ?? derivedTapChannels(teacher, student)) : undefined;
   const channels = teacher
     ? {
-        stage: needs.has('stage') ? { teacher: featureChannels(teacher, 'backbone', picked), student: featureChannels(student, 'backbone') } : undefined,
-        neck: needs.has('neck') ? { teacher: featureChannels(teacher, 'neck', picked), student: featureChannels(student, 'neck') } : undefined,
+        stage: needs.has('stage') ? { teacher: featureChannels(teacher, 'backbone', picked), student: featureChannels(student, 'backbone', kept) } : undefined,
+        neck: needs.has('neck') ? { teacher: featureChannels(teacher, 'neck', picked), student: featureChannels(student, 'neck', kept) } : undefined,
         headFeature: needs.has('headFeature')
-          ? { teacher: featureChannels(teacher, 'headFeatures', picked), student: featureChannels(student, 'headFeatures') }
+          ? { teacher: featureChannels(teacher, 'headFeatures', picked), student: featureChannels(student, 'headFeatures', kept) }
           : undefined,
         seed: options.seed ?? 0,
       }
@@ -190,7 +196,7 @@ export function createSession(options: {
     detectionWeight,
     teacherChannels,
     teacherRead: { classChannels: teacherChannels, featureChannels: picked, backbone: needs.has('stage') },
-    studentRead: { backbone: needs.has('stage') },
+    studentRead: { backbone: needs.has('stage'), ...(kept ? { featureChannels: kept } : {}) },
     grid(inputSize) {
       let g = grids.get(inputSize);
       if (!g) {

@@ -29,4 +29,13 @@ describe('the repair recipe', () => {
     expect(parseExperiment({ ...r, schedule: { ...r.schedule, cropScale: 0.6 } }).schedule.cropScale).toBe(0.6);
     expect(() => parseExperiment({ ...r, schedule: { ...r.schedule, cropScale: 1.5 } })).toThrow('"schedule.cropScale" must lie in (0, 1]');
   });
+
+  it('takes a pruning plan that fades while training, and lists what is wrong with a bad one', async () => {
+    const { parseExperiment, defaultExperiment } = await import('./config');
+    const c = defaultExperiment();
+    expect(parseExperiment({ ...c, prune: { keep: { conv_3: [0, 2] }, fadeSteps: 100 } }).prune).toEqual({ keep: { conv_3: [0, 2] }, fadeSteps: 100 });
+    const problems = (prune: unknown) => () => parseExperiment({ ...c, prune });
+    expect(problems({ keep: {}, fadeSteps: 0 })).toThrow(/"prune.fadeSteps" must be a positive integer\n- "prune.keep" must map each pruned convolution/);
+    expect(problems({ keep: { conv_3: [2, 0] }, fadeSteps: 5 })).toThrow('"prune.keep" of "conv_3" must be a non-empty list of ascending channel indices');
+  });
 });

@@ -63,6 +63,8 @@ export interface TrainOptions {
   mapsEvery?: number;
   onEvent?: (event: TrainEvent) => void;
   saveCheckpoint?: (checkpoint: Checkpoint) => Promise<void>;
+  /** Called after every step with the number of steps done (e.g. to fade out pruned channels). */
+  afterStep?: (step: number) => void;
   /** Consecutive non-finite steps after which the run stops with an error. Default 3. */
   maxNonFiniteSteps?: number;
 }
@@ -141,6 +143,7 @@ export async function train(o: TrainOptions): Promise<{ step: number; stopped: b
         const r = await distillStep(session, optimizer, batch, { lr, clipNorm: s.clipNorm, withMaps, pseudoThreshold: config.data.pseudoThreshold, pseudoDetection: config.data.pseudoDetection, measureGradients });
         const ms = performance.now() - t0;
         step++;
+        o.afterStep?.(step);
         times.push(ms);
         if (times.length > 20) times.shift();
         const mean = times.reduce((a, b) => a + b, 0) / times.length;

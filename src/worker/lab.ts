@@ -540,6 +540,9 @@ export class Lab {
     }
     const config = parseExperiment(checkpoint?.config ?? requested, 'the experiment') as LabExperiment;
     config.lab = (stored?.config ?? requested).lab;
+    if (config.prune) {
+      throw new Error('This experiment prunes while training ("prune": channels fade out, then the student is cut), which runs from the command line: npm run distill -- --config <this experiment> --data <VOC folder>. Remove "prune" to train it here.');
+    }
     // Photos teach through the methods (or pseudo-box detection); otherwise they would add steps and teach nothing.
     const photos = this.photos && photosTeach(config) ? this.photos : undefined;
     if (config.lab?.photosOnly && !photos) {
