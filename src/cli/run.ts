@@ -155,6 +155,8 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
   const session = createSession({ teacher: config.methods.length || unlabeled ? teacher : null, student, methods: config.methods, detectionWeight: config.detectionWeight, seed: s.seed, trainOnly: config.trainOnly, ...(fade ? { keptTapChannels: fade.tapChannels } : {}) });
   const optimizer = new Optimizer(s.optimizer, { momentum: s.momentum, weightDecay: s.weightDecay, averageDecay: s.ema ?? 0 });
   const studentWeights = [...student.graph.variables.values()];
+  /** The student evaluated and written at the end: the trained one, or its cut when pruning while training. */
+  let final: ModelHandle = student;
   try {
     if (o.resume) {
       restoreCheckpoint(session, optimizer, o.resume);
@@ -269,7 +271,6 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
     });
     // From here on the student is its weight average, when one is kept (the checkpoint has the raw weights).
     if (optimizer.swapAverages(studentWeights)) status(`the student's weights are now their moving average (decay ${s.ema})`);
-    let final: ModelHandle = student;
     if (fade && plan) {
       // The faded channels are zero now: cut them, and from here on the student is the pruned graph.
       fade.set(0);
@@ -318,9 +319,9 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
       writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
       writeFileSync(join(outDir, 'eval.json'), `${JSON.stringify({ teacher: result.teacher ?? null, before: result.before ?? null, after, steps: ran.step, ...(result.fidelity ? { fidelity: result.fidelity } : {}) }, stripImages, 2)}\n`);
     }
-    if (final !== student) final.graph.dispose();
     return { ...result, after, steps: ran.step, stopped: ran.stopped, termTrend: trend(termLog) };
   } finally {
+    if (final !== student) final.graph.dispose();
     fade?.dispose();
     session.dispose();
     optimizer.dispose();
