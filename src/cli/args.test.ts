@@ -92,7 +92,7 @@ describe('parseCli', () => {
     };
     expect(err(['--data', 'voc', '--prune-plan', plan])).toBe('--prune-plan needs --steps (the fade takes half of them) or --fade-steps.');
     expect(err(['--data', 'voc', '--fade-steps', '10'])).toBe('--fade-steps needs --prune-plan.');
-    expect(err(['--data', 'voc', '--steps', '10', '--prune-plan', join(dir, 'missing.json')])).toMatch(/^Cannot read the prune plan .*missing\.json/);
+    expect(err(['--data', 'voc', '--steps', '10', '--prune-plan', join(dir, 'missing.json')])).toMatch(/^Cannot read the channel plan .*missing\.json/);
     const old = join(dir, 'old.json');
     writeFileSync(old, JSON.stringify({ report: { units: [{ producer: 'conv_1', kept: 2, channels: 4 }] } }));
     expect(err(['--data', 'voc', '--steps', '10', '--prune-plan', old])).toMatch(/does not list the channels "conv_1" keeps/);

@@ -3,7 +3,7 @@
  * a bad argument is a UsageError whose message says what is wrong and shows the usage.
  */
 import { readFileSync } from 'node:fs';
-import { planFromUnits } from '../derive/fade';
+import { readPlanFile } from './plan-file';
 import { parseArgs } from 'node:util';
 import { METHODS, type MethodId } from '../distill/registry';
 import { defaultExperiment, parseExperiment, type ExperimentConfig, type MethodConfig } from '../train/config';
@@ -234,18 +234,11 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
 
 /** `--prune-plan`: the channel plan of a derivation record (derive-student's derivation.json). */
 function prunePlan(path: string, fadeSteps: number | undefined, steps: number | undefined): NonNullable<ExperimentConfig['prune']> {
-  let record: { report?: { units?: Parameters<typeof planFromUnits>[0] } };
-  try {
-    record = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    throw new UsageError(`Cannot read the prune plan ${path}: ${(error as Error).message}`);
-  }
-  if (!Array.isArray(record.report?.units)) throw new UsageError(`${path} is not a derivation record (derive-student's derivation.json): it has no report.units.`);
   let plan;
   try {
-    plan = planFromUnits(record.report.units);
+    plan = readPlanFile(path);
   } catch (error) {
-    throw new UsageError(`${path}: ${(error as Error).message}`);
+    throw new UsageError((error as Error).message);
   }
   const fade = fadeSteps ?? (steps ? Math.max(1, Math.round(steps / 2)) : undefined);
   if (!fade) throw new UsageError('--prune-plan needs --steps (the fade takes half of them) or --fade-steps.');

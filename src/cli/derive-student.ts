@@ -16,6 +16,7 @@ import { readManifest, readModelArtifacts } from '../models/load-node';
 import { resolveManifest } from './node-lab';
 import { evaluateModel } from './run';
 import { parseThreads, startWasm } from './wasm-threads';
+import { readPlanFile } from './plan-file';
 
 const USAGE = `Usage: npm run derive-student -- --calibration <folder> --out <dir> [options]
 
@@ -40,6 +41,8 @@ teacher on plain photos (no labels needed). Deterministic: the same photos give 
                           teacher's own filter at the kept channels                 [zero]
   --select energy|refit   channels kept by the energy each sends into its readers, or greedily
                           by how much the readers' refit loses without it         [${DEFAULT_DERIVATION.selection}]
+  --plan <derivation.json>  keep the channels that derivation kept (its plan) instead of
+                          choosing them on these photos, which then serve the refit alone
   --refit readers|downstream|none  refit the readers of pruned channels, or every conv after them [${DEFAULT_DERIVATION.refit}]
   --seed <n>              [1]
   --threads <n|all>       wasm kernel threads, 1 to 8 (the weights do not depend on it)  [all]
@@ -91,6 +94,7 @@ async function main() {
         'ridge-toward': { type: 'string' },
         refit: { type: 'string' },
         select: { type: 'string' },
+        plan: { type: 'string' },
         seed: { type: 'string' },
         threads: { type: 'string' },
         candidates: { type: 'string' },
@@ -129,6 +133,14 @@ async function main() {
     refit: refit as DeriveOptions['refit'],
     selection: values.select === undefined || values.select === 'energy' || values.select === 'refit' ? (values.select ?? DEFAULT_DERIVATION.selection) : fail(`--select is energy or refit, not "${values.select}".`),
   };
+  if (values.plan) {
+    if (values.candidates && values.candidates !== '1') fail('--plan fixes the channels, so candidates would differ only in their refit photos: use one or the other.');
+    try {
+      options.keep = readPlanFile(resolve(values.plan));
+    } catch (error) {
+      fail((error as Error).message);
+    }
+  }
   const maxImages = num(values.images, 'images', (n) => Number.isInteger(n) && n > 0, 'a positive integer') ?? DEFAULT_DERIVATION.images;
   const out = resolve(values.out);
   if (existsSync(out) && readdirSync(out).length > 0 && !values.overwrite) fail(`${out} is not empty; choose a new folder or add --overwrite.`);

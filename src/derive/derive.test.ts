@@ -34,6 +34,11 @@ describe('deriving a student from NanoDet-g', () => {
     // Deterministic: identical weight bytes.
     const bytes = (a: tf.io.ModelArtifacts) => new Uint8Array(a.weightData as ArrayBuffer);
     expect(Buffer.from(bytes(first.artifacts)).equals(Buffer.from(bytes(second.artifacts)))).toBe(true);
+    // The record lists the channels each pruned conv kept; given back as a plan (derive-student --plan), it gives the same student.
+    const plan = new Map(r.units.filter((u) => u.keep).map((u) => [u.producer, u.keep!]));
+    expect(plan.size).toBe(r.units.filter((u) => u.kept < u.channels).length);
+    const planned = await deriveStudent(readModelArtifacts(modelPath), manifest, images, { ...options, keep: plan });
+    expect(Buffer.from(bytes(planned.artifacts)).equals(Buffer.from(bytes(first.artifacts)))).toBe(true);
 
     // Stock tf.loadGraphModel runs it and agrees with the trainable executor.
     const stock = await tf.loadGraphModel(tf.io.fromMemory(first.artifacts));
@@ -84,5 +89,6 @@ describe('deriving a student from NanoDet-g', () => {
     const { images } = loadPhotos(unlabeled, 8);
     await expect(deriveStudent(readModelArtifacts(modelPath), manifest, images.slice(0, 3), { macs: 0.6 })).rejects.toThrow(/at least 8 calibration photos; got 3/);
     await expect(deriveStudent(readModelArtifacts(modelPath), manifest, images, { macs: 0.01, calibrationSize: 64 })).rejects.toThrow(/cannot be reached by pruning channels: the smallest this graph allows is \d+%/);
+    await expect(deriveStudent(readModelArtifacts(modelPath), manifest, images, { macs: 0.6, calibrationSize: 64, keep: new Map([['conv_404', [0]]]) })).rejects.toThrow('The channel plan names "conv_404", which is not a prunable convolution of this teacher.');
   });
 });

@@ -58,6 +58,12 @@ export interface DeriveOptions {
   classes?: readonly string[];
   /** Where the calibration photos came from, for the manifest. */
   calibrationInfo?: { sha256?: string; source?: string };
+  /**
+   * Keep exactly these channels (producer conv → ascending channel indices) instead of choosing
+   * them on the calibration photos, which then serve the refit alone; the MAC target is then
+   * ignored. Units not named keep every channel.
+   */
+  keep?: ReadonlyMap<string, readonly number[]>;
   /** Smallest calibration set accepted. */
   minImages?: number;
   onProgress?: (stage: string, done: number, total: number) => void;
@@ -186,6 +192,19 @@ function keepByEnergy(units: readonly ChannelUnit[], plan: Map<string, number>, 
   return keep;
 }
 
+/** A given plan checked against the graph's units: known producers, valid ascending indices, at least one kept. */
+function keepFromPlan(units: readonly ChannelUnit[], given: ReadonlyMap<string, readonly number[]>): Map<string, number[]> {
+  const keep = new Map<string, number[]>();
+  for (const [producer, channels] of given) {
+    const unit = units.find((u) => u.producer === producer);
+    if (!unit) throw new Error(`The channel plan names "${producer}", which is not a prunable convolution of this teacher.`);
+    const valid = channels.length > 0 && channels.every((c, j) => Number.isInteger(c) && c >= 0 && c < unit.channels && (j === 0 || c > channels[j - 1]!));
+    if (!valid) throw new Error(`The channel plan for "${producer}" must list between 1 and ${unit.channels} distinct channel indices in ascending order.`);
+    if (channels.length < unit.channels) keep.set(producer, [...channels]);
+  }
+  return keep;
+}
+
 export function calibrationBatches(images: readonly RgbImage[], manifest: Pick<ModelManifest, 'preprocess' | 'input'>, inputSize: number, batchSize: number): tf.Tensor4D[] {
   const batches: tf.Tensor4D[] = [];
   for (let i = 0; i < images.length; i += batchSize) {
@@ -249,7 +268,7 @@ export async function deriveStudent(teacher: tf.io.ModelArtifacts, teacherManife
     const budget = options.macs * teacherProfile.macs;
     const full = macsOf(parts, analysis, shapes, new Map());
     let plan = planFor(analysis.units, headUnits, 1, 1, channelMultiple);
-    if (full > budget) {
+    if (full > budget && !options.keep) {
       let lo = 0;
       let hi = 1;
       for (let i = 0; i < 40; i++) {
@@ -264,7 +283,9 @@ export async function deriveStudent(teacher: tf.io.ModelArtifacts, teacherManife
       }
     }
     let keep: Map<string, number[]>;
-    if ((options.selection ?? d.selection) === 'refit') {
+    if (options.keep) {
+      keep = keepFromPlan(analysis.units, options.keep);
+    } else if ((options.selection ?? d.selection) === 'refit') {
       progress('selection', 0, 1);
       keep = selectChannels(analysis.units, plan, await readerStates(parts.topology, unpruned, parts.weights, analysis, readers, batches, { ridge: options.ridge ?? d.ridge }));
     } else {
