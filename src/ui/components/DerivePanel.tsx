@@ -86,6 +86,12 @@ export function DerivePanel() {
           title="derive this many students, each from its own photos, and keep the one that scores best on the annotated training split"
         />
       </div>
+      {candidates === 1 && data.status === 'ready' && images >= 8 && Math.floor(photos / images) > 1 && (
+        <p className="muted small" data-testid="derive-candidates-hint">
+          Your {photos} photos allow up to {Math.floor(photos / images)} candidates of {images}. Which photos calibrate moves a student by up to 15 points of mAP;
+          keeping the best of several on the annotated training split is what measured best on held-out images (50.9 against 41.7 mAP for one set of photos).
+        </p>
+      )}
       {candidates > 1 && (
         <p className="muted small" data-testid="derive-candidates-plan">
           {candidates} students, each calibrated on its own {images} photos, scored on the training split
