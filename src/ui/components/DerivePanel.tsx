@@ -88,8 +88,9 @@ export function DerivePanel() {
       </div>
       {candidates === 1 && data.status === 'ready' && images >= 8 && Math.floor(photos / images) > 1 && (
         <p className="muted small" data-testid="derive-candidates-hint">
-          Your {photos} photos allow up to {Math.floor(photos / images)} candidates of {images}. Which photos calibrate moves a student by up to 15 points of mAP;
-          keeping the best of several on the annotated training split is what measured best on held-out images (50.9 against 41.7 mAP for one set of photos).
+          Your {photos} photos allow up to {Math.floor(photos / images)} candidates of {images}. Which photos calibrate can move a student by 15 points of mAP, and
+          keeping the best of several on the annotated training split measured best on held-out images (NanoDet-g on 30 VOC images: 50.9 mAP, against 41.7 for
+          one set of photos drawn at random).
         </p>
       )}
       {candidates > 1 && (
