@@ -53,6 +53,7 @@ describe('deriving a student from the loaded photos (wasm backend)', () => {
     await page.getByTestId('derive-size').fill('128');
     // With one candidate the panel says how many the photos allow, and why more are worth it.
     expect(await page.getByTestId('derive-candidates-hint').textContent()).toMatch(/^Your 16 photos allow up to 2 candidates of 8\./);
+    await page.getByTestId('derive-panel').screenshot({ path: join(shots, 'lab-derive-hint.png') });
     await page.getByTestId('derive-candidates').fill('3');
     expect(await page.getByTestId('derive-why').textContent()).toBe('3 candidates of 8 photos need 24 photos; 16 are loaded.');
     expect(await page.getByTestId('derive-button').isDisabled()).toBe(true);
