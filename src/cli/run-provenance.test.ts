@@ -179,4 +179,40 @@ describe('the command line writes a model card and a run record (wasm)', () => {
       disposeParts(parts);
     }
   }, 240_000);
+
+  it('a pruning run stopped mid-fade resumes the fade from its checkpoint and cuts the student at the end', async () => {
+    const data = tinyVoc(root);
+    const out = join(root, 'out-prune-resume');
+    const { modelPath } = readManifest(resolveManifest('nanodet-student.manifest.json'));
+    const artifacts = readModelArtifacts(modelPath);
+    const full = graphFromArtifacts(artifacts);
+    const parts = partsFromArtifacts(artifacts);
+    const unit = analyzeChannels(parts, full.nodeShapes(), full.outputs).units[0]!;
+    full.dispose();
+    const filter = parts.topology.node.find((n) => n.name === unit.producer)!.input![1]!;
+    const start = Array.from(parts.weights[filter]!.dataSync());
+    disposeParts(parts);
+    const config = defaultExperiment();
+    config.prune = { keep: { [unit.producer]: [0] }, fadeSteps: 2 };
+    config.schedule = { ...config.schedule, epochs: 1, batchSize: 1, inputSize: 64, warmupSteps: 0, lr: 1e-6 };
+    config.gradientNormsEvery = 0;
+    // Stopped after the first of two steps: the faded channels stand at half their values (a half cosine at 1 of 2).
+    const controller = new AbortController();
+    const first = await runExperiment({ config, dataDir: data, outDir: out, signal: controller.signal, onEvent: (e) => e.type === 'step' && controller.abort() });
+    expect(first).toMatchObject({ steps: 1, stopped: true });
+    const checkpoint = unpackCheckpoint(new Uint8Array(readFileSync(join(out, 'checkpoint.dlc'))));
+    const key = Object.keys(checkpoint.student).find((k) => k.endsWith(`/${filter}`))!;
+    const cout = unit.channels;
+    const column = (w: ArrayLike<number>, c: number) => Array.from({ length: w.length / cout }, (_, r) => w[r * cout + c]!);
+    const mid = checkpoint.student[key]!.values;
+    column(mid, 1).forEach((v, r) => expect(v).toBeCloseTo(0.5 * column(start, 1)[r]!, 6));
+    // Resumed with its own config, it finishes the fade and writes the cut student.
+    const second = await runExperiment({ config: checkpoint.config, dataDir: data, outDir: out, resume: checkpoint });
+    expect(second).toMatchObject({ steps: 2, stopped: false });
+    const end = unpackCheckpoint(new Uint8Array(readFileSync(join(out, 'checkpoint.dlc'))));
+    expect(column(end.student[key]!.values, 1).every((v) => v === 0)).toBe(true);
+    const written = JSON.parse(readFileSync(join(out, 'student/manifest.json'), 'utf8'));
+    expect(written.derivedFrom.prunedChannels).toEqual([{ conv: unit.producer, kept: 1, channels: cout }]);
+  }, 240_000);
 });
+
