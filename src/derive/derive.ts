@@ -332,8 +332,12 @@ export async function deriveStudent(teacher: tf.io.ModelArtifacts, teacherManife
     const pct = (100 * profile.macs) / teacherMacsAtSize;
     const manifest: ModelManifest = {
       ...teacherManifest,
-      name: `${teacherManifest.name} pruned to ${pct.toFixed(0)}% MACs, ${classes.length} classes`,
-      description: `Derived from ${teacherManifest.name}: ${classes.length} classes kept, ${replaced.length ? `${replaced.length} blocks replaced by fitted 1x1 convolutions, ` : ''}convolution channels pruned to ${pct.toFixed(1)}% of the teacher's MACs and every changed convolution refit by least squares against the teacher on ${images.length} calibration photos (no labels).`,
+      // Nothing pruned or replaced (--macs 1): the teacher at full width with the dataset's classes, the start of pruning while training.
+      name: keep.size || replaced.length ? `${teacherManifest.name} pruned to ${pct.toFixed(0)}% MACs, ${classes.length} classes` : `${teacherManifest.name}, ${classes.length} classes`,
+      description:
+        keep.size || replaced.length
+          ? `Derived from ${teacherManifest.name}: ${classes.length} classes kept, ${replaced.length ? `${replaced.length} blocks replaced by fitted 1x1 convolutions, ` : ''}convolution channels pruned to ${pct.toFixed(1)}% of the teacher's MACs and every changed convolution refit by least squares against the teacher on ${images.length} calibration photos (no labels).`
+          : `${teacherManifest.name} at full width with ${classes.length} of its classes kept (${pct.toFixed(1)}% of its MACs); no channel pruned, nothing refit.`,
       source: `derived from ${teacherManifest.name} by channel pruning with least-squares refit`,
       classes: [...classes],
       derivedFrom: {
