@@ -277,7 +277,7 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
       const source = teacher ?? student;
       const cut = await pruneToPlan(await exportGraph(student.graph, { precision: 'float32' }), student.manifest, plan, { name: source.manifest.name, macs: profileGraph(source.graph).macs });
       final = { graph: graphFromArtifacts(cut.artifacts, { trainable: false, name: 'pruned-student' }), manifest: cut.manifest };
-      status(`the faded channels are cut: ${cut.manifest.name}, ${cut.manifest.profile!.parameters.toLocaleString("en-US")} parameters`);
+      status(`the faded channels are cut: ${cut.manifest.name}, ${cut.manifest.profile!.parameters.toLocaleString('en-US')} parameters`);
     }
     status(`evaluating the student after ${ran.step} steps ...`);
     const after = await evaluateModel(final, dataDir, config.data.valSplit, s.inputSize);
