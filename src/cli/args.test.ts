@@ -2,6 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { parseCli, UsageError } from './args';
 import { defaultWasmThreads } from './wasm-threads';
 
+/** The first line of the usage error parseCli throws for these arguments (every refusal is a UsageError). */
+function err(args: string[]): string {
+  try {
+    parseCli(args);
+  } catch (e) {
+    expect(e).toBeInstanceOf(UsageError);
+    return (e as Error).message.split('\n')[0]!;
+  }
+  return 'no error';
+}
+
 describe('parseCli', () => {
   it('builds an experiment from flags over the defaults', () => {
     const o = parseCli(['--data', 'voc', '--methods', 'kd,fgd', '--scale', 'fgd=2', '--epochs', '3', '--input-size', '320', '--lr', '5e-4'], new Date('2026-01-02T03:04:05Z'));
@@ -49,15 +60,6 @@ describe('parseCli', () => {
     expect(() => parseCli(['--data', 'voc', '--train-only', 'split_(29'])).toThrow(/"trainOnly" is not a regular expression/);
   });
   it('gives clear usage errors', () => {
-    const err = (args: string[]) => {
-      try {
-        parseCli(args);
-      } catch (e) {
-        expect(e).toBeInstanceOf(UsageError);
-        return (e as Error).message.split('\n')[0];
-      }
-      return 'no error';
-    };
     expect(err([])).toBe('--data is required (a folder with VOCdevkit/VOC20xx, or a year folder).');
     expect(err(['--data', 'x', '--methods', 'kd,magic'])).toMatch(/^Unknown method "magic". Known: kd, fgfi, fgd, pfi, head-mimic, rm, ld, hints\./);
     expect(err(['--data', 'x', '--input-size', '300'])).toBe('--input-size must be a multiple of 32, got "300".');
@@ -82,14 +84,6 @@ describe('parseCli', () => {
     writeFileSync(plan, JSON.stringify({ report: { units: [{ producer: 'conv_1', kept: 2, channels: 4, keep: [0, 3] }, { producer: 'conv_2', kept: 8, channels: 8 }] } }));
     expect(parseCli(['--data', 'voc', '--steps', '300', '--prune-plan', plan]).config.prune).toEqual({ keep: { conv_1: [0, 3] }, fadeSteps: 150 });
     expect(parseCli(['--data', 'voc', '--prune-plan', plan, '--fade-steps', '40']).config.prune).toEqual({ keep: { conv_1: [0, 3] }, fadeSteps: 40 });
-    const err = (args: string[]) => {
-      try {
-        parseCli(args);
-      } catch (e) {
-        return (e as Error).message.split('\n')[0];
-      }
-      return 'no error';
-    };
     expect(err(['--data', 'voc', '--prune-plan', plan])).toBe('--prune-plan needs --steps (the fade takes half of them) or --fade-steps.');
     expect(err(['--data', 'voc', '--fade-steps', '10'])).toBe('--fade-steps needs --prune-plan.');
     expect(err(['--data', 'voc', '--steps', '10', '--prune-plan', join(dir, 'missing.json')])).toMatch(/^Cannot read the channel plan .*missing\.json/);

@@ -37,6 +37,31 @@ function tinyVoc(root: string): string {
   return join(root, 'tiny-voc');
 }
 
+/**
+ * The default student's first `count` prunable convolutions, each with its filter's name and
+ * values (what a pruning run fades), read from the installed model.
+ */
+function defaultStudentUnits(count: number): { producer: string; channels: number; filter: string; values: Float32Array }[] {
+  const { modelPath } = readManifest(resolveManifest('nanodet-student.manifest.json'));
+  const artifacts = readModelArtifacts(modelPath);
+  const full = graphFromArtifacts(artifacts);
+  const parts = partsFromArtifacts(artifacts);
+  try {
+    return analyzeChannels(parts, full.nodeShapes(), full.outputs)
+      .units.slice(0, count)
+      .map((u) => {
+        const filter = parts.topology.node.find((n) => n.name === u.producer)!.input![1]!;
+        return { producer: u.producer, channels: u.channels, filter, values: parts.weights[filter]!.dataSync() as Float32Array };
+      });
+  } finally {
+    full.dispose();
+    disposeParts(parts);
+  }
+}
+
+/** Column `c` of a [..., cout] filter stored row-major: every entry of output channel c. */
+const column = (w: ArrayLike<number>, cout: number, c: number) => Array.from({ length: w.length / cout }, (_, r) => w[r * cout + c]!);
+
 describe('the command line writes a model card and a run record (wasm)', () => {
   let root: string;
   beforeAll(async () => {
@@ -139,13 +164,7 @@ describe('the command line writes a model card and a run record (wasm)', () => {
   it('prunes while training: the plan\'s channels fade to zero in the checkpoint, and the written student is cut to the plan', async () => {
     const data = tinyVoc(root);
     const out = join(root, 'out-prune');
-    const { modelPath } = readManifest(resolveManifest('nanodet-student.manifest.json'));
-    const artifacts = readModelArtifacts(modelPath);
-    const full = graphFromArtifacts(artifacts);
-    const parts = partsFromArtifacts(artifacts);
-    const units = analyzeChannels(parts, full.nodeShapes(), full.outputs).units.slice(0, 2);
-    full.dispose();
-    const filterOf = (conv: string) => parts.topology.node.find((n) => n.name === conv)!.input![1]!;
+    const units = defaultStudentUnits(2);
     const plan = Object.fromEntries(units.map((u) => [u.producer, Array.from({ length: u.channels / 2 }, (_, i) => 2 * i + 1)]));
     const config = defaultExperiment();
     config.methods = [{ id: 'hints' }];
@@ -159,41 +178,31 @@ describe('the command line writes a model card and a run record (wasm)', () => {
     const checkpoint = unpackCheckpoint(new Uint8Array(readFileSync(join(out, 'checkpoint.dlc'))));
     expect(checkpoint.config.prune).toEqual(config.prune);
     for (const u of units) {
-      const key = Object.keys(checkpoint.student).find((k) => k.endsWith(`/${filterOf(u.producer)}`))!;
+      const key = Object.keys(checkpoint.student).find((k) => k.endsWith(`/${u.filter}`))!;
       const w = checkpoint.student[key]!.values;
-      const cout = u.channels;
-      const column = (c: number) => Array.from({ length: w.length / cout }, (_, r) => w[r * cout + c]!);
-      expect(column(0).every((v) => v === 0)).toBe(true);
-      expect(column(1).some((v) => v !== 0)).toBe(true);
+      expect(column(w, u.channels, 0).every((v) => v === 0)).toBe(true);
+      expect(column(w, u.channels, 1).some((v) => v !== 0)).toBe(true);
     }
     // The student written out has the plan's widths, records them, and scores what the run reported.
     const written = JSON.parse(readFileSync(join(out, 'student/manifest.json'), 'utf8'));
     expect(written.derivedFrom.prunedChannels).toEqual(units.map((u) => ({ conv: u.producer, kept: u.channels / 2, channels: u.channels })));
     const cut = graphFromArtifacts(readModelArtifacts(join(out, 'student/model.json')));
     try {
-      for (const u of units) expect(cut.weight(filterOf(u.producer))!.shape[3]).toBe(u.channels / 2);
+      for (const u of units) expect(cut.weight(u.filter)!.shape[3]).toBe(u.channels / 2);
       const again = await evaluateModel({ graph: cut, manifest: written }, data, 'val', 64);
       expect(again.mapAll).toBe(result.after.mapAll);
     } finally {
       cut.dispose();
-      disposeParts(parts);
     }
   }, 240_000);
 
   it('a pruning run stopped mid-fade resumes the fade from its checkpoint and cuts the student at the end', async () => {
     const data = tinyVoc(root);
     const out = join(root, 'out-prune-resume');
-    const { modelPath } = readManifest(resolveManifest('nanodet-student.manifest.json'));
-    const artifacts = readModelArtifacts(modelPath);
-    const full = graphFromArtifacts(artifacts);
-    const parts = partsFromArtifacts(artifacts);
-    const unit = analyzeChannels(parts, full.nodeShapes(), full.outputs).units[0]!;
-    full.dispose();
-    const filter = parts.topology.node.find((n) => n.name === unit.producer)!.input![1]!;
-    const start = Array.from(parts.weights[filter]!.dataSync());
-    disposeParts(parts);
+    const [unit] = defaultStudentUnits(1);
+    const { filter, values: start } = unit!;
     const config = defaultExperiment();
-    config.prune = { keep: { [unit.producer]: [0] }, fadeSteps: 2 };
+    config.prune = { keep: { [unit!.producer]: [0] }, fadeSteps: 2 };
     config.schedule = { ...config.schedule, epochs: 1, batchSize: 1, inputSize: 64, warmupSteps: 0, lr: 1e-6 };
     config.gradientNormsEvery = 0;
     // Stopped after the first of two steps: the faded channels stand at half their values (a half cosine at 1 of 2).
@@ -202,17 +211,16 @@ describe('the command line writes a model card and a run record (wasm)', () => {
     expect(first).toMatchObject({ steps: 1, stopped: true });
     const checkpoint = unpackCheckpoint(new Uint8Array(readFileSync(join(out, 'checkpoint.dlc'))));
     const key = Object.keys(checkpoint.student).find((k) => k.endsWith(`/${filter}`))!;
-    const cout = unit.channels;
-    const column = (w: ArrayLike<number>, c: number) => Array.from({ length: w.length / cout }, (_, r) => w[r * cout + c]!);
+    const cout = unit!.channels;
     const mid = checkpoint.student[key]!.values;
-    column(mid, 1).forEach((v, r) => expect(v).toBeCloseTo(0.5 * column(start, 1)[r]!, 6));
+    column(mid, cout, 1).forEach((v, r) => expect(v).toBeCloseTo(0.5 * column(start, cout, 1)[r]!, 6));
     // Resumed with its own config, it finishes the fade and writes the cut student.
     const second = await runExperiment({ config: checkpoint.config, dataDir: data, outDir: out, resume: checkpoint });
     expect(second).toMatchObject({ steps: 2, stopped: false });
     const end = unpackCheckpoint(new Uint8Array(readFileSync(join(out, 'checkpoint.dlc'))));
-    expect(column(end.student[key]!.values, 1).every((v) => v === 0)).toBe(true);
+    expect(column(end.student[key]!.values, cout, 1).every((v) => v === 0)).toBe(true);
     const written = JSON.parse(readFileSync(join(out, 'student/manifest.json'), 'utf8'));
-    expect(written.derivedFrom.prunedChannels).toEqual([{ conv: unit.producer, kept: 1, channels: cout }]);
+    expect(written.derivedFrom.prunedChannels).toEqual([{ conv: unit!.producer, kept: 1, channels: cout }]);
   }, 240_000);
 });
 

@@ -35,6 +35,9 @@ describe('channel pruning', () => {
     const a = analyzeChannels(parts, g.nodeShapes(), g.outputs);
     const pruned = pruneChannels(parts, a, new Map([['convA', [0, 1, 3]]]));
     expect(pruned.weights.wA!.shape).toEqual([3, 3, 2, 3]);
+    // Pruning checks its plan as every other user of a plan does (checkPlan).
+    expect(() => pruneChannels(parts, a, new Map([['convA', [0, 4]]]))).toThrow('The channel plan keeps channel 4 of "convA", which has 4: the plan is for a wider graph.');
+    expect(() => pruneChannels(parts, a, new Map([['convB', [0]]]))).toThrow('The channel plan names "convB", which is not a prunable convolution of this graph.');
     expect(pruned.weights.bA!.shape).toEqual([3]);
     expect(pruned.weights.wB!.shape).toEqual([3, 3, 3, 3]);
     // convD reads [actA (4 → 3 kept), actC (2)]: 5 inputs.

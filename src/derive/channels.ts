@@ -225,6 +225,28 @@ export function keptChannelsAt(analysis: ChannelAnalysis, keep: Map<string, numb
 }
 
 /**
+ * Checks a channel plan (producer conv → the channels it keeps) against a graph's units and
+ * returns the units it prunes (those keeping every channel left out). `where` names the graph in
+ * the messages; `ifNarrower` is what to do when the graph is narrower than the plan.
+ */
+export function checkPlan(units: readonly ChannelUnit[], plan: ReadonlyMap<string, readonly number[]>, say: { where?: string; ifNarrower?: string } = {}): Map<string, number[]> {
+  const where = say.where ?? 'this graph';
+  const keep = new Map<string, number[]>();
+  for (const [producer, channels] of plan) {
+    const unit = units.find((u) => u.producer === producer);
+    if (!unit) throw new Error(`The channel plan names "${producer}", which is not a prunable convolution of ${where}.`);
+    if (channels.length === 0 || channels.some((c, j) => !Number.isInteger(c) || c < 0 || (j > 0 && c <= channels[j - 1]!))) {
+      throw new Error(`The channel plan for "${producer}" must list between 1 and ${unit.channels} distinct channel indices in ascending order.`);
+    }
+    if (channels.at(-1)! >= unit.channels) {
+      throw new Error(`The channel plan keeps channel ${channels.at(-1)} of "${producer}", which has ${unit.channels}: the plan is for a wider graph.${say.ifNarrower ? ` ${say.ifNarrower}` : ''}`);
+    }
+    if (channels.length < unit.channels) keep.set(producer, [...channels]);
+  }
+  return keep;
+}
+
+/**
  * The weights that make the pruned channels' values, and which of their entries stay: each
  * pruned unit's producer filter (output axis) and every per-channel constant on the way (a bias).
  * With these entries at zero, a graph whose channel-wise ops map 0 to 0 (LeakyRelu, Relu, a
@@ -256,13 +278,7 @@ export function pruneChannels(parts: GraphParts, analysis: ChannelAnalysis, keep
   const byName = new Map(parts.topology.node.map((n) => [n.name, n]));
   const weights: tf.NamedTensorMap = { ...parts.weights };
   const units = new Map(analysis.units.map((u) => [u.producer, u]));
-  for (const [unit, channels] of keep) {
-    const u = units.get(unit);
-    if (!u) throw new Error(`"${unit}" is not a prunable unit.`);
-    if (channels.length === 0 || channels.some((c, i) => c < 0 || c >= u.channels || (i > 0 && c <= channels[i - 1]!))) {
-      throw new Error(`Unit "${unit}": kept channels must be ascending indices in [0, ${u.channels}) and not empty.`);
-    }
-  }
+  checkPlan(analysis.units, keep);
   // Tensors made here replace each other when one weight is sliced twice (a reader that is also a producer).
   const gather = (name: string, axis: number, positions: number[]) => {
     const t = weights[name]!;

@@ -18,7 +18,7 @@ import { cspStages } from '../models/student';
 import { replaceBlocksWithConv, type ReplacedBlock } from './replace-blocks';
 import type { TrainableGraph } from '../graph/executor';
 import type { ModelManifest } from '../models/manifest';
-import { analyzeChannels, keptChannelsAt, pruneChannels, type ChannelAnalysis, type ChannelUnit } from './channels';
+import { analyzeChannels, checkPlan, keptChannelsAt, pruneChannels, type ChannelAnalysis, type ChannelUnit } from './channels';
 import { readerStates, selectChannels } from './select';
 import { refitConvolutions, topologicalOrder, type RefitReport, type RefitTarget } from './refit';
 
@@ -192,19 +192,6 @@ function keepByEnergy(units: readonly ChannelUnit[], plan: Map<string, number>, 
   return keep;
 }
 
-/** A given plan checked against the graph's units: known producers, valid ascending indices, at least one kept. */
-function keepFromPlan(units: readonly ChannelUnit[], given: ReadonlyMap<string, readonly number[]>): Map<string, number[]> {
-  const keep = new Map<string, number[]>();
-  for (const [producer, channels] of given) {
-    const unit = units.find((u) => u.producer === producer);
-    if (!unit) throw new Error(`The channel plan names "${producer}", which is not a prunable convolution of this teacher.`);
-    const valid = channels.length > 0 && channels.every((c, j) => Number.isInteger(c) && c >= 0 && c < unit.channels && (j === 0 || c > channels[j - 1]!));
-    if (!valid) throw new Error(`The channel plan for "${producer}" must list between 1 and ${unit.channels} distinct channel indices in ascending order.`);
-    if (channels.length < unit.channels) keep.set(producer, [...channels]);
-  }
-  return keep;
-}
-
 export function calibrationBatches(images: readonly RgbImage[], manifest: Pick<ModelManifest, 'preprocess' | 'input'>, inputSize: number, batchSize: number): tf.Tensor4D[] {
   const batches: tf.Tensor4D[] = [];
   for (let i = 0; i < images.length; i += batchSize) {
@@ -284,7 +271,7 @@ export async function deriveStudent(teacher: tf.io.ModelArtifacts, teacherManife
     }
     let keep: Map<string, number[]>;
     if (options.keep) {
-      keep = keepFromPlan(analysis.units, options.keep);
+      keep = checkPlan(analysis.units, options.keep, { where: 'this teacher' });
     } else if ((options.selection ?? d.selection) === 'refit') {
       progress('selection', 0, 1);
       keep = selectChannels(analysis.units, plan, await readerStates(parts.topology, unpruned, parts.weights, analysis, readers, batches, { ridge: options.ridge ?? d.ridge }));

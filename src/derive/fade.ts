@@ -19,7 +19,7 @@ import { exportGraph } from '../graph/export';
 import { graphFromArtifacts } from '../graph/load';
 import { profileGraph } from '../graph/profile';
 import type { ModelManifest } from '../models/manifest';
-import { analyzeChannels, keptChannelsAt, producingSlices, pruneChannels } from './channels';
+import { analyzeChannels, checkPlan, keptChannelsAt, producingSlices, pruneChannels } from './channels';
 
 /** Channels kept per pruned unit: producer conv → ascending channel indices. */
 export type ChannelPlan = Map<string, number[]>;
@@ -63,17 +63,7 @@ export class ChannelFade {
     const parts = partsFromArtifacts(artifacts);
     try {
       const analysis = analyzeChannels(parts, graph.nodeShapes(), graph.outputs);
-      const units = new Map(analysis.units.map((u) => [u.producer, u]));
-      for (const [producer, keep] of plan) {
-        const unit = units.get(producer);
-        if (!unit) throw new Error(`The channel plan names "${producer}", which is not a prunable convolution of ${graph.name}. Was the plan derived from this model's teacher?`);
-        if (keep.length === 0 || keep.some((c, j) => !Number.isInteger(c) || c < 0 || (j > 0 && c <= keep[j - 1]!))) {
-          throw new Error(`The channel plan for "${producer}" must list distinct channel indices in ascending order.`);
-        }
-        if (keep.at(-1)! >= unit.channels) {
-          throw new Error(`The channel plan keeps channel ${keep.at(-1)} of "${producer}", which has ${unit.channels}: the plan is for a wider graph. Pruning while training starts from the full-width student (derive-student --macs 1), not from one already pruned.`);
-        }
-      }
+      checkPlan(analysis.units, plan, { where: graph.name, ifNarrower: 'Pruning while training starts from the full-width student (derive-student --macs 1), not from one already pruned.' });
       const entries = producingSlices(parts, analysis, plan).map((s) => {
         const variable = graph.variables.get(s.weight);
         if (!variable) throw new Error(`"${s.weight}" is not a trainable weight of ${graph.name}: its channels cannot fade.`);
