@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { conv1x1Connector } from './connectors';
 import { fgd, fgdAttention, fgdMasks, type FgdLevelConnectors } from './fgd';
+import { joinableLevels } from './fgd-joined';
 import { createGcBlock } from './gc-block';
 import { closeArrays, maxAbs } from './test-support';
 import { disposeResult } from './types';
@@ -199,5 +200,99 @@ describe('fgd', () => {
     expect(() => fgd({ featT: [t], featS: [t], gtBoxes: boxes, inputSize: 16, connectors: [{}] })).toThrow(/no GcBlocks/);
     expect(() => fgd({ featT: [t], featS: [t], gtBoxes: [], inputSize: 16, connectors: [{}] })).toThrow(/one list per image/);
     t.dispose();
+  });
+});
+
+describe('fgd over every level at once (the training path)', () => {
+  // Three levels of an input of 32: 8x8, 4x4 and 2x2, two images, 6 teacher channels; the
+  // student has 4 channels on level 1 (aligned by a 1x1 conv) and 6 elsewhere.
+  const sides = [8, 4, 2];
+  const boxes: [number, number, number, number][][] = [
+    [[2, 3, 20, 22]],
+    [
+      [12, 10, 31, 30],
+      [0, 0, 5, 6],
+    ],
+  ];
+  function setup(teacherScale: number[] = [1, 1, 1]) {
+    const teacher = sides.map((s, l) => tf.randomNormal([2, s, s, 6], 0, teacherScale[l], 'float32', 20 + l) as tf.Tensor4D);
+    const student = sides.map((s, l) => tf.variable(tf.randomNormal([2, s, s, l === 1 ? 4 : 6], 0, 1, 'float32', 30 + l), true, `fgd_joined_s${l}`));
+    const connectors = sides.map((_, l): FgdLevelConnectors => ({
+      ...gcPair(6, 40 + l),
+      align: l === 1 ? conv1x1Connector(4, 6, { init: 'uniform', seed: 2 }) : null,
+    }));
+    // W2 away from zero, so every GcBlock weight reaches the loss.
+    for (const c of connectors) for (const gc of [c.gcS, c.gcT]) gc?.variables[6]?.assign(tf.randomNormal([3, 6], 0, 0.5, 'float32', 5));
+    const watched = [...student, ...connectors.flatMap((c) => [c.align, c.gcS, c.gcT].flatMap((x) => x?.variables ?? []))];
+    const run = (withMaps: boolean) => {
+      let terms: Record<string, number> = {};
+      const { value, grads } = tf.variableGrads(() => {
+        const r = fgd({ featT: teacher, featS: student as unknown as tf.Tensor4D[], gtBoxes: boxes, inputSize: 32, connectors }, {}, { withMaps });
+        terms = Object.fromEntries(Object.entries(r.terms).map(([k, v]) => [k, v.dataSync()[0] ?? NaN]));
+        return r.loss;
+      }, watched);
+      const out = { loss: value.dataSync()[0] ?? NaN, terms, grads: Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, g.dataSync()])) };
+      tf.dispose([value, ...Object.values(grads)]);
+      return out;
+    };
+    const dispose = () => {
+      tf.dispose([...teacher, ...student]);
+      connectors.forEach(disposeConnectors);
+    };
+    return { run, connectors, dispose };
+  }
+
+  it('gives the level-by-level loss, terms and gradients of student, align and GcBlocks', () => {
+    const { run, dispose } = setup();
+    const before = tf.memory().numTensors;
+    const joined = run(false);
+    expect(tf.memory().numTensors).toBe(before);
+    const levels = run(true);
+    expect(joined.loss).toBeGreaterThan(0);
+    expect(Math.abs(joined.loss - levels.loss) / levels.loss).toBeLessThan(1e-5);
+    for (const k of ['fg', 'bg', 'attention', 'global']) {
+      expect(levels.terms[k], k).toBeGreaterThan(0);
+      expect(Math.abs((joined.terms[k] ?? NaN) - (levels.terms[k] ?? NaN)) / (levels.terms[k] ?? 1), k).toBeLessThan(1e-5);
+    }
+    // 3 student levels, 1 align (kernel, bias), 6 GcBlocks of 8 weights each.
+    expect(Object.keys(joined.grads).sort()).toEqual(Object.keys(levels.grads).sort());
+    expect(Object.keys(levels.grads)).toHaveLength(3 + 2 + 48);
+    for (const [k, g] of Object.entries(levels.grads)) {
+      const scale = Math.max(...Array.from(g, Math.abs));
+      // The mask biases' gradient is zero in exact arithmetic (a softmax ignores a shift).
+      const tolerance = k.includes('mask_bias') ? 1e-6 : 1e-4 * scale;
+      if (!k.includes('mask_bias')) expect(scale, k).toBeGreaterThan(0);
+      expect(closeArrays(joined.grads[k] ?? [], g, tolerance), k).toBeNull();
+    }
+    dispose();
+  });
+
+  it('takes each level\'s softmax on its own scale (levels whose attention logits are 100s apart)', () => {
+    // Level 0 of the teacher is 500 times larger: a shared shift would underflow the others' exp.
+    const { run, dispose } = setup([500, 1, 1]);
+    const joined = run(false);
+    const levels = run(true);
+    for (const k of ['fg', 'bg', 'attention']) {
+      expect(Number.isFinite(joined.terms[k]), k).toBe(true);
+      expect(Math.abs((joined.terms[k] ?? NaN) - (levels.terms[k] ?? NaN)) / (levels.terms[k] ?? 1), k).toBeLessThan(1e-5);
+    }
+    dispose();
+  });
+
+  it('runs only where it computes the same loss', () => {
+    const gc = () => gcPair(4);
+    const two = [gc(), gc()];
+    expect(joinableLevels([4, 4], two, 5e-6)?.gc).toHaveLength(2);
+    expect(joinableLevels([4, 4], [{}, {}], 0)).toEqual({});
+    // One level, channel counts that differ, a missing GcBlock, or one not made by createGcBlock.
+    expect(joinableLevels([4], [two[0] ?? {}], 5e-6)).toBeNull();
+    expect(joinableLevels([4, 8], two, 0)).toBeNull();
+    expect(joinableLevels([4, 4], [two[0] ?? {}, {}], 5e-6)).toBeNull();
+    const plain = conv1x1Connector(4, 4, { init: 'uniform', seed: 1 });
+    expect(joinableLevels([4, 4], [two[0] ?? {}, { gcS: plain, gcT: plain }], 5e-6)).toBeNull();
+    // GcBlocks built for other channels than the levels carry.
+    expect(joinableLevels([6, 6], two, 5e-6)).toBeNull();
+    plain.dispose();
+    two.forEach(disposeConnectors);
   });
 });

@@ -23,7 +23,32 @@ export interface GcBlockOptions {
   epsilon?: number;
 }
 
-export function createGcBlock(options: GcBlockOptions): Connector {
+/** A GcBlock's weights by role, for code that runs several blocks at once (FGD's joined levels). */
+export interface GcBlockParts {
+  /** [1,1,C,1] and [1]: the attention pooling's 1x1 conv. */
+  maskKernel: tf.Variable;
+  maskBias: tf.Variable;
+  /** [C,C/2], [C/2]. */
+  w1: tf.Variable;
+  b1: tf.Variable;
+  /** LayerNorm scale and shift, [C/2]. */
+  lnScale: tf.Variable;
+  lnShift: tf.Variable;
+  /** [C/2,C], [C]. */
+  w2: tf.Variable;
+  b2: tf.Variable;
+  epsilon: number;
+}
+
+export interface GcBlock extends Connector {
+  parts: GcBlockParts;
+}
+
+export function isGcBlock(c: Connector | null | undefined): c is GcBlock {
+  return !!c && 'parts' in c && typeof (c as GcBlock).parts === 'object';
+}
+
+export function createGcBlock(options: GcBlockOptions): GcBlock {
   const c = options.channels;
   if (!Number.isInteger(c) || c < 2) throw new Error(`GcBlock: channels must be an integer >= 2, got ${c}.`);
   const name = options.name ?? 'gcblock';
@@ -49,6 +74,7 @@ export function createGcBlock(options: GcBlockOptions): Connector {
   return {
     name,
     variables,
+    parts: { maskKernel: wk, maskBias: bk, w1, b1, lnScale: gamma, lnShift: beta, w2, b2, epsilon: eps },
     apply(x: tf.Tensor4D): tf.Tensor4D {
       const [n, h, w, ch] = x.shape;
       if (ch !== c) throw new Error(`GcBlock '${name}' was built for ${c} channels, got a [${x.shape.join(',')}] tensor.`);
