@@ -25,6 +25,7 @@ import { Optimizer } from '../train/optimizer';
 import { createSession, type ModelHandle } from '../train/session';
 import { distillStep } from '../train/step';
 import type { MethodConfig } from '../train/config';
+import { REPAIR_RECIPE } from '../train/repair-recipe';
 import type { BackendName } from '../worker/backend-types';
 import { FIXTURE_DIR, loadModel, loadSplit } from './node-lab';
 import { parseThreads, setWasmThreads, startWasm } from './wasm-threads';
@@ -171,6 +172,8 @@ async function main() {
   const rows: [string, { ms: number; plainMs: number; peak: number; kernels: number; work: number }][] = [];
   for (const m of METHODS) rows.push([m.id, await againstPlain([{ id: m.id }])]);
   rows.push([`all ${METHODS.length}`, await againstPlain(METHODS.map((m) => ({ id: m.id })))]);
+  // The lab's default experiment: the repair recipe's methods and weights.
+  rows.push(['recipe', await againstPlain(REPAIR_RECIPE.methods.map((m) => ({ ...m })))]);
   let threadLine = '';
   if (threads > 1) {
     // The plain and the every-method step on one thread, then on all, each pair timed alternately.
