@@ -69,12 +69,12 @@ interface Layout {
   n: number;
   levels: number;
   positions: number;
+  /** H·W of each level. */
+  areas: number[];
   /** [P,L]: 1 where position p belongs to level l. */
   member: tf.Tensor2D;
   /** [L,P]: its transpose. */
   memberT: tf.Tensor2D;
-  /** [1,L,P]: 1 / (H·W) of the level where position p belongs to it (per-level means). */
-  meanT: tf.Tensor3D;
   /** [P,L]: 0 where p belongs to l, −1e30 elsewhere (per-level maxima). */
   outside: tf.Tensor2D;
   /** [1,P]: H·W of the level of position p. */
@@ -88,7 +88,6 @@ function layoutOf(levels: tf.Tensor4D[]): Layout {
   const l = levels.length;
   const member = new Float32Array(positions * l);
   const memberT = new Float32Array(l * positions);
-  const meanT = new Float32Array(l * positions);
   const outside = new Float32Array(positions * l).fill(-1e30);
   const levelArea = new Float32Array(positions);
   let p = 0;
@@ -96,7 +95,6 @@ function layoutOf(levels: tf.Tensor4D[]): Layout {
     for (let i = 0; i < area; i++, p++) {
       member[p * l + level] = 1;
       memberT[level * positions + p] = 1;
-      meanT[level * positions + p] = 1 / area;
       outside[p * l + level] = 0;
       levelArea[p] = area;
     }
@@ -105,19 +103,23 @@ function layoutOf(levels: tf.Tensor4D[]): Layout {
     n,
     levels: l,
     positions,
+    areas,
     member: tf.tensor2d(member, [positions, l]),
     memberT: tf.tensor2d(memberT, [l, positions]),
-    meanT: tf.tensor3d(meanT, [1, l, positions]),
     outside: tf.tensor2d(outside, [positions, l]),
     levelArea: tf.tensor2d(levelArea, [1, positions]),
   };
 }
 
-/** [N,H,W,C] per level → [N,P,C], the levels end to end. */
-function joinLevels(levels: tf.Tensor4D[]): tf.Tensor3D {
-  const [n, , , c] = (levels[0] as tf.Tensor4D).shape;
+/** Per level [N,H,W,C] → [N,H·W,C]. */
+const flat = (levels: tf.Tensor4D[]) => levels.map((t) => t.reshape([t.shape[0], t.shape[1] * t.shape[2], t.shape[3]]) as tf.Tensor3D);
+
+/** Per level [B,1,C] → [B,P,C], each level's row repeated over its positions. */
+function spread(rows: tf.Tensor3D[], areas: number[]): tf.Tensor3D {
+  // A broadcast add, not tf.tile or broadcastTo: their gradient is one slice per repetition
+  // in tfjs, where an add's is one sum.
   return tf.concat(
-    levels.map((t) => t.reshape([n, t.shape[1] * t.shape[2], c])),
+    rows.map((r, l) => tf.add(r, tf.zeros([1, areas[l] as number, 1]))),
     1,
   ) as tf.Tensor3D;
 }
@@ -130,27 +132,36 @@ function levelSoftmax(logits: tf.Tensor2D, layout: Layout): tf.Tensor2D {
   return tf.div(e, tf.matMul(tf.matMul(e, layout.member), layout.memberT)) as tf.Tensor2D;
 }
 
-/** FGD's spatial attention [N,P] (H·W · softmax within the level) and channel attention [N,L,C]. */
-function attention(joined: tf.Tensor3D, layout: Layout, temp: number): { spatial: tf.Tensor2D; channel: tf.Tensor3D } {
-  const c = joined.shape[2];
-  const value = tf.abs(joined);
-  const spatialLogits = tf.div(tf.mean(value, 2), temp) as tf.Tensor2D;
+/**
+ * FGD's spatial attention [N,P] (H·W · softmax within the level) and channel attention, one
+ * [N,1,C] row per level. The means run on each level's own tensor: a per-level mean of the
+ * joined tensor would be a product with a 3-row matrix, which wasm runs at a few percent of
+ * its speed.
+ */
+function attention(levels: tf.Tensor3D[], layout: Layout, temp: number): { spatial: tf.Tensor2D; channel: tf.Tensor3D[] } {
+  const c = (levels[0] as tf.Tensor3D).shape[2];
+  const values = levels.map((x) => tf.abs(x));
+  const spatialLogits = tf.div(tf.concat(values.map((v) => tf.mean(v, 2)), 1), temp) as tf.Tensor2D;
   const spatial = tf.mul(levelSoftmax(spatialLogits, layout), layout.levelArea) as tf.Tensor2D;
-  const channelLogits = tf.div(tf.matMul(layout.meanT, value), temp);
-  const channel = tf.mul(tf.softmax(channelLogits), c) as tf.Tensor3D;
+  const channel = values.map((v) => tf.mul(tf.softmax(tf.div(tf.mean(v, 1, true), temp)), c) as tf.Tensor3D);
   return { spatial, channel };
 }
 
-/** The context of each level's GcBlock [N,L,C]: positions pooled by the level's own softmax. */
-function gcContext(joined: tf.Tensor3D, blocks: GcBlock[], layout: Layout): tf.Tensor3D {
-  const [n, p, c] = joined.shape;
-  const kernels = tf.concat(blocks.map((b) => b.parts.maskKernel.reshape([c, 1])), 1);
-  const biases = tf.concat(blocks.map((b) => b.parts.maskBias), 0).reshape([layout.levels, 1]);
-  // Every position through every level's 1x1 conv, each position keeping its own level's.
-  const all = tf.matMul(joined.reshape([n * p, c]), kernels).reshape([n, p, layout.levels]);
-  const logits = tf.add(tf.sum(tf.mul(all, layout.member), 2), tf.matMul(layout.member, biases).reshape([1, p])) as tf.Tensor2D;
+/** The context of each level's GcBlock, [N,1,C] per level: its positions pooled by its own softmax. */
+function gcContexts(joined: tf.Tensor3D, levels: tf.Tensor3D[], blocks: GcBlock[], layout: Layout): tf.Tensor3D[] {
+  const n = joined.shape[0];
+  // Each position through its own level's 1x1 conv C→1: the kernels spread over the positions.
+  const kernels = spread(blocks.map((b) => b.parts.maskKernel.reshape([1, 1, -1]) as tf.Tensor3D), layout.areas);
+  const biases = tf.matMul(layout.member, tf.concat(blocks.map((b) => b.parts.maskBias), 0).reshape([layout.levels, 1])).reshape([1, -1]);
+  const logits = tf.add(tf.sum(tf.mul(joined, kernels), 2), biases) as tf.Tensor2D;
   const weights = levelSoftmax(logits, layout);
-  return tf.matMul(tf.mul(layout.memberT, weights.expandDims(1)), joined) as tf.Tensor3D;
+  let offset = 0;
+  return levels.map((x, l) => {
+    const area = layout.areas[l] as number;
+    const w = weights.slice([0, offset], [n, area]).reshape([n, 1, area]) as tf.Tensor3D;
+    offset += area;
+    return tf.matMul(w, x);
+  });
 }
 
 /** Every block's transform W2·ReLU(LN(W1·context)) of its own context; contexts [B,N,C] → [B,N,C]. */
@@ -175,33 +186,39 @@ function gcTransforms(contexts: tf.Tensor3D, blocks: GcBlock[]): tf.Tensor3D {
 export function joinedFgdTerms(inputs: JoinedFgdInputs, params: JoinedFgdParams): { fg: tf.Scalar; bg: tf.Scalar; attention: tf.Scalar; global: tf.Scalar } {
   return tf.tidy(() => {
     const layout = layoutOf(inputs.featT);
-    const { n, levels, positions } = layout;
-    const ft = stopGradient(joinLevels(inputs.featT));
-    const fs = joinLevels(inputs.featS);
-    const { spatial: spatialT, channel: channelT } = withoutTape(() => attention(ft, layout, params.temp));
-    const attS = attention(fs, layout, params.temp);
-
-    // Focal: each level's fg and bg mask rows [N,2L,P], weighted by the teacher's spatial
-    // attention, times the squared difference [N,P,C] → [N,2L,C], then the channel attention.
-    const rows = new Float32Array(n * 2 * levels * positions);
-    let offset = 0;
-    inputs.masks.forEach((m, l) => {
-      const area = inputs.featT[l]!.shape[1] * inputs.featT[l]!.shape[2];
-      for (let i = 0; i < n; i++) {
-        rows.set(m.fg.subarray(i * area, (i + 1) * area), (i * 2 * levels + l) * positions + offset);
-        rows.set(m.bg.subarray(i * area, (i + 1) * area), (i * 2 * levels + levels + l) * positions + offset);
-      }
-      offset += area;
+    const { n, levels } = layout;
+    const levelsT = flat(inputs.featT.map((t) => stopGradient(t)));
+    const levelsS = flat(inputs.featS);
+    const ft = tf.concat(levelsT, 1) as tf.Tensor3D;
+    const fs = tf.concat(levelsS, 1) as tf.Tensor3D;
+    const attT = withoutTape(() => {
+      const a = attention(levelsT, layout, params.temp);
+      // The teacher's channel attention at every position, for the focal terms.
+      return { ...a, spread: spread(a.channel, layout.areas) };
     });
-    const maskRows = tf.mul(tf.tensor3d(rows, [n, 2 * levels, positions]), spatialT.expandDims(1)) as tf.Tensor3D;
-    const diff = tf.sub(fs, ft) as tf.Tensor3D;
-    const focal = tf.matMul(maskRows, tf.square(diff) as tf.Tensor3D).reshape([n, 2, levels, -1]);
-    const focalSums = tf.sum(tf.mul(focal, channelT.expandDims(1)), [0, 2, 3]).div(n);
-    const fg = focalSums.slice([0], [1]).reshape([]) as tf.Scalar;
-    const bg = focalSums.slice([1], [1]).reshape([]) as tf.Scalar;
+    const attS = attention(levelsS, layout, params.temp);
 
+    // Focal: the squared difference weighted by the teacher's channel attention, summed over
+    // channels [N,P], then by each mask times the teacher's spatial attention.
+    const concatMasks = (pick: 'fg' | 'bg') => {
+      const data = new Float32Array(n * layout.positions);
+      let offset = 0;
+      inputs.masks.forEach((m, l) => {
+        const area = layout.areas[l] as number;
+        for (let i = 0; i < n; i++) data.set(m[pick].subarray(i * area, (i + 1) * area), i * layout.positions + offset);
+        offset += area;
+      });
+      return tf.mul(tf.tensor2d(data, [n, layout.positions]), attT.spatial);
+    };
+    const diff = tf.sub(fs, ft) as tf.Tensor3D;
+    const perPosition = tf.sum(tf.mul(tf.square(diff), attT.spread), 2);
+    const fg = tf.sum(tf.mul(perPosition, concatMasks('fg'))).div(n) as tf.Scalar;
+    const bg = tf.sum(tf.mul(perPosition, concatMasks('bg'))).div(n) as tf.Scalar;
+
+    const channelS = tf.concat(attS.channel, 1);
+    const channelT = tf.concat(attT.channel, 1);
     const attentionTerm = tf
-      .add(tf.sum(tf.abs(tf.sub(attS.channel, channelT))), tf.sum(tf.abs(tf.sub(attS.spatial, spatialT))))
+      .add(tf.sum(tf.abs(tf.sub(channelS, channelT))), tf.sum(tf.abs(tf.sub(attS.spatial, attT.spatial))))
       .div(n) as tf.Scalar;
 
     let global: tf.Scalar = tf.scalar(0);
@@ -210,13 +227,15 @@ export function joinedFgdTerms(inputs: JoinedFgdInputs, params: JoinedFgdParams)
       if (!gc) throw new Error('FGD: the joined levels need GcBlocks when lambda is not 0.');
       const studentBlocks = gc.map((g) => g.gcS);
       const teacherBlocks = gc.map((g) => g.gcT);
-      // Contexts [N,L,C] per side → [2L,N,C], one batched transform for all 2L blocks.
-      const contexts = tf.concat([gcContext(fs, studentBlocks, layout), gcContext(ft, teacherBlocks, layout)], 1).transpose([1, 0, 2]) as tf.Tensor3D;
+      // Contexts [N,1,C] per level and side → [2L,N,C], one batched transform for all 2L blocks.
+      const contexts = tf
+        .concat([...gcContexts(fs, levelsS, studentBlocks, layout), ...gcContexts(ft, levelsT, teacherBlocks, layout)], 1)
+        .transpose([1, 0, 2]) as tf.Tensor3D;
       const t = gcTransforms(contexts, [...studentBlocks, ...teacherBlocks]);
+      // Per level t_S − t_T [N,1,C], spread over the level's positions: R_S(F_S) − R_T(F_T).
       const delta = tf.sub(t.slice([0, 0, 0], [levels, -1, -1]), t.slice([levels, 0, 0], [levels, -1, -1])).transpose([1, 0, 2]) as tf.Tensor3D;
-      // Each level's t_S − t_T spread over its positions: [P,L]·[N,L,C] → [N,P,C].
-      const spread = tf.matMul(layout.member.expandDims(0) as tf.Tensor3D, delta);
-      global = tf.sum(tf.square(tf.add(diff, spread))).div(n) as tf.Scalar;
+      const rows = Array.from({ length: levels }, (_, l) => delta.slice([0, l, 0], [-1, 1, -1]) as tf.Tensor3D);
+      global = tf.sum(tf.square(tf.add(diff, spread(rows, layout.areas)))).div(n) as tf.Scalar;
     }
     return { fg, bg, attention: attentionTerm, global };
   });

@@ -224,10 +224,10 @@ describe('fgd over every level at once (the training path)', () => {
     // W2 away from zero, so every GcBlock weight reaches the loss.
     for (const c of connectors) for (const gc of [c.gcS, c.gcT]) gc?.variables[6]?.assign(tf.randomNormal([3, 6], 0, 0.5, 'float32', 5));
     const watched = [...student, ...connectors.flatMap((c) => [c.align, c.gcS, c.gcT].flatMap((x) => x?.variables ?? []))];
-    const run = (withMaps: boolean) => {
+    const run = (joined: boolean) => {
       let terms: Record<string, number> = {};
       const { value, grads } = tf.variableGrads(() => {
-        const r = fgd({ featT: teacher, featS: student as unknown as tf.Tensor4D[], gtBoxes: boxes, inputSize: 32, connectors }, {}, { withMaps });
+        const r = fgd({ featT: teacher, featS: student as unknown as tf.Tensor4D[], gtBoxes: boxes, inputSize: 32, connectors }, {}, { joined });
         terms = Object.fromEntries(Object.entries(r.terms).map(([k, v]) => [k, v.dataSync()[0] ?? NaN]));
         return r.loss;
       }, watched);
@@ -245,9 +245,9 @@ describe('fgd over every level at once (the training path)', () => {
   it('gives the level-by-level loss, terms and gradients of student, align and GcBlocks', () => {
     const { run, dispose } = setup();
     const before = tf.memory().numTensors;
-    const joined = run(false);
+    const joined = run(true);
     expect(tf.memory().numTensors).toBe(before);
-    const levels = run(true);
+    const levels = run(false);
     expect(joined.loss).toBeGreaterThan(0);
     expect(Math.abs(joined.loss - levels.loss) / levels.loss).toBeLessThan(1e-5);
     for (const k of ['fg', 'bg', 'attention', 'global']) {
@@ -270,8 +270,8 @@ describe('fgd over every level at once (the training path)', () => {
   it('takes each level\'s softmax on its own scale (levels whose attention logits are 100s apart)', () => {
     // Level 0 of the teacher is 500 times larger: a shared shift would underflow the others' exp.
     const { run, dispose } = setup([500, 1, 1]);
-    const joined = run(false);
-    const levels = run(true);
+    const joined = run(true);
+    const levels = run(false);
     for (const k of ['fg', 'bg', 'attention']) {
       expect(Number.isFinite(joined.terms[k]), k).toBe(true);
       expect(Math.abs((joined.terms[k] ?? NaN) - (levels.terms[k] ?? NaN)) / (levels.terms[k] ?? 1), k).toBeLessThan(1e-5);

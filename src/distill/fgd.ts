@@ -29,8 +29,8 @@
  * Defaults (GFL/RetinaNet): alpha 1e-3, beta 5e-4, gamma 5e-4, lambda 5e-6, temp 0.5
  * (FCOS: temp 0.8, 1.6e-3 / 8e-4 / 8e-4 / 8e-6).
  *
- * A training step (no maps) computes every level at once when their channel counts agree
- * (fgd-joined.ts): the same loss in less than half the kernels (776 → 323 per NanoDet-g step).
+ * On a GPU a training step (no maps) computes every level at once when their channel counts
+ * agree (fgd-joined.ts): the same loss in about half the kernels.
  *
  * Maps (per level): heatmaps 'fg_mask', 'bg_mask', 'spatial_attention_T',
  * 'spatial_attention_S' [N,H,W]; bars 'channel_attention_T', 'channel_attention_S' [N,C].
@@ -39,7 +39,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Box } from '../detect/types';
 import { joinableLevels, joinedFgdTerms } from './fgd-joined';
-import { adapt, bars, checkLevelPairs, heatmap } from './levels';
+import { adapt, bars, checkLevelPairs, heatmap, joinLevelsByDefault } from './levels';
 import { stopGradient, type Connector, type MethodResult, type PanelMap } from './types';
 
 export interface FgdParams {
@@ -176,7 +176,11 @@ function levelTerms(
   return { fg, bg, attention, global };
 }
 
-export function fgd(inputs: FgdInputs, params: Partial<FgdParams> = {}, options: { withMaps?: boolean } = {}): MethodResult {
+/**
+ * `joined`: every level at once (fgd-joined.ts) when the levels allow it; by default on GPU
+ * backends only (`joinLevelsByDefault`). Maps always take the level-by-level path.
+ */
+export function fgd(inputs: FgdInputs, params: Partial<FgdParams> = {}, options: { withMaps?: boolean; joined?: boolean } = {}): MethodResult {
   const p = { ...FGD_DEFAULTS, ...params };
   const { featT, featS, gtBoxes, inputSize, connectors } = inputs;
   checkLevelPairs('FGD', 'feature', featT, featS);
@@ -192,8 +196,8 @@ export function fgd(inputs: FgdInputs, params: Partial<FgdParams> = {}, options:
   const maps: PanelMap[] = [];
   const out = tf.tidy(() => {
     const aligned = featS.map((s, l) => adapt('FGD', l, s, (featT[l] as tf.Tensor4D).shape[3], connectors[l]?.align));
-    // Maps are read level by level; a training step takes every level at once when it can.
-    const joined = options.withMaps ? null : joinableLevels(featT.map((t) => t.shape[3]), connectors, p.lambda);
+    // Maps are read level by level.
+    const joined = options.withMaps || !(options.joined ?? joinLevelsByDefault()) ? null : joinableLevels(featT.map((t) => t.shape[3]), connectors, p.lambda);
     const parts = joined
       ? [joinedFgdTerms({ featT, featS: aligned, masks: featT.map((t) => batchMasks(gtBoxes, inputSize, t.shape[1], t.shape[2])), gc: joined.gc }, p)]
       : featT.map((t, l) => levelTerms(l, t, aligned[l] as tf.Tensor4D, batchMasks(gtBoxes, inputSize, t.shape[1], t.shape[2]), connectors[l] as FgdLevelConnectors, p, options.withMaps ? maps : undefined));

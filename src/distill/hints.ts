@@ -16,12 +16,8 @@
  * Loss = weight · mean of e_t over every tap. Defaults: weight 1, all three groups on.
  *
  * Maps (per tap): '<group> error', the per-location error [N,H,W] (mean over channels, / v).
- * A training step (no maps) sums a group's taps as one: each tap's difference scaled by
- * 1/sqrt(its size · its spread), all taps end to end, squared and summed: the same e_t, summed,
- * in half the kernels (most of them the gradient's, which per tap is now one product).
  */
 import * as tf from '@tensorflow/tfjs';
-import { withoutTape } from '../graph/ops/tape';
 import { heatmap } from './levels';
 import { stopGradient, type Connector, type MethodResult, type PanelMap } from './types';
 
@@ -54,25 +50,6 @@ function tapError(t: tf.Tensor4D, s: tf.Tensor4D): { map: tf.Tensor3D; mean: tf.
   });
 }
 
-/** 1 / sqrt(size · (mean_c v_c + eps)) of a teacher tap: scales T − S so that its squared sum is e_t. */
-function errorScale(teacher: tf.Tensor4D): tf.Scalar {
-  return withoutTape(() =>
-    tf.tidy(() => {
-      const { variance } = tf.moments(teacher, [0, 1, 2]);
-      return tf.rsqrt(tf.mul(tf.add(tf.mean(variance), VARIANCE_EPS), teacher.size)) as tf.Scalar;
-    }),
-  );
-}
-
-/** Σ e_t over a group's taps, as one squared sum of the scaled differences laid end to end. */
-function groupErrorSum(pairs: { t: tf.Tensor4D; s: tf.Tensor4D }[]): tf.Scalar {
-  const scaled = pairs.map(({ t, s }) => {
-    const teacher = stopGradient(t);
-    return tf.mul(tf.sub(s, teacher), errorScale(teacher)).reshape([-1]);
-  });
-  return tf.sum(tf.square(scaled.length === 1 ? (scaled[0] as tf.Tensor) : tf.concat(scaled))) as tf.Scalar;
-}
-
 export function hints(inputs: HintInputs, params: Partial<HintParams> = {}, options: { withMaps?: boolean } = {}): MethodResult {
   const p = { ...HINT_DEFAULTS, ...params };
   const on: Record<HintGroup, boolean> = { stage: p.stages, neck: p.neck, head: p.head };
@@ -80,16 +57,14 @@ export function hints(inputs: HintInputs, params: Partial<HintParams> = {}, opti
   if (chosen.length === 0) throw new Error('Hints: no tap group to match; turn on stages, neck or head and give their tensors.');
   const maps: PanelMap[] = [];
   const out = tf.tidy(() => {
-    // Per group, the sum of its taps' errors; the loss is their mean over every tap.
-    const sums: tf.Scalar[] = [];
-    let count = 0;
+    const all: tf.Scalar[] = [];
     const terms: Record<string, tf.Scalar> = {};
     for (const g of chosen) {
       const { teacher, student, regressors } = inputs.groups[g]!;
       if (teacher.length === 0 || teacher.length !== student.length) {
         throw new Error(`Hints: the ${g} group has ${teacher.length} teacher and ${student.length} student taps; both models must name the same taps.`);
       }
-      const pairs = teacher.map((t, i) => {
+      const errors = teacher.map((t, i) => {
         const r = regressors?.[i];
         const s = r ? r.apply(student[i]!) : student[i]!;
         if (s.shape.join() !== t.shape.join()) {
@@ -97,22 +72,14 @@ export function hints(inputs: HintInputs, params: Partial<HintParams> = {}, opti
             `Hints: ${g} tap ${i} is [${t.shape.join(',')}] in the teacher and [${s.shape.join(',')}] in the student${r ? ' after its regressor' : ''}; the spatial sizes must agree, and channels too unless a regressor maps them.`,
           );
         }
-        return { t, s };
+        const e = tapError(t, s);
+        if (options.withMaps) maps.push(heatmap(`${g} error`, i, e.map));
+        return e.mean;
       });
-      if (options.withMaps) {
-        const errors = pairs.map(({ t, s }, i) => {
-          const e = tapError(t, s);
-          maps.push(heatmap(`${g} error`, i, e.map));
-          return e.mean;
-        });
-        sums.push(tf.addN(errors) as tf.Scalar);
-      } else {
-        sums.push(groupErrorSum(pairs));
-      }
-      count += pairs.length;
-      terms[g] = tf.div(sums[sums.length - 1] as tf.Scalar, pairs.length) as tf.Scalar;
+      all.push(...errors);
+      terms[g] = tf.div(tf.addN(errors), errors.length) as tf.Scalar;
     }
-    const mean = tf.div(sums.length === 1 ? (sums[0] as tf.Scalar) : tf.addN(sums), count) as tf.Scalar;
+    const mean = tf.div(tf.addN(all), all.length) as tf.Scalar;
     return { loss: tf.mul(mean, p.weight) as tf.Scalar, terms };
   });
   return options.withMaps ? { ...out, maps } : out;

@@ -12,6 +12,7 @@ import type { GtObject } from '../detect/assignment';
 import { gflLoss } from '../detect/gfl-loss';
 import { registerNodeWebGpu } from '../testing/node-webgpu';
 import { vlrWeights } from './ld';
+import { joinLevelsByDefault } from './levels';
 import { deferMapReads } from './readback';
 import { createMethod, METHODS, type DistillInputs, type MethodId } from './registry';
 import { handAssignment } from './test-support';
@@ -144,6 +145,11 @@ describe('distillation methods on WebGPU (Node, SwiftShader) against the cpu bac
       [10, 11, 15, 19],
     ]);
     expect(vlrWeights(assignment, 0.25, 'iou').filter((v) => v > 0).length).toBeGreaterThan(0);
+  });
+
+  it('FGD takes its joined path on WebGPU and the level-by-level one on cpu, so its row below compares the two', async () => {
+    expect(await on('webgpu', async () => joinLevelsByDefault())).toBe(true);
+    expect(await on('cpu', async () => joinLevelsByDefault())).toBe(false);
   });
 
   for (const { id } of METHODS) {
