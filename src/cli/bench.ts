@@ -18,8 +18,10 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { formatStepProfile, profileStep } from '../graph/profile';
-import { METHODS } from '../distill/registry';
-import { iterateBatches } from '../data/pipeline';
+import { getMethod, METHODS } from '../distill/registry';
+import { fgd, type FgdLevelConnectors } from '../distill/fgd';
+import { iterateBatches, type TrainingBatch } from '../data/pipeline';
+import type { GtObject } from '../detect/assignment';
 import { readDetector, disposeTaps } from '../train/detector-taps';
 import { Optimizer } from '../train/optimizer';
 import { createSession, type ModelHandle } from '../train/session';
@@ -184,6 +186,7 @@ async function main() {
     threadLine = `threads: 1 thread plain ${one.plainMs.toFixed(0)} ms, all ${METHODS.length} methods ${one.ms.toFixed(0)} ms (${(one.ms / one.plainMs).toFixed(2)}x); ${threads} threads plain ${all.plainMs.toFixed(0)} ms, all ${METHODS.length} ${all.ms.toFixed(0)} ms (${(all.ms / all.plainMs).toFixed(2)}x): ${threads} threads run the plain step ${(one.plainMs / all.plainMs).toFixed(2)}x and the every-method step ${(one.ms / all.ms).toFixed(2)}x as fast as 1`;
   }
   plainStepper.dispose();
+  const fgdLine = await fgdPaths(teacher, student, batch, repeats);
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
   console.log(`Distillation step cost on ${tf.getBackend()}${threads ? ` (${threads} kernel thread${threads === 1 ? '' : 's'})` : ''}, NanoDet-g → default student, batch ${batchSize} at ${inputSize}x${inputSize}, median of ${repeats}`);
   console.log(`teacher forward                  ${teacherForward.ms.toFixed(0)} ms   peak ${mb(teacherForward.peak)}   ${teacherKernels.kernelCount} kernels (${teacherKernels.workCount} run work)`);
@@ -195,9 +198,51 @@ async function main() {
     console.log(`${id.padEnd(13)} ${r.ms.toFixed(0).padStart(7)}   ${r.plainMs.toFixed(0).padStart(8)}   ${overhead.toFixed(0).padStart(8)}${' '.repeat(36)}${(r.ms / r.plainMs).toFixed(2).padStart(6)}x   ${((batchSize * 1000) / r.ms).toFixed(2).padStart(5)}   ${mb(r.peak).padEnd(9)} ${r.kernels} (+${r.kernels - plainKernels.kernelCount}), ${r.work} (+${r.work - plainKernels.workCount})`);
   }
   if (threadLine) console.log(threadLine);
+  console.log(fgdLine);
   batch.input.dispose();
   teacher.graph.dispose();
   student.graph.dispose();
+}
+
+/**
+ * FGD's loss and gradients on this batch's real neck outputs, every level at once (the path GPU
+ * backends take) against level by level (wasm's), timed alternately: what the backend choice in
+ * `joinLevelsByDefault` rests on.
+ */
+async function fgdPaths(teacher: ModelHandle, student: ModelHandle, batch: TrainingBatch, repeats: number): Promise<string> {
+  const tapsT = readDetector(teacher.graph, teacher.manifest, batch.input);
+  const tapsS = readDetector(student.graph, student.manifest, batch.input);
+  const entry = getMethod('fgd');
+  const connectors = entry.createConnectors({ neck: { teacher: tapsT.neck.map((t) => t.shape[3]), student: tapsS.neck.map((t) => t.shape[3]) } }, entry.defaults) as FgdLevelConnectors[];
+  const featS = tapsS.neck.map((t, l) => tf.variable(t, true, `bench_fgd_neck_${l}`));
+  const variables = [...featS, ...connectors.flatMap((c) => [c.align, c.gcS, c.gcT].flatMap((x) => x?.variables ?? []))];
+  const size = batch.input.shape[1];
+  const gtBoxes = batch.gts.map((g) => g.map((o: GtObject) => o.box));
+  const run = (joined: boolean) => async () => {
+    const { value, grads } = tf.variableGrads(() => fgd({ featT: tapsT.neck, featS: featS as unknown as tf.Tensor4D[], gtBoxes, inputSize: size, connectors }, {}, { joined }).loss, variables);
+    await value.data();
+    tf.dispose([value, ...Object.values(grads)]);
+  };
+  try {
+    const times: Record<'joined' | 'levels', number[]> = { joined: [], levels: [] };
+    const kernels = { joined: 0, levels: 0 };
+    for (const path of ['joined', 'levels'] as const) kernels[path] = (await profileStep(run(path === 'joined'))).workCount;
+    for (let r = 0; r < Math.max(repeats, 5); r++) {
+      for (const path of ['joined', 'levels'] as const) {
+        const t0 = performance.now();
+        await run(path === 'joined')();
+        times[path].push(performance.now() - t0);
+      }
+    }
+    const joined = median(times.joined);
+    const levels = median(times.levels);
+    return `fgd alone, its loss and gradients on these neck outputs: every level at once ${joined.toFixed(1)} ms (${kernels.joined} kernels that run work), level by level ${levels.toFixed(1)} ms (${kernels.levels}): the joined path runs ${(levels / joined).toFixed(2)}x as fast on ${tf.getBackend()}`;
+  } finally {
+    entry.connectorList(connectors).forEach((c) => c.dispose());
+    tf.dispose(featS);
+    disposeTaps(tapsT);
+    disposeTaps(tapsS);
+  }
 }
 
 main().catch((error) => {
