@@ -7,8 +7,11 @@
  *   npm run bench -- [--backend wasm|webgpu] [--threads all|n] [--input-size 320] [--batch-size 2] [--repeats 3]
  * On wasm it runs one kernel thread per logical core, and at the end times the plain step and the
  * every-method step again on one thread (the speed-up of the cores).
- * webgpu runs only where a hardware adapter exists (Dawn in Node); a software (fallback) adapter
- * is refused, since timing it says nothing about a GPU.
+ * webgpu is timed only where a hardware adapter exists (Dawn in Node); a software (fallback)
+ * adapter is refused, since timing it says nothing about a GPU.
+ *   npm run bench -- --count-kernels [--backend webgpu|wasm] [--software-input-size 64]
+ * counts the kernels that run work in a plain step and with each method (what a GPU step is bound
+ * by), on any adapter, SwiftShader included; no times.
  *   npm run bench -- --browser [--backend webgpu|wasm (default both)] [--software-input-size 64] [--skip-build]
  *     [--vulkan (Linux with a GPU: ANGLE on Vulkan)] [--chromium-arg=--flag ...]
  *     [--page-url http://host/bench.html (a page served elsewhere; nothing is built)]
@@ -47,6 +50,7 @@ const { values: v } = parseArgs({
     repeats: { type: 'string', default: '3' },
     threads: { type: 'string' },
     data: { type: 'string', default: FIXTURE_DIR },
+    'count-kernels': { type: 'boolean', default: false },
   },
 });
 
@@ -71,12 +75,20 @@ async function main() {
     return;
   }
   v.backend ??= 'wasm';
+  if (v['count-kernels']) {
+    // Counts need no real GPU: on a software adapter they are those of any GPU.
+    if (v.backend === 'webgpu') await (await import('../testing/node-webgpu')).registerNodeWebGpu({ software: true });
+    if (v.backend === 'wasm') await startWasm(1);
+    else if (!(await tf.setBackend(v.backend))) throw new Error(`Backend ${v.backend} is not available.`);
+    await countDispatches(Number(v['software-input-size']));
+    return;
+  }
   if (v.backend === 'webgpu') {
     const { registerNodeWebGpu } = await import('../testing/node-webgpu');
     const adapter = await registerNodeWebGpu({ software: false });
     const fallback = /swiftshader/i.test(adapter);
     if (fallback) {
-      console.log(`webgpu: the only adapter here is a software one (${adapter}); timing it would not describe a GPU. Skipped.`);
+      console.log(`webgpu: the only adapter here is a software one (${adapter}); timing it would not describe a GPU. Skipped (--count-kernels counts the kernels each step dispatches, which holds on any GPU).`);
       return;
     }
   }
@@ -200,6 +212,42 @@ async function main() {
   if (threadLine) console.log(threadLine);
   console.log(fgdLine);
   batch.input.dispose();
+  teacher.graph.dispose();
+  student.graph.dispose();
+}
+
+/**
+ * The kernels that run work in one step, plain and with each method, at a tiny size on the
+ * current backend (a software WebGPU adapter: the counts hold on any GPU, the times would not).
+ */
+async function countDispatches(inputSize: number): Promise<void> {
+  const teacher = loadModel('nanodet.manifest.json', { trainable: false, name: 'teacher' });
+  const student = loadModel('nanodet-student.manifest.json', { trainable: true, name: 'student' });
+  const { dataset, loadImage } = await loadSplit(v.data!, 'train', student.manifest.classes);
+  const first = await iterateBatches(dataset.images, loadImage, student.manifest, { batchSize: 1, seed: 1, inputSize, dropLast: true }).next();
+  if (first.done) throw new Error('No batch.');
+  const rows: [string, MethodConfig[]][] = [
+    ['plain', []],
+    ...METHODS.map((m): [string, MethodConfig[]] => [m.id, [{ id: m.id }]]),
+    [`all ${METHODS.length}`, METHODS.map((m) => ({ id: m.id }))],
+    ['recipe', REPAIR_RECIPE.methods.map((m) => ({ ...m }))],
+  ];
+  console.log(`kernels that run work per step on ${tf.getBackend()}, NanoDet-g → default student (the counts do not depend on the size; batch 1 at ${inputSize}x${inputSize})`);
+  let plain = 0;
+  for (const [name, methods] of rows) {
+    const session = createSession({ teacher: methods.length ? teacher : null, student, methods, detectionWeight: 1 });
+    const optimizer = new Optimizer('adam');
+    try {
+      await distillStep(session, optimizer, first.value, { lr: 0, clipNorm: 35 });
+      const { workCount } = await profileStep(() => distillStep(session, optimizer, first.value, { lr: 0, clipNorm: 35 }));
+      plain ||= workCount;
+      console.log(`${name.padEnd(13)} ${String(workCount).padStart(6)}${name === 'plain' ? '' : `   (+${workCount - plain}, ${(workCount / plain).toFixed(2)}x the plain step's)`}`);
+    } finally {
+      session.dispose();
+      optimizer.dispose();
+    }
+  }
+  first.value.input.dispose();
   teacher.graph.dispose();
   student.graph.dispose();
 }
