@@ -28,7 +28,7 @@ import type { GtObject } from '../detect/assignment';
 import { readDetector, disposeTaps } from '../train/detector-taps';
 import { Optimizer } from '../train/optimizer';
 import { createSession, type ModelHandle } from '../train/session';
-import { distillStep } from '../train/step';
+import { distillStep, inputSizeOf } from '../train/step';
 import type { MethodConfig } from '../train/config';
 import { REPAIR_RECIPE } from '../train/repair-recipe';
 import type { BackendName } from '../worker/backend-types';
@@ -264,7 +264,7 @@ async function fgdPaths(teacher: ModelHandle, student: ModelHandle, batch: Train
   const connectors = entry.createConnectors({ neck: { teacher: tapsT.neck.map((t) => t.shape[3]), student: tapsS.neck.map((t) => t.shape[3]) } }, entry.defaults) as FgdLevelConnectors[];
   const featS = tapsS.neck.map((t, l) => tf.variable(t, true, `bench_fgd_neck_${l}`));
   const variables = [...featS, ...connectors.flatMap((c) => [c.align, c.gcS, c.gcT].flatMap((x) => x?.variables ?? []))];
-  const size = batch.input.shape[1];
+  const size = inputSizeOf(batch, student.manifest.input.layout);
   const gtBoxes = batch.gts.map((g) => g.map((o: GtObject) => o.box));
   const run = (joined: boolean) => async () => {
     const { value, grads } = tf.variableGrads(() => fgd({ featT: tapsT.neck, featS: featS as unknown as tf.Tensor4D[], gtBoxes, inputSize: size, connectors }, {}, { joined }).loss, variables);

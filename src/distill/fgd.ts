@@ -30,7 +30,7 @@
  * (FCOS: temp 0.8, 1.6e-3 / 8e-4 / 8e-4 / 8e-6).
  *
  * On a GPU a training step (no maps) computes every level at once when their channel counts
- * agree (fgd-joined.ts): the same loss in about half the kernels.
+ * agree (fgd-joined.ts): the same loss in fewer kernels (README, "FGD's levels in one pass").
  *
  * Maps (per level): heatmaps 'fg_mask', 'bg_mask', 'spatial_attention_T',
  * 'spatial_attention_S' [N,H,W]; bars 'channel_attention_T', 'channel_attention_S' [N,C].
@@ -197,10 +197,12 @@ export function fgd(inputs: FgdInputs, params: Partial<FgdParams> = {}, options:
   const out = tf.tidy(() => {
     const aligned = featS.map((s, l) => adapt('FGD', l, s, (featT[l] as tf.Tensor4D).shape[3], connectors[l]?.align));
     // Maps are read level by level.
-    const joined = options.withMaps || !(options.joined ?? joinLevelsByDefault()) ? null : joinableLevels(featT.map((t) => t.shape[3]), connectors, p.lambda);
+    const wantJoined = !options.withMaps && (options.joined ?? joinLevelsByDefault());
+    const joined = wantJoined ? joinableLevels(featT.map((t) => t.shape[3]), connectors, p.lambda) : null;
+    const masks = featT.map((t) => batchMasks(gtBoxes, inputSize, t.shape[1], t.shape[2]));
     const parts = joined
-      ? [joinedFgdTerms({ featT, featS: aligned, masks: featT.map((t) => batchMasks(gtBoxes, inputSize, t.shape[1], t.shape[2])), gc: joined.gc }, p)]
-      : featT.map((t, l) => levelTerms(l, t, aligned[l] as tf.Tensor4D, batchMasks(gtBoxes, inputSize, t.shape[1], t.shape[2]), connectors[l] as FgdLevelConnectors, p, options.withMaps ? maps : undefined));
+      ? [joinedFgdTerms({ featT, featS: aligned, masks, gc: joined.gc }, p)]
+      : featT.map((t, l) => levelTerms(l, t, aligned[l] as tf.Tensor4D, masks[l]!, connectors[l] as FgdLevelConnectors, p, options.withMaps ? maps : undefined));
     const total = (key: 'fg' | 'bg' | 'attention' | 'global') => tf.addN(parts.map((q) => q[key])) as tf.Scalar;
     const terms = { fg: total('fg'), bg: total('bg'), attention: total('attention'), global: total('global') };
     const loss = tf.addN([

@@ -105,11 +105,11 @@ export function levelMasksFromAnchors(assignments: Assignment[], flags: Uint8Arr
 }
 
 /**
- * Whether a method computes its levels in one pass, where it has such a path (FGD), rather
- * than one by one. On a GPU a step is bound by kernel dispatches (on an H200, 57% of a step's time
- * was outside kernels), and the joined forms dispatch fewer (FGD: 423 instead of 758 on WebGPU). On wasm and cpu they
- * run the same arithmetic but pay for joining copies, and measured slower (FGD at 320 and 416,
- * batch 4: 0.78x and 0.94x the level-by-level path's speed), so those backends keep that one.
+ * Whether a method computes its levels in one pass, where it has such a path (FGD), rather than
+ * one by one. On a GPU a step is bound by kernel dispatches (on an H200, 57% of a step's time was
+ * outside kernels), and the joined form dispatches fewer (FGD: 423 instead of 758 on WebGPU). On
+ * wasm and cpu it runs the same arithmetic but pays for joining copies, and measured slower (FGD
+ * at 320 and 416, batch 4: 0.78x and 0.94x the level-by-level path's speed): those keep that one.
  */
 export function joinLevelsByDefault(): boolean {
   const backend = tf.getBackend();

@@ -50,7 +50,7 @@ export interface StepResult {
   gradientNorms?: Record<string, number>;
 }
 
-function inputSizeOf(batch: TrainingBatch, layout: 'NCHW' | 'NHWC'): number {
+export function inputSizeOf(batch: TrainingBatch, layout: 'NCHW' | 'NHWC'): number {
   return layout === 'NCHW' ? batch.input.shape[2] : batch.input.shape[1];
 }
 
