@@ -97,13 +97,7 @@ async function main() {
   const inputSize = Number(v['input-size']);
   const batchSize = Number(v['batch-size']);
   const repeats = Number(v.repeats);
-  const teacher: ModelHandle = loadModel('nanodet.manifest.json', { trainable: false, name: 'teacher' });
-  const student: ModelHandle = loadModel('nanodet-student.manifest.json', { trainable: true, name: 'student' });
-  const { dataset, loadImage } = await loadSplit(v.data!, 'train', student.manifest.classes);
-  const batches = iterateBatches(dataset.images, loadImage, student.manifest, { batchSize, seed: 1, inputSize, dropLast: true });
-  const first = await batches.next();
-  if (first.done) throw new Error('No batch.');
-  const batch = first.value;
+  const { teacher, student, batch } = await loadBench(inputSize, batchSize);
 
   const timeIt = async (f: () => Promise<void>) => {
     await f(); // warm-up: kernels compiled, slots created
@@ -124,20 +118,7 @@ async function main() {
   };
   const teacherForward = await timeIt(runTeacher);
   const teacherKernels = await profileStep(runTeacher);
-  /** A session stepping the student at lr 0 (the weights stay as loaded), with `methods`. */
-  const stepper = (methods: MethodConfig[]) => {
-    const session = createSession({ teacher: methods.length ? teacher : null, student, methods, detectionWeight: 1 });
-    const optimizer = new Optimizer('adam');
-    return {
-      step: async () => {
-        await distillStep(session, optimizer, batch, { lr: 0, clipNorm: 35 });
-      },
-      dispose: () => {
-        session.dispose();
-        optimizer.dispose();
-      },
-    };
-  };
+  const stepper = (methods: MethodConfig[]) => benchStepper(teacher, student, batch, methods);
   const plainStepper = stepper([]);
   /**
    * A method's step against the plain step, the two timed alternately (plain, method, plain,
@@ -184,10 +165,7 @@ async function main() {
     everyMethod.dispose();
   }
   const rows: [string, { ms: number; plainMs: number; peak: number; kernels: number; work: number }][] = [];
-  for (const m of METHODS) rows.push([m.id, await againstPlain([{ id: m.id }])]);
-  rows.push([`all ${METHODS.length}`, await againstPlain(METHODS.map((m) => ({ id: m.id })))]);
-  // The lab's default experiment: the repair recipe's methods and weights.
-  rows.push(['recipe', await againstPlain(REPAIR_RECIPE.methods.map((m) => ({ ...m })))]);
+  for (const [name, methods] of benchRows()) rows.push([name, await againstPlain(methods)]);
   let threadLine = '';
   if (threads > 1) {
     // The plain and the every-method step on one thread, then on all, each pair timed alternately.
@@ -216,38 +194,60 @@ async function main() {
   student.graph.dispose();
 }
 
+/** The models the bench steps (the teacher and the install-time student) and one batch of the data. */
+async function loadBench(inputSize: number, batchSize: number): Promise<{ teacher: ModelHandle; student: ModelHandle; batch: TrainingBatch }> {
+  const teacher = loadModel('nanodet.manifest.json', { trainable: false, name: 'teacher' });
+  const student = loadModel('nanodet-student.manifest.json', { trainable: true, name: 'student' });
+  const { dataset, loadImage } = await loadSplit(v.data!, 'train', student.manifest.classes);
+  const first = await iterateBatches(dataset.images, loadImage, student.manifest, { batchSize, seed: 1, inputSize, dropLast: true }).next();
+  if (first.done) throw new Error('No batch.');
+  return { teacher, student, batch: first.value };
+}
+
+/** A session stepping the student at lr 0 (the weights stay as loaded), with `methods`. */
+function benchStepper(teacher: ModelHandle, student: ModelHandle, batch: TrainingBatch, methods: MethodConfig[]) {
+  const session = createSession({ teacher: methods.length ? teacher : null, student, methods, detectionWeight: 1 });
+  const optimizer = new Optimizer('adam');
+  return {
+    step: async () => {
+      await distillStep(session, optimizer, batch, { lr: 0, clipNorm: 35 });
+    },
+    dispose: () => {
+      session.dispose();
+      optimizer.dispose();
+    },
+  };
+}
+
+/** The rows each bench measures against a plain step: each method, every method, and the lab's default experiment (the repair recipe). */
+function benchRows(): [string, MethodConfig[]][] {
+  return [
+    ...METHODS.map((m): [string, MethodConfig[]] => [m.id, [{ id: m.id }]]),
+    [`all ${METHODS.length}`, METHODS.map((m) => ({ id: m.id }))],
+    ['recipe', REPAIR_RECIPE.methods.map((m) => ({ ...m }))],
+  ];
+}
+
 /**
  * The kernels that run work in one step, plain and with each method, at a tiny size on the
  * current backend (a software WebGPU adapter: the counts hold on any GPU, the times would not).
  */
 async function countDispatches(inputSize: number): Promise<void> {
-  const teacher = loadModel('nanodet.manifest.json', { trainable: false, name: 'teacher' });
-  const student = loadModel('nanodet-student.manifest.json', { trainable: true, name: 'student' });
-  const { dataset, loadImage } = await loadSplit(v.data!, 'train', student.manifest.classes);
-  const first = await iterateBatches(dataset.images, loadImage, student.manifest, { batchSize: 1, seed: 1, inputSize, dropLast: true }).next();
-  if (first.done) throw new Error('No batch.');
-  const rows: [string, MethodConfig[]][] = [
-    ['plain', []],
-    ...METHODS.map((m): [string, MethodConfig[]] => [m.id, [{ id: m.id }]]),
-    [`all ${METHODS.length}`, METHODS.map((m) => ({ id: m.id }))],
-    ['recipe', REPAIR_RECIPE.methods.map((m) => ({ ...m }))],
-  ];
+  const { teacher, student, batch } = await loadBench(inputSize, 1);
   console.log(`kernels that run work per step on ${tf.getBackend()}, NanoDet-g → default student (the counts do not depend on the size; batch 1 at ${inputSize}x${inputSize})`);
   let plain = 0;
-  for (const [name, methods] of rows) {
-    const session = createSession({ teacher: methods.length ? teacher : null, student, methods, detectionWeight: 1 });
-    const optimizer = new Optimizer('adam');
+  for (const [name, methods] of [['plain', []] as [string, MethodConfig[]], ...benchRows()]) {
+    const s = benchStepper(teacher, student, batch, methods);
     try {
-      await distillStep(session, optimizer, first.value, { lr: 0, clipNorm: 35 });
-      const { workCount } = await profileStep(() => distillStep(session, optimizer, first.value, { lr: 0, clipNorm: 35 }));
+      await s.step();
+      const { workCount } = await profileStep(s.step);
       plain ||= workCount;
       console.log(`${name.padEnd(13)} ${String(workCount).padStart(6)}${name === 'plain' ? '' : `   (+${workCount - plain}, ${(workCount / plain).toFixed(2)}x the plain step's)`}`);
     } finally {
-      session.dispose();
-      optimizer.dispose();
+      s.dispose();
     }
   }
-  first.value.input.dispose();
+  batch.input.dispose();
   teacher.graph.dispose();
   student.graph.dispose();
 }
