@@ -16,6 +16,7 @@ import { disposeTaps, readDetector, type DetectorTaps } from './detector-taps';
 import { clipByNorm, gradientVector, type Optimizer } from './optimizer';
 import { DEFAULT_PSEUDO_THRESHOLD, pseudoGroundTruth } from './pseudo-labels';
 import type { DistillSession } from './session';
+import { teacherCacheKeys, type TeacherCache } from './teacher-cache';
 
 export interface StepOptions {
   lr: number;
@@ -29,6 +30,11 @@ export interface StepOptions {
   pseudoDetection?: boolean;
   /** Also measure each part's gradient norm on the student (`gradientNorms`; costs a forward and backward per part). */
   measureGradients?: boolean;
+  /**
+   * The teacher's taps of images seen before (same flip, same size) come from here, and the
+   * teacher runs on the others only. Only for batches without random crops.
+   */
+  teacherCache?: TeacherCache;
 }
 
 export interface StepResult {
@@ -145,9 +151,17 @@ export async function measureGradientNorms(session: DistillSession, tapsT: Detec
   return norms;
 }
 
+/** The teacher's taps of a batch: through the cache when there is one. */
+export function readTeacher(session: DistillSession, batch: TrainingBatch, cache?: TeacherCache): DetectorTaps {
+  const teacher = session.teacher!;
+  const run = (input: tf.Tensor4D) => readDetector(teacher.graph, teacher.manifest, input, session.teacherRead);
+  if (!cache) return run(batch.input);
+  return cache.read(run, batch.input, teacherCacheKeys(batch, inputSizeOf(batch, session.student.manifest.input.layout)));
+}
+
 export async function distillStep(session: DistillSession, optimizer: Optimizer, given: TrainingBatch, options: StepOptions): Promise<StepResult> {
   const { student, teacher } = session;
-  const tapsT = teacher ? readDetector(teacher.graph, teacher.manifest, given.input, session.teacherRead) : undefined;
+  const tapsT = teacher ? readTeacher(session, given, options.teacherCache) : undefined;
   let labelled: { batch: TrainingBatch; pseudoBoxes: number };
   try {
     labelled = await withPseudoLabels(session, given, tapsT, options.pseudoThreshold ?? DEFAULT_PSEUDO_THRESHOLD);

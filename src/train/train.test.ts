@@ -10,6 +10,7 @@ import { checkPair, createSession, type ModelHandle } from './session';
 import { train, type TrainEvent } from './trainer';
 import { distillStep } from './step';
 import { iterateBatches } from '../data/pipeline';
+import { REPAIR_RECIPE } from './repair-recipe';
 
 // The real teacher and default student, two fixture photos, a small input: the whole step runs.
 describe('distillation training on wasm (NanoDet-g → default student)', () => {
@@ -56,7 +57,8 @@ describe('distillation training on wasm (NanoDet-g → default student)', () => 
     const optimizer = new Optimizer('sgd', { momentum: 0.9 });
     const events: TrainEvent[] = [];
     const images = split.dataset.images.slice(0, 4);
-    // Two steps: the first creates the optimizer's slots; the second must leave the count unchanged.
+    // Two steps: the first creates the optimizer's slots; the second must leave the count unchanged
+    // but for the teacher's taps the cache kept.
     let counts: number[] = [];
     await train({
       session,
@@ -66,7 +68,7 @@ describe('distillation training on wasm (NanoDet-g → default student)', () => 
       loadImage: split.loadImage,
       onEvent: (e) => {
         events.push(e);
-        if (e.type === 'step') counts.push(tf.memory().numTensors);
+        if (e.type === 'step') counts.push(tf.memory().numTensors - e.teacherCache!.tensors);
       },
     });
     const steps = events.filter((e): e is Extract<TrainEvent, { type: 'step' }> => e.type === 'step');
@@ -81,6 +83,41 @@ describe('distillation training on wasm (NanoDet-g → default student)', () => 
     counts = [];
     session.dispose();
     optimizer.dispose();
+  });
+
+  it('a run whose teacher taps come from the cache trains exactly as one that runs the teacher at every step', async () => {
+    // Six steps over four images at batch 2: three passes, flips drawn at 0.5, so images come back.
+    const cfg = config(REPAIR_RECIPE.methods.map((m) => ({ ...m })));
+    cfg.schedule = { ...cfg.schedule, steps: 6, inputSize: 64, optimizer: 'adam', lr: 1e-3 };
+    const images = split.dataset.images.slice(0, 4);
+    const run = async (teacherCacheMiB: number) => {
+      for (const [k, v] of student.graph.variables) v.assign(loaded.get(k)!);
+      const session = createSession({ teacher, student, methods: cfg.methods, detectionWeight: 1 });
+      const optimizer = new Optimizer('adam');
+      const steps: Extract<TrainEvent, { type: 'step' }>[] = [];
+      const before = tf.memory().numTensors;
+      try {
+        await train({ session, optimizer, config: cfg, images, loadImage: split.loadImage, teacherCacheMiB, onEvent: (e) => e.type === 'step' && steps.push(e) });
+      } finally {
+        session.dispose();
+        optimizer.dispose();
+      }
+      expect(tf.memory().numTensors).toBe(before); // the cache goes with the run
+      return steps;
+    };
+    const uncached = await run(0);
+    const cached = await run(64);
+    expect(uncached[0]!.teacherCache).toBeUndefined();
+    // Every image comes back at least once: 12 image visits over 4 images, each held after its first flip.
+    const last = cached.at(-1)!.teacherCache!;
+    expect(last.hits + last.misses).toBe(12);
+    expect(last.hits).toBeGreaterThan(0);
+    expect(last.entries).toBe(last.misses);
+    for (const [i, s] of cached.entries()) {
+      expect(s.loss).toBeCloseTo(uncached[i]!.loss, 5);
+      for (const [name, v] of Object.entries(s.terms)) expect(v, name).toBeCloseTo(uncached[i]!.terms[name]!, 5);
+    }
+    for (const [k, v] of student.graph.variables) v.assign(loaded.get(k)!);
   });
 
   it('a step with every method reads back only its logged numbers, asynchronously and all at once', async () => {

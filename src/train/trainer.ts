@@ -12,6 +12,7 @@ import { learningRateAt } from './schedule';
 import type { DistillSession } from './session';
 import { distillStep } from './step';
 import { tapNames } from './detector-taps';
+import { DEFAULT_TEACHER_CACHE_MIB, TeacherCache, teacherCacheApplies, type TeacherCacheStats } from './teacher-cache';
 import { stepsPerEpoch } from './epoch';
 
 export { stepsPerEpoch };
@@ -39,6 +40,8 @@ export type TrainEvent =
       imagesPerSecond: number;
       etaSeconds: number;
       imageIds: string[];
+      /** The teacher's taps kept between epochs (runs with a teacher and no random crops). */
+      teacherCache?: TeacherCacheStats;
     }
   | { type: 'maps'; step: number; imageId: string; maps: PanelMap[] }
   | { type: 'checkpoint'; step: number; reason: 'interval' | 'stopped' | 'finished' }
@@ -67,6 +70,12 @@ export interface TrainOptions {
   afterStep?: (step: number) => void;
   /** Consecutive non-finite steps after which the run stops with an error. Default 3. */
   maxNonFiniteSteps?: number;
+  /**
+   * Memory for the teacher's taps of images seen before, in MiB (default
+   * DEFAULT_TEACHER_CACHE_MIB; 0: the teacher runs on every image at every step). Not used with
+   * random crops, whose windows never repeat.
+   */
+  teacherCacheMiB?: number;
 }
 
 export class NonFiniteLossError extends Error {
@@ -112,74 +121,81 @@ export async function train(o: TrainOptions): Promise<{ step: number; stopped: b
   };
   emit({ type: 'started', step, totalSteps, stepsPerEpoch: perEpoch });
   const times: number[] = [];
-  for (let epoch = Math.floor(step / perEpoch); epoch < epochs && step < totalSteps; epoch++) {
-    let skip = step - epoch * perEpoch;
-    const batches = iterateBatches(images, loadImage, session.student.manifest, {
-      batchSize: s.batchSize,
-      seed: s.seed,
-      epoch,
-      flipProbability: s.flipProbability,
-      ...(s.cropScale !== undefined ? { cropScale: s.cropScale } : {}),
-      inputSize: s.inputSize,
-      annotatedPerBatch,
-      dropLast: true,
-      signal,
-    });
-    try {
-      for await (const batch of batches) {
+  const cacheMiB = o.teacherCacheMiB ?? DEFAULT_TEACHER_CACHE_MIB;
+  const teacherCache = session.teacher && cacheMiB > 0 && teacherCacheApplies(s) ? new TeacherCache(cacheMiB * 2 ** 20) : undefined;
+  try {
+    for (let epoch = Math.floor(step / perEpoch); epoch < epochs && step < totalSteps; epoch++) {
+      let skip = step - epoch * perEpoch;
+      const batches = iterateBatches(images, loadImage, session.student.manifest, {
+        batchSize: s.batchSize,
+        seed: s.seed,
+        epoch,
+        flipProbability: s.flipProbability,
+        ...(s.cropScale !== undefined ? { cropScale: s.cropScale } : {}),
+        inputSize: s.inputSize,
+        annotatedPerBatch,
+        dropLast: true,
+        signal,
+      });
       try {
-        if (skip > 0) {
-          skip--;
-          continue;
+        for await (const batch of batches) {
+        try {
+          if (skip > 0) {
+            skip--;
+            continue;
+          }
+          if (o.gate) await o.gate();
+          if (signal?.aborted || step >= totalSteps) break;
+          const lr = learningRateAt(step, schedule);
+          const withMaps = !!o.mapsEvery && step % o.mapsEvery === 0;
+          const t0 = performance.now();
+          // Gradient norms per part at the first step and every `gradientNormsEvery` after.
+          const every = o.gradientNormsEvery ?? config.gradientNormsEvery ?? 0;
+          const measureGradients = every > 0 && step % every === 0;
+          const r = await distillStep(session, optimizer, batch, { lr, clipNorm: s.clipNorm, withMaps, pseudoThreshold: config.data.pseudoThreshold, pseudoDetection: config.data.pseudoDetection, measureGradients, teacherCache });
+          const ms = performance.now() - t0;
+          step++;
+          o.afterStep?.(step);
+          times.push(ms);
+          if (times.length > 20) times.shift();
+          const mean = times.reduce((a, b) => a + b, 0) / times.length;
+          emit({
+            type: 'step',
+            step,
+            epoch,
+            totalSteps,
+            stepsPerEpoch: perEpoch,
+            lr,
+            loss: r.loss,
+            terms: r.terms,
+            numPositives: r.numPositives,
+            pseudoBoxes: r.pseudoBoxes,
+            gradNorm: r.gradNorm,
+            ...(r.gradientNorms ? { gradientNorms: r.gradientNorms } : {}),
+            applied: r.applied,
+            nonFiniteTerms: r.nonFiniteTerms,
+            msPerStep: ms,
+            imagesPerSecond: (s.batchSize * 1000) / mean,
+            etaSeconds: ((totalSteps - step) * mean) / 1000,
+            imageIds: batch.ids,
+            ...(teacherCache ? { teacherCache: teacherCache.stats() } : {}),
+          });
+          if (r.maps) emit({ type: 'maps', step, imageId: batch.ids[0]!, maps: r.maps });
+          badSteps = r.applied ? 0 : badSteps + 1;
+          if (badSteps >= (o.maxNonFiniteSteps ?? 3)) throw new NonFiniteLossError(step, r.nonFiniteTerms);
+          if (config.checkpointEvery > 0 && step % config.checkpointEvery === 0) await checkpoint('interval');
+        } finally {
+          batch.input.dispose();
         }
-        if (o.gate) await o.gate();
-        if (signal?.aborted || step >= totalSteps) break;
-        const lr = learningRateAt(step, schedule);
-        const withMaps = !!o.mapsEvery && step % o.mapsEvery === 0;
-        const t0 = performance.now();
-        // Gradient norms per part at the first step and every `gradientNormsEvery` after.
-        const every = o.gradientNormsEvery ?? config.gradientNormsEvery ?? 0;
-        const measureGradients = every > 0 && step % every === 0;
-        const r = await distillStep(session, optimizer, batch, { lr, clipNorm: s.clipNorm, withMaps, pseudoThreshold: config.data.pseudoThreshold, pseudoDetection: config.data.pseudoDetection, measureGradients });
-        const ms = performance.now() - t0;
-        step++;
-        o.afterStep?.(step);
-        times.push(ms);
-        if (times.length > 20) times.shift();
-        const mean = times.reduce((a, b) => a + b, 0) / times.length;
-        emit({
-          type: 'step',
-          step,
-          epoch,
-          totalSteps,
-          stepsPerEpoch: perEpoch,
-          lr,
-          loss: r.loss,
-          terms: r.terms,
-          numPositives: r.numPositives,
-          pseudoBoxes: r.pseudoBoxes,
-          gradNorm: r.gradNorm,
-          ...(r.gradientNorms ? { gradientNorms: r.gradientNorms } : {}),
-          applied: r.applied,
-          nonFiniteTerms: r.nonFiniteTerms,
-          msPerStep: ms,
-          imagesPerSecond: (s.batchSize * 1000) / mean,
-          etaSeconds: ((totalSteps - step) * mean) / 1000,
-          imageIds: batch.ids,
-        });
-        if (r.maps) emit({ type: 'maps', step, imageId: batch.ids[0]!, maps: r.maps });
-        badSteps = r.applied ? 0 : badSteps + 1;
-        if (badSteps >= (o.maxNonFiniteSteps ?? 3)) throw new NonFiniteLossError(step, r.nonFiniteTerms);
-        if (config.checkpointEvery > 0 && step % config.checkpointEvery === 0) await checkpoint('interval');
-      } finally {
-        batch.input.dispose();
+        }
+      } catch (error) {
+        // Stopping aborts the batch iterator mid-load: that is a stop, not a failure.
+        if (!signal?.aborted) throw error;
       }
-      }
-    } catch (error) {
-      // Stopping aborts the batch iterator mid-load: that is a stop, not a failure.
-      if (!signal?.aborted) throw error;
+      if (signal?.aborted) break;
     }
-    if (signal?.aborted) break;
+  } finally {
+    teacherCache?.dispose();
   }
   const stopped = !!signal?.aborted && step < totalSteps;
   await checkpoint(stopped ? 'stopped' : 'finished');

@@ -1,0 +1,150 @@
+/**
+ * The teacher's taps of each training image, kept between epochs. The teacher is frozen and reads
+ * every image of a batch on its own (no batch statistics), so an image that comes back with the
+ * same flip at the same size gives the same taps: a step whose images are all held runs no
+ * teacher forward, and one with some held runs the teacher on the others only.
+ *
+ * Entries are added until a memory budget is spent, then no more: a shuffled pass over more
+ * images than fit would evict every entry before its next use under least-recently-used, while
+ * keeping the first ones serves a fixed share of every later epoch.
+ *
+ * The key is the image's id, whether it is a photo without annotations, its flip and the input
+ * size. A run with random crops draws a new window at every visit, so it must not use a cache
+ * (`teacherCacheApplies`).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { TrainingBatch } from '../data/pipeline';
+import type { DetectorTaps } from './detector-taps';
+
+/** The tap kinds an entry holds; `cls` and `box` are the two column blocks of `raw`. */
+const HELD = ['backbone', 'neck', 'head', 'raw'] as const;
+type Held = (typeof HELD)[number];
+type Entry = Record<Held, tf.Tensor4D[]> & { bytes: number };
+
+export interface TeacherCacheStats {
+  /** Images whose taps came from the cache, and images the teacher ran on, since the start. */
+  hits: number;
+  misses: number;
+  /** Images held, and the bytes their taps take. */
+  entries: number;
+  bytes: number;
+  budgetBytes: number;
+  /** Tensors held (a caller that counts tensors across steps subtracts these). */
+  tensors: number;
+}
+
+/** Default budget: room for a few hundred images at 320 (about 1.2 MiB each for the repair recipe's taps). */
+export const DEFAULT_TEACHER_CACHE_MIB = 512;
+
+/** Whether a run's images repeat exactly from epoch to epoch: not with random crops. */
+export function teacherCacheApplies(schedule: { cropScale?: number }): boolean {
+  return schedule.cropScale === undefined || schedule.cropScale >= 1;
+}
+
+/** The cache keys of a batch's images, in batch order. */
+export function teacherCacheKeys(batch: TrainingBatch, inputSize: number): string[] {
+  return batch.ids.map((id, i) => `${batch.unlabeled?.[i] ? 'photo' : 'image'}|${id}|${batch.flipped[i] ? 'flipped' : 'as-is'}|${inputSize}`);
+}
+
+const tensorBytes = (t: tf.Tensor) => t.size * 4;
+
+export class TeacherCache {
+  private readonly held = new Map<string, Entry>();
+  private heldBytes = 0;
+  private hits = 0;
+  private misses = 0;
+  /** Width of the class block of `raw` (the teacher's classes, or those picked for the student). */
+  private classWidth: number | undefined;
+
+  constructor(readonly budgetBytes: number) {
+    if (!(budgetBytes >= 0)) throw new Error(`A teacher cache budget must be 0 or more bytes, got ${budgetBytes}.`);
+  }
+
+  /**
+   * The teacher's taps of `input` (one image per key), as `readTeacher(input)` would give them:
+   * held images are taken from the cache, the teacher runs on the others (one forward over those
+   * rows), and those are kept while the budget lasts. The caller owns the returned tensors.
+   */
+  read(readTeacher: (input: tf.Tensor4D) => DetectorTaps, input: tf.Tensor4D, keys: string[]): DetectorTaps {
+    if (keys.length !== input.shape[0]) throw new Error(`${keys.length} cache keys for a batch of ${input.shape[0]} images.`);
+    const missing = keys.map((k, i) => (this.held.has(k) ? -1 : i)).filter((i) => i >= 0);
+    this.hits += keys.length - missing.length;
+    this.misses += missing.length;
+    let fresh: DetectorTaps | undefined;
+    if (missing.length > 0) {
+      const rows = missing.length === keys.length ? input : tf.tidy(() => tf.gather(input, missing));
+      try {
+        fresh = readTeacher(rows);
+      } finally {
+        if (rows !== input) rows.dispose();
+      }
+      this.classWidth = fresh.cls[0]?.shape[3] ?? 0;
+      this.keep(fresh, missing.map((i) => keys[i]!));
+      if (missing.length === keys.length) return fresh;
+    }
+    try {
+      return this.assemble(keys, missing, fresh);
+    } finally {
+      if (fresh) disposeAll(fresh);
+    }
+  }
+
+  stats(): TeacherCacheStats {
+    let tensors = 0;
+    for (const e of this.held.values()) tensors += HELD.reduce((s, kind) => s + e[kind].length, 0);
+    return { hits: this.hits, misses: this.misses, entries: this.held.size, bytes: this.heldBytes, budgetBytes: this.budgetBytes, tensors };
+  }
+
+  dispose(): void {
+    for (const e of this.held.values()) for (const kind of HELD) tf.dispose(e[kind]);
+    this.held.clear();
+    this.heldBytes = 0;
+  }
+
+  /** Keeps each fresh image's rows while the budget lasts (duplicate keys in one batch: the first). */
+  private keep(fresh: DetectorTaps, keys: string[]): void {
+    keys.forEach((key, j) => {
+      if (this.held.has(key)) return;
+      const bytes = HELD.reduce((s, kind) => s + fresh[kind].reduce((b, t) => b + tensorBytes(t) / t.shape[0], 0), 0);
+      if (this.heldBytes + bytes > this.budgetBytes) return;
+      // A copy, not a view: a view could hold the whole batch's buffer alive on GPU backends.
+      const row = (t: tf.Tensor4D) => tf.tidy(() => tf.slice(t, [j, 0, 0, 0], [1, -1, -1, -1]).add(0) as tf.Tensor4D);
+      const entry = { bytes } as Entry;
+      for (const kind of HELD) entry[kind] = fresh[kind].map(row);
+      this.held.set(key, entry);
+      this.heldBytes += bytes;
+    });
+  }
+
+  /** The batch's taps in batch order: held rows, and the fresh taps' rows for the images just read. */
+  private assemble(keys: string[], missing: number[], fresh: DetectorTaps | undefined): DetectorTaps {
+    return tf.tidy(() => {
+      const freshRow = new Map(missing.map((i, j) => [i, j]));
+      const rowsOf = (kind: Held, level: number) =>
+        keys.map((key, i) => {
+          const j = freshRow.get(i);
+          if (j !== undefined) return tf.slice(fresh![kind][level]!, [j, 0, 0, 0], [1, -1, -1, -1]);
+          // Not missing: held when the batch was looked up, and nothing is ever evicted.
+          return this.held.get(key)![kind][level]!;
+        });
+      const levels = (kind: Held) => {
+        const count = fresh ? fresh[kind].length : this.held.get(keys[0]!)![kind].length;
+        return Array.from({ length: count }, (_, l) => (keys.length === 1 ? rowsOf(kind, l)[0]!.clone() : tf.concat(rowsOf(kind, l), 0)) as tf.Tensor4D);
+      };
+      const raw = levels('raw');
+      const k = this.classWidth!;
+      return {
+        backbone: levels('backbone'),
+        neck: levels('neck'),
+        head: levels('head'),
+        raw,
+        cls: raw.map((r) => r.slice([0, 0, 0, 0], [-1, -1, -1, k]) as tf.Tensor4D),
+        box: raw.map((r) => r.slice([0, 0, 0, k], [-1, -1, -1, -1]) as tf.Tensor4D),
+      };
+    });
+  }
+}
+
+function disposeAll(taps: DetectorTaps): void {
+  tf.dispose([...taps.backbone, ...taps.neck, ...taps.head, ...taps.cls, ...taps.box, ...taps.raw]);
+}
