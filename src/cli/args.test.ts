@@ -56,6 +56,12 @@ describe('parseCli', () => {
     expect(() => parseCli(['--data', 'voc', '--threads', '0'])).toThrow(UsageError);
     expect(() => parseCli(['--data', 'voc', '--threads', '0'])).toThrow('--threads takes a whole number from 1 to 8, or "all", not "0".');
   });
+  it('takes --teacher-cache in MiB, 512 by default and 0 for none, and refuses a negative size', () => {
+    expect(parseCli(['--data', 'voc']).teacherCacheMiB).toBe(512);
+    expect(parseCli(['--data', 'voc', '--teacher-cache', '0']).teacherCacheMiB).toBe(0);
+    expect(parseCli(['--data', 'voc', '--teacher-cache', '1536']).teacherCacheMiB).toBe(1536);
+    expect(() => parseCli(['--data', 'voc', '--teacher-cache=-1'])).toThrow('--teacher-cache must be a size in MiB >= 0, got "-1".');
+  });
   it('refuses a --train-only that is not a regular expression', () => {
     expect(() => parseCli(['--data', 'voc', '--train-only', 'split_(29'])).toThrow(/"trainOnly" is not a regular expression/);
   });

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { METHODS, type MethodId } from '../distill/registry';
 import { defaultExperiment, parseExperiment, type ExperimentConfig, type MethodConfig } from '../train/config';
 import { parseThreads } from './wasm-threads';
+import { DEFAULT_TEACHER_CACHE_MIB } from '../train/teacher-cache';
 
 export const USAGE = `Usage: npm run distill -- [options]
 
@@ -56,6 +57,9 @@ Distills a student detector from a teacher on a PASCAL VOC folder, headless, on 
   --float16               store the distilled weights as float16
   --backend <name>        wasm (CPU), or webgpu (a GPU through Dawn, the npm webgpu package)  [wasm]
   --threads <n|all>       wasm kernel threads, 1 to 8                     [all: one per core]
+  --teacher-cache <MiB>   memory for the teacher's outputs of images seen before (same flip):
+                          those steps skip the teacher's forward; not used with --crop-scale
+                          below 1; 0: off                                  [${DEFAULT_TEACHER_CACHE_MIB}]
   --list-methods          list the methods and exit
   -h, --help              this help
 
@@ -94,6 +98,8 @@ export interface CliOptions {
   backend: 'wasm' | 'webgpu';
   /** wasm kernel threads. */
   threads: number;
+  /** Memory for the teacher's taps of images seen before, in MiB (0: off). */
+  teacherCacheMiB: number;
   help: boolean;
   listMethods: boolean;
 }
@@ -148,6 +154,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
         float16: { type: 'boolean', default: false },
         backend: { type: 'string', default: 'wasm' },
         threads: { type: 'string' },
+        'teacher-cache': { type: 'string' },
         'list-methods': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -157,7 +164,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
   }
   const v = parsed.values;
   const base: ExperimentConfig = v.config ? parseExperiment(readJson(v.config), v.config) : defaultExperiment();
-  if (v.help || v['list-methods']) return { config: base, dataDir: '', outDir: '', overwrite: false, evalTeacher: false, float16: false, backend: 'wasm', threads: 1, help: !!v.help, listMethods: !!v['list-methods'] };
+  if (v.help || v['list-methods']) return { config: base, dataDir: '', outDir: '', overwrite: false, evalTeacher: false, float16: false, backend: 'wasm', threads: 1, teacherCacheMiB: DEFAULT_TEACHER_CACHE_MIB, help: !!v.help, listMethods: !!v['list-methods'] };
   if (v.backend !== 'wasm' && v.backend !== 'webgpu') throw new UsageError(`--backend is wasm or webgpu, not "${v.backend}".`);
   const threads = threadsOption(v.threads);
   if (!v.data && !v.resume && !base.data.source) throw new UsageError('--data is required (a folder with VOCdevkit/VOC20xx, or a year folder).');
@@ -227,6 +234,7 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
     float16: !!v.float16,
     backend: v.backend,
     threads,
+    teacherCacheMiB: number(v['teacher-cache'], 'teacher-cache', (n) => n >= 0, 'a size in MiB >= 0') ?? DEFAULT_TEACHER_CACHE_MIB,
     help: false,
     listMethods: false,
   };

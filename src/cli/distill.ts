@@ -92,6 +92,7 @@ async function main() {
     evalEvery: options.evalEvery,
     weightPrecision: options.float16 ? 'float16' : 'float32',
     backend: options.backend,
+    teacherCacheMiB: options.teacherCacheMiB,
     signal: controller.signal,
     onStatus: (m) => process.stderr.write(`${tty ? '\r\x1b[K' : ''}${m}\n`),
     onEvent: (e) => {

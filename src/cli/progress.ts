@@ -15,5 +15,8 @@ export function progressLine(e: Extract<TrainEvent, { type: 'step' }>, width = 2
   const bar = `[${'#'.repeat(done)}${'.'.repeat(width - done)}]`;
   const epochs = Math.ceil(e.totalSteps / e.stepsPerEpoch);
   const flag = e.applied ? '' : ` NON-FINITE (${e.nonFiniteTerms.join(', ')}): step skipped`;
-  return `${bar} ${e.step}/${e.totalSteps} epoch ${e.epoch + 1}/${epochs} loss ${e.loss.toFixed(3)} · ${(e.msPerStep / 1000).toFixed(2)} s/step · ${e.imagesPerSecond.toFixed(1)} img/s · ${formatDuration(e.etaSeconds)} left${flag}`;
+  const c = e.teacherCache;
+  // The share of the teacher's image reads served from its cache so far (each a forward skipped).
+  const cached = c && c.hits + c.misses > 0 ? ` · teacher cached ${Math.round((100 * c.hits) / (c.hits + c.misses))}% (${c.entries} images, ${Math.round(c.bytes / 2 ** 20)} MiB)` : '';
+  return `${bar} ${e.step}/${e.totalSteps} epoch ${e.epoch + 1}/${epochs} loss ${e.loss.toFixed(3)} · ${(e.msPerStep / 1000).toFixed(2)} s/step · ${e.imagesPerSecond.toFixed(1)} img/s · ${formatDuration(e.etaSeconds)} left${cached}${flag}`;
 }

@@ -81,6 +81,8 @@ export interface RunOptions {
   weightPrecision?: 'float32' | 'float16';
   /** The backend the run trains on, as recorded in run.json and the model card (the caller selects it). */
   backend?: 'wasm' | 'webgpu';
+  /** Memory for the teacher's taps of images seen before, in MiB (default DEFAULT_TEACHER_CACHE_MIB; 0: off). */
+  teacherCacheMiB?: number;
   signal?: AbortSignal;
   onEvent?: (event: TrainEvent) => void;
   onStatus?: (message: string) => void;
@@ -237,6 +239,7 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
       loadImage,
       startStep: o.resume?.step ?? 0,
       signal: o.signal,
+      ...(o.teacherCacheMiB !== undefined ? { teacherCacheMiB: o.teacherCacheMiB } : {}),
       afterStep: fade && ((step) => fade.set(fadeScale(step, config.prune!.fadeSteps))),
       // Evaluation during training: between steps, every evalEvery steps (the mAP curve of run.json).
       gate: o.evalEvery

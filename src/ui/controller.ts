@@ -107,6 +107,7 @@ function onTrainEvent(e: TrainUpdate) {
         loss: e.loss,
         gradNorm: e.gradNorm,
         pseudoBoxes: s.training.pseudoBoxes + e.pseudoBoxes,
+        teacherCache: e.teacherCache ?? null,
         imagesPerSecond: e.imagesPerSecond,
         stepsSeen: s.training.stepsSeen + 1,
         msPerStep: e.msPerStep,

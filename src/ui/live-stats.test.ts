@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { rateText, stepValueText, timeLeftText } from './live-stats';
+import { cacheText, rateText, stepValueText, timeLeftText } from './live-stats';
 
 describe('training numbers as text', () => {
   it('shows no NaN before the first step: compiling while the run starts, a dash otherwise', () => {
@@ -26,5 +26,11 @@ describe('training numbers as text', () => {
     expect(timeLeftText(0, 0, { status: 'idle', stepsSeen: 0 })).toBe('—');
     expect(timeLeftText(0, 0, { status: 'starting', stepsSeen: 0 })).toBe('compiling…');
     expect(rateText(0, { status: 'idle', stepsSeen: 0 })).toBe('—');
+  });
+
+  it('says what share of the teacher reads its cache served, and what it holds', () => {
+    expect(cacheText({ hits: 0, misses: 4, entries: 4, bytes: 5 * 2 ** 20 })).toBe('0% · 4 img · 5 MiB');
+    expect(cacheText({ hits: 236, misses: 124, entries: 124, bytes: 148.6 * 2 ** 20 })).toBe('66% · 124 img · 149 MiB');
+    expect(cacheText({ hits: 0, misses: 0, entries: 0, bytes: 0 })).toBe('— · 0 img · 0 MiB');
   });
 });

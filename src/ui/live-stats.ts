@@ -38,3 +38,10 @@ export function timeLeftText(etaSeconds: number, msPerStep: number, t: Live): st
   if (!msPerStep || t.stepsSeen === 0) return t.status === 'starting' || t.status === 'running' ? 'compiling…' : NO_VALUE;
   return formatDuration(etaSeconds);
 }
+
+/** The teacher cache: the share of image reads it served so far, the images it holds and their memory. */
+export function cacheText(c: { hits: number; misses: number; entries: number; bytes: number }): string {
+  const reads = c.hits + c.misses;
+  const share = reads > 0 ? `${Math.round((100 * c.hits) / reads)}%` : NO_VALUE;
+  return `${share} · ${c.entries} img · ${Math.round(c.bytes / 2 ** 20)} MiB`;
+}

@@ -1,4 +1,5 @@
 import { create } from 'zustand';
+import type { TeacherCacheStats } from '../train/teacher-cache';
 import type { BackendReport } from '../worker/backend-types';
 import type {
   CheckpointInfo,
@@ -45,6 +46,8 @@ export interface TrainingState {
   gradNorm: number;
   /** Boxes the teacher gave photos without annotations, summed over this run's steps. */
   pseudoBoxes: number;
+  /** The teacher's outputs kept between epochs, as of the last step (null: no cache in this run). */
+  teacherCache: TeacherCacheStats | null;
   imagesPerSecond: number;
   /** Step events received for this run on this page (0: kernels still compiling, or a restored run). */
   stepsSeen: number;
@@ -136,6 +139,7 @@ export const initialTraining: TrainingState = {
   loss: NaN,
   gradNorm: NaN,
   pseudoBoxes: 0,
+  teacherCache: null,
   imagesPerSecond: 0,
   stepsSeen: 0,
   msPerStep: 0,

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { discardCheckpoint, pauseTraining, resumeFromCheckpoint, resumeTraining, startTraining, stopTraining } from '../controller';
 import { formatMs } from '../format';
 import { formatValue } from '../colors';
-import { NO_VALUE, rateText, stepValueText, timeLeftText } from '../live-stats';
+import { cacheText, NO_VALUE, rateText, stepValueText, timeLeftText } from '../live-stats';
 import { isRunActive, useLabStore } from '../store';
 import { whatANewRunReplaces } from '../run-guard';
 import { GradientShares } from './GradientShares';
@@ -150,6 +150,14 @@ export function TrainingPanel() {
           <dt>grad norm</dt>
           <dd className="mono" data-testid="train-grad-norm">{stepValueText(t.gradNorm, t)}</dd>
         </div>
+        {t.teacherCache && (
+          <div title="The teacher's outputs of images seen before (same flip) are kept in memory: steps whose images are all kept skip the teacher's forward. The share is of the images read so far.">
+            <dt>teacher cached</dt>
+            <dd className="mono" data-testid="teacher-cache">
+              {cacheText(t.teacherCache)}
+            </dd>
+          </div>
+        )}
         {t.pseudoBoxes > 0 && (
           <div title="boxes of photos without annotations, taken from the teacher's detections">
             <dt>teacher boxes</dt>
