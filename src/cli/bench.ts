@@ -31,6 +31,7 @@ import { createSession, type ModelHandle } from '../train/session';
 import { distillStep, inputSizeOf } from '../train/step';
 import type { MethodConfig } from '../train/config';
 import { REPAIR_RECIPE } from '../train/repair-recipe';
+import { DEFAULT_TEACHER_CACHE_MIB, TeacherCache } from '../train/teacher-cache';
 import type { BackendName } from '../worker/backend-types';
 import { FIXTURE_DIR, loadModel, loadSplit } from './node-lab';
 import { parseThreads, setWasmThreads, startWasm } from './wasm-threads';
@@ -125,8 +126,8 @@ async function main() {
    * method, ...): a machine that slows down or speeds up during the run moves both alike, so the
    * ratio holds where two blocks timed minutes apart would not.
    */
-  const againstPlain = async (methods: MethodConfig[]) => {
-    const s = stepper(methods);
+  const againstPlain = async (methods: MethodConfig[], cached = false) => {
+    const s = benchStepper(teacher, student, batch, methods, cached);
     try {
       await plainStepper.step();
       await s.step(); // warm-up: kernels compiled, connectors and optimiser slots created
@@ -164,8 +165,8 @@ async function main() {
   } finally {
     everyMethod.dispose();
   }
-  const rows: [string, { ms: number; plainMs: number; peak: number; kernels: number; work: number }][] = [];
-  for (const [name, methods] of benchRows()) rows.push([name, await againstPlain(methods)]);
+  const rows: [string, { ms: number; plainMs: number; peak: number; kernels: number; work: number; cached: boolean }][] = [];
+  for (const [name, methods, cached] of benchRows()) rows.push([name, { ...(await againstPlain(methods, cached)), cached: !!cached }]);
   let threadLine = '';
   if (threads > 1) {
     // The plain and the every-method step on one thread, then on all, each pair timed alternately.
@@ -182,10 +183,11 @@ async function main() {
   console.log(`teacher forward                  ${teacherForward.ms.toFixed(0)} ms   peak ${mb(teacherForward.peak)}   ${teacherKernels.kernelCount} kernels (${teacherKernels.workCount} run work)`);
   console.log(`student fwd+bwd (plain step)     ${plain.ms.toFixed(0)} ms   peak ${mb(plain.peak)}   ${((batchSize * 1000) / plain.ms).toFixed(2)} img/s   ${plainKernels.kernelCount} kernels (${plainKernels.workCount} run work)`);
   console.log('each row: the method\'s step and a plain step, timed alternately; the ratio is between the two');
-  console.log('method        step ms   plain ms   overhead ms (step − plain − teacher fwd)   step / plain   img/s   peak      kernels (plain + teacher + method), of which run work (Reshape and Identity do not)');
+  console.log('method          step ms   plain ms   overhead ms (step − plain − teacher fwd, none when cached)   step / plain   img/s   peak      kernels (plain + teacher + method), of which run work (Reshape and Identity do not)');
   for (const [id, r] of rows) {
-    const overhead = r.ms - r.plainMs - teacherForward.ms;
-    console.log(`${id.padEnd(13)} ${r.ms.toFixed(0).padStart(7)}   ${r.plainMs.toFixed(0).padStart(8)}   ${overhead.toFixed(0).padStart(8)}${' '.repeat(36)}${(r.ms / r.plainMs).toFixed(2).padStart(6)}x   ${((batchSize * 1000) / r.ms).toFixed(2).padStart(5)}   ${mb(r.peak).padEnd(9)} ${r.kernels} (+${r.kernels - plainKernels.kernelCount}), ${r.work} (+${r.work - plainKernels.workCount})`);
+    // A cached row runs no teacher forward.
+    const overhead = r.ms - r.plainMs - (r.cached ? 0 : teacherForward.ms);
+    console.log(`${id.padEnd(15)} ${r.ms.toFixed(0).padStart(7)}   ${r.plainMs.toFixed(0).padStart(8)}   ${overhead.toFixed(0).padStart(8)}${' '.repeat(36)}${(r.ms / r.plainMs).toFixed(2).padStart(6)}x   ${((batchSize * 1000) / r.ms).toFixed(2).padStart(5)}   ${mb(r.peak).padEnd(9)} ${r.kernels} (+${r.kernels - plainKernels.kernelCount}), ${r.work} (+${r.work - plainKernels.workCount})`);
   }
   if (threadLine) console.log(threadLine);
   console.log(fgdLine);
@@ -204,27 +206,40 @@ async function loadBench(inputSize: number, batchSize: number): Promise<{ teache
   return { teacher, student, batch: first.value };
 }
 
-/** A session stepping the student at lr 0 (the weights stay as loaded), with `methods`. */
-function benchStepper(teacher: ModelHandle, student: ModelHandle, batch: TrainingBatch, methods: MethodConfig[]) {
+/**
+ * A session stepping the student at lr 0 (the weights stay as loaded), with `methods`; with
+ * `cached`, the teacher's taps come from a teacher cache (the batch repeats, so every step after
+ * the first is served from it, as every visit after an image's first is in a run).
+ */
+function benchStepper(teacher: ModelHandle, student: ModelHandle, batch: TrainingBatch, methods: MethodConfig[], cached = false) {
   const session = createSession({ teacher: methods.length ? teacher : null, student, methods, detectionWeight: 1 });
   const optimizer = new Optimizer('adam');
+  const teacherCache = cached ? new TeacherCache(DEFAULT_TEACHER_CACHE_MIB * 2 ** 20) : undefined;
   return {
     step: async () => {
-      await distillStep(session, optimizer, batch, { lr: 0, clipNorm: 35 });
+      await distillStep(session, optimizer, batch, { lr: 0, clipNorm: 35, teacherCache });
     },
     dispose: () => {
       session.dispose();
       optimizer.dispose();
+      teacherCache?.dispose();
     },
   };
 }
 
+type BenchRow = [name: string, methods: MethodConfig[], cached?: boolean];
+
 /** The rows each bench measures against a plain step: each method, every method, and the lab's default experiment (the repair recipe). */
-function benchRows(): [string, MethodConfig[]][] {
+function benchRows(): BenchRow[] {
+  const all = () => METHODS.map((m) => ({ id: m.id }));
+  const recipe = () => REPAIR_RECIPE.methods.map((m) => ({ ...m }));
   return [
-    ...METHODS.map((m): [string, MethodConfig[]] => [m.id, [{ id: m.id }]]),
-    [`all ${METHODS.length}`, METHODS.map((m) => ({ id: m.id }))],
-    ['recipe', REPAIR_RECIPE.methods.map((m) => ({ ...m }))],
+    ...METHODS.map((m): BenchRow => [m.id, [{ id: m.id }]]),
+    [`all ${METHODS.length}`, all()],
+    ['recipe', recipe()],
+    // The same with the teacher's taps from its cache: a step of a run whose images were seen before.
+    [`all ${METHODS.length}, cached`, all(), true],
+    ['recipe, cached', recipe(), true],
   ];
 }
 
@@ -236,13 +251,13 @@ async function countDispatches(inputSize: number): Promise<void> {
   const { teacher, student, batch } = await loadBench(inputSize, 1);
   console.log(`kernels that run work per step on ${tf.getBackend()}, NanoDet-g → default student (the counts do not depend on the size; batch 1 at ${inputSize}x${inputSize})`);
   let plain = 0;
-  for (const [name, methods] of [['plain', []] as [string, MethodConfig[]], ...benchRows()]) {
-    const s = benchStepper(teacher, student, batch, methods);
+  for (const [name, methods, cached] of [['plain', []] as BenchRow, ...benchRows()]) {
+    const s = benchStepper(teacher, student, batch, methods, cached);
     try {
       await s.step();
       const { workCount } = await profileStep(s.step);
       plain ||= workCount;
-      console.log(`${name.padEnd(13)} ${String(workCount).padStart(6)}${name === 'plain' ? '' : `   (+${workCount - plain}, ${(workCount / plain).toFixed(2)}x the plain step's)`}`);
+      console.log(`${name.padEnd(15)} ${String(workCount).padStart(6)}${name === 'plain' ? '' : `   (+${workCount - plain}, ${(workCount / plain).toFixed(2)}x the plain step's)`}`);
     } finally {
       s.dispose();
     }
