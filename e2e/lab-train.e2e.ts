@@ -58,6 +58,8 @@ describe('training and inspection in the lab (WebGPU on SwiftShader)', () => {
     const ys = [...path!.matchAll(/[ML][\d.]+,([\d.]+)/g)].map((m) => Number(m[1]));
     expect(new Set(ys).size).toBeGreaterThan(1);
     expect(await page.getByTestId('train-loss').textContent()).toMatch(/^\d/);
+    // One pass over three images, one per step: each read by the teacher once and kept for the next epoch.
+    expect(await page.getByTestId('teacher-cache').textContent()).toMatch(/^0% · 3 img · \d+ MiB$/);
     await page.getByTestId('training-panel').screenshot({ path: join(shots, 'lab-training.png') });
   });
 

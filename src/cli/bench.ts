@@ -214,7 +214,7 @@ async function loadBench(inputSize: number, batchSize: number): Promise<{ teache
 function benchStepper(teacher: ModelHandle, student: ModelHandle, batch: TrainingBatch, methods: MethodConfig[], cached = false) {
   const session = createSession({ teacher: methods.length ? teacher : null, student, methods, detectionWeight: 1 });
   const optimizer = new Optimizer('adam');
-  const teacherCache = cached ? new TeacherCache(DEFAULT_TEACHER_CACHE_MIB * 2 ** 20) : undefined;
+  const teacherCache = cached ? new TeacherCache(DEFAULT_TEACHER_CACHE_MIB * 2 ** 20, session.teacherFeatures) : undefined;
   return {
     step: async () => {
       await distillStep(session, optimizer, batch, { lr: 0, clipNorm: 35, teacherCache });

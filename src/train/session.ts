@@ -75,6 +75,8 @@ export interface DistillSession {
   teacherRead: ReadOptions;
   /** How to read the student (backbone stages only when a method needs them). */
   studentRead: ReadOptions;
+  /** The teacher's feature taps some method reads (its head outputs are always read). */
+  teacherFeatures: FeatureTap[];
   grid(inputSize: number): AnchorGrid;
   /** What the optimizer updates: the student's unfrozen weights and every connector's. */
   trainableVariables(): tf.Variable[];
@@ -82,6 +84,10 @@ export interface DistillSession {
 }
 
 type TapKind = 'backbone' | 'neck' | 'headFeatures';
+
+/** A detector's feature taps (`DetectorTaps`' feature fields), and what a method that reads one needs. */
+export type FeatureTap = 'backbone' | 'neck' | 'head';
+const FEATURE_NEED = { backbone: 'stage', neck: 'neck', head: 'headFeature' } as const;
 
 /**
  * Channel counts of the tapped features, from a shape pass at a tiny input (cheap on any
@@ -197,6 +203,7 @@ export function createSession(options: {
     teacherChannels,
     teacherRead: { classChannels: teacherChannels, featureChannels: picked, backbone: needs.has('stage') },
     studentRead: { backbone: needs.has('stage'), ...(kept ? { featureChannels: kept } : {}) },
+    teacherFeatures: (['backbone', 'neck', 'head'] as const).filter((f) => needs.has(FEATURE_NEED[f])),
     grid(inputSize) {
       let g = grids.get(inputSize);
       if (!g) {

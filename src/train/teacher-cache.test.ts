@@ -117,6 +117,35 @@ describe('the teacher cache (NanoDet-g on wasm, fixture images at 64 px)', () =>
     }
   });
 
+  it('holds only the feature taps the methods read, and the head outputs', async () => {
+    // KD and LD read class and box logits, FGD the neck; hints (the recipe) reads every feature tap.
+    expect(session.teacherFeatures).toEqual(['backbone', 'neck', 'head']);
+    const fgdKd = createSession({ teacher, student, methods: [{ id: 'fgd' }, { id: 'kd' }, { id: 'ld' }], detectionWeight: 1 });
+    expect(fgdKd.teacherFeatures).toEqual(['neck']);
+    const cache = new TeacherCache(64 * 2 ** 20, fgdKd.teacherFeatures);
+    const batches = [await batchOf([0, 1]), await batchOf([1, 2])];
+    try {
+      disposeTaps(readTeacher(fgdKd, batches[0]!, cache));
+      const expected = readDetector(teacher.graph, teacher.manifest, batches[1]!.input, fgdKd.teacherRead);
+      const cached = readTeacher(fgdKd, batches[1]!, cache);
+      expect(cached.backbone).toEqual([]);
+      expect(cached.head).toEqual([]);
+      for (const kind of ['neck', 'cls', 'box', 'raw'] as const) {
+        expect(cached[kind]).toHaveLength(3);
+        cached[kind].forEach((t, l) => expect(tf.tidy(() => tf.max(tf.abs(tf.sub(t, expected[kind][l]!))).dataSync()[0]!), kind).toBeLessThanOrEqual(1e-5));
+      }
+      // Per image: the neck's three levels and the three head outputs.
+      const perImage = (['neck', 'raw'] as const).reduce((s, kind) => s + expected[kind].reduce((b, t) => b + (t.size * 4) / 2, 0), 0);
+      expect(cache.stats()).toMatchObject({ entries: 3, bytes: 3 * perImage, tensors: 3 * 6 });
+      disposeTaps(expected);
+      disposeTaps(cached);
+    } finally {
+      cache.dispose();
+      fgdKd.dispose();
+      batches.forEach((b) => b.input.dispose());
+    }
+  });
+
   it('tells images apart by id, flip, photo or annotated image and size; runs with random crops use none', () => {
     const batch = { ids: ['a', 'a', 'b'], flipped: [false, true, false], unlabeled: [false, false, true] } as unknown as TrainingBatch;
     expect(teacherCacheKeys(batch, 320)).toEqual(['image|a|as-is|320', 'image|a|flipped|320', 'photo|b|as-is|320']);

@@ -8,6 +8,9 @@
  * images than fit would evict every entry before its next use under least-recently-used, while
  * keeping the first ones serves a fixed share of every later epoch.
  *
+ * Only the feature taps the run's methods read are held (a session's `teacherFeatures`), and the
+ * head outputs; a batch served in part or whole from the cache has no other feature taps.
+ *
  * The key is the image's id, whether it is a photo without annotations, its flip and the input
  * size. A run with random crops draws a new window at every visit, so it must not use a cache
  * (`teacherCacheApplies`).
@@ -15,11 +18,11 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TrainingBatch } from '../data/pipeline';
 import type { DetectorTaps } from './detector-taps';
+import type { FeatureTap } from './session';
 
-/** The tap kinds an entry holds; `cls` and `box` are the two column blocks of `raw`. */
-const HELD = ['backbone', 'neck', 'head', 'raw'] as const;
-type Held = (typeof HELD)[number];
-type Entry = Record<Held, tf.Tensor4D[]> & { bytes: number };
+/** The tap kinds an entry can hold; `cls` and `box` are the two column blocks of `raw`. */
+type Held = FeatureTap | 'raw';
+type Entry = Partial<Record<Held, tf.Tensor4D[]>> & { bytes: number };
 
 export interface TeacherCacheStats {
   /** Images whose taps came from the cache, and images the teacher ran on, since the start. */
@@ -56,8 +59,16 @@ export class TeacherCache {
   /** Width of the class block of `raw` (the teacher's classes, or those picked for the student). */
   private classWidth: number | undefined;
 
-  constructor(readonly budgetBytes: number) {
+  /** The kinds held: the head outputs and the features asked for (the others come back empty when any image was held). */
+  private readonly kinds: Held[];
+
+  /** `features`: the feature taps to hold (a session's `teacherFeatures`). */
+  constructor(
+    readonly budgetBytes: number,
+    features: readonly FeatureTap[] = ['backbone', 'neck', 'head'],
+  ) {
     if (!(budgetBytes >= 0)) throw new Error(`A teacher cache budget must be 0 or more bytes, got ${budgetBytes}.`);
+    this.kinds = [...features, 'raw'];
   }
 
   /**
@@ -91,12 +102,12 @@ export class TeacherCache {
 
   stats(): TeacherCacheStats {
     let tensors = 0;
-    for (const e of this.held.values()) tensors += HELD.reduce((s, kind) => s + e[kind].length, 0);
+    for (const e of this.held.values()) tensors += this.kinds.reduce((s, kind) => s + e[kind]!.length, 0);
     return { hits: this.hits, misses: this.misses, entries: this.held.size, bytes: this.heldBytes, budgetBytes: this.budgetBytes, tensors };
   }
 
   dispose(): void {
-    for (const e of this.held.values()) for (const kind of HELD) tf.dispose(e[kind]);
+    for (const e of this.held.values()) for (const kind of this.kinds) tf.dispose(e[kind]!);
     this.held.clear();
     this.heldBytes = 0;
   }
@@ -105,12 +116,12 @@ export class TeacherCache {
   private keep(fresh: DetectorTaps, keys: string[]): void {
     keys.forEach((key, j) => {
       if (this.held.has(key)) return;
-      const bytes = HELD.reduce((s, kind) => s + fresh[kind].reduce((b, t) => b + tensorBytes(t) / t.shape[0], 0), 0);
+      const bytes = this.kinds.reduce((s, kind) => s + fresh[kind].reduce((b, t) => b + tensorBytes(t) / t.shape[0], 0), 0);
       if (this.heldBytes + bytes > this.budgetBytes) return;
       // A copy, not a view: a view could hold the whole batch's buffer alive on GPU backends.
       const row = (t: tf.Tensor4D) => tf.tidy(() => tf.slice(t, [j, 0, 0, 0], [1, -1, -1, -1]).add(0) as tf.Tensor4D);
       const entry = { bytes } as Entry;
-      for (const kind of HELD) entry[kind] = fresh[kind].map(row);
+      for (const kind of this.kinds) entry[kind] = fresh[kind].map(row);
       this.held.set(key, entry);
       this.heldBytes += bytes;
     });
@@ -125,10 +136,11 @@ export class TeacherCache {
           const j = freshRow.get(i);
           if (j !== undefined) return tf.slice(fresh![kind][level]!, [j, 0, 0, 0], [1, -1, -1, -1]);
           // Not missing: held when the batch was looked up, and nothing is ever evicted.
-          return this.held.get(key)![kind][level]!;
+          return this.held.get(key)![kind]![level]!;
         });
       const levels = (kind: Held) => {
-        const count = fresh ? fresh[kind].length : this.held.get(keys[0]!)![kind].length;
+        if (!this.kinds.includes(kind)) return [];
+        const count = fresh ? fresh[kind].length : this.held.get(keys[0]!)![kind]!.length;
         return Array.from({ length: count }, (_, l) => (keys.length === 1 ? rowsOf(kind, l)[0]!.clone() : tf.concat(rowsOf(kind, l), 0)) as tf.Tensor4D);
       };
       const raw = levels('raw');

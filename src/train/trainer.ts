@@ -122,7 +122,7 @@ export async function train(o: TrainOptions): Promise<{ step: number; stopped: b
   emit({ type: 'started', step, totalSteps, stepsPerEpoch: perEpoch });
   const times: number[] = [];
   const cacheMiB = o.teacherCacheMiB ?? DEFAULT_TEACHER_CACHE_MIB;
-  const teacherCache = session.teacher && cacheMiB > 0 && teacherCacheApplies(s) ? new TeacherCache(cacheMiB * 2 ** 20) : undefined;
+  const teacherCache = session.teacher && cacheMiB > 0 && teacherCacheApplies(s) ? new TeacherCache(cacheMiB * 2 ** 20, session.teacherFeatures) : undefined;
   try {
     for (let epoch = Math.floor(step / perEpoch); epoch < epochs && step < totalSteps; epoch++) {
       let skip = step - epoch * perEpoch;
