@@ -46,8 +46,12 @@ describe('model card, run log and run history (wasm backend)', () => {
     await configureSmallRun(page, { methods: ['kd'], images: 2, evalImages: 2, checkpointEvery: 1 });
     // Evaluation during training: before the first step, after each step, and at the end.
     await page.getByTestId('eval-every').fill('1');
+    // No teacher cache in this run: the worker takes the field, and the panel shows no cache.
+    expect(await page.getByTestId('teacher-cache-mib').inputValue()).toBe('512');
+    await page.getByTestId('teacher-cache-mib').fill('0');
     await page.getByTestId('train').click();
     await page.getByTestId('train-status').filter({ hasText: /^finished$/ }).waitFor({ timeout: 240_000 });
+    expect(await page.getByTestId('teacher-cache').count()).toBe(0);
     await page.getByTestId('run-map-now').filter({ hasText: /^[\d.]+ mAP at step 2$/ }).waitFor({ timeout: 30_000 });
     const points = (await page.getByTestId('run-map-curve').locator('polyline').getAttribute('points'))!.split(' ');
     expect(points).toHaveLength(3);

@@ -36,13 +36,7 @@ export interface TeacherCacheStats {
   tensors: number;
 }
 
-/** Default budget: room for a few hundred images at 320 (about 1.2 MiB each for the repair recipe's taps). */
-export const DEFAULT_TEACHER_CACHE_MIB = 512;
-
-/** Whether a run's images repeat exactly from epoch to epoch: not with random crops. */
-export function teacherCacheApplies(schedule: { cropScale?: number }): boolean {
-  return schedule.cropScale === undefined || schedule.cropScale >= 1;
-}
+export { DEFAULT_TEACHER_CACHE_MIB, teacherCacheApplies } from './teacher-cache-policy';
 
 /** The cache keys of a batch's images, in batch order. */
 export function teacherCacheKeys(batch: TrainingBatch, inputSize: number): string[] {

@@ -1,4 +1,5 @@
 import type { LabExperiment } from '../../worker/lab';
+import { DEFAULT_TEACHER_CACHE_MIB } from '../../train/teacher-cache-policy';
 import { withAnnotatedPerBatchInBatch } from '../../train/epoch';
 import { updateConfig } from '../controller';
 import { isRunActive, useLabStore } from '../store';
@@ -117,6 +118,16 @@ export function SchedulePanel() {
           testId="gradient-norms-every"
           title="steps; each loss part's share of the gradient is measured at the first step and then every this many (each measurement costs about one step per part; 0: never)"
           onChange={(v) => updateConfig((c) => ({ ...c, gradientNormsEvery: v }))}
+        />
+        <NumberField
+          label="teacher cache (MiB)"
+          value={config.lab?.teacherCacheMiB ?? DEFAULT_TEACHER_CACHE_MIB}
+          integer
+          min={0}
+          disabled={disabled}
+          testId="teacher-cache-mib"
+          title="memory for the teacher's outputs of images seen before (same flip): their later steps skip the teacher's forward, with the same result; 0: off; not used with random crops"
+          onChange={(v) => updateConfig((c) => ({ ...c, lab: { ...c.lab, teacherCacheMiB: v } }))}
         />
         <NumberField
           label="train images (0 = all)"
