@@ -151,7 +151,7 @@ export function TrainingPanel() {
           <dd className="mono" data-testid="train-grad-norm">{stepValueText(t.gradNorm, t)}</dd>
         </div>
         {t.teacherCache && (
-          <div title="The teacher's outputs of images seen before (same flip) are kept in memory: steps whose images are all kept skip the teacher's forward. The share is of the images read so far.">
+          <div className="wide" title="The teacher's outputs of images seen before (same flip) are kept in memory: steps whose images are all kept skip the teacher's forward. The share is of the images read so far.">
             <dt>teacher cached</dt>
             <dd className="mono" data-testid="teacher-cache">
               {cacheText(t.teacherCache)}
