@@ -122,7 +122,9 @@ export async function train(o: TrainOptions): Promise<{ step: number; stopped: b
   emit({ type: 'started', step, totalSteps, stepsPerEpoch: perEpoch });
   const times: number[] = [];
   const cacheMiB = o.teacherCacheMiB ?? DEFAULT_TEACHER_CACHE_MIB;
-  const teacherCache = session.teacher && cacheMiB > 0 && teacherCacheApplies(s) ? new TeacherCache(cacheMiB * 2 ** 20, session.teacherFeatures) : undefined;
+  // A teacher that is the student's own graph changes as it trains: its outputs cannot be kept.
+  const frozenTeacher = !!session.teacher && session.teacher.graph !== session.student.graph;
+  const teacherCache = frozenTeacher && cacheMiB > 0 && teacherCacheApplies(s) ? new TeacherCache(cacheMiB * 2 ** 20, session.teacherFeatures) : undefined;
   try {
     for (let epoch = Math.floor(step / perEpoch); epoch < epochs && step < totalSteps; epoch++) {
       let skip = step - epoch * perEpoch;
