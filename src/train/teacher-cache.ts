@@ -17,7 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { TrainingBatch } from '../data/pipeline';
-import type { DetectorTaps } from './detector-taps';
+import { disposeTaps, type DetectorTaps } from './detector-taps';
 import type { FeatureTap } from './session';
 
 /** The tap kinds an entry can hold; `cls` and `box` are the two column blocks of `raw`. */
@@ -90,7 +90,7 @@ export class TeacherCache {
     try {
       return this.assemble(keys, missing, fresh);
     } finally {
-      if (fresh) disposeAll(fresh);
+      if (fresh) disposeTaps(fresh);
     }
   }
 
@@ -108,11 +108,13 @@ export class TeacherCache {
 
   /** Keeps each fresh image's rows while the budget lasts (duplicate keys in one batch: the first). */
   private keep(fresh: DetectorTaps, keys: string[]): void {
+    // Every image of a batch has the same shapes, so the same bytes.
+    const bytes = this.kinds.reduce((s, kind) => s + fresh[kind].reduce((b, t) => b + tensorBytes(t) / t.shape[0], 0), 0);
     keys.forEach((key, j) => {
       if (this.held.has(key)) return;
-      const bytes = this.kinds.reduce((s, kind) => s + fresh[kind].reduce((b, t) => b + tensorBytes(t) / t.shape[0], 0), 0);
       if (this.heldBytes + bytes > this.budgetBytes) return;
-      // A copy, not a view: a view could hold the whole batch's buffer alive on GPU backends.
+      // A copy, not a view: on cpu and WebGL a contiguous slice shares its input's buffer, which
+      // would keep the whole batch's taps alive. Once per image, when the teacher first reads it.
       const row = (t: tf.Tensor4D) => tf.tidy(() => tf.slice(t, [j, 0, 0, 0], [1, -1, -1, -1]).add(0) as tf.Tensor4D);
       const entry = { bytes } as Entry;
       for (const kind of this.kinds) entry[kind] = fresh[kind].map(row);
@@ -149,8 +151,4 @@ export class TeacherCache {
       };
     });
   }
-}
-
-function disposeAll(taps: DetectorTaps): void {
-  tf.dispose([...taps.backbone, ...taps.neck, ...taps.head, ...taps.cls, ...taps.box, ...taps.raw]);
 }

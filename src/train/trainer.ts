@@ -141,54 +141,54 @@ export async function train(o: TrainOptions): Promise<{ step: number; stopped: b
       });
       try {
         for await (const batch of batches) {
-        try {
-          if (skip > 0) {
-            skip--;
-            continue;
+          try {
+            if (skip > 0) {
+              skip--;
+              continue;
+            }
+            if (o.gate) await o.gate();
+            if (signal?.aborted || step >= totalSteps) break;
+            const lr = learningRateAt(step, schedule);
+            const withMaps = !!o.mapsEvery && step % o.mapsEvery === 0;
+            const t0 = performance.now();
+            // Gradient norms per part at the first step and every `gradientNormsEvery` after.
+            const every = o.gradientNormsEvery ?? config.gradientNormsEvery ?? 0;
+            const measureGradients = every > 0 && step % every === 0;
+            const r = await distillStep(session, optimizer, batch, { lr, clipNorm: s.clipNorm, withMaps, pseudoThreshold: config.data.pseudoThreshold, pseudoDetection: config.data.pseudoDetection, measureGradients, teacherCache });
+            const ms = performance.now() - t0;
+            step++;
+            o.afterStep?.(step);
+            times.push(ms);
+            if (times.length > 20) times.shift();
+            const mean = times.reduce((a, b) => a + b, 0) / times.length;
+            emit({
+              type: 'step',
+              step,
+              epoch,
+              totalSteps,
+              stepsPerEpoch: perEpoch,
+              lr,
+              loss: r.loss,
+              terms: r.terms,
+              numPositives: r.numPositives,
+              pseudoBoxes: r.pseudoBoxes,
+              gradNorm: r.gradNorm,
+              ...(r.gradientNorms ? { gradientNorms: r.gradientNorms } : {}),
+              applied: r.applied,
+              nonFiniteTerms: r.nonFiniteTerms,
+              msPerStep: ms,
+              imagesPerSecond: (s.batchSize * 1000) / mean,
+              etaSeconds: ((totalSteps - step) * mean) / 1000,
+              imageIds: batch.ids,
+              ...(teacherCache ? { teacherCache: teacherCache.stats() } : {}),
+            });
+            if (r.maps) emit({ type: 'maps', step, imageId: batch.ids[0]!, maps: r.maps });
+            badSteps = r.applied ? 0 : badSteps + 1;
+            if (badSteps >= (o.maxNonFiniteSteps ?? 3)) throw new NonFiniteLossError(step, r.nonFiniteTerms);
+            if (config.checkpointEvery > 0 && step % config.checkpointEvery === 0) await checkpoint('interval');
+          } finally {
+            batch.input.dispose();
           }
-          if (o.gate) await o.gate();
-          if (signal?.aborted || step >= totalSteps) break;
-          const lr = learningRateAt(step, schedule);
-          const withMaps = !!o.mapsEvery && step % o.mapsEvery === 0;
-          const t0 = performance.now();
-          // Gradient norms per part at the first step and every `gradientNormsEvery` after.
-          const every = o.gradientNormsEvery ?? config.gradientNormsEvery ?? 0;
-          const measureGradients = every > 0 && step % every === 0;
-          const r = await distillStep(session, optimizer, batch, { lr, clipNorm: s.clipNorm, withMaps, pseudoThreshold: config.data.pseudoThreshold, pseudoDetection: config.data.pseudoDetection, measureGradients, teacherCache });
-          const ms = performance.now() - t0;
-          step++;
-          o.afterStep?.(step);
-          times.push(ms);
-          if (times.length > 20) times.shift();
-          const mean = times.reduce((a, b) => a + b, 0) / times.length;
-          emit({
-            type: 'step',
-            step,
-            epoch,
-            totalSteps,
-            stepsPerEpoch: perEpoch,
-            lr,
-            loss: r.loss,
-            terms: r.terms,
-            numPositives: r.numPositives,
-            pseudoBoxes: r.pseudoBoxes,
-            gradNorm: r.gradNorm,
-            ...(r.gradientNorms ? { gradientNorms: r.gradientNorms } : {}),
-            applied: r.applied,
-            nonFiniteTerms: r.nonFiniteTerms,
-            msPerStep: ms,
-            imagesPerSecond: (s.batchSize * 1000) / mean,
-            etaSeconds: ((totalSteps - step) * mean) / 1000,
-            imageIds: batch.ids,
-            ...(teacherCache ? { teacherCache: teacherCache.stats() } : {}),
-          });
-          if (r.maps) emit({ type: 'maps', step, imageId: batch.ids[0]!, maps: r.maps });
-          badSteps = r.applied ? 0 : badSteps + 1;
-          if (badSteps >= (o.maxNonFiniteSteps ?? 3)) throw new NonFiniteLossError(step, r.nonFiniteTerms);
-          if (config.checkpointEvery > 0 && step % config.checkpointEvery === 0) await checkpoint('interval');
-        } finally {
-          batch.input.dispose();
-        }
         }
       } catch (error) {
         // Stopping aborts the batch iterator mid-load: that is a stop, not a failure.
