@@ -17,6 +17,11 @@ import { clipByNorm, gradientVector, type Optimizer } from './optimizer';
 import { DEFAULT_PSEUDO_THRESHOLD, pseudoGroundTruth } from './pseudo-labels';
 import type { DistillSession } from './session';
 import { teacherCacheKeys, type TeacherCache } from './teacher-cache';
+import { recordOnlyWhatGradientsReach } from '../graph/ops/tape';
+
+// A step's methods run many ops on the teacher's side and on the targets, which no gradient
+// reaches: recording them would cost a clone of every tensor their gradients would read.
+recordOnlyWhatGradientsReach();
 
 export interface StepOptions {
   lr: number;

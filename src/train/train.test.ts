@@ -11,6 +11,7 @@ import { train, type TrainEvent } from './trainer';
 import { distillStep } from './step';
 import { iterateBatches } from '../data/pipeline';
 import { REPAIR_RECIPE } from './repair-recipe';
+import { recordOnlyWhatGradientsReach, restoreFullTape } from '../graph/ops/tape';
 
 // The real teacher and default student, two fixture photos, a small input: the whole step runs.
 describe('distillation training on wasm (NanoDet-g → default student)', () => {
@@ -117,6 +118,36 @@ describe('distillation training on wasm (NanoDet-g → default student)', () => 
       expect(s.loss).toBeCloseTo(uncached[i]!.loss, 5);
       for (const [name, v] of Object.entries(s.terms)) expect(v, name).toBeCloseTo(uncached[i]!.terms[name]!, 5);
     }
+    for (const [k, v] of student.graph.variables) v.assign(loaded.get(k)!);
+  });
+
+  it('every method trains exactly as with the full gradient tape when only what gradients reach is recorded', async () => {
+    const batch = (await iterateBatches(split.dataset.images.slice(0, 2), split.loadImage, student.manifest, { batchSize: 2, seed: 3, inputSize: 64, dropLast: true }).next()).value!;
+    const run = async (full: boolean) => {
+      for (const [k, v] of student.graph.variables) v.assign(loaded.get(k)!);
+      if (full) restoreFullTape();
+      const session = createSession({ teacher, student, methods: METHODS.map((m) => ({ id: m.id })), detectionWeight: 1, seed: 7 });
+      const optimizer = new Optimizer('adam');
+      try {
+        const steps = [];
+        for (let i = 0; i < 2; i++) {
+          const r = await distillStep(session, optimizer, batch, { lr: 1e-3, clipNorm: 35 });
+          steps.push({ loss: r.loss, terms: r.terms, gradNorm: r.gradNorm });
+        }
+        const weights = session.trainableVariables().map((v) => [...v.dataSync()]);
+        return { steps, weights };
+      } finally {
+        recordOnlyWhatGradientsReach();
+        session.dispose();
+        optimizer.dispose();
+      }
+    };
+    const full = await run(true);
+    const pruned = await run(false);
+    expect(pruned.steps).toEqual(full.steps);
+    expect(pruned.weights.length).toBe(full.weights.length);
+    for (const [i, w] of pruned.weights.entries()) expect(w).toEqual(full.weights[i]);
+    batch.input.dispose();
     for (const [k, v] of student.graph.variables) v.assign(loaded.get(k)!);
   });
 

@@ -50,3 +50,75 @@ export function withLazyGradients(inputs: tf.Tensor[], forward: (save: (tensors:
     inputs: Object.fromEntries(inputs.map((t, i) => [String(i), t])),
   });
 }
+
+interface EngineTapeInternals {
+  state: { gradientDepth: number; kernelDepth: number };
+  gradients(f: () => tf.Tensor, xs: tf.Tensor[], dy?: tf.Tensor, allowNoGradients?: boolean): { value: tf.Tensor; grads: tf.Tensor[] };
+  runKernelFunc(params: { inputs: Record<string, tf.Tensor | null | undefined> }): tf.Tensor | tf.Tensor[];
+}
+
+let pruning: { gradients: EngineTapeInternals['gradients']; runKernelFunc: EngineTapeInternals['runKernelFunc'] } | null = null;
+
+/**
+ * Makes the gradient tape record only the ops a gradient can reach: those with an input that
+ * descends from what is differentiated (the variables of tf.variableGrads, the xs of tf.grad).
+ * tfjs records every op run inside a gradient, and each recorded op clones the tensors its
+ * gradient would read (an Identity kernel and one more tape node per tensor); backprop then drops
+ * the ops no gradient reaches. In a distillation step about a third of the ops are such: the
+ * teacher's side of each method (its attention, masks, soft labels, spreads) and the targets
+ * built from the boxes. Gradients are unchanged: tfjs keeps exactly the ops reached from the xs
+ * (and on the way to the loss), and an op no x reaches is never among them.
+ * Idempotent; `restoreFullTape` undoes it.
+ */
+export function recordOnlyWhatGradientsReach(): void {
+  if (pruning) return;
+  const engine = tf.engine() as unknown as EngineTapeInternals;
+  const original = { gradients: engine.gradients, runKernelFunc: engine.runKernelFunc };
+  pruning = original;
+  /** Ids of the tensors that descend from the xs of the innermost gradient being recorded. */
+  let reached: Set<number> | null = null;
+  engine.gradients = function (this: EngineTapeInternals, f, xs, dy, allowNoGradients) {
+    // A gradient inside a gradient (higher order) records every op, as tfjs does, and so does
+    // the outer one from then on: the inner one's ops are not tracked.
+    const outermost = this.state.gradientDepth === 0;
+    reached = outermost ? new Set(xs.map((x) => x.id)) : null;
+    try {
+      return original.gradients.call(this, f, xs, dy, allowNoGradients);
+    } finally {
+      reached = null;
+    }
+  };
+  engine.runKernelFunc = function (this: EngineTapeInternals, params) {
+    const state = this.state;
+    if (!reached || state.gradientDepth !== 1 || state.kernelDepth !== 0) return original.runKernelFunc.call(this, params);
+    let live = false;
+    for (const t of Object.values(params.inputs)) {
+      if (t && reached.has(t.id)) {
+        live = true;
+        break;
+      }
+    }
+    if (!live) {
+      // Run as outside a gradient: nothing saved, nothing recorded.
+      state.gradientDepth = 0;
+      try {
+        return original.runKernelFunc.call(this, params);
+      } finally {
+        state.gradientDepth = 1;
+      }
+    }
+    const out = original.runKernelFunc.call(this, params);
+    if (Array.isArray(out)) for (const t of out) reached.add(t.id);
+    else reached.add(out.id);
+    return out;
+  };
+}
+
+/** Undoes `recordOnlyWhatGradientsReach`: tfjs records every op again. */
+export function restoreFullTape(): void {
+  if (!pruning) return;
+  const engine = tf.engine() as unknown as EngineTapeInternals;
+  engine.gradients = pruning.gradients;
+  engine.runKernelFunc = pruning.runKernelFunc;
+  pruning = null;
+}
