@@ -13,6 +13,7 @@ import { withoutTape } from './ops/tape';
 import { composePerms, isIdentityPerm, logical, mayRunPermuted, runPermuted, type Held, type Perm } from './layout';
 import { shareDataInWasmIdentity } from './wasm-identity';
 import { sliceInPlaceOnWasm } from './wasm-slice';
+import { reduceWithoutTransposeOnWasm } from './wasm-reduce';
 
 export interface GraphOptions {
   /** Float weights become tf.Variables (for a student). False keeps them constant (a teacher). Default true. */
@@ -113,6 +114,7 @@ export class TrainableGraph {
   ) {
     shareDataInWasmIdentity();
     sliceInPlaceOnWasm();
+    reduceWithoutTransposeOnWasm();
     const unsupported = findUnsupportedOps(topology);
     if (unsupported.size > 0) throw new UnsupportedOpsError(unsupported);
     this.name = options.name ?? `graph${++graphCounter}`;

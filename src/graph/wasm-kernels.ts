@@ -1,14 +1,19 @@
 /**
  * How the lab replaces tfjs-backend-wasm 4.22 kernels that copy more than they must (Identity:
- * `wasm-identity.ts`; Slice and SplitV: `wasm-slice.ts`; the graph executor installs them when it
- * is built): once per kernel, after the wasm backend has registered its own, with string tensors
- * left to the stock kernel.
+ * `wasm-identity.ts`; Slice and SplitV: `wasm-slice.ts`; Sum and Mean over leading axes:
+ * `wasm-reduce.ts`; the graph executor installs them when it is built): once per kernel, after
+ * the wasm backend has registered its own, with string tensors left to the stock kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
 type NumericKernel = (x: tf.TensorInfo, args: Parameters<tf.KernelFunc>[0]) => tf.TensorInfo | tf.TensorInfo[];
 
-const replaced = new Set<string>();
+const replaced = new Map<string, tf.KernelFunc>();
+
+/** The wasm backend's own kernel `name`, once `replaceWasmKernel` has put another in its place. */
+export function stockWasmKernel(name: string): tf.KernelFunc | undefined {
+  return replaced.get(name);
+}
 
 /**
  * Puts `kernel` in place of the wasm backend's `name` for numeric inputs `x`. Does nothing while
@@ -18,7 +23,7 @@ export function replaceWasmKernel(name: string, kernel: NumericKernel): void {
   if (replaced.has(name)) return;
   const stock = tf.getKernel(name, 'wasm');
   if (!stock) return;
-  replaced.add(name);
+  replaced.set(name, stock.kernelFunc);
   tf.unregisterKernel(name, 'wasm');
   tf.registerKernel({
     kernelName: name,
