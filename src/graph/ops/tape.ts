@@ -57,7 +57,7 @@ interface EngineTapeInternals {
   runKernelFunc(params: { inputs: Record<string, tf.Tensor | null | undefined> }): tf.Tensor | tf.Tensor[];
 }
 
-let pruning: { gradients: EngineTapeInternals['gradients']; runKernelFunc: EngineTapeInternals['runKernelFunc'] } | null = null;
+let unpruned: { gradients: EngineTapeInternals['gradients']; runKernelFunc: EngineTapeInternals['runKernelFunc'] } | null = null;
 
 /**
  * Makes the gradient tape record only the ops a gradient can reach: those with an input that
@@ -71,10 +71,10 @@ let pruning: { gradients: EngineTapeInternals['gradients']; runKernelFunc: Engin
  * Idempotent; `restoreFullTape` undoes it.
  */
 export function recordOnlyWhatGradientsReach(): void {
-  if (pruning) return;
+  if (unpruned) return;
   const engine = tf.engine() as unknown as EngineTapeInternals;
   const original = { gradients: engine.gradients, runKernelFunc: engine.runKernelFunc };
-  pruning = original;
+  unpruned = original;
   /** Ids of the tensors that descend from the xs of the innermost gradient being recorded. */
   let reached: Set<number> | null = null;
   engine.gradients = function (this: EngineTapeInternals, f, xs, dy, allowNoGradients) {
@@ -116,9 +116,9 @@ export function recordOnlyWhatGradientsReach(): void {
 
 /** Undoes `recordOnlyWhatGradientsReach`: tfjs records every op again. */
 export function restoreFullTape(): void {
-  if (!pruning) return;
+  if (!unpruned) return;
   const engine = tf.engine() as unknown as EngineTapeInternals;
-  engine.gradients = pruning.gradients;
-  engine.runKernelFunc = pruning.runKernelFunc;
-  pruning = null;
+  engine.gradients = unpruned.gradients;
+  engine.runKernelFunc = unpruned.runKernelFunc;
+  unpruned = null;
 }
