@@ -28,6 +28,10 @@ export function replaceWasmKernel(name: string, kernel: NumericKernel): void {
   tf.registerKernel({
     kernelName: name,
     backendName: 'wasm',
+    // The stock kernel binds its wasm function when a backend starts: kept, so that the stock
+    // path still works after the backend is replaced (a new thread count starts a new one).
+    setupFunc: stock.setupFunc,
+    disposeFunc: stock.disposeFunc,
     kernelFunc: (args) => {
       const x = args.inputs['x'] as tf.TensorInfo;
       return x.dtype === 'string' ? stock.kernelFunc(args) : kernel(x, args);
