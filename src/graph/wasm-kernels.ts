@@ -6,11 +6,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-type NumericKernel = (x: tf.TensorInfo, args: Parameters<tf.KernelFunc>[0]) => tf.TensorInfo | tf.TensorInfo[];
+/** A replacement for numeric inputs; null hands the call to the stock kernel (a case it does not take). */
+type NumericKernel = (x: tf.TensorInfo, args: Parameters<tf.KernelFunc>[0]) => tf.TensorInfo | tf.TensorInfo[] | null;
 
 const replaced = new Map<string, tf.KernelFunc>();
 
-/** The wasm backend's own kernel `name`, once `replaceWasmKernel` has put another in its place. */
+/** The wasm backend's own kernel `name`, once `replaceWasmKernel` has put another in its place (to compare with). */
 export function stockWasmKernel(name: string): tf.KernelFunc | undefined {
   return replaced.get(name);
 }
@@ -34,7 +35,7 @@ export function replaceWasmKernel(name: string, kernel: NumericKernel): void {
     disposeFunc: stock.disposeFunc,
     kernelFunc: (args) => {
       const x = args.inputs['x'] as tf.TensorInfo;
-      return x.dtype === 'string' ? stock.kernelFunc(args) : kernel(x, args);
+      return (x.dtype === 'string' ? null : kernel(x, args)) ?? stock.kernelFunc(args);
     },
   });
 }

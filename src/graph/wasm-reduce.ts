@@ -12,7 +12,7 @@
  * other dtypes keep the stock kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { replaceWasmKernel, stockWasmKernel } from './wasm-kernels';
+import { replaceWasmKernel } from './wasm-kernels';
 
 interface WasmBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
@@ -69,6 +69,6 @@ export function reduceOnHeap(kind: 'Sum' | 'Mean', x: tf.TensorInfo, args: Param
 
 export function reduceWithoutTransposeOnWasm(): void {
   for (const kind of ['Sum', 'Mean'] as const) {
-    replaceWasmKernel(kind, (x, args) => reduceOnHeap(kind, x, args) ?? stockWasmKernel(kind)!(args));
+    replaceWasmKernel(kind, (x, args) => reduceOnHeap(kind, x, args));
   }
 }

@@ -7,7 +7,6 @@
  * One run at a time trains; while it runs, model and data changes are refused, and inspection,
  * evaluation and export wait for a pause (they share the student's weights and the GPU queue).
  */
-import { DEFAULT_TEACHER_CACHE_MIB } from '../train/teacher-cache';
 import * as tf from '@tensorflow/tfjs';
 import * as Comlink from 'comlink';
 import { decodeImageBlob } from '../data/decode-browser';
@@ -634,7 +633,7 @@ export class Lab {
         loadImage: combinedLoader(data.loader('train'), photos?.loader()),
         startStep: checkpoint?.step ?? 0,
         signal: control.signal,
-        teacherCacheMiB: Math.max(0, config.lab?.teacherCacheMiB ?? DEFAULT_TEACHER_CACHE_MIB),
+        teacherCacheMiB: config.lab?.teacherCacheMiB,
         gate: async () => {
           await control.gate();
           if (evalEvery > 0 && this.studentStep % evalEvery === 0 && !control.signal.aborted) await evaluateNow();

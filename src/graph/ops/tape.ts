@@ -91,8 +91,10 @@ export function recordOnlyWhatGradientsReach(): void {
   engine.runKernelFunc = function (this: EngineTapeInternals, params) {
     const state = this.state;
     if (!reached || state.gradientDepth !== 1 || state.kernelDepth !== 0) return original.runKernelFunc.call(this, params);
+    // Every kernel of a step passes here: no array built per call.
     let live = false;
-    for (const t of Object.values(params.inputs)) {
+    for (const name in params.inputs) {
+      const t = params.inputs[name];
       if (t && reached.has(t.id)) {
         live = true;
         break;
