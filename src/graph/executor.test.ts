@@ -52,6 +52,37 @@ describe('TrainableGraph against tf.GraphModel', () => {
     graph.dispose();
   });
 
+  it('runs a layer written as Conv2D, bias Add, Transpose and LeakyRelu as one fused kernel; its inner nodes asked for by name keep their values', async () => {
+    const artifacts = nanodet();
+    const reference = await tf.loadGraphModel(tf.io.fromMemory(artifacts));
+    const graph = graphFromArtifacts(artifacts, { trainable: true });
+    const byName = new Map(graph.nodeList().map((n) => [n.name, n]));
+    const activation = 'PartitionedCall/onnx_tf_prefix_LeakyRelu_173';
+    const transpose = byName.get(activation)!.inputs[0]!;
+    const add = byName.get(transpose)!.inputs[0]!;
+    const conv = byName.get(add)!.inputs.find((i) => byName.get(i)?.op === 'Conv2D')!;
+    expect([byName.get(transpose)!.op, byName.get(add)!.op, byName.get(conv)!.op]).toEqual(['Transpose', 'Add', 'Conv2D']);
+    const x = tf.randomNormal([1, 3, 416, 416], 0, 1, 'float32', 4);
+    const expected = reference.execute({ input_1: x }, [activation, add, conv]) as tf.Tensor[];
+
+    // Alone: every convolution on the way (29 of NanoDet-g's 34) runs fused with its bias and activation.
+    const alone = await tf.profile(() => graph.execute(x, [activation]));
+    const count = (kernels: { name: string }[], name: string) => kernels.filter((k) => k.name === name).length;
+    expect([count(alone.kernels, 'FusedConv2D'), count(alone.kernels, 'Conv2D'), count(alone.kernels, 'LeakyRelu')]).toEqual([29, 0, 0]);
+    const [fusedValue] = alone.result as unknown as tf.Tensor[];
+    expect(await relDiff(fusedValue!, expected[0]!)).toBeLessThan(1e-5);
+
+    // The same layer with its pre-activation and its convolution's output asked for as well: the
+    // convolution runs alone, the bias and the activation as their own nodes.
+    const inner = await tf.profile(() => graph.execute(x, [activation, add, conv]));
+    expect([count(inner.kernels, 'FusedConv2D'), count(inner.kernels, 'Conv2D'), count(inner.kernels, 'LeakyRelu')]).toEqual([28, 1, 1]);
+    const values = inner.result as unknown as tf.Tensor[];
+    for (let i = 0; i < 3; i++) expect(await relDiff(values[i]!, expected[i]!), [activation, add, conv][i]).toBeLessThan(1e-5);
+    tf.dispose([x, ...expected, fusedValue!, ...values]);
+    reference.dispose();
+    graph.dispose();
+  });
+
   it('CenterNet-MobileNetV3 on wasm at 512: heatmap and box heads (fused and depthwise convolutions)', async () => {
     const artifacts = centernet();
     const reference = await tf.loadGraphModel(tf.io.fromMemory(artifacts));

@@ -14,6 +14,8 @@ import { composePerms, isIdentityPerm, logical, mayRunPermuted, runPermuted, typ
 import { shareDataInWasmIdentity } from './wasm-identity';
 import { sliceInPlaceOnWasm } from './wasm-slice';
 import { reduceWithoutTransposeOnWasm } from './wasm-reduce';
+import { chainForRun, chainNodes, planConvChains, type ConvChain } from './conv-chains';
+import { convBiasActivation, convGeometry } from './ops/conv';
 
 export interface GraphOptions {
   /** Float weights become tf.Variables (for a student). False keeps them constant (a teacher). Default true. */
@@ -104,6 +106,8 @@ export class TrainableGraph {
   private referenceShapes?: Map<string, number[]>;
   private parameters = 0;
   private disposed = false;
+  /** Convolution layers written as separate nodes (conv, bias, activation), run as one fused op. */
+  private readonly convChains: Map<string, ConvChain>;
 
   constructor(
     readonly topology: TfGraphTopology,
@@ -136,6 +140,10 @@ export class TrainableGraph {
     this.outputs = declared.length ? declared : this.sinks();
     this.loadConstants(weights);
     this.foldConstants();
+    this.convChains = planConvChains(this.nodes, {
+      weightShape: (name) => this.weight(name)?.shape,
+      hostValues: (ref) => this.constants.get(ref.node)?.values[ref.index],
+    });
   }
 
   private topologicalOrder(): string[] {
@@ -498,9 +506,18 @@ export class TrainableGraph {
       tf.dispose((restored.get(node) ?? []).filter((t): t is tf.Tensor => t !== undefined));
       restored.delete(node);
     };
+    /** One read of `r` done: its value goes once nothing else reads it (and nobody asked for it). */
+    const consumed = (r: TensorRef) => {
+      const left = reads.get(r.node)! - 1;
+      reads.set(r.node, left);
+      if (left === 0 && values.has(r.node) && !wanted.has(r.node)) release(r.node);
+    };
+    // Nodes of a convolution chain run fused: the chain's last node gets the value, the rest none.
+    const fusedAway = new Set<string>();
+    const pinned = (n: string) => wanted.has(n) || feeds.has(n);
     try {
       for (const name of this.order) {
-        if (!needed.has(name)) continue;
+        if (!needed.has(name) || fusedAway.has(name)) continue;
         const node = this.nodes.get(name)!;
         if (node.def.op === 'Placeholder' || node.def.op === 'PlaceholderWithDefault') {
           throw new Error(`Input "${name}" was not fed.`);
@@ -510,6 +527,30 @@ export class TrainableGraph {
           continue;
         }
         const op = node.def.op;
+        const chain = deferring ? this.convChains.get(name) : undefined;
+        const fused = chain && chainForRun(chain, pinned);
+        if (fused) {
+          const members = chainNodes(fused);
+          const last = members[members.length - 1]!;
+          const activation = fused.activation ? this.nodes.get(fused.activation.node)!.def : node.def;
+          let out: tf.Tensor;
+          try {
+            const x = get(node.inputs[0]!) as tf.Tensor4D;
+            const filter = get(node.inputs[1]!) as tf.Tensor4D;
+            const bias = get(fused.bias);
+            const g = convGeometry(node.def, x.shape[1], x.shape[2], filter.shape[0], filter.shape[1], op !== 'Conv2D');
+            out = tf.tidy(() => convBiasActivation(x, filter, bias, fused.activation?.op ?? '', activation, g));
+          } catch (error) {
+            throw new Error(`${op} node "${name}" with its bias and activation (${members.slice(1).join(', ')}) failed: ${(error as Error).message}`, { cause: error });
+          }
+          values.set(last, [out]);
+          if (fused.transpose) perms.set(last, [fused.transpose.perm]);
+          for (const m of members) {
+            fusedAway.add(m);
+            for (const r of this.nodes.get(m)!.inputs) if (!members.includes(r.node)) consumed(r);
+          }
+          continue;
+        }
         let permuted: { tensors: tf.Tensor[]; perms: (Perm | undefined)[] } | undefined;
         const given = node.inputs.map(held);
         let inputs: tf.Tensor[] = [];
@@ -529,11 +570,7 @@ export class TrainableGraph {
         values.set(name, list);
         if (permuted.perms.some((p) => p)) perms.set(name, permuted.perms);
         observe?.(name, list);
-        for (const r of node.inputs) {
-          const left = reads.get(r.node)! - 1;
-          reads.set(r.node, left);
-          if (left === 0 && values.has(r.node) && !wanted.has(r.node)) release(r.node);
-        }
+        for (const r of node.inputs) consumed(r);
       }
       // An output asked for transposed: read from the held tensor through one composed
       // permutation (none at all where it is the identity).

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { describe, expect, it } from 'vitest';
-import { conv2dForwardGrad, depthwiseConv2dForwardGrad, type Pads } from './conv-grad';
+import { conv2dForwardGrad, convBiasActivationForwardGrad, depthwiseConv2dForwardGrad, type OutputSlopeActivation, type Pads } from './conv-grad';
 
 type Case = { name: string; x: number[]; k: number[]; strides: [number, number]; pads: Pads; dilations: [number, number] };
 
@@ -120,6 +120,65 @@ describe('depthwise conv gradients through forward convolutions', () => {
       tf.dispose([xw, ww]);
       expect(maxRelDiff(mineWasm.dx, ref.dx)).toBeLessThan(1e-5);
       expect(maxRelDiff(mineWasm.dw, ref.dw)).toBeLessThan(1e-5);
+    });
+  }
+});
+
+type FusedCase = Case & { depthwise: boolean; activation: OutputSlopeActivation };
+
+const fusedCases: FusedCase[] = [
+  { name: 'conv 3x3 stride 1 pad 1, leaky ReLU 0.1', x: [2, 6, 7, 3], k: [3, 3, 3, 4], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], depthwise: false, activation: { name: 'leakyrelu', alpha: 0.1 } },
+  { name: 'conv 3x3 stride 2 valid, ReLU', x: [2, 9, 8, 3], k: [3, 3, 3, 5], strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1], depthwise: false, activation: { name: 'relu', alpha: 0 } },
+  { name: 'conv 1x1, no activation', x: [3, 5, 4, 6], k: [1, 1, 6, 4], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], depthwise: false, activation: { name: 'linear', alpha: 0 } },
+  { name: 'conv 3x3 dilation 2, leaky ReLU 0.2', x: [1, 9, 9, 2], k: [3, 3, 2, 3], strides: [1, 1], pads: [2, 2, 2, 2], dilations: [2, 2], depthwise: false, activation: { name: 'leakyrelu', alpha: 0.2 } },
+  { name: 'depthwise 3x3 stride 2 same-pad, ReLU', x: [2, 8, 7, 4], k: [3, 3, 4, 1], strides: [2, 2], pads: [0, 1, 1, 1], dilations: [1, 1], depthwise: true, activation: { name: 'relu', alpha: 0 } },
+  { name: 'depthwise 3x3 multiplier 2, leaky ReLU 0.1', x: [1, 6, 6, 3], k: [3, 3, 3, 2], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1], depthwise: true, activation: { name: 'leakyrelu', alpha: 0.1 } },
+];
+
+/** Gradients of Σ r·f(x, w, b) w.r.t. x, w and b, with r a fixed random weighting of the output. */
+function gradsWithBias(f: (x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D) => tf.Tensor, x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D) {
+  return tf.tidy(() => {
+    const y0 = f(x, w, b);
+    const r = rand(y0.shape, 9);
+    const g = tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => f(a as tf.Tensor4D, c as tf.Tensor4D, d as tf.Tensor1D).mul(r).sum())([x, w, b]);
+    return { y: y0.arraySync(), dx: g[0]!.arraySync(), dw: g[1]!.arraySync(), db: g[2]!.arraySync() };
+  });
+}
+
+describe('convolution, bias and activation as one fused kernel, trained through forward convolutions', () => {
+  for (const c of fusedCases) {
+    it(`${c.name}: values and the gradients of x, filter and bias match the unfused ops' native gradients on cpu`, async () => {
+      await tf.setBackend('cpu');
+      const x = rand(c.x, 21) as tf.Tensor4D;
+      const w = rand(c.k, 22) as tf.Tensor4D;
+      const channels = c.depthwise ? c.k[2]! * c.k[3]! : c.k[3]!;
+      const b = rand([channels], 23) as tf.Tensor1D;
+      const padArg = [[0, 0], [c.pads[0], c.pads[1]], [c.pads[2], c.pads[3]], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]];
+      const activate = (z: tf.Tensor) => (c.activation.name === 'relu' ? tf.relu(z) : c.activation.name === 'leakyrelu' ? tf.leakyRelu(z, c.activation.alpha) : z);
+      const ref = gradsWithBias((a, k, d) => {
+        const kernel = dilateKernel(k, c.dilations);
+        return activate(tf.add(c.depthwise ? tf.depthwiseConv2d(a, kernel, c.strides, padArg, 'NHWC', 1) : tf.conv2d(a, kernel, c.strides, padArg, 'NHWC', 1), d));
+      }, x, w, b);
+      const [xv, wv, bv] = [x.arraySync(), w.arraySync(), b.arraySync()];
+      tf.dispose([x, w, b]);
+
+      await tf.setBackend('wasm');
+      const [xw, ww, bw] = [tf.tensor(xv) as tf.Tensor4D, tf.tensor(wv) as tf.Tensor4D, tf.tensor(bv) as tf.Tensor1D];
+      const geometry = { strides: c.strides, pads: c.pads, dilations: c.dilations, depthwise: c.depthwise };
+      const before = tf.memory().numTensors;
+      const fused = (a: tf.Tensor4D, k: tf.Tensor4D, d: tf.Tensor1D) => convBiasActivationForwardGrad(a, k, d, c.activation, geometry);
+      const mine = gradsWithBias(fused, xw, ww, bw);
+      expect(tf.memory().numTensors).toBe(before);
+      // The forward is one fused kernel (besides a view of its output and the custom ops' unnamed
+      // scopes): no Add, no activation kernel.
+      const forward = await tf.profile(() => fused(xw, ww, bw));
+      tf.dispose(forward.result as tf.Tensor);
+      expect(forward.kernels.map((k) => k.name).filter((n) => n !== 'Reshape' && n !== '')).toEqual([c.depthwise ? 'FusedDepthwiseConv2D' : 'FusedConv2D']);
+      tf.dispose([xw, ww, bw]);
+      expect(maxRelDiff(mine.y, ref.y)).toBeLessThan(1e-5);
+      expect(maxRelDiff(mine.dx, ref.dx)).toBeLessThan(1e-5);
+      expect(maxRelDiff(mine.dw, ref.dw)).toBeLessThan(1e-5);
+      expect(maxRelDiff(mine.db, ref.db)).toBeLessThan(1e-5);
     });
   }
 });

@@ -267,6 +267,22 @@ export function conv2dTransposeForwardGrad(dy: tf.Tensor4D, filter: tf.Tensor4D,
   ) as tf.Tensor4D;
 }
 
+/** The input and filter gradients of conv2d(x, filter) at dy, each computed only when asked for. */
+function conv2dGradients(dy: tf.Tensor4D, x: tf.Tensor4D, f: tf.Tensor4D, strides: Pair, pads: Pads, dilations: Pair): (() => tf.Tensor)[] {
+  return [() => conv2dInputGradient(dy, f, x.shape, strides, pads, dilations), () => filterGradient(x, dy, f.shape, strides, pads, dilations)];
+}
+
+/** The input and filter gradients of depthwiseConv2d(x, filter) at dy (any channel multiplier). */
+function depthwiseGradients(dy: tf.Tensor4D, x: tf.Tensor4D, f: tf.Tensor4D, strides: Pair, pads: Pads, dilations: Pair): (() => tf.Tensor)[] {
+  const [kh, kw, c, m] = f.shape;
+  // Input gradient: each output channel c·m+j correlates back onto input channel c.
+  const dx = () =>
+    isStridedOnly(strides, dilations)
+      ? stridedInputGradient(dy, f.reshape([kh, kw, c * m, 1]) as tf.Tensor4D, x.shape, strides, pads, true, m)
+      : inputGradient(dy, flipSpatial(f).reshape([kh, kw, c * m, 1]), x.shape, strides, dilations, pads, true, m);
+  return [dx, () => depthwiseFilterGradient(x, dy, f.shape, strides, pads, dilations)];
+}
+
 /** conv2d (NHWC, explicit pads) whose gradients use forward kernels only. */
 export function conv2dForwardGrad(x: tf.Tensor4D, filter: tf.Tensor4D, strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
   assertStrideOrDilation(strides, dilations, 'conv2d');
@@ -276,12 +292,7 @@ export function conv2dForwardGrad(x: tf.Tensor4D, filter: tf.Tensor4D, strides: 
       save([x, filter]);
       return tf.conv2d(x, filter, strides, padsArg(pads), 'NHWC', dilations);
     },
-    (dy, [sx, sf]) => {
-      const dy4 = dy as tf.Tensor4D;
-      const xs = sx as tf.Tensor4D;
-      const f = sf as tf.Tensor4D;
-      return [() => conv2dInputGradient(dy4, f, xs.shape, strides, pads, dilations), () => filterGradient(xs, dy4, f.shape, strides, pads, dilations)];
-    },
+    (dy, [sx, sf]) => conv2dGradients(dy as tf.Tensor4D, sx as tf.Tensor4D, sf as tf.Tensor4D, strides, pads, dilations),
   ) as tf.Tensor4D;
 }
 
@@ -294,18 +305,67 @@ export function depthwiseConv2dForwardGrad(x: tf.Tensor4D, filter: tf.Tensor4D, 
       save([x, filter]);
       return tf.depthwiseConv2d(x, filter, strides, padsArg(pads), 'NHWC', dilations);
     },
-    (dy, [sx, sf]) => {
-      const dy4 = dy as tf.Tensor4D;
-      const xs = sx as tf.Tensor4D;
-      const f = sf as tf.Tensor4D;
-      const [kh, kw, c, m] = f.shape;
-      // Input gradient: each output channel c·m+j correlates back onto input channel c.
-      const dx = () =>
-        isStridedOnly(strides, dilations)
-          ? stridedInputGradient(dy4, f.reshape([kh, kw, c * m, 1]) as tf.Tensor4D, xs.shape, strides, pads, true, m)
-          : inputGradient(dy4, flipSpatial(f).reshape([kh, kw, c * m, 1]), xs.shape, strides, dilations, pads, true, m);
-      return [dx, () => depthwiseFilterGradient(xs, dy4, f.shape, strides, pads, dilations)];
+    (dy, [sx, sf]) => depthwiseGradients(dy as tf.Tensor4D, sx as tf.Tensor4D, sf as tf.Tensor4D, strides, pads, dilations),
+  ) as tf.Tensor4D;
+}
+
+/** An activation whose derivative can be read off its output (slope 1 where y > 0, else `alpha`; α ≥ 0). */
+export interface OutputSlopeActivation {
+  name: 'linear' | 'relu' | 'leakyrelu';
+  alpha: number;
+}
+
+/** Geometry of a convolution: NHWC, explicit pads. */
+export interface ConvGeometry {
+  strides: Pair;
+  pads: Pads;
+  dilations: Pair;
+  depthwise: boolean;
+}
+
+/**
+ * act(conv(x, filter) + bias) as tfjs's fused kernel (FusedConv2D / FusedDepthwiseConv2D): the bias
+ * and the activation are applied to the convolution's output while it is written, where separate
+ * Add and activation kernels would each read and write the whole tensor again. `bias` is [C].
+ */
+export function fusedConvKernel(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D, activation: string, alpha: number, g: ConvGeometry, preluAlpha?: tf.Tensor): tf.Tensor4D {
+  const inputs: Record<string, tf.Tensor> = { x, filter, bias };
+  if (preluAlpha) inputs['preluActivationWeights'] = preluAlpha;
+  const attrs = { strides: g.strides, pad: padsArg(g.pads), dataFormat: 'NHWC', dilations: g.dilations, dimRoundingMode: undefined, activation, leakyreluAlpha: alpha };
+  return tf.engine().runKernel(g.depthwise ? 'FusedDepthwiseConv2D' : 'FusedConv2D', inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+}
+
+/**
+ * act(conv(x, filter) + bias) trained with forward-kernel gradients, its forward one fused kernel.
+ * Recorded as two ops: the convolution with its bias and activation, whose gradient takes the
+ * gradient at the activation's input (dz) and returns those of x, the filter and the bias; and an
+ * alias of its output whose gradient turns dy into dz = dy · slope(y). dz is computed once, and
+ * the activation's input is never kept (the unfused chain keeps it for the activation's gradient).
+ */
+export function convBiasActivationForwardGrad(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor, activation: OutputSlopeActivation, g: ConvGeometry): tf.Tensor4D {
+  assertStrideOrDilation(g.strides, g.dilations, g.depthwise ? 'depthwiseConv2d' : 'conv2d');
+  const { strides, pads, dilations } = g;
+  const y = withLazyGradients(
+    [x, filter, bias],
+    (save) => {
+      save([x, filter]);
+      return fusedConvKernel(x, filter, bias.reshape([-1]) as tf.Tensor1D, activation.name, activation.alpha, g);
     },
+    (dz, [sx, sf]) => {
+      const dz4 = dz as tf.Tensor4D;
+      const gradients = (g.depthwise ? depthwiseGradients : conv2dGradients)(dz4, sx as tf.Tensor4D, sf as tf.Tensor4D, strides, pads, dilations);
+      return [...gradients, () => tf.reshape(channelSums(dz4), bias.shape)];
+    },
+  ) as tf.Tensor4D;
+  if (activation.name === 'linear') return y;
+  const slopeBelowZero = activation.name === 'relu' ? 0 : activation.alpha;
+  return withLazyGradients(
+    [y],
+    (save) => {
+      save([y]);
+      return tf.reshape(y, y.shape);
+    },
+    (dy, [sy]) => [() => tf.mul(dy, tf.step(sy!, slopeBelowZero))],
   ) as tf.Tensor4D;
 }
 

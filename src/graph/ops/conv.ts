@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { attr, type TfNodeDef } from '../model-json';
-import { conv2dForwardGrad, conv2dTransposeForwardGrad, depthwiseConv2dForwardGrad, type Pads } from './conv-grad';
+import { conv2dForwardGrad, conv2dTransposeForwardGrad, convBiasActivationForwardGrad, depthwiseConv2dForwardGrad, fusedConvKernel, type ConvGeometry, type OutputSlopeActivation, type Pads } from './conv-grad';
 import { recordingGradients } from './tape';
 import { leakyRelu } from './leaky-relu';
 import { biasAdd } from './bias-add';
@@ -49,25 +49,63 @@ function fromNhwc(y: tf.Tensor4D, node: TfNodeDef): tf.Tensor4D {
   return attr.string(node, 'data_format', 'NHWC') === 'NCHW' ? y.transpose([0, 3, 1, 2]) : y;
 }
 
+/** A convolution node's geometry, for its input of spatial size inH × inW and its kernel kh × kw. */
+export function convGeometry(node: TfNodeDef, inH: number, inW: number, kh: number, kw: number, depthwise: boolean): ConvGeometry {
+  const strides = spatialPair(node, 'strides');
+  const dilations = spatialPair(node, 'dilations');
+  return { strides, dilations, pads: explicitPads(node, inH, inW, kh, kw, strides, dilations), depthwise };
+}
+
+/** conv2d or depthwiseConv2d of NHWC x, through forward-kernel gradients where the backend lacks its own. */
+function convolveNhwc(x: tf.Tensor4D, filter: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
+  const { strides, pads, dilations } = g;
+  const padding: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [pads[0], pads[1]], [pads[2], pads[3]], [0, 0]];
+  if (g.depthwise) {
+    return needsForwardGrad('DepthwiseConv2dNativeBackpropFilter')
+      ? depthwiseConv2dForwardGrad(x, filter, strides, pads, dilations)
+      : tf.depthwiseConv2d(x, filter, strides, padding, 'NHWC', dilations);
+  }
+  return needsForwardGrad('Conv2DBackpropFilter') ? conv2dForwardGrad(x, filter, strides, pads, dilations) : tf.conv2d(x, filter, strides, padding, 'NHWC', dilations);
+}
+
 function convolve(inputs: tf.Tensor[], ctx: OpContext, depthwise: boolean): tf.Tensor4D {
   const { node } = ctx;
   const x = toNhwc(input(inputs, 0, node), node);
   const filter = input(inputs, 1, node) as tf.Tensor4D;
-  const strides = spatialPair(node, 'strides');
-  const dilations = spatialPair(node, 'dilations');
-  const [kh, kw] = filter.shape;
-  const pads = explicitPads(node, x.shape[1], x.shape[2], kh, kw, strides, dilations);
-  let y: tf.Tensor4D;
-  if (depthwise) {
-    y = needsForwardGrad('DepthwiseConv2dNativeBackpropFilter')
-      ? depthwiseConv2dForwardGrad(x, filter, strides, pads, dilations)
-      : tf.depthwiseConv2d(x, filter, strides, [[0, 0], [pads[0], pads[1]], [pads[2], pads[3]], [0, 0]], 'NHWC', dilations);
-  } else {
-    y = needsForwardGrad('Conv2DBackpropFilter')
-      ? conv2dForwardGrad(x, filter, strides, pads, dilations)
-      : tf.conv2d(x, filter, strides, [[0, 0], [pads[0], pads[1]], [pads[2], pads[3]], [0, 0]], 'NHWC', dilations);
+  return convolveNhwc(x, filter, convGeometry(node, x.shape[1], x.shape[2], filter.shape[0], filter.shape[1], depthwise));
+}
+
+/** Graph activation names as tfjs's fused convolution kernels name them. */
+const FUSED_ACTIVATION: Record<string, string> = { '': 'linear', Identity: 'linear', Relu: 'relu', Relu6: 'relu6', Elu: 'elu', Sigmoid: 'sigmoid', LeakyRelu: 'leakyrelu', Prelu: 'prelu' };
+
+/** The activation's slope read off its output (what the fused training path needs), if it has one. */
+function outputSlope(activation: string, alpha: number): OutputSlopeActivation | undefined {
+  if (activation === '' || activation === 'Identity') return { name: 'linear', alpha: 0 };
+  if (activation === 'Relu') return { name: 'relu', alpha: 0 };
+  if (activation === 'LeakyRelu' && alpha >= 0) return { name: 'leakyrelu', alpha };
+  return undefined;
+}
+
+/** A leaky ReLU node's slope below zero. */
+export const leakyAlpha = (node: TfNodeDef): number => attr.float(node, 'leakyrelu_alpha', attr.float(node, 'alpha', 0.2));
+
+/**
+ * act(conv(x, filter) + bias), NHWC, `bias` of C values. One fused kernel for inference, and for
+ * training where the lab's forward-kernel gradients run (wasm) and the activation's slope can be
+ * read off its output; otherwise the convolution, bias and activation as separate ops.
+ * `activationNode` is the node that names the activation (its alpha), `activation` its op name.
+ */
+export function convBiasActivation(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor, activation: string, activationNode: TfNodeDef, g: ConvGeometry, preluAlpha?: tf.Tensor): tf.Tensor {
+  const fusedName = FUSED_ACTIVATION[activation];
+  const alpha = activation === 'LeakyRelu' ? leakyAlpha(activationNode) : 0;
+  const channels = g.depthwise ? filter.shape[2] * filter.shape[3] : filter.shape[3];
+  const isBias = bias.size === channels && bias.dtype === 'float32' && bias.shape[bias.rank - 1] === channels;
+  if (fusedName !== undefined && isBias && x.dtype === 'float32') {
+    if (!recordingGradients()) return fusedConvKernel(x, filter, bias.reshape([channels]) as tf.Tensor1D, fusedName, alpha, g, preluAlpha);
+    const slope = outputSlope(activation, alpha);
+    if (slope && needsForwardGrad(g.depthwise ? 'DepthwiseConv2dNativeBackpropFilter' : 'Conv2DBackpropFilter')) return convBiasActivationForwardGrad(x, filter, bias, slope, g);
   }
-  return y;
+  return activate(biasAdd(convolveNhwc(x, filter, g), bias), activation, activationNode, preluAlpha);
 }
 
 /** The activation named in a fused op (or a standalone activation op), as plain tfjs ops. */
@@ -89,7 +127,7 @@ export function activate(x: tf.Tensor, name: string, node: TfNodeDef, preluAlpha
     case 'Tanh':
       return tf.tanh(x);
     case 'LeakyRelu':
-      return leakyRelu(x, attr.float(node, 'leakyrelu_alpha', attr.float(node, 'alpha', 0.2)));
+      return leakyRelu(x, leakyAlpha(node));
     case 'Prelu':
       if (!preluAlpha) throw new Error(`Fused Prelu in "${node.name}" has no alpha input.`);
       return tf.prelu(x, preluAlpha);
@@ -101,20 +139,18 @@ export function activate(x: tf.Tensor, name: string, node: TfNodeDef, preluAlpha
 function fused(inputs: tf.Tensor[], ctx: OpContext, depthwise: boolean): tf.Tensor {
   const { node } = ctx;
   const ops = attr.strings(node, 'fused_ops');
-  let y: tf.Tensor = convolve(inputs, ctx, depthwise);
-  let next = 2;
-  let activation = '';
-  for (const name of ops) {
-    if (name === 'BiasAdd' || name === 'Add') {
-      y = biasAdd(y, input(inputs, next++, node));
-    } else if (name === 'FusedBatchNorm') {
-      throw new Error(`${node.op} node "${node.name}" fuses a batch norm; fold it into the weights before loading.`);
-    } else {
-      activation = name;
-    }
-  }
-  y = activate(y, activation, node, activation === 'Prelu' ? input(inputs, next, node) : undefined);
-  return fromNhwc(y as tf.Tensor4D, node);
+  if (ops.includes('FusedBatchNorm')) throw new Error(`${node.op} node "${node.name}" fuses a batch norm; fold it into the weights before loading.`);
+  const biases = ops.filter((name) => name === 'BiasAdd' || name === 'Add').length;
+  const activation = ops.find((name) => name !== 'BiasAdd' && name !== 'Add') ?? '';
+  const preluAlpha = activation === 'Prelu' ? input(inputs, 2 + biases, node) : undefined;
+  if (activation === 'Prelu' && !preluAlpha) throw new Error(`Fused Prelu in "${node.name}" has no alpha input.`);
+  const x = toNhwc(input(inputs, 0, node), node);
+  const filter = input(inputs, 1, node) as tf.Tensor4D;
+  const g = convGeometry(node, x.shape[1], x.shape[2], filter.shape[0], filter.shape[1], depthwise);
+  if (biases === 1) return fromNhwc(convBiasActivation(x, filter, input(inputs, 2, node), activation, node, g, preluAlpha) as tf.Tensor4D, node);
+  let y: tf.Tensor = convolveNhwc(x, filter, g);
+  for (let i = 0; i < biases; i++) y = biasAdd(y, input(inputs, 2 + i, node));
+  return fromNhwc(activate(y, activation, node, preluAlpha) as tf.Tensor4D, node);
 }
 
 /**
