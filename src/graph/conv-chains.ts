@@ -8,11 +8,16 @@
  * runs as tfjs's fused convolution (`convBiasActivation` in `ops/conv.ts`). The Transpose between
  * the bias and the activation (NHWC back to the graph's NCHW) commutes with an element-wise
  * activation, so the fused output is held with its permutation, as `layout.ts` holds any
- * transposed value.
+ * transposed value. A zero Pad before the convolution becomes the convolution's own padding.
  */
 import { attr, type TensorRef, type TfNodeDef } from './model-json';
 
 export interface ConvChain {
+  /**
+   * A zero Pad and a Transpose before a VALID convolution (the graph's NCHW input padded, then made
+   * NHWC), folded into the convolution's own padding: the padded copy is never written.
+   */
+  pad?: { node: string; transpose: string; input: TensorRef; perm: number[]; pads: [number, number, number, number] };
   /** The Conv2D or DepthwiseConv2dNative node (NHWC). */
   conv: string;
   /** The convolution's only reader: the Add of a constant bias of one value per channel. */
@@ -72,6 +77,8 @@ export function planConvChains(nodes: ReadonlyMap<string, GraphNode>, lookups: C
     const isBias = biasShape !== undefined && biasShape.reduce((a, b) => a * b, 1) === channels && biasShape[biasShape.length - 1] === channels;
     if (!bias || !isBias || add.inputs.every((r) => r.node === name)) continue;
     const chain: ConvChain = { conv: name, add: add.def.name, bias };
+    const pad = padBefore(node, onlyReader, nodes, lookups);
+    if (pad) chain.pad = pad;
     let next = onlyReader(add.def.name);
     if (next?.def.op === 'Transpose') {
       const perm = lookups.hostValues(next.inputs[1]!);
@@ -90,17 +97,35 @@ export function planConvChains(nodes: ReadonlyMap<string, GraphNode>, lookups: C
   return chains;
 }
 
+/** Pad → Transpose → `conv` (VALID), the Pad's zeros on the spatial axes only: what folds into the convolution. */
+function padBefore(conv: GraphNode, onlyReader: (name: string, slot?: number) => GraphNode | undefined, nodes: ReadonlyMap<string, GraphNode>, lookups: ChainLookups): ConvChain['pad'] {
+  if (attr.string(conv.def, 'padding', 'VALID') !== 'VALID' || conv.inputs[0]!.index !== 0) return undefined;
+  const transpose = nodes.get(conv.inputs[0]!.node);
+  if (transpose?.def.op !== 'Transpose' || onlyReader(transpose.def.name, 0) !== conv || transpose.inputs[0]!.index !== 0) return undefined;
+  const pad = nodes.get(transpose.inputs[0]!.node);
+  if (pad?.def.op !== 'Pad' || onlyReader(pad.def.name, 0) !== transpose) return undefined;
+  const perm = lookups.hostValues(transpose.inputs[1]!);
+  const paddings = lookups.hostValues(pad.inputs[1]!);
+  if (!perm || perm.length !== 4 || !paddings || paddings.length !== 8) return undefined;
+  // Axis i of the convolution's input is axis perm[i] of the Pad's.
+  const [n, h, w, c] = perm.map((axis) => [paddings[2 * axis]!, paddings[2 * axis + 1]!] as const);
+  if (n![0] || n![1] || c![0] || c![1] || [...h!, ...w!].some((p) => p < 0)) return undefined;
+  return { node: pad.def.name, transpose: transpose.def.name, input: pad.inputs[0]!, perm, pads: [h![0], h![1], w![0], w![1]] };
+}
+
 /**
  * The part of `chain` one run can fuse: up to the bias Add when an intermediate value is asked for
  * by name (a tap) or fed; nothing when the convolution's own output is.
  */
 export function chainForRun(chain: ConvChain, isPinned: (node: string) => boolean): ConvChain | undefined {
   if (isPinned(chain.conv)) return undefined;
-  if (isPinned(chain.add) || (chain.transpose && isPinned(chain.transpose.node))) return { conv: chain.conv, add: chain.add, bias: chain.bias };
-  return chain;
+  const { pad, ...rest } = chain;
+  const run: ConvChain = pad && !isPinned(pad.node) && !isPinned(pad.transpose) ? { ...rest, pad } : rest;
+  if (isPinned(chain.add) || (chain.transpose && isPinned(chain.transpose.node))) return { ...(run.pad ? { pad: run.pad } : {}), conv: chain.conv, add: chain.add, bias: chain.bias };
+  return run;
 }
 
 /** The chain's nodes in order, its last the one whose value the fused op gives. */
 export function chainNodes(chain: ConvChain): string[] {
-  return [chain.conv, chain.add, ...(chain.transpose ? [chain.transpose.node] : []), ...(chain.activation ? [chain.activation.node] : [])];
+  return [...(chain.pad ? [chain.pad.node, chain.pad.transpose] : []), chain.conv, chain.add, ...(chain.transpose ? [chain.transpose.node] : []), ...(chain.activation ? [chain.activation.node] : [])];
 }

@@ -15,7 +15,7 @@ import { shareDataInWasmIdentity } from './wasm-identity';
 import { sliceInPlaceOnWasm } from './wasm-slice';
 import { reduceWithoutTransposeOnWasm } from './wasm-reduce';
 import { chainForRun, chainNodes, planConvChains, type ConvChain } from './conv-chains';
-import { convBiasActivation, convGeometry } from './ops/conv';
+import { convBiasActivation, convFusion, convGeometry } from './ops/conv';
 
 export interface GraphOptions {
   /** Float weights become tf.Variables (for a student). False keeps them constant (a teacher). Default true. */
@@ -512,9 +512,19 @@ export class TrainableGraph {
       reads.set(r.node, left);
       if (left === 0 && values.has(r.node) && !wanted.has(r.node)) release(r.node);
     };
-    // Nodes of a convolution chain run fused: the chain's last node gets the value, the rest none.
+    // Nodes of a convolution chain run fused when its convolution's turn comes: the chain's last
+    // node gets the value, the rest none (a folded Pad and Transpose come before the convolution).
     const fusedAway = new Set<string>();
     const pinned = (n: string) => wanted.has(n) || feeds.has(n);
+    const chains = new Map<string, ConvChain>();
+    if (deferring && convFusion()) {
+      for (const [conv, chain] of this.convChains) {
+        const run = needed.has(conv) ? chainForRun(chain, pinned) : undefined;
+        if (!run) continue;
+        chains.set(conv, run);
+        if (run.pad) fusedAway.add(run.pad.node).add(run.pad.transpose);
+      }
+    }
     try {
       for (const name of this.order) {
         if (!needed.has(name) || fusedAway.has(name)) continue;
@@ -527,21 +537,31 @@ export class TrainableGraph {
           continue;
         }
         const op = node.def.op;
-        const chain = deferring ? this.convChains.get(name) : undefined;
-        const fused = chain && chainForRun(chain, pinned);
+        const fused = chains.get(name);
         if (fused) {
           const members = chainNodes(fused);
           const last = members[members.length - 1]!;
           const activation = fused.activation ? this.nodes.get(fused.activation.node)!.def : node.def;
           let out: tf.Tensor;
           try {
-            const x = get(node.inputs[0]!) as tf.Tensor4D;
             const filter = get(node.inputs[1]!) as tf.Tensor4D;
             const bias = get(fused.bias);
-            const g = convGeometry(node.def, x.shape[1], x.shape[2], filter.shape[0], filter.shape[1], op !== 'Conv2D');
-            out = tf.tidy(() => convBiasActivation(x, filter, bias, fused.activation?.op ?? '', activation, g));
+            out = tf.tidy(() => {
+              // The folded Pad's input, in the convolution's (NHWC) axis order: no copy where its
+              // held order already is that (the usual NCHW graph around NHWC convolutions).
+              let x: tf.Tensor4D;
+              if (fused.pad) {
+                const h = held(fused.pad.input);
+                const perm = h.perm ? composePerms(h.perm, fused.pad.perm) : fused.pad.perm;
+                x = (isIdentityPerm(perm) ? h.tensor : tf.transpose(h.tensor, perm)) as tf.Tensor4D;
+              } else {
+                x = get(node.inputs[0]!) as tf.Tensor4D;
+              }
+              const g = convGeometry(node.def, x.shape[1], x.shape[2], filter.shape[0], filter.shape[1], op !== 'Conv2D');
+              return convBiasActivation(x, filter, bias, fused.activation?.op ?? '', activation, fused.pad ? { ...g, pads: fused.pad.pads } : g);
+            });
           } catch (error) {
-            throw new Error(`${op} node "${name}" with its bias and activation (${members.slice(1).join(', ')}) failed: ${(error as Error).message}`, { cause: error });
+            throw new Error(`${op} node "${name}", run as one fused op with ${members.filter((m) => m !== name).join(', ')}, failed: ${(error as Error).message}`, { cause: error });
           }
           values.set(last, [out]);
           if (fused.transpose) perms.set(last, [fused.transpose.perm]);

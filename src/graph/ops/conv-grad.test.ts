@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { describe, expect, it } from 'vitest';
-import { conv2dForwardGrad, convBiasActivationForwardGrad, depthwiseConv2dForwardGrad, type OutputSlopeActivation, type Pads } from './conv-grad';
+import { conv2dForwardGrad, convBiasActivationGrad, depthwiseConv2dForwardGrad, type OutputSlopeActivation, type Pads } from './conv-grad';
 
 type Case = { name: string; x: number[]; k: number[]; strides: [number, number]; pads: Pads; dilations: [number, number] };
 
@@ -145,9 +145,9 @@ function gradsWithBias(f: (x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D) => tf
   });
 }
 
-describe('convolution, bias and activation as one fused kernel, trained through forward convolutions', () => {
+describe('convolution, bias and activation as one fused kernel, trained', () => {
   for (const c of fusedCases) {
-    it(`${c.name}: values and the gradients of x, filter and bias match the unfused ops' native gradients on cpu`, async () => {
+    it(`${c.name}: values and the gradients of x, filter and bias match the unfused ops' native gradients (forward-kernel gradients on wasm, backprop kernels on cpu)`, async () => {
       await tf.setBackend('cpu');
       const x = rand(c.x, 21) as tf.Tensor4D;
       const w = rand(c.k, 22) as tf.Tensor4D;
@@ -159,14 +159,19 @@ describe('convolution, bias and activation as one fused kernel, trained through 
         const kernel = dilateKernel(k, c.dilations);
         return activate(tf.add(c.depthwise ? tf.depthwiseConv2d(a, kernel, c.strides, padArg, 'NHWC', 1) : tf.conv2d(a, kernel, c.strides, padArg, 'NHWC', 1), d));
       }, x, w, b);
+      const geometry = { strides: c.strides, pads: c.pads, dilations: c.dilations, depthwise: c.depthwise };
+      if (c.dilations[0] === 1 && c.dilations[1] === 1) {
+        // The same fused op with the backend's own backprop kernels (cpu here; WebGPU in the lab).
+        const native = gradsWithBias((a, k, d) => convBiasActivationGrad(a, k, d, c.activation, geometry, 'native'), x, w, b);
+        for (const key of ['y', 'dx', 'dw', 'db'] as const) expect(maxRelDiff(native[key], ref[key]), key).toBeLessThan(1e-5);
+      }
       const [xv, wv, bv] = [x.arraySync(), w.arraySync(), b.arraySync()];
       tf.dispose([x, w, b]);
 
       await tf.setBackend('wasm');
       const [xw, ww, bw] = [tf.tensor(xv) as tf.Tensor4D, tf.tensor(wv) as tf.Tensor4D, tf.tensor(bv) as tf.Tensor1D];
-      const geometry = { strides: c.strides, pads: c.pads, dilations: c.dilations, depthwise: c.depthwise };
       const before = tf.memory().numTensors;
-      const fused = (a: tf.Tensor4D, k: tf.Tensor4D, d: tf.Tensor1D) => convBiasActivationForwardGrad(a, k, d, c.activation, geometry);
+      const fused = (a: tf.Tensor4D, k: tf.Tensor4D, d: tf.Tensor1D) => convBiasActivationGrad(a, k, d, c.activation, geometry);
       const mine = gradsWithBias(fused, xw, ww, bw);
       expect(tf.memory().numTensors).toBe(before);
       // The forward is one fused kernel (besides a view of its output and the custom ops' unnamed

@@ -336,15 +336,32 @@ export function fusedConvKernel(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Te
 }
 
 /**
- * act(conv(x, filter) + bias) trained with forward-kernel gradients, its forward one fused kernel.
- * Recorded as two ops: the convolution with its bias and activation, whose gradient takes the
- * gradient at the activation's input (dz) and returns those of x, the filter and the bias; and an
- * alias of its output whose gradient turns dy into dz = dy · slope(y). dz is computed once, and
- * the activation's input is never kept (the unfused chain keeps it for the activation's gradient).
+ * The input and filter gradients of a convolution at dy from the backend's own backprop kernels
+ * (cpu, WebGPU), as tfjs's conv2d and depthwiseConv2d gradients compute them (dilation 1).
  */
-export function convBiasActivationForwardGrad(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor, activation: OutputSlopeActivation, g: ConvGeometry): tf.Tensor4D {
-  assertStrideOrDilation(g.strides, g.dilations, g.depthwise ? 'depthwiseConv2d' : 'conv2d');
+function nativeGradients(dy: tf.Tensor4D, x: tf.Tensor4D, f: tf.Tensor4D, g: ConvGeometry): (() => tf.Tensor)[] {
+  const engine = tf.engine();
+  const attrs = { strides: g.strides, pad: padsArg(g.pads), dataFormat: 'NHWC', dimRoundingMode: undefined, dilations: g.dilations };
+  const run = (kernel: string, inputs: Record<string, tf.Tensor>, extra: Record<string, unknown>) =>
+    engine.runKernel(kernel, inputs as unknown as tf.NamedTensorMap, { ...attrs, ...extra } as unknown as tf.NamedAttrMap) as tf.Tensor;
+  return g.depthwise
+    ? [() => run('DepthwiseConv2dNativeBackpropInput', { dy, filter: f }, { inputShape: x.shape }), () => run('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { filterShape: f.shape })]
+    : [() => run('Conv2DBackpropInput', { dy, filter: f }, { inputShape: x.shape }), () => run('Conv2DBackpropFilter', { x, dy }, { filterShape: f.shape })];
+}
+
+/**
+ * act(conv(x, filter) + bias) for training, its forward one fused kernel. Recorded as two ops: the
+ * convolution with its bias and activation, whose gradient takes the gradient at the activation's
+ * input (dz) and returns those of x, the filter and the bias; and an alias of its output whose
+ * gradient turns dy into dz = dy · slope(y). dz is computed once, and the activation's input is
+ * never kept (the unfused chain keeps it for the activation's gradient). The convolution's
+ * gradients come from forward kernels (`gradients: 'forward'`, for wasm, which lacks backprop
+ * kernels) or from the backend's own backprop kernels (`'native'`, dilation 1).
+ */
+export function convBiasActivationGrad(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor, activation: OutputSlopeActivation, g: ConvGeometry, gradients: 'forward' | 'native' = 'forward'): tf.Tensor4D {
   const { strides, pads, dilations } = g;
+  if (gradients === 'forward') assertStrideOrDilation(strides, dilations, g.depthwise ? 'depthwiseConv2d' : 'conv2d');
+  else if (dilations[0] !== 1 || dilations[1] !== 1) throw new Error(`The backend's own convolution gradients need dilation 1 (got ${dilations}).`);
   const y = withLazyGradients(
     [x, filter, bias],
     (save) => {
@@ -352,9 +369,9 @@ export function convBiasActivationForwardGrad(x: tf.Tensor4D, filter: tf.Tensor4
       return fusedConvKernel(x, filter, bias.reshape([-1]) as tf.Tensor1D, activation.name, activation.alpha, g);
     },
     (dz, [sx, sf]) => {
-      const dz4 = dz as tf.Tensor4D;
-      const gradients = (g.depthwise ? depthwiseGradients : conv2dGradients)(dz4, sx as tf.Tensor4D, sf as tf.Tensor4D, strides, pads, dilations);
-      return [...gradients, () => tf.reshape(channelSums(dz4), bias.shape)];
+      const [dz4, xs, f] = [dz as tf.Tensor4D, sx as tf.Tensor4D, sf as tf.Tensor4D];
+      const convGradients = gradients === 'native' ? nativeGradients(dz4, xs, f, g) : (g.depthwise ? depthwiseGradients : conv2dGradients)(dz4, xs, f, strides, pads, dilations);
+      return [...convGradients, () => tf.reshape(channelSums(dz4), bias.shape)];
     },
   ) as tf.Tensor4D;
   if (activation.name === 'linear') return y;

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { attr, type TfNodeDef } from '../model-json';
-import { conv2dForwardGrad, conv2dTransposeForwardGrad, convBiasActivationForwardGrad, depthwiseConv2dForwardGrad, fusedConvKernel, type ConvGeometry, type OutputSlopeActivation, type Pads } from './conv-grad';
+import { conv2dForwardGrad, conv2dTransposeForwardGrad, convBiasActivationGrad, depthwiseConv2dForwardGrad, fusedConvKernel, type ConvGeometry, type OutputSlopeActivation, type Pads } from './conv-grad';
 import { recordingGradients } from './tape';
 import { leakyRelu } from './leaky-relu';
 import { biasAdd } from './bias-add';
@@ -75,6 +75,20 @@ function convolve(inputs: tf.Tensor[], ctx: OpContext, depthwise: boolean): tf.T
   return convolveNhwc(x, filter, convGeometry(node, x.shape[1], x.shape[2], filter.shape[0], filter.shape[1], depthwise));
 }
 
+let fusing = true;
+
+/**
+ * Whether convolution layers run as one fused kernel (the default). Off, every node runs as its
+ * own op, as the graph spells it: for comparing the two in one process (`npm run bench:graph`).
+ * Returns the previous setting.
+ */
+export function setConvFusion(on: boolean): boolean {
+  const previous = fusing;
+  fusing = on;
+  return previous;
+}
+export const convFusion = (): boolean => fusing;
+
 /** Graph activation names as tfjs's fused convolution kernels name them. */
 const FUSED_ACTIVATION: Record<string, string> = { '': 'linear', Identity: 'linear', Relu: 'relu', Relu6: 'relu6', Elu: 'elu', Sigmoid: 'sigmoid', LeakyRelu: 'leakyrelu', Prelu: 'prelu' };
 
@@ -91,8 +105,10 @@ export const leakyAlpha = (node: TfNodeDef): number => attr.float(node, 'leakyre
 
 /**
  * act(conv(x, filter) + bias), NHWC, `bias` of C values. One fused kernel for inference, and for
- * training where the lab's forward-kernel gradients run (wasm) and the activation's slope can be
- * read off its output; otherwise the convolution, bias and activation as separate ops.
+ * training where the activation's slope can be read off its output (linear, ReLU, leaky ReLU),
+ * with the lab's forward-kernel gradients where the backend lacks backprop kernels (wasm) and the
+ * backend's own elsewhere (dilation 1, as tfjs's gradients); otherwise the convolution, bias and
+ * activation as separate ops.
  * `activationNode` is the node that names the activation (its alpha), `activation` its op name.
  */
 export function convBiasActivation(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor, activation: string, activationNode: TfNodeDef, g: ConvGeometry, preluAlpha?: tf.Tensor): tf.Tensor {
@@ -100,10 +116,12 @@ export function convBiasActivation(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf
   const alpha = activation === 'LeakyRelu' ? leakyAlpha(activationNode) : 0;
   const channels = g.depthwise ? filter.shape[2] * filter.shape[3] : filter.shape[3];
   const isBias = bias.size === channels && bias.dtype === 'float32' && bias.shape[bias.rank - 1] === channels;
-  if (fusedName !== undefined && isBias && x.dtype === 'float32') {
+  if (fusing && fusedName !== undefined && isBias && x.dtype === 'float32') {
     if (!recordingGradients()) return fusedConvKernel(x, filter, bias.reshape([channels]) as tf.Tensor1D, fusedName, alpha, g, preluAlpha);
     const slope = outputSlope(activation, alpha);
-    if (slope && needsForwardGrad(g.depthwise ? 'DepthwiseConv2dNativeBackpropFilter' : 'Conv2DBackpropFilter')) return convBiasActivationForwardGrad(x, filter, bias, slope, g);
+    const dilated = g.dilations[0] !== 1 || g.dilations[1] !== 1;
+    if (slope && needsForwardGrad(g.depthwise ? 'DepthwiseConv2dNativeBackpropFilter' : 'Conv2DBackpropFilter')) return convBiasActivationGrad(x, filter, bias, slope, g, 'forward');
+    if (slope && !dilated) return convBiasActivationGrad(x, filter, bias, slope, g, 'native');
   }
   return activate(biasAdd(convolveNhwc(x, filter, g), bias), activation, activationNode, preluAlpha);
 }
