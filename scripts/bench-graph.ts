@@ -7,6 +7,8 @@
  * outside kernels, peak tensor memory, and the costliest kernels (by name, and by input shapes).
  * On wasm it runs one kernel thread per logical core (--threads n for another count) and, after
  * each batch's row, times the forward and the step again on one thread: the speed-up of the cores.
+ * Then the same with the convolution layers run as separate nodes, as the graph spells them
+ * (`setConvFusion(false)`), alternately with the fused layers: what fusing buys, and its peak memory.
  *   npm run bench:graph [-- --backend wasm] [--threads all|n] [--repeats 5] [--batches 1,4] [--top 12 (0: no profile)]
  */
 import { join, resolve } from 'node:path';
@@ -17,6 +19,7 @@ import { gflLoss } from '../src/detect/gfl-loss';
 import { graphFromArtifacts } from '../src/graph/load';
 import { formatStepProfile, profileStep } from '../src/graph/profile';
 import { readManifest, readModelArtifacts } from '../src/models/load-node';
+import { setConvFusion } from '../src/graph/ops/conv';
 import { parseThreads, setWasmThreads, startWasm } from '../src/cli/wasm-threads';
 
 const args = process.argv.slice(2);
@@ -110,6 +113,29 @@ async function main() {
       await step();
       const [fn, tn] = await block();
       console.log(`  threads at batch ${batch}: 1 thread fwd ${f1.toFixed(0)} ms, step ${t1.toFixed(0)} ms; ${threads} threads fwd ${fn.toFixed(0)} ms, step ${tn.toFixed(0)} ms: ${(f1 / fn).toFixed(2)}x and ${(t1 / tn).toFixed(2)}x as fast`);
+    }
+    {
+      // Convolution layers as one fused kernel (conv, bias, activation and the Pad before it, as
+      // the executor runs them) against each node as its own op, alternately in this run.
+      const times = { fused: { f: [] as number[], t: [] as number[] }, separate: { f: [] as number[], t: [] as number[] } };
+      for (let r = 0; r < repeats; r++) {
+        for (const fused of [true, false]) {
+          setConvFusion(fused);
+          if (r === 0) await step();
+          const m = fused ? times.fused : times.separate;
+          m.f.push(await time(runExecutor));
+          m.t.push(await time(step));
+        }
+      }
+      setConvFusion(false);
+      const separatePeak = (await profileStep(step)).peakBytes;
+      setConvFusion(true);
+      const fusedPeak = (await profileStep(step)).peakBytes;
+      const [ff, ft, sf, st] = [median(times.fused.f), median(times.fused.t), median(times.separate.f), median(times.separate.t)];
+      const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+      console.log(
+        `  fused layers at batch ${batch}: fwd ${ff.toFixed(0)} ms, step ${ft.toFixed(0)} ms, peak ${mib(fusedPeak)}; each node its own op: fwd ${sf.toFixed(0)} ms, step ${st.toFixed(0)} ms, peak ${mib(separatePeak)}: ${(ff / sf).toFixed(2)}x and ${(ft / st).toFixed(2)}x the time`,
+      );
     }
     if (top > 0) {
       console.log(`  one training step at batch ${batch}, per kernel (own time, less the kernels it runs):`);
