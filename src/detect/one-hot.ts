@@ -14,3 +14,14 @@ export function oneHotRows(index: Int32Array, depth: number): tf.Tensor2D {
   }
   return tf.tensor2d(values, [index.length, depth]);
 }
+
+/** The transpose of `oneHotRows`: [depth, R], column r holding a 1 at row index[r]. Written on the host too. */
+export function oneHotColumns(index: Int32Array, depth: number): tf.Tensor2D {
+  const rows = index.length;
+  const values = new Float32Array(depth * rows);
+  for (let r = 0; r < rows; r++) {
+    const k = index[r]!;
+    if (k >= 0 && k < depth) values[k * rows + r] = 1;
+  }
+  return tf.tensor2d(values, [depth, rows]);
+}

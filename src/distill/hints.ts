@@ -20,6 +20,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { heatmap } from './levels';
 import { stopGradient, type Connector, type MethodResult, type PanelMap } from './types';
+import { channelSums } from '../graph/ops/bias-add';
+import { detached } from '../detect/stop-gradient';
 
 export interface HintParams {
   stages: boolean;
@@ -43,8 +45,15 @@ const VARIANCE_EPS = 1e-6;
 function tapError(t: tf.Tensor4D, s: tf.Tensor4D): { map: tf.Tensor3D; mean: tf.Scalar } {
   return tf.tidy(() => {
     const teacher = stopGradient(t);
-    const { variance } = tf.moments(teacher, [0, 1, 2]);
-    const spread = tf.add(tf.mean(variance), VARIANCE_EPS);
+    // The teacher's spread, a constant for backprop (computed off the tape): the per-channel
+    // variance over batch and positions as two passes of channel sums (on wasm an average pool,
+    // several times faster there than a mean over the leading axes), averaged over channels.
+    const spread = detached(() => {
+      const count = teacher.size / teacher.shape[3];
+      const mean = tf.div(channelSums(teacher), count);
+      const variance = tf.div(channelSums(tf.squaredDifference(teacher, mean)), count);
+      return tf.add(tf.mean(variance), VARIANCE_EPS);
+    });
     const map = tf.div(tf.mean(tf.squaredDifference(s, teacher), 3), spread) as tf.Tensor3D;
     return { map, mean: tf.mean(map) as tf.Scalar };
   });

@@ -59,6 +59,7 @@ import { binsOf, distributionMap, flattenRows, selectTeacherClasses, setDistribu
 import { checkAssignments, checkLevelPairs } from './levels';
 import { readValues } from './readback';
 import { detached, stopGradient, type MethodResult, type PanelMap } from './types';
+import { gatherRows } from '../graph/ops/gather';
 
 export interface LdParams {
   /** Temperature of the edge distributions. */
@@ -206,30 +207,38 @@ export function ld(inputs: LdInputs, params: Partial<LdParams> = {}, options: { 
   let vlrSum = 0;
   for (let r = 0; r < rows; r++) vlrSum += vlr[r] ?? 0;
 
+  // Only positive and VLR rows carry weight: the distributions are computed on those rows alone
+  // (a few hundred of the 56,784 anchors of a batch of 4 at 416), or on all when there are none.
+  const active: number[] = [];
+  for (let r = 0; r < rows; r++) if ((positive[r] ?? 0) > 0 || (vlr[r] ?? 0) > 0) active.push(r);
+  const activeRows = active.length > 0 ? Int32Array.from(active) : null;
+  const onActive = (values: Float32Array) => (activeRows ? Float32Array.from(activeRows, (r) => values[r]!) : values);
+  const pick = (t: tf.Tensor2D) => (activeRows ? gatherRows(t, activeRows) : t);
+
   const maps: PanelMap[] = [];
   const out = tf.tidy(() => {
     const zT = flattenRows(boxT.map((t) => stopGradient(t)), grid);
     const zS = flattenRows(boxS, grid);
     const clsSRows = flattenRows(clsS, grid);
-    const perRow = ldPerRow(zT, zS, bins, p.temperature);
-    const pos = tf.tensor1d(positive);
+    const perRow = ldPerRow(pick(zT), pick(zS), bins, p.temperature);
+    const pos = tf.tensor1d(onActive(positive));
 
     // w_i: the student's highest class score, a constant weight.
-    const w = detached(() => tf.mul(tf.max(tf.sigmoid(clsSRows), 1), pos));
+    const w = detached(() => tf.mul(tf.max(tf.sigmoid(pick(clsSRows)), 1), pos));
     const mainSum = tf.sum(tf.mul(w, perRow));
     const main = (p.normalize === 'sum' ? mainSum : tf.div(mainSum, tf.maximum(tf.sum(w), 1e-12))) as tf.Scalar;
-    const vlrTotal = tf.sum(tf.mul(tf.tensor1d(vlr), perRow));
+    const vlrTotal = tf.sum(tf.mul(tf.tensor1d(onActive(vlr)), perRow));
     const vlrTerm = tf.div(vlrTotal, p.normalize === 'sum' ? 4 : Math.max(vlrSum, 1e-12)) as tf.Scalar;
 
     const terms: Record<string, tf.Scalar> = { main, vlr: vlrTerm };
     const parts = [tf.mul(main, p.mainWeight), tf.mul(vlrTerm, p.vlrWeight)];
     if (channels && inputs.clsT) {
       const tc = p.classKdTemperature;
-      const teacher = selectTeacherClasses(flattenRows(inputs.clsT.map((t) => stopGradient(t)), grid), channels);
+      const teacher = selectTeacherClasses(pick(flattenRows(inputs.clsT.map((t) => stopGradient(t)), grid)), channels);
       const logT = tf.logSoftmax(tf.div(teacher, tc));
-      const logS = tf.logSoftmax(tf.div(clsSRows, tc));
+      const logS = tf.logSoftmax(tf.div(pick(clsSRows), tc));
       const perClassRow = tf.mul(tf.mean(tf.mul(tf.exp(logT), tf.sub(logT, logS)), 1), tc * tc);
-      const classKd = tf.sum(tf.mul(perClassRow, tf.tensor1d(perLevelMeanWeights(positive, grid, assignments.length)))) as tf.Scalar;
+      const classKd = tf.sum(tf.mul(perClassRow, tf.tensor1d(onActive(perLevelMeanWeights(positive, grid, assignments.length))))) as tf.Scalar;
       terms['classKd'] = classKd;
       parts.push(tf.mul(classKd, p.classKdWeight));
     }

@@ -39,7 +39,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Assignment } from '../detect/assignment';
 import { alignedIou } from '../detect/box-tensor';
 import { decodeBoxesTensor } from '../detect/gfl-loss';
-import { oneHotRows } from '../detect/one-hot';
+import { oneHotColumns, oneHotRows } from '../detect/one-hot';
 import { binsOf, distributionMap, flattenRows, rowTables, setDistribution, teacherChannels } from './head-outputs';
 import { checkAssignments, checkLevelPairs } from './levels';
 import { readValues } from './readback';
@@ -187,10 +187,9 @@ export function rankMimicking(
       return { loss: zero, terms: { cls: zero.clone(), loc: zero.clone() } };
     }
     const j = segments.length;
-    const segmentMatrix = tf.cast(
-      tf.equal(tf.tensor2d(segmentOfRow, [1, rows], 'int32'), tf.reshape(tf.range(0, j, 1, 'int32'), [j, 1])),
-      'float32',
-    ) as tf.Tensor2D;
+    // [segments, rows]: 1 where the row is one of the segment's anchors (a broadcast Equal on the
+    // device took 20 ms for 11 segments over the 14,196 rows of a batch of 4 at 416 on wasm).
+    const segmentMatrix = oneHotColumns(segmentOfRow, j);
     const insideT = tf.tensor1d(inside);
 
     // Class ranks: the GT class's score at each positive.
