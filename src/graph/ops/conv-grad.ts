@@ -123,6 +123,7 @@ function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, ci, co]: reado
     return tf.matMul(x.reshape([rows, ci!]).transpose(), dy2).reshape([1, 1, ci!, co!]);
   }
   const stride1 = strides[0] === 1 && strides[1] === 1;
+  if (!stride1 && ci! * kh! * kw! <= STACKED_TAP_ROWS) return stackedFilterGradient(x, dy2 as tf.Tensor2D, [kh!, kw!, ci!, co!], [oh, ow], strides, pads, dilations);
   const xp = stride1 ? (pads.some((p) => p > 0) ? tf.pad(x, padsArg(pads)) : x) : undefined;
   const taps: tf.Tensor[] = [];
   for (let ty = 0; ty < kh!; ty++) {
@@ -134,6 +135,27 @@ function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, ci, co]: reado
     }
   }
   return joinTaps(taps, [kh!, kw!, ci!, co!]);
+}
+
+/** Up to this many rows (input channels × taps), a strided filter gradient stacks its taps. */
+const STACKED_TAP_ROWS = 64;
+
+/**
+ * The filter gradient of a strided convolution with few input channels (an image's first layer:
+ * 3 channels, 9 taps) as one product: every tap's window comes out of one depthwise convolution
+ * whose multiplier picks the taps ([N,OH,OW,Ci·taps]), and [Ci·taps, N·OH·OW] · dy gives all taps
+ * at once. Per tap, the product would have Ci rows (3), which the wasm matrix product runs at a
+ * few percent of its rate.
+ */
+function stackedFilterGradient(x: tf.Tensor4D, dy2: tf.Tensor2D, [kh, kw, ci, co]: [number, number, number, number], [oh, ow]: Pair, strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
+  const taps = kh * kw;
+  const pick = new Float32Array(kh * kw * ci * taps);
+  // filter[ty, tx, c, m] = 1 where m is tap ty·kw + tx: output channel c·taps + m is input channel c at that tap.
+  for (let t = 0; t < taps; t++) for (let c = 0; c < ci; c++) pick[(t * ci + c) * taps + t] = 1;
+  const windows = tf.depthwiseConv2d(x, tf.tensor4d(pick, [kh, kw, ci, taps]), strides, padsArg(pads), 'NHWC', dilations);
+  const rows = x.shape[0] * oh * ow;
+  const perChannelAndTap = tf.matMul(windows.reshape([rows, ci * taps]).transpose(), dy2);
+  return perChannelAndTap.reshape([ci, taps, co]).transpose([1, 0, 2]).reshape([kh, kw, ci, co]);
 }
 
 /**
