@@ -161,7 +161,6 @@ function fused(inputs: tf.Tensor[], ctx: OpContext, depthwise: boolean): tf.Tens
   const biases = ops.filter((name) => name === 'BiasAdd' || name === 'Add').length;
   const activation = ops.find((name) => name !== 'BiasAdd' && name !== 'Add') ?? '';
   const preluAlpha = activation === 'Prelu' ? input(inputs, 2 + biases, node) : undefined;
-  if (activation === 'Prelu' && !preluAlpha) throw new Error(`Fused Prelu in "${node.name}" has no alpha input.`);
   const x = toNhwc(input(inputs, 0, node), node);
   const filter = input(inputs, 1, node) as tf.Tensor4D;
   const g = convGeometry(node, x.shape[1], x.shape[2], filter.shape[0], filter.shape[1], depthwise);
