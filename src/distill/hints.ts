@@ -19,9 +19,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { heatmap } from './levels';
-import { stopGradient, type Connector, type MethodResult, type PanelMap } from './types';
+import { detached, stopGradient, type Connector, type MethodResult, type PanelMap } from './types';
 import { channelSums } from '../graph/ops/bias-add';
-import { detached } from '../detect/stop-gradient';
 
 export interface HintParams {
   stages: boolean;
