@@ -219,12 +219,12 @@ export function ld(inputs: LdInputs, params: Partial<LdParams> = {}, options: { 
   const out = tf.tidy(() => {
     const zT = flattenRows(boxT.map((t) => stopGradient(t)), grid);
     const zS = flattenRows(boxS, grid);
-    const clsSRows = flattenRows(clsS, grid);
+    const clsSRows = pick(flattenRows(clsS, grid));
     const perRow = ldPerRow(pick(zT), pick(zS), bins, p.temperature);
     const pos = tf.tensor1d(onActive(positive));
 
     // w_i: the student's highest class score, a constant weight.
-    const w = detached(() => tf.mul(tf.max(tf.sigmoid(pick(clsSRows)), 1), pos));
+    const w = detached(() => tf.mul(tf.max(tf.sigmoid(clsSRows), 1), pos));
     const mainSum = tf.sum(tf.mul(w, perRow));
     const main = (p.normalize === 'sum' ? mainSum : tf.div(mainSum, tf.maximum(tf.sum(w), 1e-12))) as tf.Scalar;
     const vlrTotal = tf.sum(tf.mul(tf.tensor1d(onActive(vlr)), perRow));
@@ -236,7 +236,7 @@ export function ld(inputs: LdInputs, params: Partial<LdParams> = {}, options: { 
       const tc = p.classKdTemperature;
       const teacher = selectTeacherClasses(pick(flattenRows(inputs.clsT.map((t) => stopGradient(t)), grid)), channels);
       const logT = tf.logSoftmax(tf.div(teacher, tc));
-      const logS = tf.logSoftmax(tf.div(pick(clsSRows), tc));
+      const logS = tf.logSoftmax(tf.div(clsSRows, tc));
       const perClassRow = tf.mul(tf.mean(tf.mul(tf.exp(logT), tf.sub(logT, logS)), 1), tc * tc);
       const classKd = tf.sum(tf.mul(perClassRow, tf.tensor1d(onActive(perLevelMeanWeights(positive, grid, assignments.length))))) as tf.Scalar;
       terms['classKd'] = classKd;

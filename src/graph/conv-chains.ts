@@ -11,6 +11,7 @@
  * transposed value. A zero Pad before the convolution becomes the convolution's own padding.
  */
 import { attr, type TensorRef, type TfNodeDef } from './model-json';
+import { FUSABLE_ACTIVATION_OPS } from './ops/conv';
 
 export interface ConvChain {
   /**
@@ -28,9 +29,6 @@ export interface ConvChain {
   /** The activation node, the chain's last, and its op. */
   activation?: { node: string; op: string };
 }
-
-/** Activations tfjs's fused convolution kernels apply (element-wise, so they commute with a transpose). */
-export const CHAIN_ACTIVATIONS = new Set(['Relu', 'Relu6', 'LeakyRelu', 'Elu', 'Sigmoid']);
 
 interface GraphNode {
   def: TfNodeDef;
@@ -83,14 +81,15 @@ export function planConvChains(nodes: ReadonlyMap<string, GraphNode>, lookups: C
     if (next?.def.op === 'Transpose') {
       const perm = lookups.hostValues(next.inputs[1]!);
       const activation = perm ? onlyReader(next.def.name, 0) : undefined;
-      if (perm && activation && CHAIN_ACTIVATIONS.has(activation.def.op)) {
+      // The activations a fused kernel applies are element-wise, so they commute with a transpose.
+      if (perm && activation && FUSABLE_ACTIVATION_OPS.has(activation.def.op)) {
         chain.transpose = { node: next.def.name, perm };
         next = activation;
       } else {
         next = undefined;
       }
     }
-    if (next && CHAIN_ACTIVATIONS.has(next.def.op) && next.inputs.length === 1) chain.activation = { node: next.def.name, op: next.def.op };
+    if (next && FUSABLE_ACTIVATION_OPS.has(next.def.op) && next.inputs.length === 1) chain.activation = { node: next.def.name, op: next.def.op };
     else delete chain.transpose;
     chains.set(name, chain);
   }

@@ -348,10 +348,11 @@ export interface ConvGeometry {
 /**
  * act(conv(x, filter) + bias) as tfjs's fused kernel (FusedConv2D / FusedDepthwiseConv2D): the bias
  * and the activation are applied to the convolution's output while it is written, where separate
- * Add and activation kernels would each read and write the whole tensor again. `bias` is [C].
+ * Add and activation kernels would each read and write the whole tensor again. `bias` holds C values.
  */
-export function fusedConvKernel(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D, activation: string, alpha: number, g: ConvGeometry, preluAlpha?: tf.Tensor): tf.Tensor4D {
-  const inputs: Record<string, tf.Tensor> = { x, filter, bias };
+export function fusedConvKernel(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor, activation: string, alpha: number, g: ConvGeometry, preluAlpha?: tf.Tensor): tf.Tensor4D {
+  // The kernels take a [C] bias; a graph's bias usually is one already (no Reshape kernel then).
+  const inputs: Record<string, tf.Tensor> = { x, filter, bias: bias.rank === 1 ? bias : bias.reshape([-1]) };
   if (preluAlpha) inputs['preluActivationWeights'] = preluAlpha;
   const attrs = { strides: g.strides, pad: padsArg(g.pads), dataFormat: 'NHWC', dilations: g.dilations, dimRoundingMode: undefined, activation, leakyreluAlpha: alpha };
   return tf.engine().runKernel(g.depthwise ? 'FusedDepthwiseConv2D' : 'FusedConv2D', inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
@@ -388,7 +389,7 @@ export function convBiasActivationGrad(x: tf.Tensor4D, filter: tf.Tensor4D, bias
     [x, filter, bias],
     (save) => {
       save([x, filter]);
-      return fusedConvKernel(x, filter, bias.reshape([-1]) as tf.Tensor1D, activation.name, activation.alpha, g);
+      return fusedConvKernel(x, filter, bias, activation.name, activation.alpha, g);
     },
     (dz, [sx, sf]) => {
       const [dz4, xs, f] = [dz as tf.Tensor4D, sx as tf.Tensor4D, sf as tf.Tensor4D];

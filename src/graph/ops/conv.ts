@@ -92,6 +92,9 @@ export const convFusion = (): boolean => fusing;
 /** Graph activation names as tfjs's fused convolution kernels name them. */
 const FUSED_ACTIVATION: Record<string, string> = { '': 'linear', Identity: 'linear', Relu: 'relu', Relu6: 'relu6', Elu: 'elu', Sigmoid: 'sigmoid', LeakyRelu: 'leakyrelu', Prelu: 'prelu' };
 
+/** Activation ops of one input that a fused convolution kernel applies (Prelu takes a second input). */
+export const FUSABLE_ACTIVATION_OPS: ReadonlySet<string> = new Set(Object.keys(FUSED_ACTIVATION).filter((op) => op !== '' && op !== 'Identity' && op !== 'Prelu'));
+
 /** The activation's slope read off its output (what the fused training path needs), if it has one. */
 function outputSlope(activation: string, alpha: number): OutputSlopeActivation | undefined {
   if (activation === '' || activation === 'Identity') return { name: 'linear', alpha: 0 };
@@ -117,7 +120,7 @@ export function convBiasActivation(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf
   const channels = g.depthwise ? filter.shape[2] * filter.shape[3] : filter.shape[3];
   const isBias = bias.size === channels && bias.dtype === 'float32' && bias.shape[bias.rank - 1] === channels;
   if (fusing && fusedName !== undefined && isBias && x.dtype === 'float32') {
-    if (!recordingGradients()) return fusedConvKernel(x, filter, bias.reshape([channels]) as tf.Tensor1D, fusedName, alpha, g, preluAlpha);
+    if (!recordingGradients()) return fusedConvKernel(x, filter, bias, fusedName, alpha, g, preluAlpha);
     const slope = outputSlope(activation, alpha);
     const dilated = g.dilations[0] !== 1 || g.dilations[1] !== 1;
     if (slope && needsForwardGrad(g.depthwise ? 'DepthwiseConv2dNativeBackpropFilter' : 'Conv2DBackpropFilter')) return convBiasActivationGrad(x, filter, bias, slope, g, 'forward');
