@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readModelArtifacts } from '../models/load-node';
 import type { TrainableGraph } from './executor';
 import { graphFromArtifacts } from './load';
+import { setConvFusion } from './ops/conv';
 
 const models = new URL('../../models/', import.meta.url).pathname;
 
@@ -79,7 +80,7 @@ describe('gradients of the trainable NanoDet-g graph', () => {
     });
   });
 
-  it('matches the cpu backend (native convolution gradients) on every weight', async () => {
+  it('matches the cpu backend (native convolution gradients, every node its own op) on every weight', async () => {
     const wasmGrads = tf.tidy(() => {
       const { value, grads } = tf.variableGrads(loss, graph.trainableVariables());
       value.dispose();
@@ -93,10 +94,19 @@ describe('gradients of the trainable NanoDet-g graph', () => {
     cpuGraph.importReferenceShapes(shapes); // a 416x416 reference run on cpu would take a minute
     const cx = tf.tensor(xs);
     const cw = ws.map((w) => tf.tensor(w));
-    const { value, grads } = tf.variableGrads(
-      () => tf.tidy(() => tf.addN(cpuGraph.execute(cx, HEADS).map((h, i) => h.mul(cw[i]!).mean())) as tf.Scalar),
-      cpuGraph.trainableVariables(),
-    );
+    // The reference runs each node as its own op with tfjs's own gradients: independent of the
+    // fused layers (and their gradients) that the wasm run goes through.
+    setConvFusion(false);
+    let result: ReturnType<typeof tf.variableGrads>;
+    try {
+      result = tf.variableGrads(
+        () => tf.tidy(() => tf.addN(cpuGraph.execute(cx, HEADS).map((h, i) => h.mul(cw[i]!).mean())) as tf.Scalar),
+        cpuGraph.trainableVariables(),
+      );
+    } finally {
+      setConvFusion(true);
+    }
+    const { value, grads } = result;
     let worst = 0;
     for (const [fullName, g] of Object.entries(grads)) {
       const name = fullName.slice(fullName.indexOf('/') + 1);
@@ -147,28 +157,33 @@ describe('gradients of the trainable NanoDet-g graph', () => {
 // project's kernels (biasAdd's channel sums, side-by-side concat, forward-conv filter gradients).
 describe('gradients of the trainable CenterNet graph', () => {
   const HEADS = ['tower_0/CenternetHead/centernet_cls_output/BiasAdd', 'tower_0/CenternetHead/centernet_wh_output/BiasAdd'];
-  const gradientsOn = async (backend: string, xs: number[][][][], shapes?: ReturnType<TrainableGraph['exportReferenceShapes']>) => {
+  const gradientsOn = async (backend: string, xs: number[][][][], shapes?: ReturnType<TrainableGraph['exportReferenceShapes']>, fused = true) => {
     await tf.setBackend(backend);
-    const graph = graphFromArtifacts(readModelArtifacts(join(models, 'centernet.json')));
-    if (shapes) graph.importReferenceShapes(shapes); // a 512x512 reference run on cpu would take minutes
-    const x = tf.tensor(xs);
-    const weighting = [tf.randomNormal([1, 16, 16, 80], 0, 1, 'float32', 31), tf.randomNormal([1, 16, 16, 4], 0, 1, 'float32', 32)];
-    const { value, grads } = tf.variableGrads(
-      () => tf.tidy(() => tf.addN(graph.execute(x, HEADS).map((h, i) => h.mul(weighting[i]!).mean())) as tf.Scalar),
-      graph.trainableVariables(),
-    );
-    const out = Object.fromEntries(Object.entries(grads).map(([k, g]) => [k.slice(k.indexOf('/') + 1), g.dataSync().slice()]));
-    const reference = graph.exportReferenceShapes();
-    tf.dispose([value, x, ...weighting, ...Object.values(grads)]);
-    graph.dispose();
-    return { grads: out, reference };
+    setConvFusion(fused);
+    try {
+      const graph = graphFromArtifacts(readModelArtifacts(join(models, 'centernet.json')));
+      if (shapes) graph.importReferenceShapes(shapes); // a 512x512 reference run on cpu would take minutes
+      const x = tf.tensor(xs);
+      const weighting = [tf.randomNormal([1, 16, 16, 80], 0, 1, 'float32', 31), tf.randomNormal([1, 16, 16, 4], 0, 1, 'float32', 32)];
+      const { value, grads } = tf.variableGrads(
+        () => tf.tidy(() => tf.addN(graph.execute(x, HEADS).map((h, i) => h.mul(weighting[i]!).mean())) as tf.Scalar),
+        graph.trainableVariables(),
+      );
+      const out = Object.fromEntries(Object.entries(grads).map(([k, g]) => [k.slice(k.indexOf('/') + 1), g.dataSync().slice()]));
+      const reference = graph.exportReferenceShapes();
+      tf.dispose([value, x, ...weighting, ...Object.values(grads)]);
+      graph.dispose();
+      return { grads: out, reference };
+    } finally {
+      setConvFusion(true);
+    }
   };
 
-  it('matches the cpu backend on every weight', async () => {
+  it('matches the cpu backend on every weight (wasm through fused layers, cpu every node its own op)', async () => {
     await tf.setBackend('wasm');
     const xs = tf.tidy(() => tf.randomUniform([1, 64, 64, 3], 0, 255, 'float32', 5).arraySync()) as number[][][][];
     const wasm = await gradientsOn('wasm', xs);
-    const cpu = await gradientsOn('cpu', xs, wasm.reference);
+    const cpu = await gradientsOn('cpu', xs, wasm.reference, false);
     await tf.setBackend('wasm');
     let worst = 0;
     for (const [name, ref] of Object.entries(cpu.grads)) {
