@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { formatStepProfile, profileStep } from '../graph/profile';
+import { setConflictPadding } from '../graph/ops/conv-grad';
 import { getMethod, METHODS } from '../distill/registry';
 import { fgd, type FgdLevelConnectors } from '../distill/fgd';
 import { iterateBatches, type TrainingBatch } from '../data/pipeline';
@@ -176,6 +177,7 @@ async function main() {
     const all = await againstPlain(METHODS.map((m) => ({ id: m.id })));
     threadLine = `threads: 1 thread plain ${one.plainMs.toFixed(0)} ms, all ${METHODS.length} methods ${one.ms.toFixed(0)} ms (${(one.ms / one.plainMs).toFixed(2)}x); ${threads} threads plain ${all.plainMs.toFixed(0)} ms, all ${METHODS.length} ${all.ms.toFixed(0)} ms (${(all.ms / all.plainMs).toFixed(2)}x): ${threads} threads run the plain step ${(one.plainMs / all.plainMs).toFixed(2)}x and the every-method step ${(one.ms / all.ms).toFixed(2)}x as fast as 1`;
   }
+  const conflictLine = await conflictFreeProducts(plainStepper.step, repeats);
   plainStepper.dispose();
   const fgdLine = await fgdPaths(teacher, student, batch, repeats);
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
@@ -190,6 +192,7 @@ async function main() {
     console.log(`${id.padEnd(15)} ${r.ms.toFixed(0).padStart(7)}   ${r.plainMs.toFixed(0).padStart(8)}   ${overhead.toFixed(0).padStart(8)}${' '.repeat(36)}${(r.ms / r.plainMs).toFixed(2).padStart(6)}x   ${((batchSize * 1000) / r.ms).toFixed(2).padStart(5)}   ${mb(r.peak).padEnd(9)} ${r.kernels} (+${r.kernels - plainKernels.kernelCount}), ${r.work} (+${r.work - plainKernels.workCount})`);
   }
   if (threadLine) console.log(threadLine);
+  console.log(conflictLine);
   console.log(fgdLine);
   batch.input.dispose();
   teacher.graph.dispose();
@@ -265,6 +268,30 @@ async function countDispatches(inputSize: number): Promise<void> {
   batch.input.dispose();
   teacher.graph.dispose();
   student.graph.dispose();
+}
+
+/**
+ * The plain step with the filter-gradient products over conflict-free position counts (as
+ * training runs them, `conflictFreeRows`) against the counts as they come, timed alternately:
+ * what the zero rows buy at this input size (power-of-two feature maps transpose slowly on wasm).
+ */
+async function conflictFreeProducts(step: () => Promise<void>, repeats: number): Promise<string> {
+  const times = { free: [] as number[], asIs: [] as number[] };
+  try {
+    for (let r = 0; r < repeats; r++) {
+      for (const free of [true, false]) {
+        setConflictPadding(free);
+        if (r === 0) await step();
+        const t0 = performance.now();
+        await step();
+        (free ? times.free : times.asIs).push(performance.now() - t0);
+      }
+    }
+  } finally {
+    setConflictPadding(true);
+  }
+  const [free, asIs] = [median(times.free), median(times.asIs)];
+  return `conflict-free filter-gradient products (zero rows where a transpose would thrash the cache): plain step ${free.toFixed(0)} ms, with the position counts as they come ${asIs.toFixed(0)} ms: ${(free / asIs).toFixed(2)}x the time`;
 }
 
 /**

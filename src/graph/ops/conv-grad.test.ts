@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { describe, expect, it } from 'vitest';
-import { conv2dForwardGrad, convBiasActivationGrad, depthwiseConv2dForwardGrad, type OutputSlopeActivation, type Pads } from './conv-grad';
+import { conflictFreeRows, conv2dForwardGrad, convBiasActivationGrad, depthwiseConv2dForwardGrad, transposeConflicts, type OutputSlopeActivation, type Pads } from './conv-grad';
 
 type Case = { name: string; x: number[]; k: number[]; strides: [number, number]; pads: Pads; dilations: [number, number] };
 
@@ -25,6 +25,13 @@ const convCases: Case[] = [
   { name: '2x2 stride 3 (phases without a tap)', x: [2, 8, 7, 2], k: [2, 2, 2, 3], strides: [3, 3], pads: [0, 0, 1, 0], dilations: [1, 1] },
   { name: '3x3 stride (1,2) pad 1', x: [2, 7, 8, 2], k: [3, 3, 2, 3], strides: [1, 2], pads: [1, 1, 1, 1], dilations: [1, 1] },
   { name: '3x2 dilation (2,3) asymmetric pads', x: [1, 9, 10, 2], k: [3, 2, 2, 3], strides: [1, 1], pads: [2, 1, 0, 3], dilations: [2, 3] },
+  // 1024 positions with more than 8 input channels: transposes with cache conflicts, so the
+  // filter-gradient products run over more positions, zeros in both operands.
+  { name: '3x3 stride 1 on 32x32 (grid grown by a column)', x: [1, 32, 32, 16], k: [3, 3, 16, 4], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] },
+  { name: '3x3 dilation 2 on 32x32 (grid grown by a column)', x: [1, 32, 32, 12], k: [3, 3, 12, 3], strides: [1, 1], pads: [2, 2, 2, 2], dilations: [2, 2] },
+  { name: '1x1 on 2x16x32 (zero rows)', x: [2, 16, 32, 12], k: [1, 1, 12, 5], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1] },
+  { name: '3x3 stride 2 to 32x32 (zero rows per tap)', x: [1, 64, 64, 12], k: [3, 3, 12, 3], strides: [2, 2], pads: [0, 1, 0, 1], dilations: [1, 1] },
+  { name: '3x3 stride 2 on 3 channels to 32x32 (stacked taps, zero rows)', x: [1, 64, 64, 3], k: [3, 3, 3, 4], strides: [2, 2], pads: [0, 1, 0, 1], dilations: [1, 1] },
 ];
 
 function dilateKernel(w: tf.Tensor4D, [dh, dw]: [number, number]): tf.Tensor4D {
@@ -55,6 +62,25 @@ function maxRelDiff(a: unknown, b: unknown): number {
   const scale = Math.max(1e-6, ...fb.map(Math.abs));
   return Math.max(...fa.map((v, i) => Math.abs(v - fb[i]!))) / scale;
 }
+
+describe('row counts whose transpose conflicts in the cache', () => {
+  it('flags the [rows, columns] transposes measured slow on wasm and not the fast ones', () => {
+    // Measured (ns per value): [2048,128] 8.3, [6400,128] 3.8, [25600,32] 3.5, [8192,32] 3.6,
+    // [1280,128] 3.3, [6400,64] 1.9 against [2112,128] 1.2, [10816,128] 1.0, [1600,128] 1.0,
+    // [43264,32] 1.2, [6400,32] 1.5, [5184,64] 1.1, [1040,128] 1.0.
+    for (const [r, c] of [[2048, 128], [6400, 128], [25600, 32], [8192, 32], [1280, 128], [6400, 64]]) expect(transposeConflicts(r!, c!), `[${r},${c}]`).toBe(true);
+    for (const [r, c] of [[2112, 128], [10816, 128], [1600, 128], [43264, 32], [6400, 32], [5184, 64], [1040, 128], [2048, 8]]) expect(transposeConflicts(r!, c!), `[${r},${c}]`).toBe(false);
+  });
+
+  it('moves a conflicting count to the next free one, 16 rows at a time', () => {
+    expect(conflictFreeRows(2048, 128)).toBe(2064);
+    expect(conflictFreeRows(6400, 128)).toBe(6416);
+    expect(conflictFreeRows(10816, 128)).toBe(10816);
+    expect(transposeConflicts(conflictFreeRows(173056, 27), 27)).toBe(false);
+    // Past 8 ways · 64 sets of columns no row count helps: the count stays as it is.
+    expect(conflictFreeRows(2048, 1024)).toBe(2048);
+  });
+});
 
 describe('conv2d gradients through forward convolutions', () => {
   for (const c of convCases) {

@@ -105,6 +105,52 @@ function tapWindow(x: tf.Tensor4D, xp: tf.Tensor4D | undefined, ty: number, tx: 
   return tf.depthwiseConv2d(x, tapFilter(k[0], k[1], c, ty * k[1] + tx), strides, padsArg(pads), 'NHWC', dilations);
 }
 
+/**
+ * tfjs-wasm's Transpose of an [R,C] matrix writes each input row down a column of the output,
+ * R floats apart. When 4·R bytes is a multiple of a large power of two, as it is for the
+ * power-of-two feature maps of 256 and 320 px inputs (2·32·32 or 4·40·40 positions), the C writes
+ * of a row fall into a few sets of the 32 KiB, 8-way L1 cache and evict each other once C exceeds
+ * their ways: the transpose then runs 2–8x slower than for a row count just beside it ([2048,128]:
+ * 1.9 ms, [2112,128]: 0.3 ms; [6400,128] 3.8 ns per value, [6400,32] 1.5, [10816,128] 1.0).
+ */
+export function transposeConflicts(rows: number, columns: number): boolean {
+  // Rows that straddle cache lines spread over every set; more than 8 · 64 columns overflow the
+  // cache whatever the row count (no other count would do better).
+  if (!conflictPadding || rows % 16 !== 0 || columns > 8 * 64) return false;
+  const lineStride = rows / 16;
+  let shared = 1; // the power of two that line strides share with the 64 sets
+  while (shared < 64 && lineStride % (shared * 2) === 0) shared *= 2;
+  return columns > 8 * (64 / shared);
+}
+
+/**
+ * The row count to run a filter-gradient product over: `rows`, or the next count (16 more at a
+ * time) whose transpose is free of those conflicts. The rows added are zeros in both operands of
+ * the product, so they add nothing to it.
+ */
+export function conflictFreeRows(rows: number, columns: number): number {
+  let r = rows;
+  while (transposeConflicts(r, columns)) r += 16;
+  return r;
+}
+
+let conflictPadding = true;
+/** Turns the conflict-free row counts off or on (to compare both in one process). */
+export function setConflictPadding(on: boolean): void {
+  conflictPadding = on;
+}
+
+/** `m` [R,C] with zero rows appended up to `rows`. */
+function withRows(m: tf.Tensor2D, rows: number): tf.Tensor2D {
+  const [r, c] = m.shape;
+  return r === rows ? m : tf.concat([m, tf.zeros([rows - r, c])]);
+}
+
+/** `m` [R,C] transposed to [C,R'], R' = conflictFreeRows(R, C): the left operand of a filter-gradient product. */
+function transposedForProduct(m: tf.Tensor2D): tf.Tensor2D {
+  return withRows(m, conflictFreeRows(m.shape[0], m.shape[1])).transpose();
+}
+
 /** The per-tap gradients as one filter: a 1-D concat (tfjs-wasm's Pack is up to 4x slower for the same copy). */
 function joinTaps(taps: tf.Tensor[], shape: [number, number, number, number]): tf.Tensor4D {
   return tf.concat(taps.map((t) => t.reshape([-1]))).reshape(shape);
@@ -116,25 +162,65 @@ function joinTaps(taps: tf.Tensor[], shape: [number, number, number, number]): t
  * (the wasm matrix product packs it once).
  */
 function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, ci, co]: readonly number[], strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
-  const [, oh, ow] = dy.shape;
-  const rows = dy.shape[0] * oh * ow;
-  const dy2 = dy.reshape([rows, co!]);
-  if (kh === 1 && kw === 1 && strides[0] === 1 && strides[1] === 1 && pads.every((p) => p === 0)) {
-    return tf.matMul(x.reshape([rows, ci!]).transpose(), dy2).reshape([1, 1, ci!, co!]);
-  }
+  const [n, oh, ow] = dy.shape;
+  const rows = n * oh * ow;
   const stride1 = strides[0] === 1 && strides[1] === 1;
-  if (!stride1 && ci! * kh! * kw! <= STACKED_TAP_ROWS) return stackedFilterGradient(x, dy2 as tf.Tensor2D, [kh!, kw!, ci!, co!], [oh, ow], strides, pads, dilations);
+  if (kh === 1 && kw === 1 && stride1 && pads.every((p) => p === 0)) {
+    return tf.matMul(transposedForProduct(x.reshape([rows, ci!])), withRows(dy.reshape([rows, co!]), conflictFreeRows(rows, ci!))).reshape([1, 1, ci!, co!]);
+  }
+  const grown = stride1 ? conflictFreeGrid(n, oh, ow, ci!) : null;
+  if (grown) return grownWindowFilterGradient(x, dy, [kh!, kw!, ci!, co!], pads, dilations, grown);
+  const stacked = !stride1 && ci! * kh! * kw! <= STACKED_TAP_ROWS;
+  const dy2 = withRows(dy.reshape([rows, co!]), conflictFreeRows(rows, stacked ? ci! * kh! * kw! : ci!));
+  if (stacked) return stackedFilterGradient(x, dy2 as tf.Tensor2D, [kh!, kw!, ci!, co!], [oh, ow], strides, pads, dilations);
   const xp = stride1 ? (pads.some((p) => p > 0) ? tf.pad(x, padsArg(pads)) : x) : undefined;
   const taps: tf.Tensor[] = [];
   for (let ty = 0; ty < kh!; ty++) {
     for (let tx = 0; tx < kw!; tx++) {
       taps.push(tf.tidy(() => {
         const window = tapWindow(x, xp, ty, tx, [kh!, kw!], [oh, ow], strides, dilations, pads);
-        return tf.matMul(window.reshape([rows, ci!]).transpose(), dy2);
+        return tf.matMul(transposedForProduct(window.reshape([rows, ci!])), dy2);
       }));
     }
   }
   return joinTaps(taps, [kh!, kw!, ci!, co!]);
+}
+
+/**
+ * For a stride-1 filter gradient whose N·OH·OW positions transpose with cache conflicts (see
+ * `transposeConflicts`): how many rows and columns of positions to add, [rows, columns], so that
+ * they do not; null when they already do not (or no such small growth exists).
+ */
+function conflictFreeGrid(n: number, oh: number, ow: number, channels: number): Pair | null {
+  if (!transposeConflicts(n * oh * ow, channels)) return null;
+  for (const [eh, ew] of [[0, 1], [1, 0], [1, 1], [0, 2], [2, 0]] as Pair[]) {
+    if (!transposeConflicts(n * (oh + eh) * (ow + ew), channels)) return [eh, ew];
+  }
+  return null;
+}
+
+/**
+ * The stride-1 filter gradient over a grid of positions grown by [eh, ew] rows and columns: the
+ * padded input gets that many more zero rows and columns at the end and dy as many zeros, so each
+ * tap's window is still one slice (the extra positions meet dy's zeros and add nothing), and no
+ * window needs zero rows appended on its own.
+ */
+function grownWindowFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, ci, co]: [number, number, number, number], pads: Pads, dilations: Pair, [eh, ew]: Pair): tf.Tensor4D {
+  const [n, oh, ow] = dy.shape;
+  const [gh, gw] = [oh + eh, ow + ew];
+  const rows = n * gh * gw;
+  const xp = tf.pad(x, padsArg([pads[0], pads[1] + eh, pads[2], pads[3] + ew]));
+  const dy2 = tf.pad(dy, [[0, 0], [0, eh], [0, ew], [0, 0]]).reshape([rows, co]);
+  const taps: tf.Tensor[] = [];
+  for (let ty = 0; ty < kh; ty++) {
+    for (let tx = 0; tx < kw; tx++) {
+      taps.push(tf.tidy(() => {
+        const window = tf.slice(xp, [0, ty * dilations[0], tx * dilations[1], 0], [n, gh, gw, ci]);
+        return tf.matMul(window.reshape([rows, ci]).transpose(), dy2);
+      }));
+    }
+  }
+  return joinTaps(taps, [kh, kw, ci, co]);
 }
 
 /** Up to this many rows (input channels × taps), a strided filter gradient stacks its taps. */
@@ -154,7 +240,7 @@ function stackedFilterGradient(x: tf.Tensor4D, dy2: tf.Tensor2D, [kh, kw, ci, co
   for (let t = 0; t < taps; t++) for (let c = 0; c < ci; c++) pick[(t * ci + c) * taps + t] = 1;
   const windows = tf.depthwiseConv2d(x, tf.tensor4d(pick, [kh, kw, ci, taps]), strides, padsArg(pads), 'NHWC', dilations);
   const rows = x.shape[0] * oh * ow;
-  const perChannelAndTap = tf.matMul(windows.reshape([rows, ci * taps]).transpose(), dy2);
+  const perChannelAndTap = tf.matMul(transposedForProduct(windows.reshape([rows, ci * taps])), dy2);
   return perChannelAndTap.reshape([ci, taps, co]).transpose([1, 0, 2]).reshape([kh, kw, ci, co]);
 }
 
