@@ -273,7 +273,7 @@ async function countDispatches(inputSize: number): Promise<void> {
 /**
  * The plain step with the filter-gradient products over conflict-free position counts (as
  * training runs them, `conflictFreeRows`) against the counts as they come, timed alternately:
- * what the zero rows buy at this input size (power-of-two feature maps transpose slowly on wasm).
+ * what the zero rows buy at this input size (feature maps of 256 or 320 px transpose slowly on wasm).
  */
 async function conflictFreeProducts(step: () => Promise<void>, repeats: number): Promise<string> {
   const times = { free: [] as number[], asIs: [] as number[] };

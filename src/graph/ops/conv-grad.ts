@@ -107,9 +107,9 @@ function tapWindow(x: tf.Tensor4D, xp: tf.Tensor4D | undefined, ty: number, tx: 
 
 /**
  * tfjs-wasm's Transpose of an [R,C] matrix writes each input row down a column of the output,
- * R floats apart. When 4·R bytes is a multiple of a large power of two, as it is for the
- * power-of-two feature maps of 256 and 320 px inputs (2·32·32 or 4·40·40 positions), the C writes
- * of a row fall into a few sets of the 32 KiB, 8-way L1 cache and evict each other once C exceeds
+ * R floats apart. When 4·R bytes is a multiple of a large power of two, as it is for the feature
+ * maps of 256 and 320 px inputs (2·32·32 or 4·40·40 positions, multiples of 256), the C writes of
+ * a row fall into a few sets of the 32 KiB, 8-way L1 cache and evict each other once C exceeds
  * their ways: the transpose then runs 2–8x slower than for a row count just beside it ([2048,128]:
  * 1.9 ms, [2112,128]: 0.3 ms; [6400,128] 3.8 ns per value, [6400,32] 1.5, [10816,128] 1.0).
  */
