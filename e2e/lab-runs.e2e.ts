@@ -4,6 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configureSmallRun, loadFixture, openLab, root, waitForStep, type Lab } from './harness';
 
 const shots = join(root, 'test-results');
+/** One epoch over the fixture's 20 train images at batch 1. */
+const RUN_STEPS = 20;
 mkdirSync(shots, { recursive: true });
 
 // Numbers that mean something at every moment of a run, inspection maps that say what they show,
@@ -33,7 +35,9 @@ describe('honest numbers and runs that are kept (wasm backend)', () => {
       };
       new MutationObserver(read).observe(document.body, { subtree: true, childList: true, characterData: true });
     });
-    await configureSmallRun(page, { methods: ['kd'], images: 6 });
+    // Every train image of the fixture: steps to spare between resuming and stopping below, so a
+    // fast machine cannot finish the run before Stop is pressed.
+    await configureSmallRun(page, { methods: ['kd'], images: RUN_STEPS });
     await page.getByTestId('train').click();
     await waitForStep(page, 2);
     await page.getByTestId('pause').click();
@@ -77,7 +81,7 @@ describe('honest numbers and runs that are kept (wasm backend)', () => {
     await page.getByTestId('train-status').filter({ hasText: /^stopped$/ }).waitFor({ timeout: 120_000 });
     const stoppedAt = Number((await page.getByTestId('train-step').textContent())!.split('/')[0]);
     const checkpoint = await page.getByTestId('checkpoint-info').textContent();
-    expect(checkpoint).toMatch(new RegExp(`Checkpoint: step ${stoppedAt} of 6`));
+    expect(checkpoint).toMatch(new RegExp(`Checkpoint: step ${stoppedAt} of ${RUN_STEPS}`));
     const curve = await page.locator('[data-term="loss"]').getAttribute('data-points');
     expect(Number(curve)).toBe(stoppedAt);
     // Resume stays offered beside Train.
@@ -89,7 +93,7 @@ describe('honest numbers and runs that are kept (wasm backend)', () => {
     const text = await confirm.textContent();
     expect(text).toMatch(new RegExp(`the student's weights after ${stoppedAt} steps`));
     expect(text).toMatch(new RegExp(`the loss curves of steps 1–${stoppedAt}`));
-    expect(text).toMatch(new RegExp(`the checkpoint of step ${stoppedAt} of 6 saved in this browser`));
+    expect(text).toMatch(new RegExp(`the checkpoint of step ${stoppedAt} of ${RUN_STEPS} saved in this browser`));
     expect(await page.getByTestId('train-confirm-resume').textContent()).toBe(`Resume from step ${stoppedAt} instead`);
     await page.getByTestId('training-panel').screenshot({ path: join(shots, 'lab-train-confirm.png') });
     // Cancel changes nothing.
@@ -102,7 +106,7 @@ describe('honest numbers and runs that are kept (wasm backend)', () => {
     await page.getByTestId('train').click();
     await page.getByTestId('train-confirm-new').click();
     await page.getByTestId('train-status').filter({ hasText: /^finished$/ }).waitFor({ timeout: 120_000 });
-    expect(await page.getByTestId('train-step').textContent()).toBe('6 / 6');
+    expect(await page.getByTestId('train-step').textContent()).toBe(`${RUN_STEPS} / ${RUN_STEPS}`);
     expect(await page.getByTestId('previous-run').textContent()).toMatch(new RegExp(`previous run \\(steps 1–${stoppedAt}\\)`));
     expect(Number(await page.locator('[data-term="loss"]').getAttribute('data-previous-points'))).toBe(stoppedAt);
     expect(await page.locator('[data-term="loss"] path.previous-run').count()).toBe(1);
