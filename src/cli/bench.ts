@@ -276,22 +276,31 @@ async function countDispatches(inputSize: number): Promise<void> {
  * what the zero rows buy at this input size (feature maps of 256 or 320 px transpose slowly on wasm).
  */
 async function conflictFreeProducts(step: () => Promise<void>, repeats: number): Promise<string> {
-  const times = { free: [] as number[], asIs: [] as number[] };
+  const withPadding = (on: boolean) => async () => {
+    setConflictPadding(on);
+    await step();
+  };
   try {
-    for (let r = 0; r < repeats; r++) {
-      for (const free of [true, false]) {
-        setConflictPadding(free);
-        if (r === 0) await step();
-        const t0 = performance.now();
-        await step();
-        (free ? times.free : times.asIs).push(performance.now() - t0);
-      }
-    }
+    await withPadding(false)(); // warm-up: the other shapes' kernels
+    const { free, asIs } = await timeAlternately({ free: withPadding(true), asIs: withPadding(false) }, repeats);
+    return `conflict-free filter-gradient products (zero rows where a transpose would thrash the cache): plain step ${free.toFixed(0)} ms, with the position counts as they come ${asIs.toFixed(0)} ms: ${(free / asIs).toFixed(2)}x the time`;
   } finally {
     setConflictPadding(true);
   }
-  const [free, asIs] = [median(times.free), median(times.asIs)];
-  return `conflict-free filter-gradient products (zero rows where a transpose would thrash the cache): plain step ${free.toFixed(0)} ms, with the position counts as they come ${asIs.toFixed(0)} ms: ${(free / asIs).toFixed(2)}x the time`;
+}
+
+/** The median time of each of `ways`, run in turn `repeats` times (a, b, a, b, ...): load changes move all alike. */
+async function timeAlternately<K extends string>(ways: Record<K, () => Promise<void>>, repeats: number): Promise<Record<K, number>> {
+  const entries = Object.entries(ways) as [K, () => Promise<void>][];
+  const times = new Map<K, number[]>(entries.map(([k]) => [k, []]));
+  for (let r = 0; r < repeats; r++) {
+    for (const [k, run] of entries) {
+      const t0 = performance.now();
+      await run();
+      times.get(k)!.push(performance.now() - t0);
+    }
+  }
+  return Object.fromEntries(entries.map(([k]) => [k, median(times.get(k)!)])) as Record<K, number>;
 }
 
 /**
@@ -314,18 +323,9 @@ async function fgdPaths(teacher: ModelHandle, student: ModelHandle, batch: Train
     tf.dispose([value, ...Object.values(grads)]);
   };
   try {
-    const times: Record<'joined' | 'levels', number[]> = { joined: [], levels: [] };
     const kernels = { joined: 0, levels: 0 };
     for (const path of ['joined', 'levels'] as const) kernels[path] = (await profileStep(run(path === 'joined'))).workCount;
-    for (let r = 0; r < Math.max(repeats, 5); r++) {
-      for (const path of ['joined', 'levels'] as const) {
-        const t0 = performance.now();
-        await run(path === 'joined')();
-        times[path].push(performance.now() - t0);
-      }
-    }
-    const joined = median(times.joined);
-    const levels = median(times.levels);
+    const { joined, levels } = await timeAlternately({ joined: run(true), levels: run(false) }, Math.max(repeats, 5));
     return `fgd alone, its loss and gradients on these neck outputs: every level at once ${joined.toFixed(1)} ms (${kernels.joined} kernels that run work), level by level ${levels.toFixed(1)} ms (${kernels.levels}): the joined path runs ${(levels / joined).toFixed(2)}x as fast on ${tf.getBackend()}`;
   } finally {
     entry.connectorList(connectors).forEach((c) => c.dispose());

@@ -159,26 +159,32 @@ function joinTaps(taps: tf.Tensor[], shape: [number, number, number, number]): t
 /**
  * Gradient of conv2d(x, filter) w.r.t. the filter at output gradient dy: per tap, the transposed
  * input window [Ci, N·OH·OW] times dy [N·OH·OW, Co]. dy is the same right operand for every tap
- * (the wasm matrix product packs it once).
+ * (the wasm matrix product packs it once). Position counts whose windows would transpose with
+ * cache conflicts (`transposeConflicts`) are grown: at stride 1 by a row or column of positions
+ * where dy is zero (the padded input one wider, so each window is still one slice), otherwise by
+ * zero rows appended to both operands.
  */
 function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, ci, co]: readonly number[], strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
   const [n, oh, ow] = dy.shape;
-  const rows = n * oh * ow;
   const stride1 = strides[0] === 1 && strides[1] === 1;
   if (kh === 1 && kw === 1 && stride1 && pads.every((p) => p === 0)) {
+    const rows = n * oh * ow;
     return tf.matMul(transposedForProduct(x.reshape([rows, ci!])), withRows(dy.reshape([rows, co!]), conflictFreeRows(rows, ci!))).reshape([1, 1, ci!, co!]);
   }
-  const grown = stride1 ? conflictFreeGrid(n, oh, ow, ci!) : null;
-  if (grown) return grownWindowFilterGradient(x, dy, [kh!, kw!, ci!, co!], pads, dilations, grown);
+  const [eh, ew] = stride1 ? conflictFreeGrid(n, oh, ow, ci!) : [0, 0];
+  const grid: Pair = [oh + eh, ow + ew];
+  const rows = n * grid[0] * grid[1];
   const stacked = !stride1 && ci! * kh! * kw! <= STACKED_TAP_ROWS;
-  const dy2 = withRows(dy.reshape([rows, co!]), conflictFreeRows(rows, stacked ? ci! * kh! * kw! : ci!));
+  const dyGrid = eh + ew > 0 ? tf.pad(dy, [[0, 0], [0, eh], [0, ew], [0, 0]]) : dy;
+  const dy2 = withRows(dyGrid.reshape([rows, co!]), conflictFreeRows(rows, stacked ? ci! * kh! * kw! : ci!));
   if (stacked) return stackedFilterGradient(x, dy2 as tf.Tensor2D, [kh!, kw!, ci!, co!], [oh, ow], strides, pads, dilations);
-  const xp = stride1 ? (pads.some((p) => p > 0) ? tf.pad(x, padsArg(pads)) : x) : undefined;
+  const gridPads: Pads = [pads[0], pads[1] + eh, pads[2], pads[3] + ew];
+  const xp = stride1 ? (gridPads.some((p) => p > 0) ? tf.pad(x, padsArg(gridPads)) : x) : undefined;
   const taps: tf.Tensor[] = [];
   for (let ty = 0; ty < kh!; ty++) {
     for (let tx = 0; tx < kw!; tx++) {
       taps.push(tf.tidy(() => {
-        const window = tapWindow(x, xp, ty, tx, [kh!, kw!], [oh, ow], strides, dilations, pads);
+        const window = tapWindow(x, xp, ty, tx, [kh!, kw!], grid, strides, dilations, pads);
         return tf.matMul(transposedForProduct(window.reshape([rows, ci!])), dy2);
       }));
     }
@@ -187,40 +193,14 @@ function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, ci, co]: reado
 }
 
 /**
- * For a stride-1 filter gradient whose N·OH·OW positions transpose with cache conflicts (see
- * `transposeConflicts`): how many rows and columns of positions to add, [rows, columns], so that
- * they do not; null when they already do not (or no such small growth exists).
+ * For a stride-1 filter gradient whose N·OH·OW positions transpose with cache conflicts: how many
+ * rows and columns of positions to add, [rows, columns], so that they do not. [0, 0] when they
+ * already do not, or when no such small growth exists (zero rows are appended instead).
  */
-function conflictFreeGrid(n: number, oh: number, ow: number, channels: number): Pair | null {
-  if (!transposeConflicts(n * oh * ow, channels)) return null;
-  for (const [eh, ew] of [[0, 1], [1, 0], [1, 1], [0, 2], [2, 0]] as Pair[]) {
-    if (!transposeConflicts(n * (oh + eh) * (ow + ew), channels)) return [eh, ew];
-  }
-  return null;
-}
-
-/**
- * The stride-1 filter gradient over a grid of positions grown by [eh, ew] rows and columns: the
- * padded input gets that many more zero rows and columns at the end and dy as many zeros, so each
- * tap's window is still one slice (the extra positions meet dy's zeros and add nothing), and no
- * window needs zero rows appended on its own.
- */
-function grownWindowFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, ci, co]: [number, number, number, number], pads: Pads, dilations: Pair, [eh, ew]: Pair): tf.Tensor4D {
-  const [n, oh, ow] = dy.shape;
-  const [gh, gw] = [oh + eh, ow + ew];
-  const rows = n * gh * gw;
-  const xp = tf.pad(x, padsArg([pads[0], pads[1] + eh, pads[2], pads[3] + ew]));
-  const dy2 = tf.pad(dy, [[0, 0], [0, eh], [0, ew], [0, 0]]).reshape([rows, co]);
-  const taps: tf.Tensor[] = [];
-  for (let ty = 0; ty < kh; ty++) {
-    for (let tx = 0; tx < kw; tx++) {
-      taps.push(tf.tidy(() => {
-        const window = tf.slice(xp, [0, ty * dilations[0], tx * dilations[1], 0], [n, gh, gw, ci]);
-        return tf.matMul(window.reshape([rows, ci]).transpose(), dy2);
-      }));
-    }
-  }
-  return joinTaps(taps, [kh, kw, ci, co]);
+function conflictFreeGrid(n: number, oh: number, ow: number, channels: number): Pair {
+  if (!transposeConflicts(n * oh * ow, channels)) return [0, 0];
+  const growths: Pair[] = [[0, 1], [1, 0], [1, 1], [0, 2], [2, 0]];
+  return growths.find(([eh, ew]) => !transposeConflicts(n * (oh + eh) * (ow + ew), channels)) ?? [0, 0];
 }
 
 /** Up to this many rows (input channels × taps), a strided filter gradient stacks its taps. */
