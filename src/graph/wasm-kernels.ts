@@ -1,6 +1,6 @@
 /**
  * How the lab replaces tfjs-backend-wasm 4.22 kernels that copy more than they must (Identity:
- * `wasm-identity.ts`; Slice and SplitV: `wasm-slice.ts`; Sum and Mean over leading axes:
+ * `wasm-identity.ts`; Slice, SplitV and Concat: `wasm-slice.ts`; Sum and Mean over leading axes:
  * `wasm-reduce.ts`; the graph executor installs them when it is built): once per kernel, after
  * the wasm backend has registered its own, with string tensors left to the stock kernel.
  */
@@ -34,7 +34,8 @@ export function replaceWasmKernel(name: string, kernel: NumericKernel): void {
     setupFunc: stock.setupFunc,
     disposeFunc: stock.disposeFunc,
     kernelFunc: (args) => {
-      const x = args.inputs['x'] as tf.TensorInfo;
+      // Single-input kernels name their input x; Concat's inputs are a list.
+      const x = (args.inputs['x'] ?? (args.inputs as unknown as tf.TensorInfo[])[0]) as tf.TensorInfo;
       return (x.dtype === 'string' ? null : kernel(x, args)) ?? stock.kernelFunc(args);
     },
   });

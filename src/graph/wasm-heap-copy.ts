@@ -1,0 +1,99 @@
+/**
+ * Copies inside tfjs-backend-wasm's heap with WebAssembly's own `memory.copy`.
+ *
+ * The kernels that tfjs-wasm writes in JavaScript (Slice, Concat, SplitV) copy with
+ * TypedArray.set, and so did this project's replacements. On the threaded binary the heap is a
+ * SharedArrayBuffer, and V8 copies shared memory element by element: 2.7 ns per float against
+ * 0.17 for `memory.copy` on the same memory, a 16x gap for one contiguous copy and 7x for a
+ * feature map's window of 52-float rows (0.53 against 3.6 ns). A module of one function, built
+ * here from its bytes and instantiated on the backend's own memory, does the copies instead.
+ */
+
+/** `count` runs of `bytes` bytes, the i-th from `from + i·fromStride` to `to + i·toStride` (byte offsets in the heap). */
+export type CopyRuns = (to: number, from: number, bytes: number, count: number, fromStride: number, toStride: number) => void;
+
+/** The Emscripten module of tfjs-backend-wasm: its memory is `wasmMemory` (threaded) or exported as `asm.memory`. */
+interface EmscriptenModule {
+  HEAPU8: Uint8Array;
+  wasmMemory?: WebAssembly.Memory;
+  asm?: { memory?: WebAssembly.Memory };
+}
+
+const copiers = new WeakMap<object, CopyRuns>();
+
+/** The copier for the backend whose Emscripten module is `wasm` (`backend.wasm`). */
+export function heapCopier(wasm: object): CopyRuns {
+  let copier = copiers.get(wasm);
+  if (!copier) {
+    copier = makeCopier(wasm as EmscriptenModule);
+    copiers.set(wasm, copier);
+  }
+  return copier;
+}
+
+function makeCopier(module: EmscriptenModule): CopyRuns {
+  const memory = [module.wasmMemory, module.asm?.memory].find((m) => m instanceof WebAssembly.Memory && m.buffer === module.HEAPU8.buffer);
+  if (memory) {
+    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(copyRunsModule(shared)), { env: { memory } });
+    // Offsets above 2 GiB reach the i32 parameters as negative numbers; memory.copy reads them unsigned.
+    return instance.exports['copyRuns'] as CopyRuns;
+  }
+  // A build whose memory this cannot find: the same copies through a view of the heap.
+  return (to, from, bytes, count, fromStride, toStride) => {
+    const heap = new Uint8Array(module.HEAPU8.buffer);
+    for (let i = 0; i < count; i++) heap.copyWithin(to + i * toStride, from + i * fromStride, from + i * fromStride + bytes);
+  };
+}
+
+/** Unsigned LEB128, as the binary format writes sizes and counts. */
+function leb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n >>>= 7;
+    if (n) byte |= 0x80;
+    out.push(byte);
+  } while (n);
+  return out;
+}
+
+const name = (s: string) => [s.length, ...Array.from(s, (c) => c.charCodeAt(0))];
+const section = (id: number, body: number[]) => [id, ...leb(body.length), ...body];
+
+/**
+ * The binary of
+ *   (module (import "env" "memory" (memory 0 [65536 shared]))
+ *     (func (export "copyRuns") (param $to i32) (param $from i32) (param $bytes i32)
+ *                               (param $count i32) (param $fromStride i32) (param $toStride i32)
+ *       (block (br_if 0 (i32.eqz (local.get $count)))
+ *         (loop (memory.copy (local.get $to) (local.get $from) (local.get $bytes))
+ *           (local.set $to (i32.add (local.get $to) (local.get $toStride)))
+ *           (local.set $from (i32.add (local.get $from) (local.get $fromStride)))
+ *           (br_if 0 (local.tee $count (i32.sub (local.get $count) (i32.const 1))))))))
+ * An imported memory must be declared shared exactly when it is, and a shared one with a maximum.
+ */
+export function copyRunsModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
+  const [to, from, bytes, count, fromStride, toStride] = [0, 1, 2, 3, 4, 5];
+  const get = (i: number) => [0x20, i];
+  const code = [
+    0x00, // no locals besides the parameters
+    0x02, 0x40, ...get(count), 0x45, 0x0d, 0x00, // block; br_if 0 when count == 0
+    0x03, 0x40, // loop
+    ...get(to), ...get(from), ...get(bytes), 0xfc, 0x0a, 0x00, 0x00, // memory.copy
+    ...get(to), ...get(toStride), 0x6a, 0x21, to,
+    ...get(from), ...get(fromStride), 0x6a, 0x21, from,
+    ...get(count), 0x41, 0x01, 0x6b, 0x22, count, 0x0d, 0x00, // count -= 1; continue while count != 0
+    0x0b, 0x0b, 0x0b, // end loop, block, function
+  ];
+  const limits = sharedMemory ? [0x03, 0x00, ...leb(65536)] : [0x00, 0x00];
+  const i32 = 0x7f;
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, [1, 0x60, 6, i32, i32, i32, i32, i32, i32, 0]),
+    ...section(2, [1, ...name('env'), ...name('memory'), 0x02, ...limits]),
+    ...section(3, [1, 0]),
+    ...section(7, [1, ...name('copyRuns'), 0x00, 0]),
+    ...section(10, [1, ...leb(code.length), ...code]),
+  ]);
+}
