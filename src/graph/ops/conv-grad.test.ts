@@ -25,10 +25,12 @@ const convCases: Case[] = [
   { name: '2x2 stride 3 (phases without a tap)', x: [2, 8, 7, 2], k: [2, 2, 2, 3], strides: [3, 3], pads: [0, 0, 1, 0], dilations: [1, 1] },
   { name: '3x3 stride (1,2) pad 1', x: [2, 7, 8, 2], k: [3, 3, 2, 3], strides: [1, 2], pads: [1, 1, 1, 1], dilations: [1, 1] },
   { name: '3x2 dilation (2,3) asymmetric pads', x: [1, 9, 10, 2], k: [3, 2, 2, 3], strides: [1, 1], pads: [2, 1, 0, 3], dilations: [2, 3] },
-  // 1024 positions with more than 8 input channels: transposes with cache conflicts, so the
+  // 1024 positions with more than 8 input channels: transposes with cache conflicts. At stride 1
+  // the padded input (32x32) gets a column of zeros that no window reads; otherwise the
   // filter-gradient products run over more positions, zeros in both operands.
-  { name: '3x3 stride 1 on 32x32 (grid grown by a column)', x: [1, 32, 32, 16], k: [3, 3, 16, 4], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] },
-  { name: '3x3 dilation 2 on 32x32 (grid grown by a column)', x: [1, 32, 32, 12], k: [3, 3, 12, 3], strides: [1, 1], pads: [2, 2, 2, 2], dilations: [2, 2] },
+  { name: '3x3 stride 1, padded input 32x32 (grown by a column)', x: [1, 30, 30, 16], k: [3, 3, 16, 4], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] },
+  { name: '3x3 dilation 2, padded input 32x32 (grown by a column)', x: [1, 28, 28, 12], k: [3, 3, 12, 3], strides: [1, 1], pads: [2, 2, 2, 2], dilations: [2, 2] },
+  { name: '3x3 stride 1 valid on 2x32x32 (grown by a column)', x: [2, 32, 32, 12], k: [3, 3, 12, 2], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1] },
   { name: '1x1 on 2x16x32 (zero rows)', x: [2, 16, 32, 12], k: [1, 1, 12, 5], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1] },
   { name: '3x3 stride 2 to 32x32 (zero rows per tap)', x: [1, 64, 64, 12], k: [3, 3, 12, 3], strides: [2, 2], pads: [0, 1, 0, 1], dilations: [1, 1] },
   { name: '3x3 stride 2 on 3 channels to 32x32 (stacked taps, zero rows)', x: [1, 64, 64, 3], k: [3, 3, 3, 4], strides: [2, 2], pads: [0, 1, 0, 1], dilations: [1, 1] },

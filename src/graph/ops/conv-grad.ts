@@ -157,34 +157,31 @@ function joinTaps(taps: tf.Tensor[], shape: [number, number, number, number]): t
 }
 
 /**
- * Gradient of conv2d(x, filter) w.r.t. the filter at output gradient dy: per tap, the transposed
- * input window [Ci, N·OH·OW] times dy [N·OH·OW, Co]. dy is the same right operand for every tap
- * (the wasm matrix product packs it once). Position counts whose windows would transpose with
- * cache conflicts (`transposeConflicts`) are grown: at stride 1 by a row or column of positions
- * where dy is zero (the padded input one wider, so each window is still one slice), otherwise by
- * zero rows appended to both operands.
+ * Gradient of conv2d(x, filter) w.r.t. the filter at output gradient dy: per tap, the input
+ * window that tap reads, as [Ci, N·OH·OW], times dy [N·OH·OW, Co]. dy is the same right operand
+ * for every tap (the wasm matrix product packs it once).
+ * - 1x1 at stride 1: the input itself is the one window.
+ * - Stride 1: the padded input is transposed once, channels first, and each window is a slice of
+ *   that (channelMajorFilterGradient).
+ * - Strided: each window is gathered [N·OH·OW, Ci] and transposed; position counts whose
+ *   transpose would meet cache conflicts (`transposeConflicts`) get zero rows in both operands.
  */
 function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, ci, co]: readonly number[], strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
   const [n, oh, ow] = dy.shape;
   const stride1 = strides[0] === 1 && strides[1] === 1;
+  const rows = n * oh * ow;
   if (kh === 1 && kw === 1 && stride1 && pads.every((p) => p === 0)) {
-    const rows = n * oh * ow;
     return tf.matMul(transposedForProduct(x.reshape([rows, ci!])), withRows(dy.reshape([rows, co!]), conflictFreeRows(rows, ci!))).reshape([1, 1, ci!, co!]);
   }
-  const [eh, ew] = stride1 ? conflictFreeGrid(n, oh, ow, ci!) : [0, 0];
-  const grid: Pair = [oh + eh, ow + ew];
-  const rows = n * grid[0] * grid[1];
-  const stacked = !stride1 && ci! * kh! * kw! <= STACKED_TAP_ROWS;
-  const dyGrid = eh + ew > 0 ? tf.pad(dy, [[0, 0], [0, eh], [0, ew], [0, 0]]) : dy;
-  const dy2 = withRows(dyGrid.reshape([rows, co!]), conflictFreeRows(rows, stacked ? ci! * kh! * kw! : ci!));
+  if (stride1) return channelMajorFilterGradient(x, dy, [kh!, kw!, ci!, co!], pads, dilations);
+  const stacked = ci! * kh! * kw! <= STACKED_TAP_ROWS;
+  const dy2 = withRows(dy.reshape([rows, co!]), conflictFreeRows(rows, stacked ? ci! * kh! * kw! : ci!));
   if (stacked) return stackedFilterGradient(x, dy2 as tf.Tensor2D, [kh!, kw!, ci!, co!], [oh, ow], strides, pads, dilations);
-  const gridPads: Pads = [pads[0], pads[1] + eh, pads[2], pads[3] + ew];
-  const xp = stride1 ? (gridPads.some((p) => p > 0) ? tf.pad(x, padsArg(gridPads)) : x) : undefined;
   const taps: tf.Tensor[] = [];
   for (let ty = 0; ty < kh!; ty++) {
     for (let tx = 0; tx < kw!; tx++) {
       taps.push(tf.tidy(() => {
-        const window = tapWindow(x, xp, ty, tx, [kh!, kw!], grid, strides, dilations, pads);
+        const window = tapWindow(x, undefined, ty, tx, [kh!, kw!], [oh, ow], strides, dilations, pads);
         return tf.matMul(transposedForProduct(window.reshape([rows, ci!])), dy2);
       }));
     }
@@ -193,9 +190,35 @@ function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, ci, co]: reado
 }
 
 /**
- * For a stride-1 filter gradient whose N·OH·OW positions transpose with cache conflicts: how many
+ * The filter gradient of a stride-1 convolution from one transpose: the padded input as
+ * [Ci, N, HP, WP], in which the window of tap (ty, tx) is the box at rows ty·dh, columns tx·dw,
+ * sliced straight into the [Ci, N·OH·OW] left operand of that tap's product. Per tap, a slice
+ * and a transpose of the window would move every value twice, and tfjs-wasm's transposes run on
+ * one thread. When the padded input's position count would transpose with cache conflicts, it
+ * gets a column (or row) of zeros more that no window reads.
+ */
+function channelMajorFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, ci, co]: [number, number, number, number], pads: Pads, dilations: Pair): tf.Tensor4D {
+  const [n, oh, ow] = dy.shape;
+  const [eh, ew] = conflictFreeGrid(n, x.shape[1] + pads[0] + pads[1], x.shape[2] + pads[2] + pads[3], ci);
+  const grown: Pads = [pads[0], pads[1] + eh, pads[2], pads[3] + ew];
+  const xp = grown.some((p) => p > 0) ? tf.pad(x, padsArg(grown)) : x;
+  const [, hp, wp] = xp.shape;
+  const channelsFirst = xp.reshape([n * hp * wp, ci]).transpose().reshape([ci, n, hp, wp]);
+  const rows = n * oh * ow;
+  const dy2 = dy.reshape([rows, co]);
+  const taps: tf.Tensor[] = [];
+  for (let ty = 0; ty < kh; ty++) {
+    for (let tx = 0; tx < kw; tx++) {
+      taps.push(tf.tidy(() => tf.matMul(tf.slice(channelsFirst, [0, 0, ty * dilations[0], tx * dilations[1]], [ci, n, oh, ow]).reshape([ci, rows]), dy2)));
+    }
+  }
+  return joinTaps(taps, [kh, kw, ci, co]);
+}
+
+/**
+ * For an [N, H, W, C] feature map whose N·H·W positions transpose with cache conflicts: how many
  * rows and columns of positions to add, [rows, columns], so that they do not. [0, 0] when they
- * already do not, or when no such small growth exists (zero rows are appended instead).
+ * already do not, or when no such small growth exists.
  */
 function conflictFreeGrid(n: number, oh: number, ow: number, channels: number): Pair {
   if (!transposeConflicts(n * oh * ow, channels)) return [0, 0];
