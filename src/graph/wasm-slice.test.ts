@@ -56,6 +56,36 @@ describe('Slice and SplitV on wasm read through a view of the heap', () => {
     expect(wasm[0]).toEqual([2, -1, 6, 7]);
   });
 
+  it('StridedSlice: matches the cpu backend for stepped boxes of rank 1 to 5, masks included', async () => {
+    const next = sequence(11);
+    for (let trial = 0; trial < 60; trial++) {
+      const rank = 1 + (trial % 5);
+      const shape = Array.from({ length: rank }, () => 1 + next(7));
+      const begin = shape.map((d) => next(d));
+      const end = shape.map((d, a) => begin[a]! + 1 + next(d - begin[a]!));
+      const strides = shape.map(() => 1 + next(3));
+      const [beginMask, endMask] = [next(1 << rank), next(1 << rank)];
+      const n = shape.reduce((a, b) => a * b);
+      const [cpu, wasm] = await onBoth(() => tf.stridedSlice(tf.range(0, n).reshape(shape), begin, end, strides, beginMask, endMask));
+      expect(wasm, `shape ${shape} begin ${begin} end ${end} strides ${strides} masks ${beginMask} ${endMask}`).toEqual(cpu);
+    }
+    // A feature map's stride-2 window at tap (1, 2), channels whole: runs of channels.
+    const [cpu, wasm] = await onBoth(() => tf.stridedSlice(tf.range(0, 2 * 9 * 9 * 3).reshape([2, 9, 9, 3]), [0, 1, 2, 0], [2, 8, 9, 3], [1, 2, 2, 1]));
+    expect(wasm).toEqual(cpu);
+    expect(wasm[0]!.slice(0, 9)).toEqual([2, 4, 4, 3, -1, 33, 34, 35, 39]);
+    // New and ellipsis axes; a shrunk axis beside a stride of 2 (x[1, 0:6:2] of a 3x6 range).
+    const [cpu2, wasm2] = await onBoth(() => tf.stridedSlice(tf.range(0, 24).reshape([2, 3, 4]), [0, 1], [0, 3], [1, 2], 0, 0, 1, 0, 0));
+    expect(wasm2).toEqual(cpu2);
+    await tf.setBackend('wasm');
+    sliceInPlaceOnWasm();
+    const shrunk = tf.stridedSlice(tf.range(0, 18).reshape([3, 6]), [1, 0], [2, 6], [1, 2], 0, 0, 0, 0, 1);
+    expect([shrunk.shape, Array.from(await shrunk.data())]).toEqual([[3], [6, 8, 10]]);
+    // A negative stride keeps the stock kernel.
+    const reversed = tf.stridedSlice(tf.range(0, 6), [5], [0], [-2]);
+    expect(Array.from(await reversed.data())).toEqual([5, 3, 1]);
+    tf.dispose([shrunk, reversed]);
+  });
+
   it('keeps the gradient of a slice and the stock path for strings', async () => {
     await tf.setBackend('wasm');
     sliceInPlaceOnWasm();

@@ -7,7 +7,7 @@
  * pays the same. These kernels copy only the part they return, straight from heap to heap with
  * `memory.copy` (wasm-heap-copy.ts), as does Concat, whose stock kernel copies with
  * TypedArray.set: 16x slower than `memory.copy` on the threaded binary's shared heap. Strings
- * keep the stock path.
+ * keep the stock path. StridedSlice goes the same way (below).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { heapCopier } from './wasm-heap-copy';
@@ -20,13 +20,14 @@ interface WasmBackend {
 }
 
 /**
- * Walks the box `begin`…`begin + size` of a row-major array of `shape` as runs of contiguous
- * elements. A run spans the innermost axis that is not taken whole and every axis inside it;
- * the runs along the axis just outside it come in one call,
- * `copyRuns(from, to, length, count, fromStride)`: `count` runs of `length` elements, the i-th
- * at `from + i·fromStride` in the array and at `to + i·length` in the box.
+ * Walks the box of a row-major array of `shape` that starts at `begin` and takes `size` entries
+ * per axis, every `step`-th (default 1), as runs of contiguous elements. A run spans the innermost
+ * axis that is not taken whole and every axis inside it (or, when that axis is stepped, one entry
+ * of it); the runs along the next axis out come in one call,
+ * `copyRuns(from, to, length, count, fromStride)`: `count` runs of `length` elements, the i-th at
+ * `from + i·fromStride` in the array and at `to + i·length` in the box.
  */
-export function copyBox(shape: readonly number[], begin: readonly number[], size: readonly number[], copyRuns: (from: number, to: number, length: number, count: number, fromStride: number) => void): void {
+export function copyBox(shape: readonly number[], begin: readonly number[], size: readonly number[], copyRuns: (from: number, to: number, length: number, count: number, fromStride: number) => void, step?: readonly number[]): void {
   const rank = shape.length;
   const total = size.reduce((a, b) => a * b, 1);
   if (total === 0) return;
@@ -34,24 +35,28 @@ export function copyBox(shape: readonly number[], begin: readonly number[], size
     copyRuns(0, 0, 1, 1, 0);
     return;
   }
+  const steps = step ?? new Array<number>(rank).fill(1);
   const strides = new Array<number>(rank);
   strides[rank - 1] = 1;
   for (let a = rank - 2; a >= 0; a--) strides[a] = strides[a + 1]! * shape[a + 1]!;
   // The innermost axis that is not taken whole: below it, each index tuple is one contiguous run.
   let j = rank - 1;
-  while (j > 0 && size[j] === shape[j] && begin[j] === 0) j--;
-  const run = size[j]! * strides[j]!;
-  // The axis whose runs go in one call, and the axes outside it, walked one index tuple at a time.
-  const counted = j - 1;
+  while (j > 0 && size[j] === shape[j] && begin[j] === 0 && steps[j] === 1) j--;
+  // Unstepped, the run spans axis j and the runs go along the axis outside it; stepped, a run is
+  // one entry of axis j and the runs go along axis j itself.
+  const run = steps[j] === 1 ? size[j]! * strides[j]! : strides[j]!;
+  const counted = steps[j] === 1 ? j - 1 : j;
   const count = counted >= 0 ? size[counted]! : 1;
-  const stride = counted >= 0 ? strides[counted]! : 0;
+  const stride = counted >= 0 ? strides[counted]! * steps[counted]! : 0;
+  // The axes outside the counted one, walked one index tuple at a time.
   const outer = Math.max(0, counted);
+  let first = 0;
+  for (let a = 0; a <= j; a++) first += begin[a]! * strides[a]!;
   const index = new Array<number>(outer).fill(0);
   let written = 0;
   for (;;) {
-    let offset = begin[j]! * strides[j]!;
-    if (counted >= 0) offset += begin[counted]! * stride;
-    for (let a = 0; a < outer; a++) offset += (begin[a]! + index[a]!) * strides[a]!;
+    let offset = first;
+    for (let a = 0; a < outer; a++) offset += index[a]! * strides[a]! * steps[a]!;
     copyRuns(offset, written, run, count, stride);
     written += run * count;
     // Next index tuple over the outer axes (an odometer, last axis fastest).
@@ -67,12 +72,13 @@ function place(backend: WasmBackend, t: tf.TensorInfo): [number, number] {
   return [view.byteOffset, view.BYTES_PER_ELEMENT];
 }
 
-function sliceOf(backend: WasmBackend, x: tf.TensorInfo, begin: number[], size: number[]): tf.TensorInfo {
-  const out = backend.makeOutput(size, x.dtype);
+/** The box of `x` at `begin`, `size` entries per axis, every `step`-th, as a tensor of `outShape` (its size). */
+function sliceOf(backend: WasmBackend, x: tf.TensorInfo, begin: number[], size: number[], step?: number[], outShape = size): tf.TensorInfo {
+  const out = backend.makeOutput(outShape, x.dtype);
   const [from, bytes] = place(backend, x);
   const [to] = place(backend, out);
   const copy = heapCopier(backend.wasm);
-  copyBox(x.shape, begin, size, (offset, written, length, count, stride) => copy(to + written * bytes, from + offset * bytes, length * bytes, count, stride * bytes, length * bytes));
+  copyBox(x.shape, begin, size, (offset, written, length, count, stride) => copy(to + written * bytes, from + offset * bytes, length * bytes, count, stride * bytes, length * bytes), step);
   return out;
 }
 
@@ -115,6 +121,16 @@ export function sliceInPlaceOnWasm(): void {
       begin[axis] = begin[axis]! + s;
       return part;
     });
+  });
+  // tfjs-wasm 4.22's StridedSlice visits one element at a time (about 210 ns each for a stride-2
+  // window of a feature map, against 0.4–0.8 here) and misreads a shrunk axis next to a stride ≠ 1.
+  // Negative strides keep the stock kernel.
+  replaceWasmKernel('StridedSlice', (x, args) => {
+    const a = args.attrs as unknown as tf.StridedSliceAttrs;
+    const info = tf.slice_util.sliceInfo([...x.shape], a.begin, a.end, a.strides, a.beginMask, a.endMask, a.ellipsisMask, a.newAxisMask, a.shrinkAxisMask);
+    if (info.strides.some((s) => s < 1)) return null;
+    const counts = x.shape.map((_, d) => Math.max(0, Math.ceil((info.end[d]! - info.begin[d]!) / info.strides[d]!)));
+    return sliceOf(args.backend as unknown as WasmBackend, x, info.begin, counts, info.strides, info.finalShape);
   });
   replaceWasmKernel('Concat', (first, args) => {
     const inputs = args.inputs as unknown as tf.TensorInfo[];

@@ -7,8 +7,9 @@
  *
  * - Filter gradient of a 1x1 stride-1 convolution: one matrix product xᵀ·dy.
  * - Filter gradient of a k×k convolution, im2col by tap: for each of the k·k taps, the input
- *   window that tap reads (a shifted slice; a one-tap depthwise convolution when strided) times
- *   dy, as a matrix product whose right operand (dy) is the same for every tap.
+ *   window that tap reads (at stride 1 sliced from one channels-first transpose of the padded
+ *   input; strided, a strided slice) times dy, as a matrix product whose right operand (dy) is
+ *   the same for every tap.
  * - Depthwise filter gradient: per tap, the shifted input times dy, summed over batch and space.
  * - Input gradient: one forward convolution of dy with the flipped filter, its padding chosen so
  *   the result is the input's size (no pad or crop of dy, except a stride's zero spreading).
@@ -86,24 +87,21 @@ function inputGradient(dy: tf.Tensor4D, flipped: tf.Tensor4D, xShape: readonly n
   return g;
 }
 
-/** A [KH,KW,C,1] filter that is 1 at tap (ty, tx) for every channel and 0 elsewhere. */
-function tapFilter(kh: number, kw: number, c: number, tap: number): tf.Tensor4D {
-  // Written on the host: tfjs-wasm 4.22's OneHot ignores a float32 dtype (it writes integer bits).
-  const values = new Float32Array(kh * kw * c);
-  values.fill(1, tap * c, (tap + 1) * c);
-  return tf.tensor4d(values, [kh, kw, c, 1]);
+/**
+ * The input values each output position reads at tap (ty, tx), [N,OH,OW,C], out of the padded
+ * input: a slice at stride 1, a strided slice otherwise (on wasm, the lab's StridedSlice kernel
+ * copies runs of channels: 3x faster than a one-tap depthwise convolution, which multiplies by
+ * the eight zero taps too).
+ */
+function tapWindow(xp: tf.Tensor4D, ty: number, tx: number, [oh, ow]: Pair, strides: Pair, dilations: Pair): tf.Tensor4D {
+  const [n, , , c] = xp.shape;
+  const [y0, x0] = [ty * dilations[0], tx * dilations[1]];
+  if (strides[0] === 1 && strides[1] === 1) return tf.slice(xp, [0, y0, x0, 0], [n, oh, ow, c]);
+  return tf.stridedSlice(xp, [0, y0, x0, 0], [n, y0 + (oh - 1) * strides[0] + 1, x0 + (ow - 1) * strides[1] + 1, c], [1, strides[0], strides[1], 1]) as tf.Tensor4D;
 }
 
-/**
- * The input values each output position reads at tap (ty, tx): [N,OH,OW,C]. A shifted slice of
- * the padded input when the stride is 1; otherwise a one-tap depthwise convolution (9 MACs per
- * value) does the strided gather, which tfjs-wasm's StridedSlice does far slower.
- */
-function tapWindow(x: tf.Tensor4D, xp: tf.Tensor4D | undefined, ty: number, tx: number, k: Pair, outShape: Pair, strides: Pair, dilations: Pair, pads: Pads): tf.Tensor4D {
-  const [n, , , c] = x.shape;
-  if (xp) return tf.slice(xp, [0, ty * dilations[0], tx * dilations[1], 0], [n, outShape[0], outShape[1], c]);
-  return tf.depthwiseConv2d(x, tapFilter(k[0], k[1], c, ty * k[1] + tx), strides, padsArg(pads), 'NHWC', dilations);
-}
+/** x with its explicit pads applied (x itself when there are none). */
+const padded = (x: tf.Tensor4D, pads: Pads): tf.Tensor4D => (pads.some((p) => p > 0) ? tf.pad(x, padsArg(pads)) : x);
 
 /**
  * tfjs-wasm's Transpose of an [R,C] matrix writes each input row down a column of the output,
@@ -177,11 +175,12 @@ function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, ci, co]: reado
   const stacked = ci! * kh! * kw! <= STACKED_TAP_ROWS;
   const dy2 = withRows(dy.reshape([rows, co!]), conflictFreeRows(rows, stacked ? ci! * kh! * kw! : ci!));
   if (stacked) return stackedFilterGradient(x, dy2 as tf.Tensor2D, [kh!, kw!, ci!, co!], [oh, ow], strides, pads, dilations);
+  const xp = padded(x, pads);
   const taps: tf.Tensor[] = [];
   for (let ty = 0; ty < kh!; ty++) {
     for (let tx = 0; tx < kw!; tx++) {
       taps.push(tf.tidy(() => {
-        const window = tapWindow(x, undefined, ty, tx, [kh!, kw!], [oh, ow], strides, dilations, pads);
+        const window = tapWindow(xp, ty, tx, [oh, ow], strides, dilations);
         return tf.matMul(transposedForProduct(window.reshape([rows, ci!])), dy2);
       }));
     }
@@ -201,7 +200,7 @@ function channelMajorFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, ci
   const [n, oh, ow] = dy.shape;
   const [eh, ew] = conflictFreeGrid(n, x.shape[1] + pads[0] + pads[1], x.shape[2] + pads[2] + pads[3], ci);
   const grown: Pads = [pads[0], pads[1] + eh, pads[2], pads[3] + ew];
-  const xp = grown.some((p) => p > 0) ? tf.pad(x, padsArg(grown)) : x;
+  const xp = padded(x, grown);
   const [, hp, wp] = xp.shape;
   const channelsFirst = xp.reshape([n * hp * wp, ci]).transpose().reshape([ci, n, hp, wp]);
   const rows = n * oh * ow;
@@ -254,13 +253,12 @@ function stackedFilterGradient(x: tf.Tensor4D, dy2: tf.Tensor2D, [kh, kw, ci, co
 function depthwiseFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, c, m]: readonly number[], strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
   const [n, oh, ow] = dy.shape;
   const dy5 = dy.reshape([n, oh, ow, c!, m!]);
-  const stride1 = strides[0] === 1 && strides[1] === 1;
-  const xp = stride1 ? (pads.some((p) => p > 0) ? tf.pad(x, padsArg(pads)) : x) : undefined;
+  const xp = padded(x, pads);
   const taps: tf.Tensor[] = [];
   for (let ty = 0; ty < kh!; ty++) {
     for (let tx = 0; tx < kw!; tx++) {
       taps.push(tf.tidy(() => {
-        const window = tapWindow(x, xp, ty, tx, [kh!, kw!], [oh, ow], strides, dilations, pads);
+        const window = tapWindow(xp, ty, tx, [oh, ow], strides, dilations);
         return channelSums(tf.mul(window.reshape([n, oh, ow, c!, 1]), dy5).reshape([n, oh, ow, c! * m!]));
       }));
     }

@@ -5,11 +5,10 @@
  * TensorFlow, each window's gradient goes to its first maximum (row-major), even when several
  * elements tie. Shapes: x [N,H,W,C], explicit pads [top, bottom, left, right] filled with −Infinity.
  *
- * The element every window reads at tap (ky, kx) is a one-tap depthwise convolution of the
- * padded input (strided on the backend; tfjs-wasm's StridedSlice is slow); the gradient it takes
- * goes back spread by the stride and padded into place. For the taps, ±Infinity (in the padding,
- * or in the input where the graph padded it so) becomes the largest finite float, since 0·∞ is
- * NaN in the convolution.
+ * The element every window reads at tap (ky, kx) is a strided slice of the padded input (on wasm
+ * the lab's StridedSlice kernel, wasm-slice.ts); the gradient it takes goes back spread by the
+ * stride and padded into place. ±Infinity (in the padding, or in the input where the graph padded
+ * it so) becomes the largest finite float, so that y − seen is never ∞ − ∞.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Pads } from './conv-grad';
@@ -42,7 +41,7 @@ function maxPoolGrad(x: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw]: 
   const rows = Math.ceil(Math.max(h + pads[0] + pads[1], kh - 1 + oh * sh) / sh);
   const cols = Math.ceil(Math.max(w + pads[2] + pads[3], kw - 1 + ow * sw) / sw);
   // Infinities become the largest finite floats, in x and in y alike (a graph may pad with
-  // −Infinity itself before the pool): a convolution would turn 0·∞ into NaN.
+  // −Infinity itself before the pool): ∞ − ∞ would be NaN.
   const xp = tf.pad(tf.clipByValue(x, LOWEST, -LOWEST), [[0, 0], [pads[0], pads[1]], [pads[2], pads[3]], [0, 0]], LOWEST);
   const yc = tf.clipByValue(y, LOWEST, -LOWEST);
   const phases: tf.Tensor[][] = Array.from({ length: sh * sw }, () => []);
@@ -50,9 +49,7 @@ function maxPoolGrad(x: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw]: 
   for (let ky = 0; ky < kh; ky++) {
     for (let kx = 0; kx < kw; kx++) {
       const last = ky === kh - 1 && kx === kw - 1;
-      const tap = new Float32Array(kh * kw * c);
-      tap.fill(1, (ky * kw + kx) * c, (ky * kw + kx + 1) * c);
-      const seen = tf.depthwiseConv2d(xp, tf.tensor4d(tap, [kh, kw, c, 1]), [sh, sw], 'valid');
+      const seen = tf.stridedSlice(xp, [0, ky, kx, 0], [n, ky + (oh - 1) * sh + 1, kx + (ow - 1) * sw + 1, c], [1, sh, sw, 1]);
       // The gradient this tap takes where it is the window's first maximum (what an earlier tap
       // took is no longer remaining). seen ≤ y, so step(y − seen) is 0 exactly at a maximum and 1
       // elsewhere: arithmetic kernels, several times cheaper on wasm than Equal and Select.
