@@ -26,13 +26,18 @@ function sequence(seed: number) {
   };
 }
 
+/** A shape of `rank` axes of 1 to `maxDim` entries, and a start inside it. */
+function randomCorner(next: (n: number) => number, rank: number, maxDim: number) {
+  const shape = Array.from({ length: rank }, () => 1 + next(maxDim));
+  return { shape, begin: shape.map((d) => next(d)) };
+}
+
 describe('Slice and SplitV on wasm read through a view of the heap', () => {
   it('match the cpu backend for boxes of rank 1 to 5, whole axes and edges included', async () => {
     const next = sequence(7);
     for (let trial = 0; trial < 60; trial++) {
       const rank = 1 + (trial % 5);
-      const shape = Array.from({ length: rank }, () => 1 + next(5));
-      const begin = shape.map((d) => next(d));
+      const { shape, begin } = randomCorner(next, rank, 5);
       const size = shape.map((d, a) => (next(3) === 0 ? d - begin[a]! : 1 + next(d - begin[a]!)));
       if (trial % 7 === 0) {
         // One whole row of the first axis: a single contiguous run.
@@ -60,8 +65,7 @@ describe('Slice and SplitV on wasm read through a view of the heap', () => {
     const next = sequence(11);
     for (let trial = 0; trial < 60; trial++) {
       const rank = 1 + (trial % 5);
-      const shape = Array.from({ length: rank }, () => 1 + next(7));
-      const begin = shape.map((d) => next(d));
+      const { shape, begin } = randomCorner(next, rank, 7);
       const end = shape.map((d, a) => begin[a]! + 1 + next(d - begin[a]!));
       const strides = shape.map(() => 1 + next(3));
       const [beginMask, endMask] = [next(1 << rank), next(1 << rank)];
