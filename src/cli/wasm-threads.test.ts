@@ -7,6 +7,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { describe, expect, it } from 'vitest';
 import { readModelArtifacts, readManifest } from '../models/load-node';
 import { graphFromArtifacts } from '../graph/load';
+import { heapMemory } from '../graph/wasm-heap-copy';
 import { MAX_WASM_THREADS, defaultWasmThreads, parseThreads, setWasmThreads, startWasm, wasmThreads } from './wasm-threads';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -43,6 +44,8 @@ describe('wasm threads in Node', () => {
     const single = teacherForwardAndGradient();
     expect(await startWasm(2)).toBe(2);
     expect(wasmThreads()).toBe(2);
+    // The threaded heap is shared, and the lab's copies find it (memory.copy, not TypedArray copies).
+    expect(heapMemory((tf.backend() as unknown as { wasm: object }).wasm)?.buffer).toBeInstanceOf(SharedArrayBuffer);
     const two = teacherForwardAndGradient();
     expect(two.map((a) => a.length)).toEqual(single.map((a) => a.length));
     for (const [i, a] of two.entries()) expect(Array.from(a)).toEqual(Array.from(single[i]!));

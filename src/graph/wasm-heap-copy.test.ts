@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { describe, expect, it } from 'vitest';
-import { copyRunsModule, heapCopier } from './wasm-heap-copy';
+import { copyRunsModule, heapCopier, heapMemory } from './wasm-heap-copy';
 import { sliceInPlaceOnWasm } from './wasm-slice';
 
 /** The module on a memory of its own, with bytes 0..255 at offset 0. */
@@ -28,9 +28,8 @@ describe('memory.copy on the wasm heap', () => {
 
   it("finds the wasm backend's own memory (not the fallback through a view)", async () => {
     await tf.setBackend('wasm');
-    const module = (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array; asm?: { memory?: WebAssembly.Memory }; wasmMemory?: WebAssembly.Memory } }).wasm;
-    const memory = module.wasmMemory ?? module.asm?.memory;
-    expect(memory?.buffer).toBe(module.HEAPU8.buffer);
+    const module = (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm;
+    expect(heapMemory(module)?.buffer).toBe(module.HEAPU8.buffer);
     // Copy through the copier between two tensors' data and read it back through tfjs.
     const a = tf.tensor1d([1, 2, 3, 4, 5, 6]);
     const b = tf.zeros([4]);

@@ -31,8 +31,14 @@ export function heapCopier(wasm: object): CopyRuns {
   return copier;
 }
 
+/** The backend's WebAssembly.Memory (its heap), or undefined where this build does not show it. */
+export function heapMemory(wasm: object): WebAssembly.Memory | undefined {
+  const module = wasm as EmscriptenModule;
+  return [module.wasmMemory, module.asm?.memory].find((m) => m instanceof WebAssembly.Memory && m.buffer === module.HEAPU8.buffer);
+}
+
 function makeCopier(module: EmscriptenModule): CopyRuns {
-  const memory = [module.wasmMemory, module.asm?.memory].find((m) => m instanceof WebAssembly.Memory && m.buffer === module.HEAPU8.buffer);
+  const memory = heapMemory(module);
   if (memory) {
     const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
     const instance = new WebAssembly.Instance(new WebAssembly.Module(copyRunsModule(shared)), { env: { memory } });

@@ -5,9 +5,9 @@
  * splitting the optimizer's joined weight vector (2.7 M floats) into its 52 variables copied
  * 570 MB and took 200–550 ms, and the gradient of every convolution that reads a sliced input
  * pays the same. These kernels copy only the part they return, straight from heap to heap with
- * `memory.copy` (wasm-heap-copy.ts), as does Concat, whose stock kernel copies with
- * TypedArray.set: 16x slower than `memory.copy` on the threaded binary's shared heap. Strings
- * keep the stock path. StridedSlice goes the same way (below).
+ * `memory.copy` (wasm-heap-copy.ts). So do StridedSlice (positive strides; the stock kernel visits
+ * one element at a time) and Concat (the stock kernel copies with TypedArray.set, 16x slower than
+ * `memory.copy` on the threaded binary's shared heap). Strings keep the stock kernels.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { heapCopier } from './wasm-heap-copy';

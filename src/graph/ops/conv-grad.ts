@@ -161,8 +161,9 @@ function joinTaps(taps: tf.Tensor[], shape: [number, number, number, number]): t
  * - 1x1 at stride 1: the input itself is the one window.
  * - Stride 1: the padded input is transposed once, channels first, and each window is a slice of
  *   that (channelMajorFilterGradient).
- * - Strided: each window is gathered [N·OH·OW, Ci] and transposed; position counts whose
- *   transpose would meet cache conflicts (`transposeConflicts`) get zero rows in both operands.
+ * - Strided: each window is a strided slice of the padded input, [N·OH·OW, Ci], transposed;
+ *   position counts whose transpose would meet cache conflicts (`transposeConflicts`) get zero
+ *   rows in both operands.
  */
 function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, ci, co]: readonly number[], strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
   const [n, oh, ow] = dy.shape;
@@ -219,10 +220,10 @@ function channelMajorFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, ci
  * rows and columns of positions to add, [rows, columns], so that they do not. [0, 0] when they
  * already do not, or when no such small growth exists.
  */
-function conflictFreeGrid(n: number, oh: number, ow: number, channels: number): Pair {
-  if (!transposeConflicts(n * oh * ow, channels)) return [0, 0];
+function conflictFreeGrid(n: number, h: number, w: number, channels: number): Pair {
+  if (!transposeConflicts(n * h * w, channels)) return [0, 0];
   const growths: Pair[] = [[0, 1], [1, 0], [1, 1], [0, 2], [2, 0]];
-  return growths.find(([eh, ew]) => !transposeConflicts(n * (oh + eh) * (ow + ew), channels)) ?? [0, 0];
+  return growths.find(([eh, ew]) => !transposeConflicts(n * (h + eh) * (w + ew), channels)) ?? [0, 0];
 }
 
 /** Up to this many rows (input channels × taps), a strided filter gradient stacks its taps. */
