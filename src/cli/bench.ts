@@ -131,22 +131,13 @@ async function main() {
     try {
       await plainStepper.step();
       await s.step(); // warm-up: kernels compiled, connectors and optimiser slots created
-      const plainMs: number[] = [];
-      const methodMs: number[] = [];
       // Both steps timed as they run in training: under tf.profile every kernel's shapes, bytes
       // and time are recorded, which costs the step with more kernels more (1.53x against 1.40x
       // for every method, measured alternately).
-      for (let r = 0; r < repeats; r++) {
-        let t0 = performance.now();
-        await plainStepper.step();
-        plainMs.push(performance.now() - t0);
-        t0 = performance.now();
-        await s.step();
-        methodMs.push(performance.now() - t0);
-      }
+      const times = await timeAlternately({ plain: plainStepper.step, method: s.step }, repeats);
       // Kernels per step (what a GPU pays for in dispatches, whatever its arithmetic) and peak memory, from one more step, profiled.
       const { kernelCount, workCount, peakBytes } = await profileStep(s.step);
-      return { ms: median(methodMs), plainMs: median(plainMs), peak: peakBytes, kernels: kernelCount, work: workCount };
+      return { ms: times.method, plainMs: times.plain, peak: peakBytes, kernels: kernelCount, work: workCount };
     } finally {
       s.dispose();
     }
@@ -271,9 +262,10 @@ async function countDispatches(inputSize: number): Promise<void> {
 }
 
 /**
- * The plain step with the filter-gradient products over conflict-free position counts (as
- * training runs them, `conflictFreeRows`) against the counts as they come, timed alternately:
- * what the zero rows buy at this input size (feature maps of 256 or 320 px transpose slowly on wasm).
+ * The plain step with the filter gradients' transposes over conflict-free position counts (as
+ * training runs them, `conflictFreeRows`, `conflictFreeGrid`) against the counts as they come,
+ * timed alternately: what the zeros buy at this input size (feature maps of 256 or 320 px
+ * transpose slowly on wasm).
  */
 async function conflictFreeProducts(step: () => Promise<void>, repeats: number): Promise<string> {
   const withPadding = (on: boolean) => async () => {
@@ -283,7 +275,7 @@ async function conflictFreeProducts(step: () => Promise<void>, repeats: number):
   try {
     await withPadding(false)(); // warm-up: the other shapes' kernels
     const { free, asIs } = await timeAlternately({ free: withPadding(true), asIs: withPadding(false) }, repeats);
-    return `conflict-free filter-gradient products (zero rows where a transpose would thrash the cache): plain step ${free.toFixed(0)} ms, with the position counts as they come ${asIs.toFixed(0)} ms: ${(free / asIs).toFixed(2)}x the time`;
+    return `conflict-free filter-gradient transposes (zero rows or a zero column where a transpose would thrash the cache): plain step ${free.toFixed(0)} ms, with the position counts as they come ${asIs.toFixed(0)} ms: ${(free / asIs).toFixed(2)}x the time`;
   } finally {
     setConflictPadding(true);
   }

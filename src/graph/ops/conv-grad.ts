@@ -93,7 +93,7 @@ function inputGradient(dy: tf.Tensor4D, flipped: tf.Tensor4D, xShape: readonly n
  * copies runs of channels: 3x faster than a one-tap depthwise convolution, which multiplies by
  * the eight zero taps too).
  */
-function tapWindow(xp: tf.Tensor4D, ty: number, tx: number, [oh, ow]: Pair, strides: Pair, dilations: Pair): tf.Tensor4D {
+export function tapWindow(xp: tf.Tensor4D, ty: number, tx: number, [oh, ow]: Pair, strides: Pair, dilations: Pair): tf.Tensor4D {
   const [n, , , c] = xp.shape;
   const [y0, x0] = [ty * dilations[0], tx * dilations[1]];
   if (strides[0] === 1 && strides[1] === 1) return tf.slice(xp, [0, y0, x0, 0], [n, oh, ow, c]);

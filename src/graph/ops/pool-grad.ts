@@ -5,13 +5,13 @@
  * TensorFlow, each window's gradient goes to its first maximum (row-major), even when several
  * elements tie. Shapes: x [N,H,W,C], explicit pads [top, bottom, left, right] filled with −Infinity.
  *
- * The element every window reads at tap (ky, kx) is a strided slice of the padded input (on wasm
- * the lab's StridedSlice kernel, wasm-slice.ts); the gradient it takes goes back spread by the
+ * The element every window reads at tap (ky, kx) is a strided slice of the padded input
+ * (`tapWindow`, as the convolutions' filter gradients read theirs); the gradient it takes goes back spread by the
  * stride and padded into place. ±Infinity (in the padding, or in the input where the graph padded
  * it so) becomes the largest finite float, so that y − seen is never ∞ − ∞.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Pads } from './conv-grad';
+import { tapWindow, type Pads } from './conv-grad';
 import { withLazyGradients } from './tape';
 import { sideBySide } from './side-by-side';
 
@@ -49,7 +49,7 @@ function maxPoolGrad(x: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw]: 
   for (let ky = 0; ky < kh; ky++) {
     for (let kx = 0; kx < kw; kx++) {
       const last = ky === kh - 1 && kx === kw - 1;
-      const seen = tf.stridedSlice(xp, [0, ky, kx, 0], [n, ky + (oh - 1) * sh + 1, kx + (ow - 1) * sw + 1, c], [1, sh, sw, 1]);
+      const seen = tapWindow(xp, ky, kx, [oh, ow], [sh, sw], [1, 1]);
       // The gradient this tap takes where it is the window's first maximum (what an earlier tap
       // took is no longer remaining). seen ≤ y, so step(y − seen) is 0 exactly at a maximum and 1
       // elsewhere: arithmetic kernels, several times cheaper on wasm than Equal and Select.
