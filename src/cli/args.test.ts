@@ -76,6 +76,10 @@ describe('parseCli', () => {
     expect(err(['--data', 'x', '--ema', '1'])).toBe('--ema must be a decay in [0, 1), got "1".');
     expect(err(['--data', 'x', '--crop-scale', '0'])).toBe('--crop-scale must be a fraction in (0, 1], got "0".');
     expect(err(['--data', 'x', '--backend', 'cuda'])).toBe('--backend is wasm or webgpu, not "cuda".');
+    const resumeLength = "--resume continues the checkpoint's run to its own length (its config is used); --steps and --epochs cannot change it. To train longer, start a new run with --steps.";
+    expect(err(['--resume', 'run/checkpoint.dlc', '--steps', '5'])).toBe(resumeLength);
+    expect(err(['--data', 'x', '--resume', 'run/checkpoint.dlc', '--epochs', '2'])).toBe(resumeLength);
+    expect(err(['--resume', 'run/checkpoint.dlc'])).toBe('no error');
   });
   it('trains on wasm unless --backend says webgpu', () => {
     expect(parseCli(['--data', 'voc']).backend).toBe('wasm');

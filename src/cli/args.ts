@@ -168,6 +168,11 @@ export function parseCli(argv: string[], now = new Date()): CliOptions {
   if (v.backend !== 'wasm' && v.backend !== 'webgpu') throw new UsageError(`--backend is wasm or webgpu, not "${v.backend}".`);
   const threads = threadsOption(v.threads);
   if (!v.data && !v.resume && !base.data.source) throw new UsageError('--data is required (a folder with VOCdevkit/VOC20xx, or a year folder).');
+  // A resumed run is the checkpoint's own (its schedule decides the learning rate at every step):
+  // a length given beside it would be dropped without a word.
+  if (v.resume && (v.steps !== undefined || v.epochs !== undefined)) {
+    throw new UsageError('--resume continues the checkpoint\'s run to its own length (its config is used); --steps and --epochs cannot change it. To train longer, start a new run with --steps.');
+  }
 
   const known = new Set<string>(METHODS.map((m) => m.id));
   const methods: MethodConfig[] = v.methods !== undefined

@@ -167,7 +167,9 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
     if (outDir) {
       mkdirSync(outDir, { recursive: true });
       writeFileSync(join(outDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
-      if (!o.resume) writeFileSync(join(outDir, 'log.jsonl'), '');
+      // A new run starts its log; a resumed one appends to the log in this folder (a new one when
+      // it resumes into another folder).
+      if (!o.resume || !existsSync(join(outDir, 'log.jsonl'))) writeFileSync(join(outDir, 'log.jsonl'), '');
     }
     const result: Partial<RunResult> = {};
     // Agreement with the teacher on the evaluation split (src/eval/fidelity.ts): steadier than mAP on few images.
