@@ -8,11 +8,12 @@ import { describe, expect, it } from 'vitest';
 import { readModelArtifacts, readManifest } from '../models/load-node';
 import { graphFromArtifacts } from '../graph/load';
 import { heapMemory } from '../graph/wasm-heap-copy';
+import { Optimizer } from '../train/optimizer';
 import { MAX_WASM_THREADS, defaultWasmThreads, parseThreads, setWasmThreads, startWasm, wasmThreads } from './wasm-threads';
 
 const root = new URL('../../', import.meta.url).pathname;
 
-/** A forward and a training gradient of the teacher at a small size, as plain arrays. */
+/** A forward, a training gradient and an update of the teacher at a small size, as plain arrays. */
 function teacherForwardAndGradient(): Float32Array[] {
   const { manifest, modelPath } = readManifest(join(root, 'models', 'nanodet.manifest.json'));
   const graph = graphFromArtifacts(readModelArtifacts(modelPath), { trainable: true });
@@ -23,8 +24,13 @@ function teacherForwardAndGradient(): Float32Array[] {
     const { value, grads } = tf.variableGrads(() => tf.addN(graph.execute(x, manifest.head.outputs).map((t) => t.square().mean())) as tf.Scalar, variables);
     // The first convolution's filter and the head's last: both ends of backprop.
     const names = [variables[0]!.name, variables[variables.length - 1]!.name];
-    const result = [...outs, value, ...names.map((n) => grads[n]!)].map((t) => t.dataSync() as Float32Array);
-    tf.dispose([x, ...outs, value, ...Object.values(grads)]);
+    // A mean over leading axes (summed on the heap) and an Adam update (one fused loop).
+    const leading = tf.mean(outs[0]!, [0, 1]);
+    const optimizer = new Optimizer('adam', { weightDecay: 0.01 });
+    optimizer.apply(variables, grads, 1e-3);
+    optimizer.dispose();
+    const result = [...outs, value, ...names.map((n) => grads[n]!), leading, variables[0]!, variables[variables.length - 1]!].map((t) => t.dataSync() as Float32Array);
+    tf.dispose([x, ...outs, value, leading, ...Object.values(grads)]);
     return result;
   } finally {
     graph.dispose();

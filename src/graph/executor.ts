@@ -14,6 +14,7 @@ import { composePerms, isIdentityPerm, logical, mayRunPermuted, runPermuted, typ
 import { shareDataInWasmIdentity } from './wasm-identity';
 import { sliceInPlaceOnWasm } from './wasm-slice';
 import { reduceWithoutTransposeOnWasm } from './wasm-reduce';
+import { spreadReduceGradients } from './ops/reduce-grad';
 import { chainForRun, chainNodes, planConvChains, type ConvChain } from './conv-chains';
 import { convBiasActivation, convFusion, convGeometry } from './ops/conv';
 
@@ -119,6 +120,7 @@ export class TrainableGraph {
     shareDataInWasmIdentity();
     sliceInPlaceOnWasm();
     reduceWithoutTransposeOnWasm();
+    spreadReduceGradients();
     const unsupported = findUnsupportedOps(topology);
     if (unsupported.size > 0) throw new UnsupportedOpsError(unsupported);
     this.name = options.name ?? `graph${++graphCounter}`;

@@ -19,6 +19,8 @@ interface EmscriptenModule {
   asm?: { memory?: WebAssembly.Memory };
 }
 
+import { oneFunctionModule, VALTYPE } from './wasm-binary';
+
 const copiers = new WeakMap<object, CopyRuns>();
 
 /** The copier for the backend whose Emscripten module is `wasm` (`backend.wasm`). */
@@ -52,21 +54,6 @@ function makeCopier(module: EmscriptenModule): CopyRuns {
   };
 }
 
-/** Unsigned LEB128, as the binary format writes sizes and counts. */
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n) byte |= 0x80;
-    out.push(byte);
-  } while (n);
-  return out;
-}
-
-const name = (s: string) => [s.length, ...Array.from(s, (c) => c.charCodeAt(0))];
-const section = (id: number, body: number[]) => [id, ...leb(body.length), ...body];
-
 /**
  * The binary of
  *   (module (import "env" "memory" (memory 0 [65536 shared]))
@@ -77,7 +64,6 @@ const section = (id: number, body: number[]) => [id, ...leb(body.length), ...bod
  *           (local.set $to (i32.add (local.get $to) (local.get $toStride)))
  *           (local.set $from (i32.add (local.get $from) (local.get $fromStride)))
  *           (br_if 0 (local.tee $count (i32.sub (local.get $count) (i32.const 1))))))))
- * An imported memory must be declared shared exactly when it is, and a shared one with a maximum.
  */
 export function copyRunsModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
   const [to, from, bytes, count, fromStride, toStride] = [0, 1, 2, 3, 4, 5];
@@ -92,14 +78,6 @@ export function copyRunsModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
     ...get(count), 0x41, 0x01, 0x6b, 0x22, count, 0x0d, 0x00, // count -= 1; continue while count != 0
     0x0b, 0x0b, 0x0b, // end loop, block, function
   ];
-  const limits = sharedMemory ? [0x03, 0x00, ...leb(65536)] : [0x00, 0x00];
-  const i32 = 0x7f;
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [1, 0x60, 6, i32, i32, i32, i32, i32, i32, 0]),
-    ...section(2, [1, ...name('env'), ...name('memory'), 0x02, ...limits]),
-    ...section(3, [1, 0]),
-    ...section(7, [1, ...name('copyRuns'), 0x00, 0]),
-    ...section(10, [1, ...leb(code.length), ...code]),
-  ]);
+  const i32 = VALTYPE.i32;
+  return oneFunctionModule(sharedMemory, 'copyRuns', [i32, i32, i32, i32, i32, i32], code);
 }

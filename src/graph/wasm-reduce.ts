@@ -12,9 +12,12 @@
  * other dtypes keep the stock kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { ew, type ElementwiseProgram } from './elementwise-program';
+import { elementwiseLoop } from './wasm-elementwise';
 import { replaceWasmKernel } from './wasm-kernels';
 
 interface WasmBackend {
+  wasm: object;
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
@@ -50,6 +53,30 @@ export function sumBlock(src: Float32Array, block: { outer: number; reduced: num
   }
 }
 
+/** out = 0; out = out + row (in place); out = out / count: the three loops a reduction runs on the heap. */
+const ZERO: ElementwiseProgram = { inputs: 0, params: 0, outputs: [ew.constant(0)] };
+const ADD: ElementwiseProgram = { inputs: 2, params: 0, outputs: [ew.add(ew.input(0), ew.input(1))] };
+const DIVIDE: ElementwiseProgram = { inputs: 1, params: 1, outputs: [ew.div(ew.input(0), ew.param(0))] };
+
+/**
+ * `sumBlock` with SIMD loops on the heap (4 outputs per instruction, each accumulated in the same
+ * order, so the same sums): one call per reduced row. Offsets in bytes.
+ */
+function sumBlockOnHeap(wasm: object, from: number, block: { outer: number; reduced: number; inner: number }, to: number, mean: boolean): boolean {
+  const [zero, add, divide] = [elementwiseLoop(wasm, ZERO), elementwiseLoop(wasm, ADD), elementwiseLoop(wasm, DIVIDE)];
+  if (!zero || !add || !divide) return false;
+  const { outer, reduced, inner } = block;
+  zero(outer * inner, to);
+  const rowBytes = inner * 4;
+  for (let o = 0; o < outer; o++) {
+    const acc = to + o * rowBytes;
+    let row = from + o * reduced * rowBytes;
+    for (let r = 0; r < reduced; r++, row += rowBytes) add(inner, acc, acc, row);
+  }
+  if (mean) divide(outer * inner, to, to, reduced);
+  return true;
+}
+
 /** The reduction on the heap, or null where the stock kernel takes it. */
 export function reduceOnHeap(kind: 'Sum' | 'Mean', x: tf.TensorInfo, args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo | null {
   if (x.dtype !== 'float32') return null;
@@ -62,7 +89,9 @@ export function reduceOnHeap(kind: 'Sum' | 'Mean', x: tf.TensorInfo, args: Param
   const out = backend.makeOutput(outShape, 'float32');
   // Views are taken after the output's allocation, which may grow (and so move) the heap.
   const result = backend.typedArrayFromHeap(out) as Float32Array;
-  sumBlock(backend.typedArrayFromHeap(x) as Float32Array, block, result);
+  const input = backend.typedArrayFromHeap(x) as Float32Array;
+  if (sumBlockOnHeap(backend.wasm, input.byteOffset, block, result.byteOffset, kind === 'Mean')) return out;
+  sumBlock(input, block, result);
   if (kind === 'Mean') for (let i = 0; i < result.length; i++) result[i] = result[i]! / block.reduced;
   return out;
 }

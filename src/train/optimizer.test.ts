@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { clipByNorm, gradientVector, Optimizer } from './optimizer';
 
@@ -123,6 +124,42 @@ describe('Optimizer', () => {
       packed.dispose();
       single.forEach((o) => o.dispose());
     }
+  });
+
+  it('on wasm updates in one fused loop, to the bit as the cpu backend runs the same operations', async () => {
+    /** Weights, averages and slots after four updates of two variables (1,030 values: not a multiple of 4) on `backend`. */
+    const run = async (backend: string, kind: 'adam' | 'sgd') => {
+      await tf.setBackend(backend);
+      const shapes = [[10, 100], [30]];
+      const series = (k: number, seed: number) => tf.tensor(Array.from({ length: shapes[k]!.reduce((x, y) => x * y) }, (_, i) => Math.sin(seed * 7 + k * 3 + i) * (i % 7)), shapes[k]);
+      const vars = shapes.map((_, k) => tf.variable(series(k, 0), true, `opt_fused_${kind}_${backend}_${k}`));
+      const opt = new Optimizer(kind, { weightDecay: 0.05, averageDecay: 0.9 });
+      let names: string[] = [];
+      for (let step = 1; step <= 4; step++) {
+        const grads = Object.fromEntries(vars.map((v, k) => [v.name, series(k, step)]));
+        const info = await tf.profile(() => opt.apply(vars, grads, 0.01));
+        names = info.kernelNames;
+        tf.dispose(Object.values(grads));
+      }
+      const weights = vars.map((v) => Array.from(v.dataSync()));
+      const state = await opt.state();
+      opt.swapAverages(vars);
+      const averages = vars.map((v) => Array.from(v.dataSync()));
+      tf.dispose(vars);
+      opt.dispose();
+      return { weights, averages, slots: Object.values(state.slots).map((list) => list.map((x) => Array.from(x.values))), names };
+    };
+    for (const kind of ['adam', 'sgd'] as const) {
+      const cpu = await run('cpu', kind);
+      const wasm = await run('wasm', kind);
+      expect(wasm.weights).toEqual(cpu.weights);
+      expect(wasm.averages).toEqual(cpu.averages);
+      expect(wasm.slots).toEqual(cpu.slots);
+      // The whole update in one kernel, with the joins and splits around it.
+      expect(wasm.names.filter((n) => n === 'LabElementwise')).toHaveLength(1);
+      expect(wasm.names.filter((n) => !['LabElementwise', 'Concat', 'SplitV', 'Reshape', 'Identity'].includes(n))).toEqual([]);
+    }
+    await tf.setBackend('cpu');
   });
 
   it('clips the joined gradients to a global norm', () => {

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { stableVariableKey } from '../distill/connectors';
+import { ew, runElementwise, type ElementwiseProgram, type Expr } from '../graph/elementwise-program';
 
 export type OptimizerKind = 'sgd' | 'adam';
 
@@ -78,6 +79,48 @@ interface Packing {
   average?: tf.Variable;
   /** weightDecay where an element belongs to a decayed weight, 0 elsewhere; absent without decay. */
   decay?: tf.Tensor1D;
+}
+
+/**
+ * One update of the packed vectors as an elementwise program (one fused loop on wasm, the same
+ * operations as kernels elsewhere). Inputs: gradient, weights, the slots (SGD: momentum buffer;
+ * Adam: m, v), then the decay vector and the average when present. Parameters: SGD
+ * [momentum, lr]; Adam [β1, 1−β1, β2, 1−β2, 1−β1^t, 1−β2^t, ε, lr]; then [d, 1−d] of the average.
+ * Outputs: the new weights, the new slots, the new average.
+ *   SGD:  buf = buf·momentum + (g + w·decay);  w = w − buf·lr
+ *   Adam: m = m·β1 + g·(1−β1);  v = v·β2 + g²·(1−β2);
+ *         w = w − (m/(1−β1^t) / (sqrt(v/(1−β2^t)) + ε) + w·decay)·lr   (decoupled decay, AdamW)
+ *   average = average·d + w·(1−d)
+ */
+export function updateProgram(kind: OptimizerKind, withDecay: boolean, withAverage: boolean): ElementwiseProgram {
+  const { input, param, ref, add, sub, mul, div, sqrt } = ew;
+  const [grad, w] = [input(0), input(1)];
+  const slotCount = kind === 'sgd' ? 1 : 2;
+  const decay = input(2 + slotCount);
+  const average = input(2 + slotCount + (withDecay ? 1 : 0));
+  const lets: Expr[] = [];
+  const slots: Expr[] = [];
+  let next: Expr;
+  if (kind === 'sgd') {
+    lets.push(add(mul(input(2), param(0)), withDecay ? add(grad, mul(w, decay)) : grad));
+    slots.push(ref(0));
+    next = sub(w, mul(ref(0), param(1)));
+  } else {
+    lets.push(add(mul(input(2), param(0)), mul(grad, param(1))), add(mul(input(3), param(2)), mul(mul(grad, grad), param(3))));
+    slots.push(ref(0), ref(1));
+    const update = div(div(ref(0), param(4)), add(sqrt(div(ref(1), param(5))), param(6)));
+    next = sub(w, mul(withDecay ? add(update, mul(w, decay)) : update, param(7)));
+  }
+  const params = kind === 'sgd' ? 2 : 8;
+  if (!withAverage) return { inputs: 2 + slotCount + (withDecay ? 1 : 0), params, lets, outputs: [next, ...slots] };
+  lets.push(next);
+  const nextRef = ref(lets.length - 1);
+  return {
+    inputs: 2 + slotCount + (withDecay ? 1 : 0) + 1,
+    params: params + 2,
+    lets,
+    outputs: [nextRef, ...slots, add(mul(average, param(params)), mul(nextRef, param(params + 1)))],
+  };
 }
 
 export class Optimizer {
@@ -192,29 +235,20 @@ export class Optimizer {
     const { momentum, beta1, beta2, epsilon, averageDecay } = this.o;
     const t = this.steps;
     const decay = Math.min(averageDecay, (1 + t) / (10 + t));
-    tf.tidy(() => {
-      const grad = g.vector;
+    const updated = tf.tidy(() => {
       const w = joined(g.variables);
-      let next: tf.Tensor1D;
-      if (this.kind === 'sgd') {
-        const d = p.decay ? grad.add(w.mul(p.decay)) : grad;
-        const buf = p.slots[0]!;
-        buf.assign(buf.mul(momentum).add(d));
-        next = w.sub(buf.mul(lr));
-      } else {
-        const [m, s] = p.slots as [tf.Variable, tf.Variable];
-        m.assign(m.mul(beta1).add(grad.mul(1 - beta1)));
-        s.assign(s.mul(beta2).add(grad.square().mul(1 - beta2)));
-        const mHat = m.div(1 - beta1 ** t);
-        const sHat = s.div(1 - beta2 ** t);
-        let update = mHat.div(sHat.sqrt().add(epsilon));
-        if (p.decay) update = update.add(w.mul(p.decay));
-        next = w.sub(update.mul(lr));
-      }
-      if (p.average) p.average.assign(p.average.mul(decay).add(next.mul(1 - decay)));
+      const inputs = [g.vector, w, ...p.slots, ...(p.decay ? [p.decay] : []), ...(p.average ? [p.average] : [])];
+      const params = this.kind === 'sgd' ? [momentum, lr] : [beta1, 1 - beta1, beta2, 1 - beta2, 1 - beta1 ** t, 1 - beta2 ** t, epsilon, lr];
+      return runElementwise(updateProgram(this.kind, !!p.decay, !!p.average), inputs, [...params, ...(p.average ? [decay, 1 - decay] : [])]);
+    });
+    const [next, ...slots] = updated as [tf.Tensor1D, ...tf.Tensor1D[]];
+    p.slots.forEach((slot, k) => slot.assign(slots[k]!));
+    if (p.average) p.average.assign(slots[p.slots.length]!);
+    tf.tidy(() => {
       const parts = g.variables.length === 1 ? [next] : tf.split(next, p.sizes);
       g.variables.forEach((v, i) => v.assign(parts[i]!.reshape(p.shapes[i]!)));
     });
+    tf.dispose(updated);
   }
 
   async state(): Promise<OptimizerState> {

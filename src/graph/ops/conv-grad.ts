@@ -21,6 +21,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { withLazyGradients } from './tape';
 import { channelSums } from './bias-add';
 import { sideBySide } from './side-by-side';
+import { activationSlopeGrad } from './leaky-relu';
 
 export type Pads = [number, number, number, number];
 type Pair = [number, number];
@@ -493,7 +494,7 @@ export function convBiasActivationGrad(x: tf.Tensor4D, filter: tf.Tensor4D, bias
       save([y]);
       return tf.reshape(y, y.shape);
     },
-    (dy, [sy]) => [() => tf.mul(dy, tf.step(sy!, slopeBelowZero))],
+    (dy, [sy]) => [() => activationSlopeGrad(dy, sy!, slopeBelowZero)],
   ) as tf.Tensor4D;
 }
 

@@ -15,7 +15,7 @@ async function valueAndGrad(backend: string, mine: boolean) {
   });
 }
 
-describe('leakyRelu with a two-kernel gradient', () => {
+describe('leakyRelu with a two-kernel gradient (one fused loop on wasm)', () => {
   it("matches tfjs's leakyRelu and its gradient on cpu and wasm, zeros included", async () => {
     const ref = await valueAndGrad('cpu', false);
     // At 0 the slope is α, as in tfjs (Greater(x, 0) is false there).
@@ -26,6 +26,25 @@ describe('leakyRelu with a two-kernel gradient', () => {
       mine.y.forEach((v, i) => expect(Math.abs(v - ref.y[i]!)).toBeLessThan(1e-7)); // wasm's kernel rounds differently
       mine.g.forEach((v, i) => expect(Math.abs(v - ref.g[i]!)).toBeLessThan(1e-6));
     }
+  });
+
+  it('takes its gradient in one fused kernel on wasm and in Step and Multiply elsewhere', async () => {
+    const kernels = async (backend: string) => {
+      await tf.setBackend(backend);
+      const x = tf.tensor1d([-2, 0, 2, 5, -1]);
+      const dy = tf.tensor1d([1, 2, 3, 4, 5]);
+      const info = await tf.profile(() => tf.grad((a: tf.Tensor) => leakyRelu(a, 0.25).mul(dy).sum())(x));
+      const g = Array.from((info.result as tf.Tensor).dataSync());
+      tf.dispose([x, dy, info.result as tf.Tensor]);
+      return { g, names: info.kernelNames };
+    };
+    const wasm = await kernels('wasm');
+    const cpu = await kernels('cpu');
+    expect(wasm.g).toEqual([0.25, 0.5, 3, 4, 1.25]);
+    expect(cpu.g).toEqual(wasm.g);
+    expect(wasm.names).toContain('LabElementwise');
+    expect(wasm.names).not.toContain('Step');
+    expect(cpu.names).toContain('Step');
   });
 
   it('runs the stock kernel when no gradient is recorded', async () => {

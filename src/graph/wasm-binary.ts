@@ -1,0 +1,57 @@
+/**
+ * Pieces of the WebAssembly binary format, for the small modules the lab builds from their bytes
+ * and instantiates on tfjs-backend-wasm's own memory (wasm-heap-copy.ts, wasm-elementwise.ts).
+ */
+
+/** Unsigned LEB128, as the binary format writes sizes, counts and indices. */
+export function leb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n >>>= 7;
+    if (n) byte |= 0x80;
+    out.push(byte);
+  } while (n);
+  return out;
+}
+
+/** Signed LEB128 of a 32-bit integer (the immediate of `i32.const`). */
+export function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const byte = n & 0x7f;
+    n >>= 7;
+    const done = (n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0);
+    out.push(done ? byte : byte | 0x80);
+    if (done) return out;
+  }
+}
+
+/** A name (import, export): its UTF-8 length and bytes (ASCII here). */
+export const name = (s: string): number[] => [s.length, ...Array.from(s, (c) => c.charCodeAt(0))];
+
+export const section = (id: number, body: number[]): number[] => [id, ...leb(body.length), ...body];
+
+/** The little-endian bytes of a float32. */
+export function f32Bytes(value: number): number[] {
+  return Array.from(new Uint8Array(new Float32Array([value]).buffer));
+}
+
+export const VALTYPE = { i32: 0x7f, f32: 0x7d, v128: 0x7b } as const;
+
+/**
+ * A module that imports the heap as env.memory and exports one function `exportName` of the
+ * given parameter types (no results), whose body (locals declaration included) is `code`.
+ * An imported memory must be declared shared exactly when it is, and a shared one with a maximum.
+ */
+export function oneFunctionModule(sharedMemory: boolean, exportName: string, params: number[], code: number[]): Uint8Array<ArrayBuffer> {
+  const limits = sharedMemory ? [0x03, 0x00, ...leb(65536)] : [0x00, 0x00];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, [1, 0x60, ...leb(params.length), ...params, 0]),
+    ...section(2, [1, ...name('env'), ...name('memory'), 0x02, ...limits]),
+    ...section(3, [1, 0]),
+    ...section(7, [1, ...name(exportName), 0x00, 0]),
+    ...section(10, [1, ...leb(code.length), ...code]),
+  ]);
+}
