@@ -15,6 +15,7 @@ import { shareDataInWasmIdentity } from './wasm-identity';
 import { sliceInPlaceOnWasm } from './wasm-slice';
 import { reduceWithoutTransposeOnWasm } from './wasm-reduce';
 import { spreadReduceGradients } from './ops/reduce-grad';
+import { zerosOnHeapOnWasm } from './wasm-zeros';
 import { chainForRun, chainNodes, planConvChains, type ConvChain } from './conv-chains';
 import { convBiasActivation, convFusion, convGeometry } from './ops/conv';
 
@@ -121,6 +122,7 @@ export class TrainableGraph {
     sliceInPlaceOnWasm();
     reduceWithoutTransposeOnWasm();
     spreadReduceGradients();
+    zerosOnHeapOnWasm();
     const unsupported = findUnsupportedOps(topology);
     if (unsupported.size > 0) throw new UnsupportedOpsError(unsupported);
     this.name = options.name ?? `graph${++graphCounter}`;

@@ -99,8 +99,8 @@ export function elementwiseModule(program: ElementwiseProgram, sharedMemory: boo
   return oneFunctionModule(sharedMemory, 'run', types, code);
 }
 
-/** Compiled programs per heap memory, by the program's text. */
-const compiled = new WeakMap<WebAssembly.Memory, Map<string, ElementwiseLoop>>();
+/** Compiled programs per heap memory: by the program object, and by its text for equal programs built apart. */
+const compiled = new WeakMap<WebAssembly.Memory, { byObject: WeakMap<ElementwiseProgram, ElementwiseLoop>; byText: Map<string, ElementwiseLoop> }>();
 
 /**
  * The loop of `program` on the heap of the backend whose Emscripten module is `wasm`; null where
@@ -109,15 +109,18 @@ const compiled = new WeakMap<WebAssembly.Memory, Map<string, ElementwiseLoop>>()
 export function elementwiseLoop(wasm: object, program: ElementwiseProgram): ElementwiseLoop | null {
   const memory = heapMemory(wasm);
   if (!memory) return null;
-  let byProgram = compiled.get(memory);
-  if (!byProgram) compiled.set(memory, (byProgram = new Map()));
+  let cache = compiled.get(memory);
+  if (!cache) compiled.set(memory, (cache = { byObject: new WeakMap(), byText: new Map() }));
+  let loop = cache.byObject.get(program);
+  if (loop) return loop;
   const key = JSON.stringify(program);
-  let loop = byProgram.get(key);
+  loop = cache.byText.get(key);
   if (!loop) {
     const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
     const instance = new WebAssembly.Instance(new WebAssembly.Module(elementwiseModule(program, shared)), { env: { memory } });
     loop = instance.exports['run'] as ElementwiseLoop;
-    byProgram.set(key, loop);
+    cache.byText.set(key, loop);
   }
+  cache.byObject.set(program, loop);
   return loop;
 }
