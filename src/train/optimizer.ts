@@ -93,6 +93,16 @@ interface Packing {
  *   average = average·d + w·(1−d)
  */
 export function updateProgram(kind: OptimizerKind, withDecay: boolean, withAverage: boolean): ElementwiseProgram {
+  const key = `${kind} ${withDecay} ${withAverage}`;
+  let program = updatePrograms.get(key);
+  if (!program) updatePrograms.set(key, (program = buildUpdateProgram(kind, withDecay, withAverage)));
+  return program;
+}
+
+/** One program per kind of update, built once (the wasm loop is found by the program object). */
+const updatePrograms = new Map<string, ElementwiseProgram>();
+
+function buildUpdateProgram(kind: OptimizerKind, withDecay: boolean, withAverage: boolean): ElementwiseProgram {
   const { input, param, ref, add, sub, mul, div, sqrt } = ew;
   const [grad, w] = [input(0), input(1)];
   const slotCount = kind === 'sgd' ? 1 : 2;
