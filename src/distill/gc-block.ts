@@ -10,7 +10,6 @@
  * bias zero, so R starts as the identity. Trains with the student; never exported.
  */
 import * as tf from '@tensorflow/tfjs';
-import { trainableConv2d } from '../graph/ops/trainable-conv';
 import { uniqueVariableName } from './connectors';
 import type { Connector } from './types';
 
@@ -79,9 +78,14 @@ export function createGcBlock(options: GcBlockOptions): GcBlock {
       const [n, h, w, ch] = x.shape;
       if (ch !== c) throw new Error(`GcBlock '${name}' was built for ${c} channels, got a [${x.shape.join(',')}] tensor.`);
       return tf.tidy(() => {
-        const logits = tf.add(trainableConv2d(x, wk as tf.Tensor4D, 'valid'), bk).reshape([n, 1, h * w]);
-        const weights = tf.softmax(logits);
-        const context = tf.matMul(weights as tf.Tensor3D, x.reshape([n, h * w, c]) as tf.Tensor3D).reshape([n, c]);
+        // The attention pooling and the weighted sum as products and sums over the [N,HW,C] rows:
+        // as a 1x1 convolution to one channel and a product with a one-row left operand, their
+        // gradients are products with one column (W_k's, through a transpose of F) and an outer
+        // product (F's), which tfjs-wasm runs several times slower than these elementwise kernels.
+        const rows = x.reshape([n, h * w, c]);
+        const logits = tf.add(tf.sum(tf.mul(rows, wk.reshape([c])), 2), bk);
+        const weights = tf.softmax(logits).reshape([n, h * w, 1]);
+        const context = tf.sum(tf.mul(rows, weights), 1);
         const z = tf.add(tf.matMul(context as tf.Tensor2D, w1 as tf.Tensor2D), b1);
         const { mean, variance } = tf.moments(z, 1, true);
         const normed = tf.sub(z, mean).div(tf.sqrt(tf.add(variance, eps))).mul(gamma).add(beta);
