@@ -16,6 +16,7 @@ import { sliceInPlaceOnWasm } from './wasm-slice';
 import { reduceWithoutTransposeOnWasm } from './wasm-reduce';
 import { spreadReduceGradients } from './ops/reduce-grad';
 import { zerosOnHeapOnWasm } from './wasm-zeros';
+import { tileByCopiesOnWasm } from './wasm-tile';
 import { chainForRun, chainNodes, planConvChains, type ConvChain } from './conv-chains';
 import { convBiasActivation, convFusion, convGeometry } from './ops/conv';
 
@@ -123,6 +124,7 @@ export class TrainableGraph {
     reduceWithoutTransposeOnWasm();
     spreadReduceGradients();
     zerosOnHeapOnWasm();
+    tileByCopiesOnWasm();
     const unsupported = findUnsupportedOps(topology);
     if (unsupported.size > 0) throw new UnsupportedOpsError(unsupported);
     this.name = options.name ?? `graph${++graphCounter}`;

@@ -2,16 +2,16 @@
  * Gradients of Sum and Mean without a tensor of ones made in JavaScript. tfjs's own gradients
  * multiply dy by `ones(x.shape)`, which fills an array of x's size on the main thread and uploads
  * it to the backend on every call (on wasm 4.9 ns per element, most of what a loss's sums cost in
- * backprop; on a GPU an upload per sum). Here dy is spread over x's shape by adding it to
- * `zerosLike(x)`, two kernels the backend runs itself. The values are the same: 0 + v is v, and
- * Mean divides the small dy by the count before it is spread, the same division per element.
+ * backprop; on a GPU an upload per sum). Here dy is broadcast to x's shape (one Tile kernel; on
+ * wasm copies on the heap, wasm-tile.ts). The values are the same: dy copied, and Mean divides the
+ * small dy by the count before it is broadcast, the same division per element.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-/** dy [reduced shape] spread over `shape`, through the size-1 axes the reduction left. */
+/** dy [reduced shape] spread over x's shape, through the size-1 axes the reduction left. */
 function spread(dy: tf.Tensor, x: tf.Tensor, axes: number[]): tf.Tensor {
   const expanded = x.shape.map((d, a) => (axes.includes(a) ? 1 : d));
-  return tf.add(tf.zerosLike(x), tf.reshape(dy, expanded));
+  return tf.broadcastTo(tf.reshape(dy, expanded), x.shape);
 }
 
 let registered = false;
