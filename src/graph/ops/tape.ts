@@ -52,12 +52,15 @@ export function withLazyGradients(inputs: tf.Tensor[], forward: (save: (tensors:
 }
 
 interface EngineTapeInternals {
-  state: { gradientDepth: number; kernelDepth: number };
+  state: { gradientDepth: number; kernelDepth: number; tensorInfo: Map<object, { backend: { incRef?(dataId: object): void } }> };
   gradients(f: () => tf.Tensor, xs: tf.Tensor[], dy?: tf.Tensor, allowNoGradients?: boolean): { value: tf.Tensor; grads: tf.Tensor[] };
   runKernelFunc(params: { inputs: Record<string, tf.Tensor | null | undefined> }): tf.Tensor | tf.Tensor[];
+  saveTensorsForBackwardMode(tensors: tf.Tensor[]): tf.Tensor[];
+  makeTensorFromTensorInfo(info: tf.TensorInfo): tf.Tensor;
+  keep<T extends tf.Tensor>(t: T): T;
 }
 
-let unpruned: { gradients: EngineTapeInternals['gradients']; runKernelFunc: EngineTapeInternals['runKernelFunc'] } | null = null;
+let unpruned: Pick<EngineTapeInternals, 'gradients' | 'runKernelFunc' | 'saveTensorsForBackwardMode'> | null = null;
 
 /**
  * Makes the gradient tape record only the ops a gradient can reach: those with an input that
@@ -73,10 +76,23 @@ let unpruned: { gradients: EngineTapeInternals['gradients']; runKernelFunc: Engi
 export function recordOnlyWhatGradientsReach(): void {
   if (unpruned) return;
   const engine = tf.engine() as unknown as EngineTapeInternals;
-  const original = { gradients: engine.gradients, runKernelFunc: engine.runKernelFunc };
+  const original = { gradients: engine.gradients, runKernelFunc: engine.runKernelFunc, saveTensorsForBackwardMode: engine.saveTensorsForBackwardMode };
   unpruned = original;
   /** Ids of the tensors that descend from the xs of the innermost gradient being recorded. */
   let reached: Set<number> | null = null;
+  // What a recorded op's gradient will read is kept as a new tensor on the same data: tfjs clones
+  // it through engine.clone, an Identity kernel and a tape node of its own per tensor (about 900
+  // in a step with every method). No gradient flows through that copy unless a gradient of the
+  // backprop is taken (second order), which takes tfjs's path.
+  engine.saveTensorsForBackwardMode = function (this: EngineTapeInternals, tensors) {
+    if (!reached || this.state.gradientDepth !== 1) return original.saveTensorsForBackwardMode.call(this, tensors);
+    return tensors.map((t) => {
+      const backend = this.state.tensorInfo.get(t.dataId)?.backend;
+      if (!backend?.incRef || t.dtype === 'string') return original.saveTensorsForBackwardMode.call(this, [t])[0]!;
+      backend.incRef(t.dataId);
+      return this.keep(this.makeTensorFromTensorInfo({ dataId: t.dataId, shape: [...t.shape], dtype: t.dtype }));
+    });
+  };
   engine.gradients = function (this: EngineTapeInternals, f, xs, dy, allowNoGradients) {
     // A gradient inside a gradient (higher order) records every op, as tfjs does, and so does
     // the outer one from then on: the inner one's ops are not tracked.
@@ -122,5 +138,6 @@ export function restoreFullTape(): void {
   const engine = tf.engine() as unknown as EngineTapeInternals;
   engine.gradients = unpruned.gradients;
   engine.runKernelFunc = unpruned.runKernelFunc;
+  engine.saveTensorsForBackwardMode = unpruned.saveTensorsForBackwardMode;
   unpruned = null;
 }
