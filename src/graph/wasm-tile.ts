@@ -8,7 +8,7 @@
  * map over C channels) is written by a small loop of its own, `repeatEach`. Any dtype: the
  * copies are of bytes.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import { oneFunctionModule, VALTYPE } from './wasm-binary';
 import { heapCopier, heapMemory, type CopyRuns } from './wasm-heap-copy';
 import { replaceWasmKernel } from './wasm-kernels';
