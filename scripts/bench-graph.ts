@@ -21,6 +21,11 @@ import { formatStepProfile, profileStep } from '../src/graph/profile';
 import { readManifest, readModelArtifacts } from '../src/models/load-node';
 import { setConvFusion } from '../src/graph/ops/conv';
 import { parseThreads, setWasmThreads, startWasm } from '../src/cli/wasm-threads';
+import { recordOnlyWhatGradientsReach } from '../src/graph/ops/tape';
+
+// The tape as training records it (src/train/step.ts): only what gradients reach, and the tensors
+// a gradient reads saved without a copy.
+recordOnlyWhatGradientsReach();
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => {
