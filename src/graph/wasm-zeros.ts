@@ -1,8 +1,9 @@
 /**
  * tfjs-backend-wasm 4.22's ZerosLike fills its output with TypedArray.fill, element by element on
- * the threaded binary's shared heap. Backprop calls it for every Sum and Mean (reduce-grad.ts) and
- * at every gradient that starts from zeros; here the output of 4-byte elements is zeroed by a
- * SIMD loop on the heap instead. Booleans (1 byte) keep the stock kernel.
+ * the threaded binary's shared heap. Backprop calls it at every gradient that starts from zeros
+ * (a stopped gradient, a comparison's, the input tfjs's own gradients ignore); here the output
+ * of 4-byte elements is zeroed by a SIMD loop on the heap instead. Booleans (1 byte) keep the
+ * stock kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ew, type ElementwiseProgram } from './elementwise-program';
