@@ -1,9 +1,9 @@
 /**
  * Fused elementwise loops for tfjs-backend-wasm, compiled to WebAssembly SIMD from an expression
  * (elementwise-program.ts) and run on the backend's own heap: one pass over the data for what
- * tfjs runs as one kernel per operation, each reading and writing every element. An optimizer update of a
- * 2.7 M-float vector is 14 such kernels; fused, it reads each input once and writes each output
- * once.
+ * tfjs runs as one kernel per operation, each reading and writing every element. An optimizer
+ * update of a 2.7 M-float vector is 14 such kernels; fused, it reads each input once and writes
+ * each output once.
  *
  * Each element is computed in float32 with the operations in the expression's order, each rounded
  * as its own kernel would round it, so a fused loop gives the values of the kernels it replaces
@@ -12,7 +12,7 @@
  * operations.
  */
 import { f32Bytes, leb, oneFunctionModule, sleb, VALTYPE } from './wasm-binary';
-import { heapMemory } from './wasm-heap-copy';
+import { heapFunction } from './wasm-heap-copy';
 import type { ElementwiseProgram, Expr } from './elementwise-program';
 
 /**
@@ -99,28 +99,15 @@ export function elementwiseModule(program: ElementwiseProgram, sharedMemory: boo
   return oneFunctionModule(sharedMemory, 'run', types, code);
 }
 
-/** Compiled programs per heap memory: by the program object, and by its text for equal programs built apart. */
-const compiled = new WeakMap<WebAssembly.Memory, { byObject: WeakMap<ElementwiseProgram, ElementwiseLoop>; byText: Map<string, ElementwiseLoop> }>();
+/** Each program's text, the key of its loop on a heap (programs are built once and kept). */
+const keys = new WeakMap<ElementwiseProgram, string>();
 
 /**
  * The loop of `program` on the heap of the backend whose Emscripten module is `wasm`; null where
  * this build does not show its memory (the caller then runs the operations as kernels).
  */
 export function elementwiseLoop(wasm: object, program: ElementwiseProgram): ElementwiseLoop | null {
-  const memory = heapMemory(wasm);
-  if (!memory) return null;
-  let cache = compiled.get(memory);
-  if (!cache) compiled.set(memory, (cache = { byObject: new WeakMap(), byText: new Map() }));
-  let loop = cache.byObject.get(program);
-  if (loop) return loop;
-  const key = JSON.stringify(program);
-  loop = cache.byText.get(key);
-  if (!loop) {
-    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(elementwiseModule(program, shared)), { env: { memory } });
-    loop = instance.exports['run'] as ElementwiseLoop;
-    cache.byText.set(key, loop);
-  }
-  cache.byObject.set(program, loop);
-  return loop;
+  let key = keys.get(program);
+  if (!key) keys.set(program, (key = `elementwise ${JSON.stringify(program)}`));
+  return heapFunction<ElementwiseLoop>(wasm, key, (shared) => elementwiseModule(program, shared), 'run') ?? null;
 }

@@ -7,7 +7,9 @@
  * 0.17 for `memory.copy` on the same memory, a 16x gap for one contiguous copy and 7x for a
  * feature map's window of 52-float rows (0.53 against 3.6 ns). A module of one function, built
  * here from its bytes and instantiated on the backend's own memory, does the copies instead.
+ * `heapFunction` does the same for the lab's other small modules (wasm-elementwise.ts, wasm-tile.ts).
  */
+import { oneFunctionModule, VALTYPE } from './wasm-binary';
 
 /** `count` runs of `bytes` bytes, the i-th from `from + i·fromStride` to `to + i·toStride` (byte offsets in the heap). */
 export type CopyRuns = (to: number, from: number, bytes: number, count: number, fromStride: number, toStride: number) => void;
@@ -18,8 +20,6 @@ interface EmscriptenModule {
   wasmMemory?: WebAssembly.Memory;
   asm?: { memory?: WebAssembly.Memory };
 }
-
-import { oneFunctionModule, VALTYPE } from './wasm-binary';
 
 const copiers = new WeakMap<object, CopyRuns>();
 
@@ -39,14 +39,32 @@ export function heapMemory(wasm: object): WebAssembly.Memory | undefined {
   return [module.wasmMemory, module.asm?.memory].find((m) => m instanceof WebAssembly.Memory && m.buffer === module.HEAPU8.buffer);
 }
 
-function makeCopier(module: EmscriptenModule): CopyRuns {
-  const memory = heapMemory(module);
-  if (memory) {
+/** Functions of the modules instantiated on each heap memory, by key. */
+const onHeap = new WeakMap<WebAssembly.Memory, Map<string, unknown>>();
+
+/**
+ * The function `name` of the module `build(sharedMemory)`, instantiated on the heap of the backend
+ * whose Emscripten module is `wasm` once per heap and `key`; undefined where this build does not
+ * show its memory. The module imports the heap as env.memory (`oneFunctionModule`).
+ */
+export function heapFunction<F>(wasm: object, key: string, build: (sharedMemory: boolean) => Uint8Array<ArrayBuffer>, name: string): F | undefined {
+  const memory = heapMemory(wasm);
+  if (!memory) return undefined;
+  let functions = onHeap.get(memory);
+  if (!functions) onHeap.set(memory, (functions = new Map()));
+  let f = functions.get(key) as F | undefined;
+  if (!f) {
     const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(copyRunsModule(shared)), { env: { memory } });
-    // Offsets above 2 GiB reach the i32 parameters as negative numbers; memory.copy reads them unsigned.
-    return instance.exports['copyRuns'] as CopyRuns;
+    f = new WebAssembly.Instance(new WebAssembly.Module(build(shared)), { env: { memory } }).exports[name] as F;
+    functions.set(key, f);
   }
+  return f;
+}
+
+function makeCopier(module: EmscriptenModule): CopyRuns {
+  // Offsets above 2 GiB reach the i32 parameters as negative numbers; memory.copy reads them unsigned.
+  const copyRuns = heapFunction<CopyRuns>(module, 'copyRuns', copyRunsModule, 'copyRuns');
+  if (copyRuns) return copyRuns;
   // A build whose memory this cannot find: the same copies through a view of the heap.
   return (to, from, bytes, count, fromStride, toStride) => {
     const heap = new Uint8Array(module.HEAPU8.buffer);

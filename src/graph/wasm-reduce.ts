@@ -15,6 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ew, type ElementwiseProgram } from './elementwise-program';
 import { elementwiseLoop } from './wasm-elementwise';
 import { replaceWasmKernel } from './wasm-kernels';
+import { ZERO } from './wasm-zeros';
 
 interface WasmBackend {
   wasm: object;
@@ -53,8 +54,10 @@ export function sumBlock(src: Float32Array, block: { outer: number; reduced: num
   }
 }
 
-/** out = 0; out = out + row (in place); out = out / count: the three loops a reduction runs on the heap. */
-const ZERO: ElementwiseProgram = { inputs: 0, params: 0, outputs: [ew.constant(0)] };
+/**
+ * out = out + row (in place) and out = out / count: with wasm-zeros.ts's ZERO, the loops a
+ * reduction runs on the heap.
+ */
 const ADD: ElementwiseProgram = { inputs: 2, params: 0, outputs: [ew.add(ew.input(0), ew.input(1))] };
 const DIVIDE: ElementwiseProgram = { inputs: 1, params: 1, outputs: [ew.div(ew.input(0), ew.param(0))] };
 

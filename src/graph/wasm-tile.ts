@@ -1,6 +1,6 @@
 /**
  * Tile on wasm by copies on the heap. tfjs-backend-wasm 4.22's Tile computes every output
- * element's source index on its own: 72 ns per element on the threaded binary, and tf.broadcastTo
+ * element's source index on its own: 68–72 ns per element on the threaded binary, and tf.broadcastTo
  * and tf.where broadcast through it (so do the gradients of Sum and Mean, reduce-grad.ts). Here
  * the input is copied once into the first tile of the output, then each tiled axis, innermost
  * first, is filled by doubling what is already there (1, 2, 4, ... copies of the block), all with
@@ -10,7 +10,7 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { oneFunctionModule, VALTYPE } from './wasm-binary';
-import { heapCopier, heapMemory, type CopyRuns } from './wasm-heap-copy';
+import { heapCopier, heapFunction, type CopyRuns } from './wasm-heap-copy';
 import { replaceWasmKernel } from './wasm-kernels';
 
 interface WasmBackend {
@@ -50,21 +50,6 @@ export function repeatEachModule(sharedMemory: boolean): Uint8Array<ArrayBuffer>
     0x0b, 0x0b,
   ];
   return oneFunctionModule(sharedMemory, 'repeatEach', [VALTYPE.i32, VALTYPE.i32, VALTYPE.i32, VALTYPE.i32], code);
-}
-
-const repeaters = new WeakMap<WebAssembly.Memory, RepeatEach>();
-
-/** repeatEach on the backend's heap, or undefined where its memory is not found. */
-function heapRepeater(wasm: object): RepeatEach | undefined {
-  const memory = heapMemory(wasm);
-  if (!memory) return undefined;
-  let r = repeaters.get(memory);
-  if (!r) {
-    const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    r = new WebAssembly.Instance(new WebAssembly.Module(repeatEachModule(shared)), { env: { memory } }).exports['repeatEach'] as RepeatEach;
-    repeaters.set(memory, r);
-  }
-  return r;
 }
 
 /** Row-major strides of `shape`, in elements. */
@@ -169,7 +154,7 @@ export function tileByCopiesOnWasm(): void {
     const out = backend.makeOutput(x.shape.map((d, a) => d * reps[a]!), x.dtype);
     // Views after the allocation (a growing heap moves them).
     const [xv, ov] = [backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(out)];
-    tileByCopies(heapCopier(backend.wasm), xv.byteOffset, ov.byteOffset, x.shape, reps, xv.BYTES_PER_ELEMENT, heapRepeater(backend.wasm));
+    tileByCopies(heapCopier(backend.wasm), xv.byteOffset, ov.byteOffset, x.shape, reps, xv.BYTES_PER_ELEMENT, heapFunction<RepeatEach>(backend.wasm, 'repeatEach', repeatEachModule, 'repeatEach'));
     return out;
   });
 }

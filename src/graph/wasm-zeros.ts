@@ -16,8 +16,8 @@ interface WasmBackend {
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
 
-/** Zero bits: 0 for float32 and for int32 alike. */
-const ZERO: ElementwiseProgram = { inputs: 0, params: 0, outputs: [ew.constant(0)] };
+/** Zero bits: 0 for float32 and for int32 alike (also what a reduction on the heap starts from, wasm-reduce.ts). */
+export const ZERO: ElementwiseProgram = { inputs: 0, params: 0, outputs: [ew.constant(0)] };
 
 export function zerosOnHeapOnWasm(): void {
   replaceWasmKernel('ZerosLike', (x, args) => {
