@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -194,6 +194,21 @@ describe('the command line writes a model card and a run record (wasm)', () => {
     } finally {
       cut.dispose();
     }
+  }, 240_000);
+
+  it('a run with a teacher stopped after its first step still measures the agreement after it and writes its student', async () => {
+    const data = tinyVoc(root);
+    const out = join(root, 'out-stop-teacher');
+    const config = defaultExperiment();
+    config.methods = [{ id: 'kd' }];
+    config.schedule = { ...config.schedule, epochs: 1, batchSize: 1, inputSize: 64, warmupSteps: 0 };
+    config.gradientNormsEvery = 0;
+    const controller = new AbortController();
+    const run = await runExperiment({ config, dataDir: data, outDir: out, signal: controller.signal, onEvent: (e) => e.type === 'step' && controller.abort() });
+    expect(run).toMatchObject({ steps: 1, stopped: true });
+    expect(run.fidelity?.after).toBeDefined();
+    expect(existsSync(join(out, 'student/manifest.json'))).toBe(true);
+    expect(existsSync(join(out, 'checkpoint.dlc'))).toBe(true);
   }, 240_000);
 
   it('a pruning run stopped mid-fade resumes the fade from its checkpoint and cuts the student at the end', async () => {

@@ -173,12 +173,13 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
     }
     const result: Partial<RunResult> = {};
     // Agreement with the teacher on the evaluation split (src/eval/fidelity.ts): steadier than mAP on few images.
-    const fidelityNow = async (model: ModelHandle = student): Promise<FidelityReport | undefined> => {
+    // `signal`: the run's before training; none after it, since a stopped run still evaluates and writes its student.
+    const fidelityNow = async (model: ModelHandle, signal: AbortSignal | undefined): Promise<FidelityReport | undefined> => {
       if (!teacher) return undefined;
       try {
-        return await fidelityOnSplit(teacher, model, dataDir, config.data.valSplit, s.inputSize, o.signal);
+        return await fidelityOnSplit(teacher, model, dataDir, config.data.valSplit, s.inputSize, signal);
       } catch (error) {
-        if (o.signal?.aborted) throw error;
+        if (signal?.aborted) throw error;
         status(`agreement with the teacher not measured: ${(error as Error).message}`);
         return undefined;
       }
@@ -191,7 +192,7 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
     if (o.evalBefore !== false && !o.resume) {
       status(`evaluating the student before training on ${config.data.valSplit} ...`);
       result.before = await evaluateModel(student, dataDir, config.data.valSplit, s.inputSize, o.signal);
-      fidelityBefore = await fidelityNow();
+      fidelityBefore = await fidelityNow(student, o.signal);
     }
     const split = labelled ? await loadSplit(dataDir, config.data.trainSplit, student.manifest.classes) : undefined;
     const images: AnnotatedImage[] = [...(split?.dataset.images ?? []), ...(photos?.images ?? [])];
@@ -286,7 +287,7 @@ export async function runExperiment(o: RunOptions): Promise<RunResult> {
     }
     status(`evaluating the student after ${ran.step} steps ...`);
     const after = await evaluateModel(final, dataDir, config.data.valSplit, s.inputSize);
-    const fidelityAfter = await fidelityNow(final);
+    const fidelityAfter = await fidelityNow(final, undefined);
     if (fidelityAfter) result.fidelity = { ...(fidelityBefore ? { before: fidelityBefore } : {}), after: fidelityAfter };
     record = withEvaluation({ ...record, status: ran.stopped ? 'stopped' : 'finished', steps: ran.step }, runEvaluation('after', ran.step, config.data.valSplit, { ...after, inputSize: s.inputSize }), now());
     writeRun();
