@@ -21,7 +21,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { withLazyGradients } from './tape';
 import { channelSums } from './bias-add';
 import { sideBySide } from './side-by-side';
-import { activationSlopeGrad } from './leaky-relu';
+import { activationSlopeGrad, leakyReluValues } from './leaky-relu';
 
 export type Pads = [number, number, number, number];
 type Pair = [number, number];
@@ -443,8 +443,15 @@ export function fusedConvKernel(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Te
   // The kernels take a [C] bias; a graph's bias usually is one already (no Reshape kernel then).
   const inputs: Record<string, tf.Tensor> = { x, filter, bias: bias.rank === 1 ? bias : bias.reshape([-1]) };
   if (preluAlpha) inputs['preluActivationWeights'] = preluAlpha;
-  const attrs = { strides: g.strides, pad: padsArg(g.pads), dataFormat: 'NHWC', dilations: g.dilations, dimRoundingMode: undefined, activation, leakyreluAlpha: alpha };
-  return tf.engine().runKernel(g.depthwise ? 'FusedDepthwiseConv2D' : 'FusedConv2D', inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  // tfjs-wasm applies a leaky ReLU after the convolution, in a scalar loop on one thread: the
+  // convolution runs without it and the lab's SIMD loop applies it (the same values).
+  const simdLeaky = activation === 'leakyrelu' && tf.getBackend() === 'wasm';
+  const attrs = { strides: g.strides, pad: padsArg(g.pads), dataFormat: 'NHWC', dilations: g.dilations, dimRoundingMode: undefined, activation: simdLeaky ? 'linear' : activation, leakyreluAlpha: alpha };
+  const y = tf.engine().runKernel(g.depthwise ? 'FusedDepthwiseConv2D' : 'FusedConv2D', inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  if (!simdLeaky) return y;
+  const activated = leakyReluValues(y, alpha) as tf.Tensor4D;
+  y.dispose();
+  return activated;
 }
 
 /**
