@@ -17,6 +17,7 @@ import { reduceWithoutTransposeOnWasm } from './wasm-reduce';
 import { spreadReduceGradients } from './ops/reduce-grad';
 import { zerosOnHeapOnWasm } from './wasm-zeros';
 import { tileByCopiesOnWasm } from './wasm-tile';
+import { transposeBySimdOnWasm } from './wasm-transpose';
 import { chainForRun, chainNodes, planConvChains, type ConvChain } from './conv-chains';
 import { convBiasActivation, convFusion, convGeometry } from './ops/conv';
 
@@ -125,6 +126,7 @@ export class TrainableGraph {
     spreadReduceGradients();
     zerosOnHeapOnWasm();
     tileByCopiesOnWasm();
+    transposeBySimdOnWasm();
     const unsupported = findUnsupportedOps(topology);
     if (unsupported.size > 0) throw new UnsupportedOpsError(unsupported);
     this.name = options.name ?? `graph${++graphCounter}`;

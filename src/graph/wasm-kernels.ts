@@ -1,9 +1,9 @@
 /**
  * How the lab replaces tfjs-backend-wasm 4.22 kernels that copy more than they must (Identity and
  * Cast: `wasm-identity.ts`; Slice, SplitV and Concat: `wasm-slice.ts`; Sum and Mean over leading
- * axes: `wasm-reduce.ts`; ZerosLike: `wasm-zeros.ts`; Tile: `wasm-tile.ts`; the graph executor
- * installs them when it is built): once per kernel, after the wasm backend has registered its
- * own, with string tensors left to the stock kernel.
+ * axes: `wasm-reduce.ts`; ZerosLike: `wasm-zeros.ts`; Tile: `wasm-tile.ts`; Transpose:
+ * `wasm-transpose.ts`; the graph executor installs them when it is built): once per kernel, after
+ * the wasm backend has registered its own, with string tensors left to the stock kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
