@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { describe, expect, it } from 'vitest';
-import { asBatchedTranspose, transposeBlocksModule, transposeBySimdOnWasm, transposeOnHeap, type TransposeBlocks } from './wasm-transpose';
+import { asBatchedTranspose, interleaveModule, transposeBlocksModule, transposeBySimdOnWasm, transposeOnHeap, type InterleaveRows, type TransposeBlocks } from './wasm-transpose';
 import { stockWasmKernel } from './wasm-kernels';
 
 // Shapes and permutations: matrices with and without rows and columns left over, batches of them,
@@ -10,6 +10,9 @@ const CASES: [number[], number[]][] = [
   [[4, 4], [1, 0]], [[8, 12], [1, 0]], [[5, 7], [1, 0]], [[13, 6], [1, 0]], [[3, 9], [1, 0]], [[2916, 32], [1, 0]],
   [[2, 6, 9], [0, 2, 1]], [[3, 5, 8], [0, 2, 1]], [[2, 3, 4, 5], [2, 3, 0, 1]], [[2, 7, 7, 12], [0, 3, 1, 2]], [[2, 7, 5, 12], [3, 0, 1, 2]],
   [[3, 3, 8, 5], [0, 1, 3, 2]], [[1, 9, 1, 6], [3, 1, 2, 0]], [[4, 1, 8], [2, 1, 0]], [[2, 3, 4], [1, 0, 2]], [[2, 3, 4, 5], [0, 2, 1, 3]], [[6, 5], [0, 1]], [[4, 6, 8], [2, 0, 1]],
+  // Two or three rows, interleaved: an image's channels last, a channel shuffle, and a count of
+  // columns that is not a multiple of 4 (the stock kernel's).
+  [[4, 3, 8, 8], [0, 2, 3, 1]], [[6, 2, 8, 1], [0, 2, 1, 3]], [[2, 5, 12], [1, 2, 0]], [[3, 3, 6], [0, 2, 1]], [[2, 12], [1, 0]],
 ];
 
 async function transposed(backend: string, shape: number[], perm: number[], dtype: 'float32' | 'int32' | 'bool') {
@@ -66,6 +69,28 @@ describe('Transpose on wasm by SIMD blocks', () => {
       }
       transposeOnHeap(blocks, heap, from, to, [1, rows, cols]);
       for (let c = 0; c < cols; c++) for (let i = 0; i < rows; i++) expect(heap[to / 4 + c * rows + i]).toBe(100 + i * cols + c);
+    }
+  });
+
+  it('interleaves two and three rows of whole groups of four columns, matrix after matrix', () => {
+    for (const shared of [false, true]) {
+      for (const rows of [2, 3] as const) {
+        expect(WebAssembly.validate(interleaveModule(rows, shared))).toBe(true);
+        const memory = new WebAssembly.Memory(shared ? { initial: 1, maximum: 2, shared: true } : { initial: 1 });
+        const interleave = new WebAssembly.Instance(new WebAssembly.Module(interleaveModule(rows, shared)), { env: { memory } }).exports['interleave'] as InterleaveRows;
+        const heap = new Int32Array(memory.buffer);
+        const [batch, cols, from, to] = [3, 8, 64, 4096];
+        const n = batch * rows * cols;
+        for (let i = 0; i < n; i++) heap[from / 4 + i] = 100 + i;
+        heap.fill(-1, to / 4, to / 4 + n + 4);
+        interleave(to, from, cols / 4, cols * 4, batch);
+        for (let m = 0; m < batch; m++) {
+          for (let c = 0; c < cols; c++) {
+            for (let r = 0; r < rows; r++) expect(heap[to / 4 + m * rows * cols + c * rows + r]).toBe(100 + m * rows * cols + r * cols + c);
+          }
+        }
+        expect(heap[to / 4 + n]).toBe(-1);
+      }
     }
   });
 });

@@ -6,10 +6,11 @@
  * [B,C,R]) once neighbouring axes that stay together are merged, reads four rows of four values,
  * turns the block with eight shuffles and writes four columns; the rows and columns left over
  * (counts not a multiple of 4) are copied one value at a time. Any 4-byte dtype; other
- * permutations, and booleans, keep the stock kernel.
+ * permutations, and booleans, keep the stock kernel. Two or three rows (an image's channels, a
+ * two-group channel shuffle) are interleaved four columns at a time instead.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import { oneFunctionModule, VALTYPE } from './wasm-binary';
+import { oneFunctionModule, sleb, VALTYPE } from './wasm-binary';
 import { heapFunction } from './wasm-heap-copy';
 import { replaceWasmKernel } from './wasm-kernels';
 
@@ -81,6 +82,65 @@ export function transposeBlocksModule(sharedMemory: boolean): Uint8Array<ArrayBu
 }
 
 /**
+ * Interleaves the rows of `batch` matrices of `rows` (2 or 3) rows by 4·`quads` columns of 4-byte
+ * values, one after another at `from` (rows `rowBytes` apart), into `to`: a [rows, C] matrix
+ * becomes [C, rows] (byte offsets).
+ */
+export type InterleaveRows = (to: number, from: number, quads: number, rowBytes: number, batch: number) => void;
+
+/** A vector of an interleave: one of the rows' four loaded values, or a shuffle of two vectors. */
+type Lanes = number | { x: Lanes; y: Lanes; picks: number[] };
+const pick = (x: Lanes, y: Lanes, picks: number[]): Lanes => ({ x, y, picks });
+
+/**
+ * The four output vectors' worth of values from four columns of each row (rows a, b[, c]):
+ * 2 rows: (a0 b0 a1 b1)(a2 b2 a3 b3); 3 rows: (a0 b0 c0 a1)(b1 c1 a2 b2)(c2 a3 b3 c3).
+ */
+const INTERLEAVED: Record<2 | 3, Lanes[]> = {
+  2: [pick(0, 1, [0, 4, 1, 5]), pick(0, 1, [2, 6, 3, 7])],
+  3: [pick(pick(0, 1, [0, 4, 1, 5]), 2, [0, 1, 4, 2]), pick(pick(1, 2, [1, 5, 2, 6]), 0, [0, 1, 6, 2]), pick(pick(0, 1, [3, 7, 3, 7]), 2, [6, 0, 1, 7])],
+};
+
+/**
+ * The binary of `interleave(to, from, quads, rowBytes, batch)` for `rows` rows:
+ *   for each matrix: a = from, o = to; for each group of four columns:
+ *     v_k = v128.load(a + k·rowBytes); the INTERLEAVED vectors stored at o, o + 16, ...
+ *     a += 16, o += 16·rows
+ *   from += rows·rowBytes, to += rows·rowBytes
+ */
+export function interleaveModule(rows: 2 | 3, sharedMemory: boolean): Uint8Array<ArrayBuffer> {
+  const [to, from, quads, rowBytes, batch] = [0, 1, 2, 3, 4];
+  const [a, o, j] = [5, 6, 7];
+  const v = [8, 9, 10].slice(0, rows);
+  const [rb2, matrixBytes] = [8 + rows, 9 + rows];
+  const get = (i: number) => [0x20, i];
+  const set = (i: number) => [0x21, i];
+  const add = 0x6a;
+  const emit = (lanes: Lanes): number[] => (typeof lanes === 'number' ? get(v[lanes]!) : [...emit(lanes.x), ...emit(lanes.y), 0xfd, 0x0d, ...lanes32(lanes.picks)]);
+  const countDown = (i: number) => [...get(i), 0x41, 0x01, 0x6b, 0x22, i, 0x0d, 0x00];
+  const rowOffset = [[], [...get(rowBytes), add], [...get(rb2), add]];
+  const code = [
+    0x03, 0x03, VALTYPE.i32, rows, VALTYPE.v128, 0x02, VALTYPE.i32, // locals: a, o, j; v0..; 2·rowBytes, rows·rowBytes
+    ...get(rowBytes), 0x41, 0x02, 0x6c, ...set(rb2), ...get(rowBytes), 0x41, rows, 0x6c, ...set(matrixBytes),
+    0x02, 0x40, ...get(batch), 0x45, 0x0d, 0x00, ...get(quads), 0x45, 0x0d, 0x00,
+    0x03, 0x40, // each matrix
+    ...get(from), ...set(a), ...get(to), ...set(o), ...get(quads), ...set(j),
+    0x03, 0x40, // each group of four columns
+    ...v.flatMap((local, k) => [...get(a), ...rowOffset[k]!, 0xfd, 0x00, 0x00, 0x00, ...set(local)]),
+    ...INTERLEAVED[rows].flatMap((lanes, k) => [...get(o), ...(k ? [0x41, ...sleb(16 * k), add] : []), ...emit(lanes), 0xfd, 0x0b, 0x00, 0x00]),
+    ...get(a), 0x41, 0x10, add, ...set(a),
+    ...get(o), 0x41, ...sleb(16 * rows), add, ...set(o),
+    ...countDown(j), 0x0b,
+    ...get(from), ...get(matrixBytes), add, ...set(from),
+    ...get(to), ...get(matrixBytes), add, ...set(to),
+    ...countDown(batch), 0x0b,
+    0x0b, 0x0b,
+  ];
+  const i32 = VALTYPE.i32;
+  return oneFunctionModule(sharedMemory, 'interleave', [i32, i32, i32, i32, i32], code);
+}
+
+/**
  * `perm` over `shape` with size-1 axes dropped and neighbouring axes that stay neighbours merged:
  * [B, R, C] when it moves [B, R, C] to [B, C, R] (B = 1 for a plain matrix), else null.
  */
@@ -131,14 +191,21 @@ export function transposeBySimdOnWasm(): void {
     const { perm } = args.attrs as unknown as tf.TransposeAttrs;
     const matrices = asBatchedTranspose(x.shape, perm);
     const backend = args.backend as unknown as WasmBackend;
-    // Below 4 rows or columns every value is left over: the stock kernel does as well.
-    if (!matrices || matrices[1] < 4 || matrices[2] < 4) return null;
-    const blocks = heapFunction<TransposeBlocks>(backend.wasm, 'transposeBlocks', transposeBlocksModule, 'transposeBlocks');
-    if (!blocks) return null;
+    if (!matrices) return null;
+    const [batch, rows, cols] = matrices;
+    // Two or three rows (an image's channels, a two-group channel shuffle) are interleaved four
+    // columns at a time; otherwise, below 4 rows or columns every value would be left over.
+    const interleave = (rows === 2 || rows === 3) && cols % 4 === 0;
+    if (!interleave && (rows < 4 || cols < 4)) return null;
+    const run = interleave
+      ? heapFunction<InterleaveRows>(backend.wasm, `interleave${rows}`, (shared) => interleaveModule(rows, shared), 'interleave')
+      : heapFunction<TransposeBlocks>(backend.wasm, 'transposeBlocks', transposeBlocksModule, 'transposeBlocks');
+    if (!run) return null;
     const out = backend.makeOutput(perm.map((axis) => x.shape[axis]!), x.dtype);
     // Views after the allocation (a growing heap moves them).
     const [xv, ov] = [backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(out)];
-    transposeOnHeap(blocks, new Int32Array(xv.buffer), xv.byteOffset, ov.byteOffset, matrices);
+    if (interleave) (run as InterleaveRows)(ov.byteOffset, xv.byteOffset, cols / 4, cols * 4, batch);
+    else transposeOnHeap(run as TransposeBlocks, new Int32Array(xv.buffer), xv.byteOffset, ov.byteOffset, matrices);
     return out;
   });
 }
