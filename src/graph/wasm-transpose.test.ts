@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { describe, expect, it } from 'vitest';
-import { asBatchedTranspose, interleaveModule, transposeBlocksModule, transposeBySimdOnWasm, transposeOnHeap, type InterleaveRows, type TransposeBlocks } from './wasm-transpose';
+import { asBatchedTranspose, interleaveModule, transposeBlocksModule, transposeBySimd, transposeBySimdOnWasm, transposeOnHeap, type InterleaveRows, type TransposeBlocks, type WasmBackend } from './wasm-transpose';
 import { stockWasmKernel } from './wasm-kernels';
 
 // Shapes and permutations: matrices with and without rows and columns left over, batches of them,
@@ -22,8 +22,7 @@ async function transposed(backend: string, shape: number[], perm: number[], dtyp
   // Distinct values (a NaN and -0 among the floats), so a value in the wrong place shows.
   const values = Array.from({ length: n }, (_, i) => (dtype === 'bool' ? Number(i % 3 === 0) : i === 1 && dtype === 'float32' ? NaN : i === 2 ? -0 : i * 1.25 - 9));
   const x = tf.tensor(values, shape, dtype);
-  const profiled = await tf.profile(() => tf.transpose(x, perm));
-  const y = profiled.result as tf.Tensor;
+  const y = tf.transpose(x, perm);
   const out = { shape: y.shape, dtype: y.dtype, values: Array.from(y.dataSync() as ArrayLike<number>) };
   tf.dispose([x, y]);
   return out;
@@ -39,6 +38,16 @@ describe('Transpose on wasm by SIMD blocks', () => {
       }
     }
     expect(stockWasmKernel('Transpose')).toBeDefined();
+    // Which cases the SIMD path takes (the rest go to the stock kernel).
+    const taken = (shape: number[], perm: number[], dtype: tf.DataType = 'float32') => {
+      const x = tf.zeros(shape, dtype);
+      const out = transposeBySimd(tf.backend() as unknown as WasmBackend, x, perm);
+      if (out) tf.backend().disposeData(out.dataId);
+      x.dispose();
+      return out !== null;
+    };
+    expect([taken([8, 12], [1, 0]), taken([5, 7], [1, 0]), taken([2, 7, 7, 12], [0, 3, 1, 2]), taken([4, 3, 8, 8], [0, 2, 3, 1]), taken([6, 2, 8, 1], [0, 2, 1, 3])]).toEqual([true, true, true, true, true]);
+    expect([taken([3, 9], [1, 0]), taken([3, 3, 6], [0, 2, 1]), taken([2, 3, 4], [1, 0, 2]), taken([8, 12], [1, 0], 'bool'), taken([6, 5], [0, 1])]).toEqual([false, false, false, false, false]);
     await tf.setBackend('cpu');
   });
 

@@ -14,7 +14,7 @@ import { oneFunctionModule, sleb, VALTYPE } from './wasm-binary';
 import { heapFunction } from './wasm-heap-copy';
 import { replaceWasmKernel } from './wasm-kernels';
 
-interface WasmBackend {
+export interface WasmBackend {
   wasm: object;
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
@@ -185,27 +185,31 @@ export function transposeOnHeap(blocks: TransposeBlocks, heap: Int32Array, from:
   }
 }
 
+/**
+ * `x` permuted by `perm` on the wasm backend by SIMD blocks or interleaves, or null where this
+ * does not take the case (the stock kernel's).
+ */
+export function transposeBySimd(backend: WasmBackend, x: tf.TensorInfo, perm: readonly number[]): tf.TensorInfo | null {
+  if (x.dtype !== 'float32' && x.dtype !== 'int32') return null;
+  const matrices = asBatchedTranspose(x.shape, perm);
+  if (!matrices) return null;
+  const [batch, rows, cols] = matrices;
+  // Two or three rows (an image's channels, a two-group channel shuffle) are interleaved four
+  // columns at a time; otherwise, below 4 rows or columns every value would be left over.
+  const interleave = (rows === 2 || rows === 3) && cols % 4 === 0;
+  if (!interleave && (rows < 4 || cols < 4)) return null;
+  const run = interleave
+    ? heapFunction<InterleaveRows>(backend.wasm, `interleave${rows}`, (shared) => interleaveModule(rows, shared), 'interleave')
+    : heapFunction<TransposeBlocks>(backend.wasm, 'transposeBlocks', transposeBlocksModule, 'transposeBlocks');
+  if (!run) return null;
+  const out = backend.makeOutput(perm.map((axis) => x.shape[axis]!), x.dtype);
+  // Views after the allocation (a growing heap moves them).
+  const [xv, ov] = [backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(out)];
+  if (interleave) (run as InterleaveRows)(ov.byteOffset, xv.byteOffset, cols / 4, cols * 4, batch);
+  else transposeOnHeap(run as TransposeBlocks, new Int32Array(xv.buffer), xv.byteOffset, ov.byteOffset, matrices);
+  return out;
+}
+
 export function transposeBySimdOnWasm(): void {
-  replaceWasmKernel('Transpose', (x, args) => {
-    if (x.dtype !== 'float32' && x.dtype !== 'int32') return null;
-    const { perm } = args.attrs as unknown as tf.TransposeAttrs;
-    const matrices = asBatchedTranspose(x.shape, perm);
-    const backend = args.backend as unknown as WasmBackend;
-    if (!matrices) return null;
-    const [batch, rows, cols] = matrices;
-    // Two or three rows (an image's channels, a two-group channel shuffle) are interleaved four
-    // columns at a time; otherwise, below 4 rows or columns every value would be left over.
-    const interleave = (rows === 2 || rows === 3) && cols % 4 === 0;
-    if (!interleave && (rows < 4 || cols < 4)) return null;
-    const run = interleave
-      ? heapFunction<InterleaveRows>(backend.wasm, `interleave${rows}`, (shared) => interleaveModule(rows, shared), 'interleave')
-      : heapFunction<TransposeBlocks>(backend.wasm, 'transposeBlocks', transposeBlocksModule, 'transposeBlocks');
-    if (!run) return null;
-    const out = backend.makeOutput(perm.map((axis) => x.shape[axis]!), x.dtype);
-    // Views after the allocation (a growing heap moves them).
-    const [xv, ov] = [backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(out)];
-    if (interleave) (run as InterleaveRows)(ov.byteOffset, xv.byteOffset, cols / 4, cols * 4, batch);
-    else transposeOnHeap(run as TransposeBlocks, new Int32Array(xv.buffer), xv.byteOffset, ov.byteOffset, matrices);
-    return out;
-  });
+  replaceWasmKernel('Transpose', (x, args) => transposeBySimd(args.backend as unknown as WasmBackend, x, (args.attrs as unknown as tf.TransposeAttrs).perm));
 }

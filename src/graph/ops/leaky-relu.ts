@@ -40,7 +40,8 @@ export function activationSlopeGrad(dy: tf.Tensor, x: tf.Tensor, slopeBelowZero:
 }
 
 export function leakyRelu(x: tf.Tensor, alpha: number): tf.Tensor {
-  if (!recordingGradients() || x.dtype !== 'float32') return x.dtype === 'float32' ? leakyReluValues(x, alpha) : tf.leakyRelu(x, alpha);
+  if (x.dtype !== 'float32') return tf.leakyRelu(x, alpha);
+  if (!recordingGradients()) return leakyReluValues(x, alpha);
   return withLazyGradients(
     [x],
     (save) => {
