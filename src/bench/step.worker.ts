@@ -8,6 +8,7 @@ import * as Comlink from 'comlink';
 import * as tf from '@tensorflow/tfjs';
 import '../worker/wasm-urls';
 import { selectBackend } from '../worker/backend';
+import { startFilterGradientHelpers } from '../graph/wasm-filter-grad';
 import { buildHandle, fetchModel } from '../worker/models';
 import type { TrainingBatch } from '../data/pipeline';
 import { Optimizer } from '../train/optimizer';
@@ -37,6 +38,8 @@ function syntheticBatch(student: ModelHandle, inputSize: number, batchSize: numb
 
 async function run(o: StepBenchOptions): Promise<StepBenchResult> {
   const report = await selectBackend([o.backend], { allowSoftware: true, wasmThreads: o.threads });
+  // Helpers start at a kernel's first call; started here, every timed step has them.
+  const helperThreads = report.backend === 'wasm' ? await startFilterGradientHelpers(5000) : undefined;
   const student = await load('student', 'nanodet-student.manifest.json');
   const teacher = o.methods.length ? await load('teacher', 'nanodet.manifest.json') : null;
   const batch = syntheticBatch(student, o.inputSize, o.batchSize);
@@ -68,6 +71,7 @@ async function run(o: StepBenchOptions): Promise<StepBenchResult> {
       crossOriginIsolated: self.crossOriginIsolated,
       hardwareConcurrency: navigator.hardwareConcurrency,
       loss,
+      helperThreads,
     };
   } finally {
     session.dispose();

@@ -29,6 +29,8 @@ export interface StepBenchResult {
   hardwareConcurrency: number;
   /** The loss of the last step: a finite number shows the step computed something. */
   loss: number;
+  /** wasm: helper threads that share the heap with the lab's own kernels (graph/heap-helpers.ts). */
+  helperThreads?: number;
 }
 
 /** What the page exposes to the driver as `window.stepBench`. */

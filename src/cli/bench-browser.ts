@@ -146,7 +146,8 @@ async function benchWasm(o: BrowserBenchOptions, sets: { label: string; methods:
   }
   console.log(`\nwasm; batch ${o.batchSize} at ${o.inputSize}x${o.inputSize}, median of ${o.repeats} after a warm-up step`);
   for (const row of rows) {
-    console.log(`  ${row.threads} thread${row.threads === 1 ? '' : 's'}${row.note ? ` (${row.note})` : ''}`);
+    const helpers = row.results[0]?.r.helperThreads ?? 0;
+    console.log(`  ${row.threads} thread${row.threads === 1 ? '' : 's'}${row.note ? ` (${row.note})` : ''}${helpers ? `, ${helpers} helper thread${helpers === 1 ? '' : 's'} for the lab's own kernels` : ''}`);
     printSets(row.results);
   }
   if (rows.length > 1) {

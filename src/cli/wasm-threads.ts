@@ -12,8 +12,10 @@ import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { BackendWasm, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { setHelperHost, type HelperHost } from '../graph/heap-helpers';
 
 const require = createRequire(import.meta.url);
 
@@ -150,8 +152,22 @@ export async function startWasm(threads = defaultWasmThreads()): Promise<number>
   }
   if (!(await tf.setBackend('wasm'))) throw new Error('The wasm backend did not start on this machine.');
   if (threaded && threads !== wasmThreads()) setWasmThreads(threads);
+  if (threaded) setHelperHost(nodeHelperHost);
   return wasmThreads();
 }
+
+/**
+ * Helpers for the lab's own kernels (graph/heap-helpers.ts) on worker threads, as many as the
+ * backend's threads less one. They never hold the process open.
+ */
+const nodeHelperHost: HelperHost = {
+  start: (source, data) => {
+    const worker = new Worker(`const { workerData } = require('node:worker_threads'); (${source})(workerData);`, { eval: true, workerData: data });
+    worker.unref();
+    return { terminate: () => void worker.terminate() };
+  },
+  threads: () => wasmThreads(),
+};
 
 /** The kernel threads the wasm backend runs now. */
 export function wasmThreads(): number {

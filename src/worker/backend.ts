@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { getThreadsCount, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { setHelperHost, type HelperHost } from '../graph/heap-helpers';
 
 import type { AdapterReport, BackendName, BackendReport, BackendAttempt } from './backend-types';
 import { BACKEND_ORDER, SOFTWARE_RENDERER } from './backend-types';
@@ -178,6 +179,21 @@ async function withThreadCapLifted<T>(threads: number, start: () => Promise<T>):
   }
 }
 
+/**
+ * Helpers for the lab's own wasm kernels: Web Workers from a Blob of their source, which inherit
+ * this worker's cross-origin isolation (so they can share the heap); as many as the backend's
+ * threads less one.
+ */
+const browserHelperHost: HelperHost = {
+  start: (source, data) => {
+    const url = URL.createObjectURL(new Blob([`onmessage = (event) => (${source})(event.data);`], { type: 'text/javascript' }));
+    const worker = new Worker(url);
+    worker.postMessage(data);
+    return { terminate: () => worker.terminate() };
+  },
+  threads: () => getThreadsCount(),
+};
+
 async function trySetBackend(backend: BackendName, wasmThreadCount?: number): Promise<void> {
   let start = () => tf.setBackend(backend);
   if (backend === 'wasm' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated && typeof navigator !== 'undefined') {
@@ -185,6 +201,8 @@ async function trySetBackend(backend: BackendName, wasmThreadCount?: number): Pr
     const threads = Math.max(1, wasmThreadCount ?? (navigator.hardwareConcurrency || 1));
     setThreadsCount(threads);
     start = () => withThreadCapLifted(threads, () => tf.setBackend(backend));
+    // The lab's own wasm kernels share the heap with helper workers (graph/heap-helpers.ts).
+    if (typeof Worker !== 'undefined') setHelperHost(browserHelperHost);
   }
   const ok = await start();
   if (!ok) throw new Error('tf.setBackend returned false');

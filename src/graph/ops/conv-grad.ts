@@ -22,6 +22,7 @@ import { withLazyGradients } from './tape';
 import { channelSums } from './bias-add';
 import { sideBySide } from './side-by-side';
 import { activationSlopeGrad, leakyReluValues } from './leaky-relu';
+import { filterGradientInPlace, inPlaceFilterGradientApplies } from '../wasm-filter-grad';
 
 export type Pads = [number, number, number, number];
 type Pair = [number, number];
@@ -167,6 +168,12 @@ function joinTaps(taps: tf.Tensor[], shape: [number, number, number, number]): t
  *   rows in both operands.
  */
 function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, ci, co]: readonly number[], strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
+  if (inPlaceFilterGradientApplies(x, dy)) {
+    const xp = padded(x, pads);
+    const g = filterGradientInPlace(xp, dy, [kh!, kw!], strides, dilations)!;
+    if (xp !== x) xp.dispose();
+    return g;
+  }
   const [n, oh, ow] = dy.shape;
   const stride1 = strides[0] === 1 && strides[1] === 1;
   const rows = n * oh * ow;

@@ -1,0 +1,162 @@
+/**
+ * Helper threads for the lab's own wasm kernels. tfjs-backend-wasm runs its kernels on a pool of
+ * threads the lab cannot reach; the lab's kernels (wasm-filter-grad.ts) run on the calling
+ * thread. On the threaded binary, whose heap is shared memory, a helper is a worker that
+ * instantiates the same small module on the same heap and runs part of a kernel's calls: the
+ * caller writes the helper's calls (rows of integer arguments) into a shared list, wakes it with
+ * Atomics.notify, runs its own part, and waits for the helper's with Atomics.wait. While a lab
+ * kernel runs, the backend's own threads are idle, so the helpers have the cores.
+ *
+ * The environment says how to start a worker (`setHelperHost`): the CLI in Node with
+ * worker_threads, the lab's training worker with a Web Worker. Without a host, on an unshared
+ * heap, or where Atomics.wait may not block (a page's main thread), kernels run on the caller alone.
+ */
+
+/** How this environment starts a helper, and how many threads the kernels may use now. */
+export interface HelperHost {
+  /** Starts a worker that calls the function whose source is `source` with `data` (structured-cloned). */
+  start(source: string, data: HelperData): { terminate(): void };
+  /** The wasm backend's kernel threads now: helpers are one fewer. */
+  threads(): number;
+}
+
+export interface HelperData {
+  memory: WebAssembly.Memory;
+  moduleBytes: Uint8Array;
+  exportName: string;
+  arity: number;
+  /** Int32 words: [job asked, job done (negative: failed), ready, call count]. */
+  control: SharedArrayBuffer;
+  calls: SharedArrayBuffer;
+}
+
+/**
+ * What a helper runs, as source text (a bundler may rename or wrap a function it compiles, and
+ * the worker must get text that refers to nothing outside itself): instantiate the module on the
+ * heap, say it is ready, then for each job run the listed calls and say it is done.
+ */
+const HELPER_SOURCE = `(data) => {
+  const f = new WebAssembly.Instance(new WebAssembly.Module(data.moduleBytes), { env: { memory: data.memory } }).exports[data.exportName];
+  const control = new Int32Array(data.control);
+  const calls = new Int32Array(data.calls);
+  Atomics.store(control, 2, 1);
+  Atomics.notify(control, 2);
+  let seen = 0;
+  for (;;) {
+    Atomics.wait(control, 0, seen);
+    const job = Atomics.load(control, 0);
+    if (job < 0) return;
+    seen = job;
+    let done = job;
+    try {
+      const count = Atomics.load(control, 3);
+      for (let i = 0; i < count; i++) f(...calls.subarray(i * data.arity, (i + 1) * data.arity));
+    } catch (error) {
+      done = -job;
+    }
+    Atomics.store(control, 1, done);
+    Atomics.notify(control, 1);
+  }
+}`;
+
+/** Calls a helper list holds; a job with more runs on the caller alone. */
+export const HELPER_CALLS = 1 << 16;
+/** How long the caller waits for a helper before it gives up with an error (ms). */
+const HELPER_TIMEOUT_MS = 60_000;
+
+interface Helper {
+  control: Int32Array;
+  calls: Int32Array;
+  arity: number;
+  job: number;
+  worker: { terminate(): void };
+  failed: boolean;
+}
+
+let host: HelperHost | null = null;
+/** Helpers by heap memory, then by module key. */
+const helpers = new WeakMap<WebAssembly.Memory, Map<string, Helper[]>>();
+const started: Helper[] = [];
+
+/** Sets (or, with null, removes) how helpers start here; stops the helpers already started. */
+export function setHelperHost(next: HelperHost | null): void {
+  stopHelpers();
+  host = next;
+}
+
+/** Stops every helper (their heaps' next kernels start new ones). */
+export function stopHelpers(): void {
+  for (const h of started.splice(0)) {
+    Atomics.store(h.control, 0, -1);
+    Atomics.notify(h.control, 0);
+    h.worker.terminate();
+    h.failed = true;
+  }
+}
+
+let blockingWaitAllowed: boolean | undefined;
+function canBlock(): boolean {
+  if (blockingWaitAllowed === undefined) {
+    try {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+      blockingWaitAllowed = true;
+    } catch {
+      blockingWaitAllowed = false;
+    }
+  }
+  return blockingWaitAllowed;
+}
+
+/**
+ * The helpers ready to run calls of the function `exportName` (`arity` integer arguments) of the
+ * module `build(true)` on `memory`: up to the backend's threads less one, started on first use
+ * (they are ready a moment later; until then, none).
+ */
+export function readyHelpers(memory: WebAssembly.Memory, key: string, build: (sharedMemory: boolean) => Uint8Array, exportName: string, arity: number): Helper[] {
+  if (!host || typeof SharedArrayBuffer === 'undefined' || !(memory.buffer instanceof SharedArrayBuffer) || !canBlock()) return [];
+  let byKey = helpers.get(memory);
+  if (!byKey) helpers.set(memory, (byKey = new Map()));
+  let list = byKey.get(key);
+  if (!list) byKey.set(key, (list = []));
+  const wanted = Math.max(0, host.threads() - 1);
+  while (list.length < wanted) {
+    const control = new SharedArrayBuffer(16);
+    const calls = new SharedArrayBuffer(HELPER_CALLS * arity * 4);
+    const data: HelperData = { memory, moduleBytes: build(true), exportName, arity, control, calls };
+    const helper: Helper = { control: new Int32Array(control), calls: new Int32Array(calls), arity, job: 0, worker: host.start(HELPER_SOURCE, data), failed: false };
+    list.push(helper);
+    started.push(helper);
+  }
+  return list.slice(0, wanted).filter((h) => !h.failed && Atomics.load(h.control, 2) === 1);
+}
+
+/**
+ * Runs `own` on the caller while each helper runs its list of calls (`lists[k]`, rows of `arity`
+ * integers for helper k), and returns when all are done. A helper that fails or does not answer
+ * is an error (its part of the result would be missing).
+ */
+export function runWithHelpers(ready: Helper[], lists: Int32Array[], own: () => void): void {
+  ready.forEach((h, k) => {
+    const list = lists[k]!;
+    h.calls.set(list);
+    Atomics.store(h.control, 3, list.length / h.arity);
+    h.job += 1;
+    Atomics.store(h.control, 0, h.job);
+    Atomics.notify(h.control, 0);
+  });
+  own();
+  for (const h of ready) {
+    for (;;) {
+      const done = Atomics.load(h.control, 1);
+      if (done === h.job) break;
+      if (done === -h.job) {
+        h.failed = true;
+        throw new Error('A helper thread of the lab\'s wasm kernels failed; the run can go on single-threaded (reload, or start it with one thread).');
+      }
+      if (Atomics.wait(h.control, 1, done, HELPER_TIMEOUT_MS) === 'timed-out') {
+        h.failed = true;
+        throw new Error(`A helper thread of the lab's wasm kernels did not answer in ${HELPER_TIMEOUT_MS / 1000} s.`);
+      }
+    }
+  }
+}

@@ -1,0 +1,103 @@
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { describe, expect, it } from 'vitest';
+import { conv2dForwardGrad, type Pads } from './ops/conv-grad';
+import { accumulateTilesModule, setInPlaceFilterGradients, type AccumulateTiles } from './wasm-filter-grad';
+
+type Pair = [number, number];
+interface Case {
+  name: string;
+  x: [number, number, number, number];
+  k: [number, number, number, number];
+  strides: Pair;
+  pads: Pads;
+  dilations: Pair;
+}
+
+const CASES: Case[] = [
+  { name: '3x3 stride 1 pad 1', x: [2, 9, 9, 8], k: [3, 3, 8, 16], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] },
+  { name: '3x3 stride 2, pads after', x: [1, 10, 11, 4], k: [3, 3, 4, 8], strides: [2, 2], pads: [0, 1, 0, 1], dilations: [1, 1] },
+  { name: '3x3 dilation 2', x: [2, 9, 9, 4], k: [3, 3, 4, 8], strides: [1, 1], pads: [2, 2, 2, 2], dilations: [2, 2] },
+  { name: '1x1', x: [2, 5, 6, 12], k: [1, 1, 12, 16], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1] },
+  { name: '2x2 stride 2', x: [1, 8, 8, 8], k: [2, 2, 8, 8], strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1] },
+  { name: '3x3 stride 1 on a wide map (several calls per row block)', x: [1, 6, 150, 4], k: [3, 3, 4, 8], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] },
+];
+
+const rand = (shape: number[], seed: number) => tf.randomUniform(shape, -1, 1, 'float32', seed);
+
+/** The filter gradient of Σ r·conv(x, w), on the current backend. */
+function filterGrad(c: Case, xv: number[], wv: number[], rv: number[]) {
+  return tf.tidy(() => {
+    const [x, w] = [tf.tensor(xv, c.x) as tf.Tensor4D, tf.tensor(wv, c.k) as tf.Tensor4D];
+    const y = conv2dForwardGrad(x, w, c.strides, c.pads, c.dilations);
+    const r = tf.tensor(rv, y.shape);
+    return Array.from(tf.grad((k: tf.Tensor) => conv2dForwardGrad(x, k as tf.Tensor4D, c.strides, c.pads, c.dilations).mul(r).sum())(w).dataSync());
+  });
+}
+
+describe('filter gradients accumulated in place (wasm)', () => {
+  for (const c of CASES) {
+    it(`${c.name}: matches the cpu backend's native gradient (undilated) and, bit for bit, the matrix products`, async () => {
+      await tf.setBackend('cpu');
+      const [x, w] = [rand(c.x, 1), rand(c.k, 2)];
+      const y = tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.strides, [[0, 0], [c.pads[0], c.pads[1]], [c.pads[2], c.pads[3]], [0, 0]], 'NHWC', c.dilations);
+      const r = rand(y.shape, 3);
+      const [xv, wv, rv] = [x, w, r].map((t) => Array.from(t.dataSync()));
+      const padArg = [[0, 0], [c.pads[0], c.pads[1]], [c.pads[2], c.pads[3]], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]];
+      // tfjs has no gradient of a dilated convolution: that case is checked against the products
+      // only (conv-grad.test.ts checks those against a dilated kernel's gradient).
+      const dilated = c.dilations[0] > 1 || c.dilations[1] > 1;
+      const ref = dilated ? [] : Array.from(tf.grad((k: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, k as tf.Tensor4D, c.strides, padArg, 'NHWC', c.dilations).mul(r).sum())(w).dataSync());
+      tf.dispose([x, w, y, r]);
+
+      await tf.setBackend('wasm');
+      const before = tf.memory().numTensors;
+      const profiled = await tf.profile(() => tf.tensor(filterGrad(c, xv!, wv!, rv!)));
+      const mine = Array.from((profiled.result as tf.Tensor).dataSync());
+      tf.dispose(profiled.result as tf.Tensor);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(profiled.kernelNames).toContain('LabFilterGradient');
+      const scale = Math.max(...ref.map(Math.abs));
+      if (!dilated) mine.forEach((v, i) => expect(Math.abs(v - ref[i]!) / scale).toBeLessThan(1e-5));
+
+      setInPlaceFilterGradients(false);
+      try {
+        const products = filterGrad(c, xv!, wv!, rv!);
+        expect(mine).toEqual(products);
+      } finally {
+        setInPlaceFilterGradients(true);
+      }
+    });
+  }
+
+  it('leaves channel counts off the tile to the matrix products', async () => {
+    await tf.setBackend('wasm');
+    const c: Case = { name: '', x: [1, 6, 6, 3], k: [3, 3, 3, 8], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] };
+    const profiled = await tf.profile(() => tf.tensor(filterGrad(c, Array.from(rand(c.x, 4).dataSync()), Array.from(rand(c.k, 5).dataSync()), Array.from(rand([1, 6, 6, 8], 6).dataSync()))));
+    tf.dispose(profiled.result as tf.Tensor);
+    expect(profiled.kernelNames).not.toContain('LabFilterGradient');
+  });
+
+  it('accumulates 4x8 tiles over rows of positions on a shared and an unshared memory', () => {
+    for (const shared of [false, true]) {
+      expect(WebAssembly.validate(accumulateTilesModule(shared))).toBe(true);
+      const memory = new WebAssembly.Memory(shared ? { initial: 1, maximum: 2, shared: true } : { initial: 1 });
+      const accumulate = new WebAssembly.Instance(new WebAssembly.Module(accumulateTilesModule(shared)), { env: { memory } }).exports['accumulate'] as AccumulateTiles;
+      const f = new Float32Array(memory.buffer);
+      // x: 2 rows of 3 positions, 4 channels, rows 5 positions apart; dy: 8 channels, contiguous.
+      const [ci, co, rows, cols, xRowPixels] = [4, 8, 2, 3, 5];
+      const [xAt, dyAt, cAt] = [0, 1024, 2048];
+      for (let i = 0; i < rows * xRowPixels * ci; i++) f[xAt / 4 + i] = (i % 7) - 3;
+      for (let i = 0; i < rows * cols * co; i++) f[dyAt / 4 + i] = (i % 5) * 0.5;
+      for (let i = 0; i < ci * co; i++) f[cAt / 4 + i] = 1;
+      accumulate(cAt, xAt, dyAt, rows, cols, ci / 4, co / 8, ci * 4, xRowPixels * ci * 4, cols * co * 4, co * 4);
+      for (let a = 0; a < ci; a++) {
+        for (let b = 0; b < co; b++) {
+          let want = 1;
+          for (let r = 0; r < rows; r++) for (let k = 0; k < cols; k++) want += f[xAt / 4 + (r * xRowPixels + k) * ci + a]! * f[dyAt / 4 + (r * cols + k) * co + b]!;
+          expect(f[cAt / 4 + a * co + b]).toBe(want);
+        }
+      }
+    }
+  });
+});
