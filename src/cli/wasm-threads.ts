@@ -160,7 +160,7 @@ export async function startWasm(threads = defaultWasmThreads()): Promise<number>
  * Helpers for the lab's own kernels (graph/heap-helpers.ts) on worker threads, as many as the
  * backend's threads less one. They never hold the process open.
  */
-const nodeHelperHost: HelperHost = {
+export const nodeHelperHost: HelperHost = {
   start: (source, data) => {
     const worker = new Worker(`const { workerData } = require('node:worker_threads'); (${source})(workerData);`, { eval: true, workerData: data });
     worker.unref();

@@ -116,8 +116,9 @@ export function readyHelpers(memory: WebAssembly.Memory, key: string, build: (sh
   if (!host || typeof SharedArrayBuffer === 'undefined' || !(memory.buffer instanceof SharedArrayBuffer) || !canBlock()) return [];
   let byKey = helpers.get(memory);
   if (!byKey) helpers.set(memory, (byKey = new Map()));
-  let list = byKey.get(key);
-  if (!list) byKey.set(key, (list = []));
+  // Stopped or failed helpers make way for new ones.
+  const list = (byKey.get(key) ?? []).filter((h) => !h.failed);
+  byKey.set(key, list);
   const wanted = Math.max(0, host.threads() - 1);
   while (list.length < wanted) {
     const control = new SharedArrayBuffer(16);
@@ -151,10 +152,12 @@ export function runWithHelpers(ready: Helper[], lists: Int32Array[], own: () => 
       if (done === h.job) break;
       if (done === -h.job) {
         h.failed = true;
+        h.worker.terminate();
         throw new Error('A helper thread of the lab\'s wasm kernels failed; the run can go on single-threaded (reload, or start it with one thread).');
       }
       if (Atomics.wait(h.control, 1, done, HELPER_TIMEOUT_MS) === 'timed-out') {
         h.failed = true;
+        h.worker.terminate();
         throw new Error(`A helper thread of the lab's wasm kernels did not answer in ${HELPER_TIMEOUT_MS / 1000} s.`);
       }
     }
