@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { elementwiseLoop } from './wasm-elementwise';
+import { registerOwnWasmKernel } from './wasm-kernels';
 
 export type UnaryOp = 'abs' | 'neg' | 'sqrt';
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'min' | 'max';
@@ -65,24 +66,17 @@ interface KernelAttrs {
   params: number[];
 }
 
-let registered = false;
 function registerWasmKernel(): void {
-  if (registered) return;
-  registered = true;
-  tf.registerKernel({
-    kernelName: KERNEL,
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { program, params } = attrs as unknown as KernelAttrs;
-      const wasm = backend as unknown as WasmBackend;
-      const xs = Array.from({ length: program.inputs }, (_, k) => inputs[`x${k}`] as tf.TensorInfo);
-      const loop = elementwiseLoop(wasm.wasm, program)!;
-      const outs = program.outputs.map(() => wasm.makeOutput([...xs[0]!.shape], 'float32'));
-      // Offsets are read after every allocation: a growing heap keeps offsets, not views.
-      const offset = (t: tf.TensorInfo) => wasm.typedArrayFromHeap(t).byteOffset;
-      loop(tf.util.sizeFromShape(xs[0]!.shape), ...outs.map(offset), ...xs.map(offset), ...params);
-      return outs;
-    },
+  registerOwnWasmKernel(KERNEL, ({ inputs, backend, attrs }) => {
+    const { program, params } = attrs as unknown as KernelAttrs;
+    const wasm = backend as unknown as WasmBackend;
+    const xs = Array.from({ length: program.inputs }, (_, k) => inputs[`x${k}`] as tf.TensorInfo);
+    const loop = elementwiseLoop(wasm.wasm, program)!;
+    const outs = program.outputs.map(() => wasm.makeOutput([...xs[0]!.shape], 'float32'));
+    // Offsets are read after every allocation: a growing heap keeps offsets, not views.
+    const offset = (t: tf.TensorInfo) => wasm.typedArrayFromHeap(t).byteOffset;
+    loop(tf.util.sizeFromShape(xs[0]!.shape), ...outs.map(offset), ...xs.map(offset), ...params);
+    return outs;
   });
 }
 

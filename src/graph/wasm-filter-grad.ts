@@ -19,6 +19,7 @@ import { heapFunction, heapMemory } from './wasm-heap-copy';
 import { HELPER_CALLS, readyHelpers, runWithHelpers } from './heap-helpers';
 import { elementwiseLoop } from './wasm-elementwise';
 import { ZERO } from './wasm-zeros';
+import { registerOwnWasmKernel } from './wasm-kernels';
 
 interface WasmBackend {
   wasm: object;
@@ -104,62 +105,55 @@ const KERNEL = 'LabFilterGradient';
 /** About this many positions per call: x and dy rows for them stay in cache while every tile reads them. */
 const POSITIONS_PER_CALL = 128;
 
-let registered = false;
 function registerKernel(): void {
-  if (registered) return;
-  registered = true;
-  tf.registerKernel({
-    kernelName: KERNEL,
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { taps, strides, dilations } = attrs as unknown as FilterGradientAttrs;
-      const wasm = backend as unknown as WasmBackend;
-      const [xp, dy] = [inputs['x'] as tf.TensorInfo, inputs['dy'] as tf.TensorInfo];
-      const [n, hp, wp, ci] = xp.shape as [number, number, number, number];
-      const [, oh, ow, co] = dy.shape as [number, number, number, number];
-      const out = wasm.makeOutput([taps[0], taps[1], ci, co], 'float32');
-      const size = taps[0] * taps[1] * ci * co;
-      elementwiseLoop(wasm.wasm, ZERO)!(size, wasm.typedArrayFromHeap(out).byteOffset);
-      const accumulate = heapFunction<AccumulateTiles>(wasm.wasm, 'accumulateTiles', accumulateTilesModule, 'accumulate')!;
-      // Views after the allocation (a growing heap moves them).
-      const [xb, db, cb] = [xp, dy, out].map((t) => wasm.typedArrayFromHeap(t).byteOffset) as [number, number, number];
-      const chunk = Math.max(1, Math.floor(POSITIONS_PER_CALL / ow));
-      const [sh, sw] = strides;
-      const [dh, dw] = dilations;
-      /** Every call for the input channels of blocks first .. first + count − 1. */
-      const eachCall = (first: number, count: number, call: AccumulateTiles) => {
-        for (let ty = 0; ty < taps[0]; ty++) {
-          for (let tx = 0; tx < taps[1]; tx++) {
-            const c = cb + ((ty * taps[1] + tx) * ci + 4 * first) * co * 4;
-            for (let b = 0; b < n; b++) {
-              for (let y0 = 0; y0 < oh; y0 += chunk) {
-                const x = xb + ((b * hp + y0 * sh + ty * dh) * wp + tx * dw) * ci * 4 + 16 * first;
-                const d = db + (b * oh + y0) * ow * co * 4;
-                call(c, x, d, Math.min(chunk, oh - y0), ow, count, co / 8, sw * ci * 4, sh * wp * ci * 4, ow * co * 4, co * 4);
-              }
+  registerOwnWasmKernel(KERNEL, ({ inputs, backend, attrs }) => {
+    const { taps, strides, dilations } = attrs as unknown as FilterGradientAttrs;
+    const wasm = backend as unknown as WasmBackend;
+    const [xp, dy] = [inputs['x'] as tf.TensorInfo, inputs['dy'] as tf.TensorInfo];
+    const [n, hp, wp, ci] = xp.shape as [number, number, number, number];
+    const [, oh, ow, co] = dy.shape as [number, number, number, number];
+    const out = wasm.makeOutput([taps[0], taps[1], ci, co], 'float32');
+    const size = taps[0] * taps[1] * ci * co;
+    elementwiseLoop(wasm.wasm, ZERO)!(size, wasm.typedArrayFromHeap(out).byteOffset);
+    const accumulate = heapFunction<AccumulateTiles>(wasm.wasm, 'accumulateTiles', accumulateTilesModule, 'accumulate')!;
+    // Views after the allocation (a growing heap moves them).
+    const [xb, db, cb] = [xp, dy, out].map((t) => wasm.typedArrayFromHeap(t).byteOffset) as [number, number, number];
+    const chunk = Math.max(1, Math.floor(POSITIONS_PER_CALL / ow));
+    const [sh, sw] = strides;
+    const [dh, dw] = dilations;
+    /** Every call for the input channels of blocks first .. first + count − 1. */
+    const eachCall = (first: number, count: number, call: AccumulateTiles) => {
+      for (let ty = 0; ty < taps[0]; ty++) {
+        for (let tx = 0; tx < taps[1]; tx++) {
+          const c = cb + ((ty * taps[1] + tx) * ci + 4 * first) * co * 4;
+          for (let b = 0; b < n; b++) {
+            for (let y0 = 0; y0 < oh; y0 += chunk) {
+              const x = xb + ((b * hp + y0 * sh + ty * dh) * wp + tx * dw) * ci * 4 + 16 * first;
+              const d = db + (b * oh + y0) * ow * co * 4;
+              call(c, x, d, Math.min(chunk, oh - y0), ow, count, co / 8, sw * ci * 4, sh * wp * ci * 4, ow * co * 4, co * 4);
             }
           }
         }
-      };
-      // The input channels split between this thread and the helpers ready on this heap.
-      const memory = heapMemory(wasm.wasm);
-      const calls = taps[0] * taps[1] * n * Math.ceil(oh / chunk);
-      const blocks = ci / 4;
-      const ready = memory && calls <= HELPER_CALLS && blocks > 1 ? readyHelpers(memory, 'accumulateTiles', accumulateTilesModule, 'accumulate', 11).slice(0, blocks - 1) : [];
-      const share = (k: number) => [Math.floor((k * blocks) / (ready.length + 1)), Math.floor(((k + 1) * blocks) / (ready.length + 1))] as const;
-      const lists = ready.map((_, k) => {
-        const [first, end] = share(k + 1);
-        const list = new Int32Array(calls * 11);
-        let at = 0;
-        eachCall(first, end - first, (...args) => {
-          list.set(args, at);
-          at += 11;
-        });
-        return list;
+      }
+    };
+    // The input channels split between this thread and the helpers ready on this heap.
+    const memory = heapMemory(wasm.wasm);
+    const calls = taps[0] * taps[1] * n * Math.ceil(oh / chunk);
+    const blocks = ci / 4;
+    const ready = memory && calls <= HELPER_CALLS && blocks > 1 ? readyHelpers(memory, 'accumulateTiles', accumulateTilesModule, 'accumulate', 11).slice(0, blocks - 1) : [];
+    const share = (k: number) => [Math.floor((k * blocks) / (ready.length + 1)), Math.floor(((k + 1) * blocks) / (ready.length + 1))] as const;
+    const lists = ready.map((_, k) => {
+      const [first, end] = share(k + 1);
+      const list = new Int32Array(calls * 11);
+      let at = 0;
+      eachCall(first, end - first, (...args) => {
+        list.set(args, at);
+        at += 11;
       });
-      runWithHelpers(ready, lists, () => eachCall(0, share(0)[1], accumulate));
-      return out;
-    },
+      return list;
+    });
+    runWithHelpers(ready, lists, () => eachCall(0, share(0)[1], accumulate));
+    return out;
   });
 }
 

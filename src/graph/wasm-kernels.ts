@@ -41,3 +41,12 @@ export function replaceWasmKernel(name: string, kernel: NumericKernel): void {
     },
   });
 }
+
+const own = new Set<string>();
+
+/** Registers the lab's own wasm kernel `name` (one tfjs-wasm does not have), once. */
+export function registerOwnWasmKernel(name: string, kernelFunc: tf.KernelFunc): void {
+  if (own.has(name)) return;
+  own.add(name);
+  tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc });
+}
