@@ -21,6 +21,9 @@ const CASES: Case[] = [
   { name: '1x1', x: [2, 5, 6, 12], k: [1, 1, 12, 16], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1] },
   { name: '2x2 stride 2', x: [1, 8, 8, 8], k: [2, 2, 8, 8], strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1] },
   { name: '3x3 stride 1 on a wide map (several calls per row block)', x: [1, 6, 150, 4], k: [3, 3, 4, 8], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] },
+  // An image's 3 channels, and 6: padded with zero channels to 4 and 8.
+  { name: 'a first layer: 3 channels, 3x3 stride 2', x: [2, 17, 16, 3], k: [3, 3, 3, 16], strides: [2, 2], pads: [1, 1, 0, 1], dilations: [1, 1] },
+  { name: '6 channels, 3x3 stride 1', x: [1, 7, 7, 6], k: [3, 3, 6, 8], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] },
 ];
 
 const rand = (shape: number[], seed: number) => tf.randomUniform(shape, -1, 1, 'float32', seed);
@@ -63,17 +66,19 @@ describe('filter gradients accumulated in place (wasm)', () => {
       setInPlaceFilterGradients(false);
       try {
         const products = filterGrad(c, xv!, wv!, rv!);
-        expect(mine).toEqual(products);
+        // A first layer's products stack its taps (another order of sums): close, not equal.
+        if (c.x[3] % 4 === 0) expect(mine).toEqual(products);
+        else mine.forEach((v, i) => expect(Math.abs(v - products[i]!) / scale).toBeLessThan(1e-5));
       } finally {
         setInPlaceFilterGradients(true);
       }
     });
   }
 
-  it('leaves channel counts off the tile to the matrix products', async () => {
+  it('leaves output channels off the tile (not a multiple of 8) to the matrix products', async () => {
     await tf.setBackend('wasm');
-    const c: Case = { name: '', x: [1, 6, 6, 3], k: [3, 3, 3, 8], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] };
-    const profiled = await tf.profile(() => tf.tensor(filterGrad(c, Array.from(rand(c.x, 4).dataSync()), Array.from(rand(c.k, 5).dataSync()), Array.from(rand([1, 6, 6, 8], 6).dataSync()))));
+    const c: Case = { name: '', x: [1, 6, 6, 4], k: [3, 3, 4, 6], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] };
+    const profiled = await tf.profile(() => tf.tensor(filterGrad(c, Array.from(rand(c.x, 4).dataSync()), Array.from(rand(c.k, 5).dataSync()), Array.from(rand([1, 6, 6, 6], 6).dataSync()))));
     tf.dispose(profiled.result as tf.Tensor);
     expect(profiled.kernelNames).not.toContain('LabFilterGradient');
   });

@@ -10,8 +10,9 @@
  * every tile reads them.
  *
  * The sums run over the positions in order, each product rounded, then added, as the matrix
- * product accumulates them, so the two give the same values. Needs Ci a multiple of 4 and Co a
- * multiple of 8 (the tile), float32, and a heap the module can see; otherwise the caller's path.
+ * product accumulates them, so the two give the same values. Needs Ci a multiple of 4 (an image's
+ * 3 channels get a fourth of zeros) and Co a multiple of 8 (the tile), float32, and a heap the
+ * module can see; otherwise the caller's path.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { leb, oneFunctionModule, VALTYPE } from './wasm-binary';
@@ -121,25 +122,30 @@ function registerKernel(): void {
     const chunk = Math.max(1, Math.floor(POSITIONS_PER_CALL / ow));
     const [sh, sw] = strides;
     const [dh, dw] = dilations;
-    /** Every call for the input channels of blocks first .. first + count − 1. */
+    // The work is split between this thread and the helpers ready on this heap by blocks of
+    // input channels, or of output channels where there is one block of input channels (a first
+    // layer's 3 channels, padded to 4).
+    const [ciBlocks, coBlocks] = [ci / 4, co / 8];
+    const byInput = ciBlocks > 1;
+    const blocks = byInput ? ciBlocks : coBlocks;
+    /** Every call for the blocks first .. first + count − 1. */
     const eachCall = (first: number, count: number, call: AccumulateTiles) => {
+      const [ciFirst, ciCount, coFirst, coCount] = byInput ? [first, count, 0, coBlocks] : [0, ciBlocks, first, count];
       for (let ty = 0; ty < taps[0]; ty++) {
         for (let tx = 0; tx < taps[1]; tx++) {
-          const c = cb + ((ty * taps[1] + tx) * ci + 4 * first) * co * 4;
+          const c = cb + ((ty * taps[1] + tx) * ci + 4 * ciFirst) * co * 4 + 32 * coFirst;
           for (let b = 0; b < n; b++) {
             for (let y0 = 0; y0 < oh; y0 += chunk) {
-              const x = xb + ((b * hp + y0 * sh + ty * dh) * wp + tx * dw) * ci * 4 + 16 * first;
-              const d = db + (b * oh + y0) * ow * co * 4;
-              call(c, x, d, Math.min(chunk, oh - y0), ow, count, co / 8, sw * ci * 4, sh * wp * ci * 4, ow * co * 4, co * 4);
+              const x = xb + ((b * hp + y0 * sh + ty * dh) * wp + tx * dw) * ci * 4 + 16 * ciFirst;
+              const d = db + (b * oh + y0) * ow * co * 4 + 32 * coFirst;
+              call(c, x, d, Math.min(chunk, oh - y0), ow, ciCount, coCount, sw * ci * 4, sh * wp * ci * 4, ow * co * 4, co * 4);
             }
           }
         }
       }
     };
-    // The input channels split between this thread and the helpers ready on this heap.
     const memory = heapMemory(wasm.wasm);
     const calls = taps[0] * taps[1] * n * Math.ceil(oh / chunk);
-    const blocks = ci / 4;
     const ready = memory && calls <= HELPER_CALLS && blocks > 1 ? readyHelpers(memory, 'accumulateTiles', accumulateTilesModule, 'accumulate', 11).slice(0, blocks - 1) : [];
     const share = (k: number) => [Math.floor((k * blocks) / (ready.length + 1)), Math.floor(((k + 1) * blocks) / (ready.length + 1))] as const;
     const lists = ready.map((_, k) => {
@@ -163,10 +169,13 @@ export function setInPlaceFilterGradients(on: boolean): void {
   enabled = on;
 }
 
-/** Whether filterGradientInPlace takes an input x and output gradient dy like these. */
+/**
+ * Whether filterGradientInPlace takes an input x and output gradient dy like these (an input whose
+ * channels are not a multiple of 4 is padded with zero channels by the caller).
+ */
 export function inPlaceFilterGradientApplies(x: tf.Tensor, dy: tf.Tensor): boolean {
   const [ci, co] = [x.shape[3]!, dy.shape[3]!];
-  if (!enabled || tf.getBackend() !== 'wasm' || ci % 4 !== 0 || co % 8 !== 0 || x.dtype !== 'float32' || dy.dtype !== 'float32') return false;
+  if (!enabled || tf.getBackend() !== 'wasm' || ci < 1 || co % 8 !== 0 || x.dtype !== 'float32' || dy.dtype !== 'float32') return false;
   const wasm = (tf.backend() as unknown as WasmBackend).wasm;
   return !!heapFunction(wasm, 'accumulateTiles', accumulateTilesModule, 'accumulate') && !!elementwiseLoop(wasm, ZERO);
 }

@@ -5,8 +5,9 @@
  * (depthwise: [KH,KW,C,M]), explicit pads [top, bottom, left, right]. Either the stride or the
  * dilation must be 1 on each axis (tfjs's own rule for convolutions).
  *
- * - Filter gradient on wasm where Ci is a multiple of 4 and Co of 8: accumulated in place by the
- *   lab's SIMD kernel, its input channels shared with helper threads (wasm-filter-grad.ts). Else:
+ * - Filter gradient on wasm where Co is a multiple of 8: accumulated in place by the lab's SIMD
+ *   kernel, its input channels (padded to a multiple of 4) shared with helper threads
+ *   (wasm-filter-grad.ts). Else:
  * - Filter gradient of a 1x1 stride-1 convolution: one matrix product xᵀ·dy.
  * - Filter gradient of a k×k convolution, im2col by tap: for each of the k·k taps, the input
  *   window that tap reads (at stride 1 sliced from one channels-first transpose of the padded
@@ -171,10 +172,15 @@ function joinTaps(taps: tf.Tensor[], shape: [number, number, number, number]): t
  */
 function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, ci, co]: readonly number[], strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
   if (inPlaceFilterGradientApplies(x, dy)) {
-    const xp = padded(x, pads);
+    // Input channels up to a multiple of 4 (the kernel's tile) with zeros, in the same pad.
+    const ci4 = Math.ceil(ci! / 4) * 4;
+    const xp = ci4 === ci ? padded(x, pads) : tf.pad(x, [[0, 0], [pads[0], pads[1]], [pads[2], pads[3]], [0, ci4 - ci!]]);
     const g = filterGradientInPlace(xp, dy, [kh!, kw!], strides, dilations)!;
     if (xp !== x) xp.dispose();
-    return g;
+    if (ci4 === ci) return g;
+    const kept = tf.slice(g, [0, 0, 0, 0], [kh!, kw!, ci!, co!]);
+    g.dispose();
+    return kept;
   }
   const [n, oh, ow] = dy.shape;
   const stride1 = strides[0] === 1 && strides[1] === 1;
