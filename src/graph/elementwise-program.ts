@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { elementwiseLoop } from './wasm-elementwise';
-import { registerOwnWasmKernel } from './wasm-kernels';
+import { registerOwnWasmKernel, type WasmBackend } from './wasm-kernels';
 
 export type UnaryOp = 'abs' | 'neg' | 'sqrt';
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'min' | 'max';
@@ -54,12 +54,6 @@ export const ew = {
 };
 
 const KERNEL = 'LabElementwise';
-
-interface WasmBackend {
-  wasm: object;
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-}
 
 interface KernelAttrs {
   program: ElementwiseProgram;

@@ -18,6 +18,7 @@ import { spreadReduceGradients } from './ops/reduce-grad';
 import { zerosOnHeapOnWasm } from './wasm-zeros';
 import { tileByCopiesOnWasm } from './wasm-tile';
 import { transposeBySimdOnWasm } from './wasm-transpose';
+import { leakyReluBySimdOnWasm } from './wasm-leaky-relu';
 import { chainForRun, chainNodes, planConvChains, type ConvChain } from './conv-chains';
 import { convBiasActivation, convFusion, convGeometry } from './ops/conv';
 
@@ -127,6 +128,7 @@ export class TrainableGraph {
     zerosOnHeapOnWasm();
     tileByCopiesOnWasm();
     transposeBySimdOnWasm();
+    leakyReluBySimdOnWasm();
     const unsupported = findUnsupportedOps(topology);
     if (unsupported.size > 0) throw new UnsupportedOpsError(unsupported);
     this.name = options.name ?? `graph${++graphCounter}`;

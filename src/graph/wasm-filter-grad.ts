@@ -20,13 +20,7 @@ import { heapFunction, heapMemory } from './wasm-heap-copy';
 import { HELPER_CALLS, readyHelpers, runWithHelpers } from './heap-helpers';
 import { elementwiseLoop } from './wasm-elementwise';
 import { ZERO } from './wasm-zeros';
-import { registerOwnWasmKernel } from './wasm-kernels';
-
-interface WasmBackend {
-  wasm: object;
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-}
+import { registerOwnWasmKernel, type WasmBackend } from './wasm-kernels';
 
 /**
  * Adds to the [4·ciBlocks, 4·coBlocks·2] block of the gradient at `c` (rows `coBytes` apart) the
@@ -170,26 +164,27 @@ export function setInPlaceFilterGradients(on: boolean): void {
 }
 
 /**
- * Whether filterGradientInPlace takes an input x and output gradient dy like these (an input whose
- * channels are not a multiple of 4 is padded with zero channels by the caller).
+ * The filter gradient [KH,KW,Ci,Co] of a convolution of `x` [N,H,W,Ci] with explicit `pads`
+ * [top, bottom, left, right] at output gradient `dy` [N,OH,OW,Co]; null where this path does not
+ * apply (not wasm, not float32, Co not a multiple of 8, a heap the module cannot see). The pads
+ * and the zero channels that bring Ci to a multiple of 4 are one PadV2.
  */
-export function inPlaceFilterGradientApplies(x: tf.Tensor, dy: tf.Tensor): boolean {
-  const [ci, co] = [x.shape[3]!, dy.shape[3]!];
-  if (!enabled || tf.getBackend() !== 'wasm' || ci < 1 || co % 8 !== 0 || x.dtype !== 'float32' || dy.dtype !== 'float32') return false;
+export function filterGradientInPlace(x: tf.Tensor4D, dy: tf.Tensor4D, taps: Pair, strides: Pair, pads: [number, number, number, number], dilations: Pair): tf.Tensor4D | null {
+  const [ci, co] = [x.shape[3], dy.shape[3]];
+  if (!enabled || tf.getBackend() !== 'wasm' || ci < 1 || co % 8 !== 0 || x.dtype !== 'float32' || dy.dtype !== 'float32') return null;
   const wasm = (tf.backend() as unknown as WasmBackend).wasm;
-  return !!heapFunction(wasm, 'accumulateTiles', accumulateTilesModule, 'accumulate') && !!elementwiseLoop(wasm, ZERO);
-}
-
-/**
- * The filter gradient [KH,KW,Ci,Co] of a convolution of the padded input `xp` [N,HP,WP,Ci]
- * (its explicit pads already applied) at output gradient `dy` [N,OH,OW,Co]; null where this path
- * does not apply (not wasm, channel counts off the tile, a heap the module cannot see).
- */
-export function filterGradientInPlace(xp: tf.Tensor4D, dy: tf.Tensor4D, taps: Pair, strides: Pair, dilations: Pair): tf.Tensor4D | null {
-  if (!inPlaceFilterGradientApplies(xp, dy)) return null;
+  if (!heapFunction(wasm, 'accumulateTiles', accumulateTilesModule, 'accumulate') || !elementwiseLoop(wasm, ZERO)) return null;
   registerKernel();
+  const ci4 = Math.ceil(ci / 4) * 4;
+  const padding: [number, number][] = [[0, 0], [pads[0], pads[1]], [pads[2], pads[3]], [0, ci4 - ci]];
+  const xp = padding.some(([a, b]) => a + b > 0) ? tf.pad(x, padding) : x;
   const attrs: FilterGradientAttrs = { taps, strides, dilations };
-  return tf.engine().runKernel(KERNEL, { x: xp, dy }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  const g = tf.engine().runKernel(KERNEL, { x: xp, dy }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  if (xp !== x) xp.dispose();
+  if (ci4 === ci) return g;
+  const kept = tf.slice(g, [0, 0, 0, 0], [taps[0], taps[1], ci, co]);
+  g.dispose();
+  return kept;
 }
 
 /**

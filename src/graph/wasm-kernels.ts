@@ -2,10 +2,19 @@
  * How the lab replaces tfjs-backend-wasm 4.22 kernels that copy more than they must (Identity and
  * Cast: `wasm-identity.ts`; Slice, SplitV and Concat: `wasm-slice.ts`; Sum and Mean over leading
  * axes: `wasm-reduce.ts`; ZerosLike: `wasm-zeros.ts`; Tile: `wasm-tile.ts`; Transpose:
- * `wasm-transpose.ts`; the graph executor installs them when it is built): once per kernel, after
- * the wasm backend has registered its own, with string tensors left to the stock kernel.
+ * `wasm-transpose.ts`; LeakyRelu and the fused convolutions' leaky ReLU: `wasm-leaky-relu.ts`;
+ * the graph executor installs them when it is built): once per kernel, after the wasm backend has
+ * registered its own, with string tensors left to the stock kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';
+
+/** What the lab's wasm kernels use of tfjs-backend-wasm's backend object. */
+export interface WasmBackend {
+  /** The Emscripten module (its heap). */
+  wasm: object;
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
 
 /** A replacement for numeric inputs; null hands the call to the stock kernel (a case it does not take). */
 type NumericKernel = (x: tf.TensorInfo, args: Parameters<tf.KernelFunc>[0]) => tf.TensorInfo | tf.TensorInfo[] | null;

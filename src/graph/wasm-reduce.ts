@@ -14,14 +14,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ew, type ElementwiseProgram } from './elementwise-program';
 import { elementwiseLoop } from './wasm-elementwise';
-import { replaceWasmKernel } from './wasm-kernels';
+import { replaceWasmKernel, type WasmBackend } from './wasm-kernels';
 import { ZERO } from './wasm-zeros';
-
-interface WasmBackend {
-  wasm: object;
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
 
 /**
  * The reduced axes as one block [outer, reduced, inner] of the row-major input: null when they

@@ -11,13 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { heapCopier } from './wasm-heap-copy';
-import { replaceWasmKernel } from './wasm-kernels';
-
-interface WasmBackend {
-  wasm: object;
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
+import { replaceWasmKernel, type WasmBackend } from './wasm-kernels';
 
 /**
  * Walks the box of a row-major array of `shape` that starts at `begin` and takes `size` entries

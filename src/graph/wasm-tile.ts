@@ -11,13 +11,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { oneFunctionModule, VALTYPE } from './wasm-binary';
 import { heapCopier, heapFunction, type CopyRuns } from './wasm-heap-copy';
-import { replaceWasmKernel } from './wasm-kernels';
-
-interface WasmBackend {
-  wasm: object;
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
+import { replaceWasmKernel, type WasmBackend } from './wasm-kernels';
 
 /** `count` 4-byte values from `from` on, each written `times` times in a row from `to` on (byte offsets). */
 export type RepeatEach = (to: number, from: number, count: number, times: number) => void;

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { describe, expect, it } from 'vitest';
-import { asBatchedTranspose, interleaveModule, transposeBlocksModule, transposeBySimd, transposeBySimdOnWasm, transposeOnHeap, type InterleaveRows, type TransposeBlocks, type WasmBackend } from './wasm-transpose';
-import { stockWasmKernel } from './wasm-kernels';
+import { asBatchedTranspose, interleaveModule, transposeBlocksModule, transposeBySimd, transposeBySimdOnWasm, transposeOnHeap, type InterleaveRows, type TransposeBlocks } from './wasm-transpose';
+import { stockWasmKernel, type WasmBackend } from './wasm-kernels';
 
 // Shapes and permutations: matrices with and without rows and columns left over, batches of them,
 // ones that merge axes, size-1 axes, and permutations that are no transpose (the stock kernel's).

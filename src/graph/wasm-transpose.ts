@@ -12,13 +12,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { oneFunctionModule, sleb, VALTYPE } from './wasm-binary';
 import { heapFunction } from './wasm-heap-copy';
-import { replaceWasmKernel } from './wasm-kernels';
-
-export interface WasmBackend {
-  wasm: object;
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
+import { replaceWasmKernel, type WasmBackend } from './wasm-kernels';
 
 /**
  * Transposes `rowBlocks`·4 rows by `colBlocks`·4 columns of 4-byte values: the value at row i,

@@ -8,13 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ew, type ElementwiseProgram } from './elementwise-program';
 import { elementwiseLoop } from './wasm-elementwise';
-import { replaceWasmKernel } from './wasm-kernels';
-
-interface WasmBackend {
-  wasm: object;
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
+import { replaceWasmKernel, type WasmBackend } from './wasm-kernels';
 
 /** Zero bits: 0 for float32 and for int32 alike (also what a reduction on the heap starts from, wasm-reduce.ts). */
 export const ZERO: ElementwiseProgram = { inputs: 0, params: 0, outputs: [ew.constant(0)] };

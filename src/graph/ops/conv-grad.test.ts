@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { describe, expect, it } from 'vitest';
-import { conflictFreeRows, conv2dForwardGrad, convBiasActivationGrad, depthwiseConv2dForwardGrad, fusedConvKernel, transposeConflicts, type OutputSlopeActivation, type Pads } from './conv-grad';
+import { conflictFreeRows, conv2dForwardGrad, convBiasActivationGrad, depthwiseConv2dForwardGrad, transposeConflicts, type OutputSlopeActivation, type Pads } from './conv-grad';
 
 type Case = { name: string; x: number[]; k: number[]; strides: [number, number]; pads: Pads; dilations: [number, number] };
 
@@ -205,11 +205,10 @@ describe('convolution, bias and activation as one fused kernel, trained', () => 
       const mine = gradsWithBias(fused, xw, ww, bw);
       expect(tf.memory().numTensors).toBe(before);
       // The forward is one fused kernel (besides a view of its output and the custom ops' unnamed
-      // scopes): no Add, no activation kernel; a leaky ReLU is applied by the lab's SIMD loop.
+      // scopes): no Add, no activation kernel.
       const forward = await tf.profile(() => fused(xw, ww, bw));
       tf.dispose(forward.result as tf.Tensor);
-      const conv = c.depthwise ? 'FusedDepthwiseConv2D' : 'FusedConv2D';
-      expect(forward.kernels.map((k) => k.name).filter((n) => n !== 'Reshape' && n !== '')).toEqual(c.activation.name === 'leakyrelu' ? [conv, 'LabElementwise'] : [conv]);
+      expect(forward.kernels.map((k) => k.name).filter((n) => n !== 'Reshape' && n !== '')).toEqual([c.depthwise ? 'FusedDepthwiseConv2D' : 'FusedConv2D']);
       tf.dispose([xw, ww, bw]);
       expect(maxRelDiff(mine.y, ref.y)).toBeLessThan(1e-5);
       expect(maxRelDiff(mine.dx, ref.dx)).toBeLessThan(1e-5);
@@ -241,28 +240,3 @@ describe('gradients computed only where backprop needs them', () => {
     tf.dispose([x, w, r, xc, wc, rc, ref, profiled.result as tf.Tensor]);
   });
 });
-
-describe("the fused convolution's leaky ReLU on wasm", () => {
-  it("gives tfjs-wasm's fused kernel bit for bit, from a linear convolution and the lab's SIMD loop", async () => {
-    await tf.setBackend('wasm');
-    for (const depthwise of [false, true]) {
-      const x = rand([2, 9, 11, 6], 31) as tf.Tensor4D;
-      const w = rand(depthwise ? [3, 3, 6, 2] : [3, 3, 6, 5], 32) as tf.Tensor4D;
-      const b = rand([depthwise ? 12 : 5], 33);
-      const g = { strides: [1, 1] as [number, number], pads: [1, 1, 1, 1] as Pads, dilations: [1, 1] as [number, number], depthwise };
-      const before = tf.memory().numTensors;
-      const profiled = await tf.profile(() => fusedConvKernel(x, w, b, 'leakyrelu', 0.1, g));
-      expect(tf.memory().numTensors).toBe(before + 1);
-      const mine = profiled.result as tf.Tensor;
-      const attrs = { strides: [1, 1], pad: [[0, 0], [1, 1], [1, 1], [0, 0]], dataFormat: 'NHWC', dilations: [1, 1], activation: 'leakyrelu', leakyreluAlpha: 0.1 };
-      const stock = tf.engine().runKernel(depthwise ? 'FusedDepthwiseConv2D' : 'FusedConv2D', { x, filter: w, bias: b }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
-      const [m, s] = [mine.dataSync(), stock.dataSync()];
-      // Values below zero are scaled, so the check covers both branches.
-      expect(Array.from(m).filter((v) => v < 0).length).toBeGreaterThan(m.length / 4);
-      expect(Array.from(m)).toEqual(Array.from(s));
-      expect(profiled.kernels.map((k) => k.name)).toEqual([depthwise ? 'FusedDepthwiseConv2D' : 'FusedConv2D', 'LabElementwise']);
-      tf.dispose([x, w, b, mine, stock]);
-    }
-  });
-});
-

@@ -24,8 +24,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { withLazyGradients } from './tape';
 import { channelSums } from './bias-add';
 import { sideBySide } from './side-by-side';
-import { activationSlopeGrad, leakyReluValues } from './leaky-relu';
-import { filterGradientInPlace, inPlaceFilterGradientApplies } from '../wasm-filter-grad';
+import { activationSlopeGrad } from './leaky-relu';
+import { filterGradientInPlace } from '../wasm-filter-grad';
 
 export type Pads = [number, number, number, number];
 type Pair = [number, number];
@@ -171,17 +171,8 @@ function joinTaps(taps: tf.Tensor[], shape: [number, number, number, number]): t
  *   rows in both operands.
  */
 function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw, ci, co]: readonly number[], strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
-  if (inPlaceFilterGradientApplies(x, dy)) {
-    // Input channels up to a multiple of 4 (the kernel's tile) with zeros, in the same pad.
-    const ci4 = Math.ceil(ci! / 4) * 4;
-    const xp = ci4 === ci ? padded(x, pads) : tf.pad(x, [[0, 0], [pads[0], pads[1]], [pads[2], pads[3]], [0, ci4 - ci!]]);
-    const g = filterGradientInPlace(xp, dy, [kh!, kw!], strides, dilations)!;
-    if (xp !== x) xp.dispose();
-    if (ci4 === ci) return g;
-    const kept = tf.slice(g, [0, 0, 0, 0], [kh!, kw!, ci!, co!]);
-    g.dispose();
-    return kept;
-  }
+  const inPlace = filterGradientInPlace(x, dy, [kh!, kw!], strides, pads, dilations);
+  if (inPlace) return inPlace;
   const [n, oh, ow] = dy.shape;
   const stride1 = strides[0] === 1 && strides[1] === 1;
   const rows = n * oh * ow;
@@ -458,15 +449,8 @@ export function fusedConvKernel(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Te
   // The kernels take a [C] bias; a graph's bias usually is one already (no Reshape kernel then).
   const inputs: Record<string, tf.Tensor> = { x, filter, bias: bias.rank === 1 ? bias : bias.reshape([-1]) };
   if (preluAlpha) inputs['preluActivationWeights'] = preluAlpha;
-  // tfjs-wasm applies a leaky ReLU after the convolution, in a scalar loop on one thread: the
-  // convolution runs without it and the lab's SIMD loop applies it (the same values).
-  const simdLeaky = activation === 'leakyrelu' && tf.getBackend() === 'wasm';
-  const attrs = { strides: g.strides, pad: padsArg(g.pads), dataFormat: 'NHWC', dilations: g.dilations, dimRoundingMode: undefined, activation: simdLeaky ? 'linear' : activation, leakyreluAlpha: alpha };
-  const y = tf.engine().runKernel(g.depthwise ? 'FusedDepthwiseConv2D' : 'FusedConv2D', inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
-  if (!simdLeaky) return y;
-  const activated = leakyReluValues(y, alpha) as tf.Tensor4D;
-  y.dispose();
-  return activated;
+  const attrs = { strides: g.strides, pad: padsArg(g.pads), dataFormat: 'NHWC', dilations: g.dilations, dimRoundingMode: undefined, activation, leakyreluAlpha: alpha };
+  return tf.engine().runKernel(g.depthwise ? 'FusedDepthwiseConv2D' : 'FusedConv2D', inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }
 
 /**

@@ -2,7 +2,7 @@
  * Leaky ReLU whose gradient is dy · step(x, α), where step is 1 for x > 0 and α elsewhere: two
  * kernels (tfjs's own gradient is Greater, Multiply and Select over three full tensors, the
  * Select alone about as costly as both kernels here on wasm), one fused loop on wasm.
- * The values come from leakyReluValues.
+ * Inference takes the stock kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ew, runElementwise, type ElementwiseProgram } from '../elementwise-program';
@@ -15,22 +15,6 @@ const SLOPE: ElementwiseProgram = {
   outputs: [ew.select('gt', ew.input(1), ew.constant(0), ew.input(0), ew.mul(ew.input(0), ew.param(0)))],
 };
 
-/** x where x > 0, x · α elsewhere (input x; parameter α): tfjs's leaky ReLU, value for value. */
-const LEAKY: ElementwiseProgram = {
-  inputs: 1,
-  params: 1,
-  outputs: [ew.select('gt', ew.input(0), ew.constant(0), ew.input(0), ew.mul(ew.input(0), ew.param(0)))],
-};
-
-/**
- * Leaky ReLU without a gradient: on wasm one SIMD loop (tfjs-wasm's kernel, and the activation of
- * its fused convolutions, is a scalar loop on one thread: 2 ns per value, 2–7 ms after a
- * convolution of NanoDet-g at 416 px), elsewhere tfjs's kernel.
- */
-export function leakyReluValues(x: tf.Tensor, alpha: number): tf.Tensor {
-  return runElementwise(LEAKY, [x], [alpha], () => [tf.leakyRelu(x, alpha)])[0]!;
-}
-
 /**
  * The gradient through an activation of slope 1 above zero and `slopeBelowZero` at and below it
  * (ReLU: 0; leaky ReLU: α), from its input or its output (both have the sign that decides).
@@ -40,13 +24,12 @@ export function activationSlopeGrad(dy: tf.Tensor, x: tf.Tensor, slopeBelowZero:
 }
 
 export function leakyRelu(x: tf.Tensor, alpha: number): tf.Tensor {
-  if (x.dtype !== 'float32') return tf.leakyRelu(x, alpha);
-  if (!recordingGradients()) return leakyReluValues(x, alpha);
+  if (!recordingGradients()) return tf.leakyRelu(x, alpha);
   return withLazyGradients(
     [x],
     (save) => {
       save([x]);
-      return leakyReluValues(x, alpha);
+      return tf.leakyRelu(x, alpha);
     },
     (dy, [sx]) => [() => activationSlopeGrad(dy, sx!, alpha)],
   );
