@@ -19,6 +19,7 @@ import { zerosOnHeapOnWasm } from './wasm-zeros';
 import { tileByCopiesOnWasm } from './wasm-tile';
 import { transposeBySimdOnWasm } from './wasm-transpose';
 import { leakyReluBySimdOnWasm } from './wasm-leaky-relu';
+import { convolutionsBySimdOnWasm } from './wasm-conv';
 import { chainForRun, chainNodes, planConvChains, type ConvChain } from './conv-chains';
 import { convBiasActivation, convFusion, convGeometry } from './ops/conv';
 
@@ -129,6 +130,7 @@ export class TrainableGraph {
     tileByCopiesOnWasm();
     transposeBySimdOnWasm();
     leakyReluBySimdOnWasm();
+    convolutionsBySimdOnWasm();
     const unsupported = findUnsupportedOps(topology);
     if (unsupported.size > 0) throw new UnsupportedOpsError(unsupported);
     this.name = options.name ?? `graph${++graphCounter}`;

@@ -14,6 +14,7 @@ export interface WasmBackend {
   wasm: object;
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+  disposeData(dataId: object): boolean;
 }
 
 /** A replacement for numeric inputs; null hands the call to the stock kernel (a case it does not take). */

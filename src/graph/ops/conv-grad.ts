@@ -14,6 +14,8 @@
  *   input; strided, a strided slice) times dy, as a matrix product whose right operand (dy) is
  *   the same for every tap.
  * - Depthwise filter gradient: per tap, the shifted input times dy, summed over batch and space.
+ * - Input gradient on wasm where Ci is a multiple of 8: the lab's convolution reads dy and the
+ *   filter (transposed per tap) in place, a strided one phase by phase (wasm-conv.ts). Else:
  * - Input gradient: one forward convolution of dy with the flipped filter, its padding chosen so
  *   the result is the input's size (no pad or crop of dy, except a stride's zero spreading).
  * Every gradient is computed only when backprop asks for it (see withLazyGradients), and the
@@ -26,6 +28,7 @@ import { channelSums } from './bias-add';
 import { sideBySide } from './side-by-side';
 import { activationSlopeGrad } from './leaky-relu';
 import { filterGradientInPlace } from '../wasm-filter-grad';
+import { convInputGradientOnWasm } from '../wasm-conv';
 
 export type Pads = [number, number, number, number];
 type Pair = [number, number];
@@ -282,6 +285,8 @@ function assertStrideOrDilation(strides: Pair, dilations: Pair, what: string) {
 
 /** Input gradient of conv2d(·, filter): flip the kernel spatially and swap its in/out channels. */
 function conv2dInputGradient(dy: tf.Tensor4D, filter: tf.Tensor4D, xShape: readonly number[], strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D {
+  const inPlace = convInputGradientOnWasm(dy, filter, xShape, strides, pads, dilations);
+  if (inPlace) return inPlace;
   if (isStridedOnly(strides, dilations)) return stridedInputGradient(dy, filter.transpose([0, 1, 3, 2]) as tf.Tensor4D, xShape, strides, pads, false, 1);
   const flipped = flipSpatial(filter).transpose([0, 1, 3, 2]) as tf.Tensor4D;
   return inputGradient(dy, flipped, xShape, strides, dilations, pads, false, 1);

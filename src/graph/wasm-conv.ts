@@ -1,0 +1,333 @@
+/**
+ * A convolution on wasm that reads its filter where it lies. tfjs-wasm's Conv2D and FusedConv2D
+ * hand the filter to XNNPACK, which packs it into its own layout on the first call with a filter
+ * tensor and keeps the packed copy while that tensor lives: free for inference, but a training
+ * step has new filters after every update, so its forward repacks every filter (5–7 ns per
+ * weight: about 30 ms a step for NanoDet-g's 3.8 M weights, at any batch size), and its input
+ * gradients, convolutions with a flipped and transposed filter made in the step, pack those too.
+ *
+ * This kernel computes output tiles of 4 positions by 8 output channels with WebAssembly SIMD:
+ * for each tap and input channel, the 4 positions' input values (splat) times the filter's row of
+ * 8 output channels, added to 8 accumulators that start at the bias. Where the positions' input
+ * lies is read from small tables: for each output row and tap row the byte offset of the input
+ * row it reads (−1 where that is padding, and the tap reads zeros), and the same for columns.
+ * The tables spell any stride, dilation and padding, and the phases of a strided convolution's
+ * input gradient (wasm-conv-geometry.ts); the filter is [taps, Ci, Co] as the graph stores it, or
+ * its transpose for an input gradient, and is read in place.
+ *
+ * Needs Co a multiple of 8 (the tile) and float32; other cases keep the stock kernels.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { leb, oneFunctionModule, VALTYPE } from './wasm-binary';
+import { heapFunction, heapMemory } from './wasm-heap-copy';
+import { HELPER_CALLS, readyHelpers, runWithHelpers } from './heap-helpers';
+import { registerOwnWasmKernel, replaceWasmKernel, type WasmBackend } from './wasm-kernels';
+import { forwardAxis, inputGradientAxis, phases2d, type ConvPhase } from './wasm-conv-geometry';
+
+/**
+ * One call: the outputs at positions p0 .. p0 + count − 1 of a phase's grid (row-major over its
+ * `cols` columns) for the 8·coBlocks output channels from the one `out`, `w` and `bias` point at.
+ * Output position (m, l) is at `out + outRowTab[m] + outColTab[l]`; tap (j, i) reads the Ci values
+ * at `x + rowTab[m·nty + j] + colTab[l·ntx + i]`, or zeros at `zero` where either entry is −1.
+ * `activation`: 0 none, 1 ReLU, 2 leaky ReLU with slope `alphaBits` (a float32's bits). `strip`:
+ * room for the caller's own copy of one block's filter rows (taps · Ci rows of 8 floats).
+ */
+export type ConvTiles = (
+  out: number, x: number, w: number, bias: number, zero: number,
+  rowTab: number, colTab: number, outRowTab: number, outColTab: number,
+  p0: number, count: number, cols: number, nty: number, ntx: number,
+  ci: number, coBlocks: number, coBytes: number, activation: number, alphaBits: number, strip: number,
+) => void;
+const ARITY = 20;
+
+const simd = (op: number) => [0xfd, ...leb(op)];
+
+/** The binary of `conv(...)` (ConvTiles). */
+export function convTilesModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
+  const params = ['out', 'x', 'w', 'bias', 'zero', 'rowTab', 'colTab', 'outRowTab', 'outColTab', 'p0', 'count', 'cols', 'nty', 'ntx', 'ci', 'coBlocks', 'coBytes', 'activation', 'alphaBits', 'strip'];
+  const quads = (name: string) => [0, 1, 2, 3].map((q) => `${name}${q}`);
+  const ints = ['j', 'wj', 'bj', 'oj', 'p', 'end', 'pq', 'm', 'l', 'wp', 'ty', 'tx', 'k', 'r', 'c', 'ntyBytes', 'ntxBytes', 'rowsLeft', 'sp', 'wk', ...quads('rq'), ...quads('cq'), ...quads('oq'), ...quads('xq')];
+  const vectors = ['d0', 'd1', 's', 'zv', 'av', ...[0, 1, 2, 3, 4, 5, 6, 7].map((a) => `acc${a}`)];
+  const index = new Map([...params, ...ints, ...vectors].map((n, i) => [n, i]));
+  const at = (n: string) => leb(index.get(n)!);
+  const get = (n: string) => [0x20, ...at(n)];
+  const set = (n: string) => [0x21, ...at(n)];
+  const tee = (n: string) => [0x22, ...at(n)];
+  const i32 = (v: number) => [0x41, ...leb(v)]; // small non-negative constants only
+  const [add, sub, mul, divU, shl, or, ltS, ltU, geU, ne, eqz, select] = [0x6a, 0x6b, 0x6c, 0x6e, 0x74, 0x72, 0x48, 0x49, 0x4f, 0x47, 0x45, 0x1b];
+  const loadI32 = [0x28, 0x02, 0x00];
+  const load = (offset: number) => [...simd(0x00), 0x04, ...leb(offset)];
+  const store = (offset: number) => [...simd(0x0b), 0x04, ...leb(offset)];
+  const splat = [...simd(0x09), 0x02, 0x00]; // v128.load32_splat
+  const [fmul, fadd, flt, bitselect] = [simd(0xe6), simd(0xe4), simd(0x43), simd(0x52)];
+  const addTo = (n: string, by: number[]) => [...get(n), ...by, add, ...set(n)];
+  const acc = (a: number) => `acc${a}`;
+  const ACCS = [0, 1, 2, 3, 4, 5, 6, 7];
+
+  // Position q of the tile (the last position again past the end: it writes the same values
+  // twice), its row m and column l, where its tap tables start, and where its outputs go.
+  const position = (q: number) => {
+    return [
+      ...get('end'), ...i32(1), sub, ...get('p'), ...i32(q), add, ...tee('pq'), ...get('pq'), ...get('end'), geU, select, ...set('pq'),
+      ...get('pq'), ...get('cols'), divU, ...set('m'),
+      ...get('pq'), ...get('m'), ...get('cols'), mul, sub, ...set('l'),
+      ...get('rowTab'), ...get('m'), ...get('ntyBytes'), mul, add, ...set(`rq${q}`),
+      ...get('colTab'), ...get('l'), ...get('ntxBytes'), mul, add, ...set(`cq${q}`),
+      ...get('oj'), ...get('outRowTab'), ...get('m'), ...i32(2), shl, add, ...loadI32, add,
+      ...get('outColTab'), ...get('l'), ...i32(2), shl, add, ...loadI32, add, ...set(`oq${q}`),
+    ];
+  };
+  // Where position q reads this tap: zeros where the row or the column is padding.
+  const tapPointer = (q: number) => [
+    ...get(`rq${q}`), ...get('ty'), add, ...loadI32, ...tee('r'),
+    ...get(`cq${q}`), ...get('tx'), add, ...loadI32, ...tee('c'),
+    or, ...i32(0), ltS, ...set('k'), // k is free here: the padding flag
+    ...get('zero'), ...get('x'), ...get('r'), add, ...get('c'), add, ...get('k'), select, ...set(`xq${q}`),
+  ];
+  const inputChannels = [
+    ...get('ci'), ...set('k'),
+    0x03, 0x40,
+    ...get('wp'), ...load(0), ...set('d0'), ...get('wp'), ...load(16), ...set('d1'), ...addTo('wp', i32(32)),
+    ...[0, 1, 2, 3].flatMap((q) => [
+      ...get(`xq${q}`), ...splat, ...set('s'),
+      ...get(acc(2 * q)), ...get('s'), ...get('d0'), ...fmul, ...fadd, ...set(acc(2 * q)),
+      ...get(acc(2 * q + 1)), ...get('s'), ...get('d1'), ...fmul, ...fadd, ...set(acc(2 * q + 1)),
+      ...addTo(`xq${q}`, i32(4)),
+    ]),
+    ...get('k'), ...i32(1), sub, ...tee('k'), 0x0d, 0x00,
+    0x0b,
+  ];
+  const taps = [
+    0x02, 0x40, // no taps (a phase no tap reaches): the bias alone
+    ...get('ntyBytes'), ...get('ntxBytes'), mul, eqz, 0x0d, 0x00,
+    ...i32(0), ...set('ty'),
+    0x03, 0x40,
+    ...i32(0), ...set('tx'),
+    0x03, 0x40,
+    ...[0, 1, 2, 3].flatMap(tapPointer),
+    ...inputChannels,
+    ...addTo('tx', i32(4)), ...get('tx'), ...get('ntxBytes'), ne, 0x0d, 0x00,
+    0x0b,
+    ...addTo('ty', i32(4)), ...get('ty'), ...get('ntyBytes'), ne, 0x0d, 0x00,
+    0x0b,
+    0x0b,
+  ];
+  const activate = [
+    ...get('activation'), ...i32(1), 0x46, 0x04, 0x40, // ReLU
+    ...ACCS.flatMap((a) => [...get('zv'), ...get(acc(a)), ...get(acc(a)), ...get('zv'), ...flt, ...bitselect, ...set(acc(a))]),
+    0x0b,
+    ...get('activation'), ...i32(2), 0x46, 0x04, 0x40, // leaky ReLU
+    ...ACCS.flatMap((a) => [...get(acc(a)), ...get('av'), ...fmul, ...get(acc(a)), ...get(acc(a)), ...get('zv'), ...flt, ...bitselect, ...set(acc(a))]),
+    0x0b,
+  ];
+  const tile = [
+    ...[0, 1, 2, 3].flatMap(position),
+    ...get('bj'), ...load(0), ...set('d0'), ...get('bj'), ...load(16), ...set('d1'),
+    ...ACCS.flatMap((a) => [...get(a % 2 ? 'd1' : 'd0'), ...set(acc(a))]),
+    ...get('strip'), ...set('wp'),
+    ...taps,
+    ...activate,
+    ...[0, 1, 2, 3].flatMap((q) => [...get(`oq${q}`), ...get(acc(2 * q)), ...store(0), ...get(`oq${q}`), ...get(acc(2 * q + 1)), ...store(16)]),
+  ];
+  const code = [
+    ...leb(2), ...leb(ints.length), VALTYPE.i32, ...leb(vectors.length), VALTYPE.v128,
+    0x02, 0x40,
+    ...get('count'), eqz, 0x0d, 0x00, ...get('coBlocks'), eqz, 0x0d, 0x00,
+    ...get('p0'), ...get('count'), add, ...set('end'),
+    ...get('nty'), ...i32(2), shl, ...set('ntyBytes'), ...get('ntx'), ...i32(2), shl, ...set('ntxBytes'),
+    ...simd(0x0c), ...Array<number>(16).fill(0), ...set('zv'),
+    ...get('alphaBits'), 0xbe, ...simd(0x13), ...set('av'),
+    ...get('w'), ...set('wj'), ...get('bias'), ...set('bj'), ...get('out'), ...set('oj'), ...get('coBlocks'), ...set('j'),
+    0x03, 0x40, // each block of 8 output channels
+    // Its filter rows (8 floats, coBytes apart) copied together first: every tile then reads them
+    // in order, from half the cache lines.
+    ...get('nty'), ...get('ntx'), mul, ...get('ci'), mul, ...set('rowsLeft'), ...get('strip'), ...set('sp'), ...get('wj'), ...set('wk'),
+    0x02, 0x40,
+    ...get('rowsLeft'), eqz, 0x0d, 0x00,
+    0x03, 0x40,
+    ...get('sp'), ...get('wk'), ...load(0), ...store(0), ...get('sp'), ...get('wk'), ...load(16), ...store(16),
+    ...addTo('sp', i32(32)), ...addTo('wk', get('coBytes')),
+    ...get('rowsLeft'), ...i32(1), sub, ...tee('rowsLeft'), 0x0d, 0x00,
+    0x0b,
+    0x0b,
+    ...get('p0'), ...set('p'),
+    0x03, 0x40, // each tile of 4 positions
+    ...tile,
+    ...addTo('p', i32(4)), ...get('p'), ...get('end'), ltU, 0x0d, 0x00,
+    0x0b,
+    ...addTo('wj', i32(32)), ...addTo('bj', i32(32)), ...addTo('oj', i32(32)),
+    ...get('j'), ...i32(1), sub, ...tee('j'), 0x0d, 0x00,
+    0x0b,
+    0x0b, 0x0b,
+  ];
+  return oneFunctionModule(sharedMemory, 'conv', Array<number>(params.length).fill(VALTYPE.i32), code);
+}
+
+type Pair = [number, number];
+type Pads = [number, number, number, number];
+
+interface ConvAttrs {
+  phases: ConvPhase[];
+  outShape: [number, number, number, number];
+  /** 0 none, 1 ReLU, 2 leaky ReLU. */
+  activation: number;
+  alpha: number;
+}
+
+const KERNEL = 'LabConv2D';
+/** Below this many input channels, tfjs's own convolution is faster (a first layer's 3). */
+const FEW_CHANNELS = 8;
+/** Helper threads a call may use (each has its own strip of filter rows). */
+const MAX_THREADS = 16;
+/** About this many output positions per call: their input rows stay in cache while every block of output channels reads them. */
+const POSITIONS_PER_CALL = 128;
+const ACTIVATIONS = { linear: 0, relu: 1, leakyrelu: 2 } as const;
+export type ConvActivation = keyof typeof ACTIVATIONS;
+
+/** Runs the convolution `attrs` spells over x with `filter` ([taps, Ci, Co] in the phases' tap order) and `bias` ([Co]; none: zeros). */
+function runConvolution(wasm: WasmBackend, x: tf.TensorInfo, filter: tf.TensorInfo, bias: tf.TensorInfo | undefined, attrs: ConvAttrs): tf.TensorInfo {
+  const { phases, outShape, activation, alpha } = attrs;
+  const [n, h, w, ci] = x.shape as [number, number, number, number];
+  const [, oh, ow, co] = outShape;
+  const out = wasm.makeOutput(outShape, 'float32');
+  const tableLength = phases.reduce((s, p) => s + p.rows.reads.length + p.cols.reads.length + p.rows.out.length + p.cols.out.length, 0);
+  const tables = wasm.makeOutput([Math.max(1, tableLength)], 'int32');
+  const zero = wasm.makeOutput([Math.max(ci, co)], 'float32');
+  const stripFloats = Math.max(...phases.map((p) => p.rows.taps.length * p.cols.taps.length)) * ci * 8;
+  const strips = wasm.makeOutput([Math.max(1, stripFloats * (MAX_THREADS + 1))], 'float32');
+  // Views after every allocation (a growing heap moves them).
+  (wasm.typedArrayFromHeap(zero) as Float32Array).fill(0);
+  const table = wasm.typedArrayFromHeap(tables) as Int32Array;
+  const [xb, fb, ob, tb, zb, sb] = [x, filter, out, tables, zero, strips].map((t) => wasm.typedArrayFromHeap(t).byteOffset) as [number, number, number, number, number, number];
+  const bb = bias ? wasm.typedArrayFromHeap(bias).byteOffset : zb;
+  const alphaBits = new Int32Array(new Float32Array([alpha]).buffer)[0]!;
+  const conv = heapFunction<ConvTiles>(wasm.wasm, 'convTiles', convTilesModule, 'conv')!;
+  const memory = heapMemory(wasm.wasm);
+  const helpers = memory ? readyHelpers(memory, 'convTiles', convTilesModule, 'conv', ARITY) : [];
+  const calls: number[][] = [];
+  let at = 0;
+  /** Writes `values` (byte offsets, or −1 for padding) into the table; returns their address. */
+  const put = (values: number[], bytesPerIndex: number) => {
+    const address = tb + 4 * at;
+    for (const v of values) table[at++] = v < 0 ? -1 : v * bytesPerIndex;
+    return address;
+  };
+  for (const { rows, cols, firstTap } of phases) {
+    const [rowTab, colTab] = [put(rows.reads, w * ci * 4), put(cols.reads, ci * 4)];
+    const [outRowTab, outColTab] = [put(rows.out, ow * co * 4), put(cols.out, co * 4)];
+    const positions = rows.out.length * cols.out.length;
+    // At most POSITIONS_PER_CALL, and a share for every thread where an image has fewer.
+    const chunk = Math.max(4, Math.min(POSITIONS_PER_CALL, Math.ceil(positions / (helpers.length + 1) / 4) * 4));
+    for (let b = 0; b < n; b++) {
+      for (let p0 = 0; p0 < positions; p0 += chunk) {
+        calls.push([ob + b * oh * ow * co * 4, xb + b * h * w * ci * 4, fb + firstTap * ci * co * 4, bb, zb, rowTab, colTab, outRowTab, outColTab, p0, Math.min(chunk, positions - p0), cols.out.length, rows.taps.length, cols.taps.length, ci, co / 8, co * 4, activation, alphaBits]);
+      }
+    }
+  }
+  const ready = calls.length <= HELPER_CALLS ? helpers.slice(0, Math.min(MAX_THREADS, calls.length - 1)) : [];
+  // Each thread takes a run of consecutive calls (neighbouring positions share input rows).
+  const share = (k: number) => Math.floor((k * calls.length) / (ready.length + 1));
+  // Each thread copies its filter rows into its own strip.
+  const withStrip = (k: number) => calls.slice(share(k), share(k + 1)).map((args) => [...args, sb + k * stripFloats * 4]);
+  const lists = ready.map((_, k) => Int32Array.from(withStrip(k + 1).flat()));
+  runWithHelpers(ready, lists, () => {
+    for (const args of withStrip(0)) conv(...(args as Parameters<ConvTiles>));
+  });
+  wasm.disposeData(tables.dataId);
+  wasm.disposeData(zero.dataId);
+  wasm.disposeData(strips.dataId);
+  return out;
+}
+
+function registerKernel(): void {
+  registerOwnWasmKernel(KERNEL, ({ inputs, backend, attrs }) =>
+    runConvolution(backend as unknown as WasmBackend, inputs['x']!, inputs['filter']!, inputs['bias'], attrs as unknown as ConvAttrs));
+}
+
+let enabled = true;
+/** Turns this path off or on (to compare it with the stock kernels in one process). */
+export function setWasmConvolutions(on: boolean): void {
+  enabled = on;
+}
+
+/** Whether this path takes a convolution with `outChannels` outputs of these tensors on `backend`. */
+function takes(backend: WasmBackend, outChannels: number, tensors: tf.TensorInfo[]): boolean {
+  return enabled && outChannels % 8 === 0 && tensors.every((t) => t.dtype === 'float32') && !!heapFunction(backend.wasm, 'convTiles', convTilesModule, 'conv');
+}
+
+/** The wasm backend, where this path applies to a convolution with `outChannels` outputs. */
+function usableBackend(outChannels: number, tensors: tf.Tensor[]): WasmBackend | null {
+  if (tf.getBackend() !== 'wasm') return null;
+  const backend = tf.backend() as unknown as WasmBackend;
+  if (!takes(backend, outChannels, tensors)) return null;
+  registerKernel();
+  return backend;
+}
+
+/**
+ * tfjs's Conv2D or FusedConv2D call through this kernel, or null where it does not take it (NCHW,
+ * a PReLU or other activation, a bias that is not one value per channel, output channels off the tile).
+ */
+export function tfjsConvolutionOnWasm(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo | null {
+  const backend = args.backend as unknown as WasmBackend;
+  const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+  const attrs = args.attrs as unknown as tf.FusedConv2DAttrs;
+  const activation = (attrs.activation ?? 'linear') as ConvActivation;
+  if (!x || !filter || preluActivationWeights || attrs.dataFormat === 'NCHW' || !(activation in ACTIVATIONS)) return null;
+  const [ci, co] = [filter.shape[2]!, filter.shape[3]!];
+  // An image's few channels: a tap's pointers cost more than its products (XNNPACK packs those filters in no time).
+  if (ci < FEW_CHANNELS) return null;
+  if ((bias && (bias.shape.length !== 1 || bias.shape[0] !== co)) || !takes(backend, co, bias ? [x, filter, bias] : [x, filter])) return null;
+  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode);
+  const { top, left } = info.padInfo;
+  const rows = forwardAxis(info.outHeight, info.inHeight, info.filterHeight, info.strideHeight, info.dilationHeight, top);
+  const cols = forwardAxis(info.outWidth, info.inWidth, info.filterWidth, info.strideWidth, info.dilationWidth, left);
+  const outShape: ConvAttrs['outShape'] = [info.batchSize, info.outHeight, info.outWidth, co];
+  return runConvolution(backend, x, filter, bias, { phases: phases2d([rows], [cols], info.filterWidth).phases, outShape, activation: ACTIVATIONS[activation], alpha: attrs.leakyreluAlpha ?? 0.2 });
+}
+
+/** Puts this kernel in place of tfjs-wasm's Conv2D where it takes the call (FusedConv2D: wasm-leaky-relu.ts asks it first). */
+export function convolutionsBySimdOnWasm(): void {
+  replaceWasmKernel('Conv2D', (_x, args) => tfjsConvolutionOnWasm(args));
+}
+
+const outSize = (size: number, k: number, stride: number, dilation: number, before: number, after: number) => Math.floor((size + before + after - ((k - 1) * dilation + 1)) / stride) + 1;
+
+/**
+ * act(conv2d(x, filter) + bias) on wasm with the filter read in place: x [N,H,W,Ci], filter
+ * [KH,KW,Ci,Co], explicit pads [top, bottom, left, right]. Null where this path does not apply
+ * (not wasm, Co not a multiple of 8, not float32).
+ */
+export function convOnWasm(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor | null, strides: Pair, pads: Pads, dilations: Pair, activation: ConvActivation = 'linear', alpha = 0): tf.Tensor4D | null {
+  const [kh, kw, , co] = filter.shape;
+  if (!usableBackend(co, bias ? [x, filter, bias] : [x, filter])) return null;
+  const [n, h, w] = x.shape;
+  const oh = outSize(h, kh, strides[0], dilations[0], pads[0], pads[1]);
+  const ow = outSize(w, kw, strides[1], dilations[1], pads[2], pads[3]);
+  const { phases } = phases2d([forwardAxis(oh, h, kh, strides[0], dilations[0], pads[0])], [forwardAxis(ow, w, kw, strides[1], dilations[1], pads[2])], kw);
+  const attrs: ConvAttrs = { phases, outShape: [n, oh, ow, co], activation: ACTIVATIONS[activation], alpha };
+  const inputs: Record<string, tf.Tensor> = { x, filter };
+  if (bias) inputs['bias'] = bias;
+  return tf.engine().runKernel(KERNEL, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+}
+
+/**
+ * The input gradient of conv2d(x, filter) (x shaped `xShape`, filter [KH,KW,Ci,Co]) at output
+ * gradient `dy` [N,OH,OW,Co], on wasm: the filter transposed per tap, read in place, and for a
+ * strided convolution one phase per stride residue (wasm-conv-geometry.ts). Null where this path
+ * does not apply (not wasm, Ci not a multiple of 8, not float32).
+ */
+export function convInputGradientOnWasm(dy: tf.Tensor4D, filter: tf.Tensor4D, xShape: readonly number[], strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D | null {
+  const [kh, kw, ci, co] = filter.shape;
+  if (!usableBackend(ci, [dy, filter])) return null;
+  const [n, h, w] = xShape as [number, number, number, number];
+  const [, oh, ow] = dy.shape;
+  const { phases, tapOrder } = phases2d(inputGradientAxis(h, oh, kh, strides[0], dilations[0], pads[0]), inputGradientAxis(w, ow, kw, strides[1], dilations[1], pads[2]), kw);
+  return tf.tidy(() => {
+    const transposed = tf.transpose(filter.reshape([kh * kw, ci, co]), [0, 2, 1]);
+    const inOrder = tapOrder.every((t, i) => t === i) && tapOrder.length === kh * kw;
+    const ordered = inOrder ? transposed : tf.concat(tapOrder.map((t) => tf.slice(transposed, [t, 0, 0], [1, co, ci])));
+    const attrs: ConvAttrs = { phases, outShape: [n, h, w, ci], activation: 0, alpha: 0 };
+    return tf.engine().runKernel(KERNEL, { x: dy, filter: ordered } as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  });
+}
