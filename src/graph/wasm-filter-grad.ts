@@ -23,68 +23,105 @@ import { ZERO } from './wasm-zeros';
 import { registerOwnWasmKernel, type WasmBackend } from './wasm-kernels';
 
 /**
- * Adds to the [4·ciBlocks, 4·coBlocks·2] block of the gradient at `c` (rows `coBytes` apart) the
- * sum over `rows` x `cols` positions of x row ⊗ dy row: position (r, k) reads Ci values at
- * `x + r·xRowStride + k·xPixelStride` and Co values at `dy + r·dyRowStride + k·coBytes`.
+ * Adds to the gradient of each of the kh·kw taps (the tap's [4·ciBlocks, 8·coBlocks] block at
+ * `c + tap·tapBytes`, rows `coBytes` apart) the sum over `rows` x `cols` positions of x row ⊗ dy
+ * row: position (r, k) reads, at tap (ty, tx), Ci values at `x + ty·tapRowStride + tx·tapColStride
+ * + r·xRowStride + k·xPixelStride` and Co values at `dy + r·dyRowStride + k·coBytes`. `xPack`
+ * and `dyPack` are room for the call's own copies of its x and dy values, block by block
+ * (rows·cols·4·ciBlocks and rows·cols·8·coBlocks floats).
  */
-export type AccumulateTiles = (c: number, x: number, dy: number, rows: number, cols: number, ciBlocks: number, coBlocks: number, xPixelStride: number, xRowStride: number, dyRowStride: number, coBytes: number) => void;
+export type AccumulateTiles = (
+  c: number, x: number, dy: number, rows: number, cols: number, ciBlocks: number, coBlocks: number,
+  xPixelStride: number, xRowStride: number, dyRowStride: number, coBytes: number,
+  kh: number, kw: number, tapRowStride: number, tapColStride: number, tapBytes: number, xPack: number, dyPack: number,
+) => void;
+const ARITY = 18;
 
 const simd = (op: number) => [0xfd, ...leb(op)];
 
 /**
- * The binary of `accumulate(c, x, dy, rows, cols, ciBlocks, coBlocks, xPixelStride, xRowStride,
- * dyRowStride, coBytes)`: for each tile of 4 input by 8 output channels, its 8 vectors are loaded
- * from `c`, and for each position the 2 vectors of dy are multiplied by each of the 4 input
- * values (splat) and added; then stored back.
+ * The binary of `accumulate(...)` (AccumulateTiles). dy's values for the call's positions are
+ * first copied into one panel per block of 8 output channels, and at each tap x's into one panel
+ * per block of 4 input channels, positions in order: every tile then reads its two panels in
+ * order, from a few cache lines, where it would otherwise read a part of one line per position
+ * (rows of Ci and Co values). For each tile of 4 input by 8 output channels, its 8 vectors are
+ * loaded from the gradient, and for each position the 2 vectors of dy are multiplied by each of
+ * the 4 input values (splat) and added; then stored back.
  */
 export function accumulateTilesModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
-  const [c, x, dy, rows, cols, ciBlocks, coBlocks, xPixelStride, xRowStride, dyRowStride, coBytes] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-  const [i, j, r, k, xr, dr, xp, dp, cp, p, xcol, crow, dcol] = [11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23];
-  const acc = (q: number) => 24 + q;
-  const [d0, d1, s] = [32, 33, 34];
-  const get = (l: number) => [0x20, l];
-  const set = (l: number) => [0x21, l];
-  const add = 0x6a;
-  const load = (offset: number) => [...simd(0x00), 0x00, ...leb(offset)];
-  const store = (offset: number) => [...simd(0x0b), 0x00, ...leb(offset)];
-  const countDown = (l: number) => [...get(l), 0x41, 0x01, 0x6b, 0x22, l, 0x0d, 0x00];
-  const step = (l: number, by: number[]) => [...get(l), ...by, add, ...set(l)];
-  // The tile's 4 rows of 2 vectors, `coBytes` apart, from or to `cp`.
-  const tileRows = (each: (row: number) => number[]) => [...get(cp), ...set(p), ...[0, 1, 2, 3].flatMap((row) => [...each(row), ...step(p, get(coBytes))])];
-  const positions = [
-    ...get(xcol), ...set(xr), ...get(dcol), ...set(dr), ...get(rows), ...set(r),
-    0x03, 0x40, // each row of positions
-    ...get(xr), ...set(xp), ...get(dr), ...set(dp), ...get(cols), ...set(k),
-    0x03, 0x40, // each position of the row
-    ...get(dp), ...load(0), ...set(d0), ...get(dp), ...load(16), ...set(d1),
-    ...[0, 1, 2, 3].flatMap((q) => [
-      ...get(xp), ...simd(0x09), 0x00, ...leb(4 * q), ...set(s), // v128.load32_splat
-      ...get(acc(2 * q)), ...get(s), ...get(d0), ...simd(0xe6), ...simd(0xe4), ...set(acc(2 * q)),
-      ...get(acc(2 * q + 1)), ...get(s), ...get(d1), ...simd(0xe6), ...simd(0xe4), ...set(acc(2 * q + 1)),
+  const params = ['c', 'x', 'dy', 'rows', 'cols', 'ciBlocks', 'coBlocks', 'xPixelStride', 'xRowStride', 'dyRowStride', 'coBytes', 'kh', 'kw', 'tapRowStride', 'tapColStride', 'tapBytes', 'xPack', 'dyPack'];
+  const ints = ['positions', 'xPanel', 'dyPanel', 'ty', 'tx', 'ct', 'xt', 'i', 'j', 'r', 'k', 'n', 'src', 'srcRow', 'dst', 'xp', 'dp', 'cp', 'p', 'crow'];
+  const vectors = ['d0', 'd1', 's', ...[0, 1, 2, 3, 4, 5, 6, 7].map((a) => `acc${a}`)];
+  const index = new Map([...params, ...ints, ...vectors].map((n, i) => [n, i]));
+  const get = (n: string) => [0x20, ...leb(index.get(n)!)];
+  const set = (n: string) => [0x21, ...leb(index.get(n)!)];
+  const i32 = (v: number) => [0x41, ...leb(v)]; // small non-negative constants only
+  const [add, sub, mul, shl, eqz] = [0x6a, 0x6b, 0x6c, 0x74, 0x45];
+  const load = (offset: number) => [...simd(0x00), 0x04, ...leb(offset)];
+  const store = (offset: number) => [...simd(0x0b), 0x04, ...leb(offset)];
+  const splat = (offset: number) => [...simd(0x09), 0x02, ...leb(offset)]; // v128.load32_splat
+  const addTo = (n: string, by: number[]) => [...get(n), ...by, add, ...set(n)];
+  /** `body` with `counter` running count .. 1 (count ≥ 1). */
+  const loop = (counter: string, count: number[], body: number[]) => [...count, ...set(counter), 0x03, 0x40, ...body, ...get(counter), ...i32(1), sub, 0x22, ...leb(index.get(counter)!), 0x0d, 0x00, 0x0b];
+  const acc = (a: number) => `acc${a}`;
+
+  // Copies `bytes` (16 or 32) per position and block from `from` (positions as the call reads them,
+  // blocks `bytes` apart) into `blocks` panels at `to`, `panel` bytes apart, positions in order.
+  const pack = (from: number[], to: string, blocks: string, bytes: number, pixelStride: string, rowStride: string, panel: string) => [
+    ...from, ...set('srcRow'), ...get(to), ...set('p'),
+    ...loop('r', get('rows'), [
+      ...get('srcRow'), ...set('src'),
+      ...loop('k', get('cols'), [
+        ...get('src'), ...set('n'), ...get('p'), ...set('dst'),
+        ...loop('i', get(blocks), [
+          ...(bytes === 32 ? [...get('dst'), ...get('n'), ...load(0), ...store(0), ...get('dst'), ...get('n'), ...load(16), ...store(16)] : [...get('dst'), ...get('n'), ...load(0), ...store(0)]),
+          ...addTo('n', i32(bytes)), ...addTo('dst', get(panel)),
+        ]),
+        ...addTo('src', get(pixelStride)), ...addTo('p', i32(bytes)),
+      ]),
+      ...addTo('srcRow', get(rowStride)),
     ]),
-    ...step(xp, get(xPixelStride)), ...step(dp, get(coBytes)),
-    ...countDown(k), 0x0b,
-    ...step(xr, get(xRowStride)), ...step(dr, get(dyRowStride)),
-    ...countDown(r), 0x0b,
   ];
+  // The tile's 4 rows of 2 vectors, `coBytes` apart, from or to `cp`.
+  const tileRows = (each: (row: number) => number[]) => [...get('cp'), ...set('crow'), ...[0, 1, 2, 3].flatMap((row) => [...each(row), ...addTo('crow', get('coBytes'))])];
+  const tiles = loop('i', get('ciBlocks'), [
+    ...get('ct'), ...get('ciBlocks'), ...get('i'), sub, ...get('coBytes'), ...i32(2), shl, mul, add, ...set('cp'),
+    ...get('xPack'), ...get('ciBlocks'), ...get('i'), sub, ...get('xPanel'), mul, add, ...set('xt'),
+    ...get('dyPack'), ...set('dp'),
+    ...loop('j', get('coBlocks'), [
+      ...tileRows((row) => [...get('crow'), ...load(0), ...set(acc(2 * row)), ...get('crow'), ...load(16), ...set(acc(2 * row + 1))]),
+      ...get('xt'), ...set('xp'), ...get('dp'), ...set('n'),
+      ...loop('p', get('positions'), [
+        ...get('n'), ...load(0), ...set('d0'), ...get('n'), ...load(16), ...set('d1'),
+        ...[0, 1, 2, 3].flatMap((q) => [
+          ...get('xp'), ...splat(4 * q), ...set('s'),
+          ...get(acc(2 * q)), ...get('s'), ...get('d0'), ...simd(0xe6), ...simd(0xe4), ...set(acc(2 * q)),
+          ...get(acc(2 * q + 1)), ...get('s'), ...get('d1'), ...simd(0xe6), ...simd(0xe4), ...set(acc(2 * q + 1)),
+        ]),
+        ...addTo('xp', i32(16)), ...addTo('n', i32(32)),
+      ]),
+      ...tileRows((row) => [...get('crow'), ...get(acc(2 * row)), ...store(0), ...get('crow'), ...get(acc(2 * row + 1)), ...store(16)]),
+      ...addTo('cp', i32(32)), ...addTo('dp', get('dyPanel')),
+    ]),
+  ]);
   const code = [
-    0x02, 0x0d, VALTYPE.i32, 0x0b, VALTYPE.v128, // locals: counters and pointers; acc0..7, d0, d1, s
+    ...leb(2), ...leb(ints.length), VALTYPE.i32, ...leb(vectors.length), VALTYPE.v128,
     0x02, 0x40,
-    ...[rows, cols, ciBlocks, coBlocks].flatMap((n) => [...get(n), 0x45, 0x0d, 0x00]),
-    ...get(x), ...set(xcol), ...get(c), ...set(crow), ...get(ciBlocks), ...set(i),
-    0x03, 0x40, // each block of 4 input channels
-    ...get(crow), ...set(cp), ...get(dy), ...set(dcol), ...get(coBlocks), ...set(j),
-    0x03, 0x40, // each block of 8 output channels
-    ...tileRows((row) => [...get(p), ...load(0), ...set(acc(2 * row)), ...get(p), ...load(16), ...set(acc(2 * row + 1))]),
-    ...positions,
-    ...tileRows((row) => [...get(p), ...get(acc(2 * row)), ...store(0), ...get(p), ...get(acc(2 * row + 1)), ...store(16)]),
-    ...step(cp, [0x41, 0x20]), ...step(dcol, [0x41, 0x20]),
-    ...countDown(j), 0x0b,
-    ...step(xcol, [0x41, 0x10]), ...step(crow, [...get(coBytes), 0x41, 0x02, 0x74]),
-    ...countDown(i), 0x0b,
+    ...['rows', 'cols', 'ciBlocks', 'coBlocks', 'kh', 'kw'].flatMap((n) => [...get(n), eqz, 0x0d, 0x00]),
+    ...get('rows'), ...get('cols'), mul, ...set('positions'),
+    ...get('positions'), ...i32(4), shl, ...set('xPanel'), ...get('positions'), ...i32(5), shl, ...set('dyPanel'),
+    ...pack(get('dy'), 'dyPack', 'coBlocks', 32, 'coBytes', 'dyRowStride', 'dyPanel'),
+    ...get('c'), ...set('ct'),
+    ...loop('ty', get('kh'), [
+      ...loop('tx', get('kw'), [
+        ...pack([...get('x'), ...get('kh'), ...get('ty'), sub, ...get('tapRowStride'), mul, add, ...get('kw'), ...get('tx'), sub, ...get('tapColStride'), mul, add], 'xPack', 'ciBlocks', 16, 'xPixelStride', 'xRowStride', 'xPanel'),
+        ...tiles,
+        ...addTo('ct', get('tapBytes')),
+      ]),
+    ]),
     0x0b, 0x0b,
   ];
-  return oneFunctionModule(sharedMemory, 'accumulate', Array<number>(11).fill(VALTYPE.i32), code);
+  return oneFunctionModule(sharedMemory, 'accumulate', Array<number>(params.length).fill(VALTYPE.i32), code);
 }
 
 type Pair = [number, number];
@@ -107,52 +144,53 @@ function registerKernel(): void {
     const [xp, dy] = [inputs['x'] as tf.TensorInfo, inputs['dy'] as tf.TensorInfo];
     const [n, hp, wp, ci] = xp.shape as [number, number, number, number];
     const [, oh, ow, co] = dy.shape as [number, number, number, number];
-    const out = wasm.makeOutput([taps[0], taps[1], ci, co], 'float32');
-    const size = taps[0] * taps[1] * ci * co;
-    elementwiseLoop(wasm.wasm, ZERO)!(size, wasm.typedArrayFromHeap(out).byteOffset);
-    const accumulate = heapFunction<AccumulateTiles>(wasm.wasm, 'accumulateTiles', accumulateTilesModule, 'accumulate')!;
-    // Views after the allocation (a growing heap moves them).
-    const [xb, db, cb] = [xp, dy, out].map((t) => wasm.typedArrayFromHeap(t).byteOffset) as [number, number, number];
     const chunk = Math.max(1, Math.floor(POSITIONS_PER_CALL / ow));
-    const [sh, sw] = strides;
-    const [dh, dw] = dilations;
+    const calls = n * Math.ceil(oh / chunk);
     // The work is split between this thread and the helpers ready on this heap by blocks of
     // input channels, or of output channels where there is one block of input channels (a first
     // layer's 3 channels, padded to 4).
     const [ciBlocks, coBlocks] = [ci / 4, co / 8];
     const byInput = ciBlocks > 1;
     const blocks = byInput ? ciBlocks : coBlocks;
-    /** Every call for the blocks first .. first + count − 1. */
-    const eachCall = (first: number, count: number, call: AccumulateTiles) => {
+    const memory = heapMemory(wasm.wasm);
+    const ready = memory && calls <= HELPER_CALLS && blocks > 1 ? readyHelpers(memory, 'accumulateTiles', accumulateTilesModule, 'accumulate', ARITY).slice(0, blocks - 1) : [];
+    const out = wasm.makeOutput([taps[0], taps[1], ci, co], 'float32');
+    // Each thread's room for its copies of a call's x and dy values.
+    const packFloats = chunk * ow * (ci + co);
+    const packs = wasm.makeOutput([packFloats * (ready.length + 1)], 'float32');
+    elementwiseLoop(wasm.wasm, ZERO)!(taps[0] * taps[1] * ci * co, wasm.typedArrayFromHeap(out).byteOffset);
+    const accumulate = heapFunction<AccumulateTiles>(wasm.wasm, 'accumulateTiles', accumulateTilesModule, 'accumulate')!;
+    // Views after the allocations (a growing heap moves them).
+    const [xb, db, cb, pb] = [xp, dy, out, packs].map((t) => wasm.typedArrayFromHeap(t).byteOffset) as [number, number, number, number];
+    const [sh, sw] = strides;
+    const [dh, dw] = dilations;
+    /** Every call of thread `thread` for the blocks first .. first + count − 1. */
+    const eachCall = (thread: number, first: number, count: number, call: AccumulateTiles) => {
       const [ciFirst, ciCount, coFirst, coCount] = byInput ? [first, count, 0, coBlocks] : [0, ciBlocks, first, count];
-      for (let ty = 0; ty < taps[0]; ty++) {
-        for (let tx = 0; tx < taps[1]; tx++) {
-          const c = cb + ((ty * taps[1] + tx) * ci + 4 * ciFirst) * co * 4 + 32 * coFirst;
-          for (let b = 0; b < n; b++) {
-            for (let y0 = 0; y0 < oh; y0 += chunk) {
-              const x = xb + ((b * hp + y0 * sh + ty * dh) * wp + tx * dw) * ci * 4 + 16 * ciFirst;
-              const d = db + (b * oh + y0) * ow * co * 4 + 32 * coFirst;
-              call(c, x, d, Math.min(chunk, oh - y0), ow, ciCount, coCount, sw * ci * 4, sh * wp * ci * 4, ow * co * 4, co * 4);
-            }
-          }
+      const c = cb + 4 * ciFirst * co * 4 + 32 * coFirst;
+      const xPack = pb + thread * packFloats * 4;
+      const dyPack = xPack + chunk * ow * ci * 4;
+      for (let b = 0; b < n; b++) {
+        for (let y0 = 0; y0 < oh; y0 += chunk) {
+          const x = xb + (b * hp + y0 * sh) * wp * ci * 4 + 16 * ciFirst;
+          const d = db + (b * oh + y0) * ow * co * 4 + 32 * coFirst;
+          call(c, x, d, Math.min(chunk, oh - y0), ow, ciCount, coCount, sw * ci * 4, sh * wp * ci * 4, ow * co * 4, co * 4, taps[0], taps[1], dh * wp * ci * 4, dw * ci * 4, ci * co * 4, xPack, dyPack);
         }
       }
     };
-    const memory = heapMemory(wasm.wasm);
-    const calls = taps[0] * taps[1] * n * Math.ceil(oh / chunk);
-    const ready = memory && calls <= HELPER_CALLS && blocks > 1 ? readyHelpers(memory, 'accumulateTiles', accumulateTilesModule, 'accumulate', 11).slice(0, blocks - 1) : [];
     const share = (k: number) => [Math.floor((k * blocks) / (ready.length + 1)), Math.floor(((k + 1) * blocks) / (ready.length + 1))] as const;
     const lists = ready.map((_, k) => {
       const [first, end] = share(k + 1);
-      const list = new Int32Array(calls * 11);
+      const list = new Int32Array(calls * ARITY);
       let at = 0;
-      eachCall(first, end - first, (...args) => {
+      eachCall(k + 1, first, end - first, (...args) => {
         list.set(args, at);
-        at += 11;
+        at += ARITY;
       });
       return list;
     });
-    runWithHelpers(ready, lists, () => eachCall(0, share(0)[1], accumulate));
+    runWithHelpers(ready, lists, () => eachCall(0, 0, share(0)[1], accumulate));
+    wasm.disposeData(packs.dataId);
     return out;
   });
 }
@@ -195,7 +233,7 @@ export async function startFilterGradientHelpers(timeoutMs = 10_000): Promise<nu
   if (tf.getBackend() !== 'wasm') return 0;
   const memory = heapMemory((tf.backend() as unknown as WasmBackend).wasm);
   if (!memory) return 0;
-  const ready = () => readyHelpers(memory, 'accumulateTiles', accumulateTilesModule, 'accumulate', 11).length;
+  const ready = () => readyHelpers(memory, 'accumulateTiles', accumulateTilesModule, 'accumulate', ARITY).length;
   for (const t0 = Date.now(); Date.now() - t0 < timeoutMs; await new Promise((r) => setTimeout(r, 10))) {
     const n = ready();
     if (n > 0) return n;
