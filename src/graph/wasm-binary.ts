@@ -55,3 +55,35 @@ export function oneFunctionModule(sharedMemory: boolean, exportName: string, par
     ...section(10, [1, ...leb(code.length), ...code]),
   ]);
 }
+
+/**
+ * Named locals for a hand-assembled function body: `params` (i32), then i32 and v128 locals.
+ * `declarations` opens the body; the rest emit instructions.
+ */
+export function namedLocals(params: string[], ints: string[], vectors: string[]) {
+  const index = new Map([...params, ...ints, ...vectors].map((n, i) => [n, i]));
+  const at = (n: string) => {
+    const i = index.get(n);
+    if (i === undefined) throw new Error(`No local named ${n}.`);
+    return leb(i);
+  };
+  const get = (n: string) => [0x20, ...at(n)];
+  const set = (n: string) => [0x21, ...at(n)];
+  const tee = (n: string) => [0x22, ...at(n)];
+  /** i32.const of a small non-negative value. */
+  const i32 = (v: number) => [0x41, ...leb(v)];
+  return {
+    declarations: [...leb(2), ...leb(ints.length), VALTYPE.i32, ...leb(vectors.length), VALTYPE.v128],
+    get,
+    set,
+    tee,
+    i32,
+    /** n += by (an i32 expression). */
+    addTo: (n: string, by: number[]) => [...get(n), ...by, 0x6a, ...set(n)],
+    /** `body` with `counter` running from `count` (≥ 1) down to 1. */
+    countDown: (counter: string, count: number[], body: number[]) => [...count, ...set(counter), 0x03, 0x40, ...body, ...get(counter), ...i32(1), 0x6b, ...tee(counter), 0x0d, 0x00, 0x0b],
+  };
+}
+
+/** A WebAssembly SIMD instruction (0xfd prefix). */
+export const simdOp = (op: number): number[] => [0xfd, ...leb(op)];

@@ -89,19 +89,21 @@ describe('filter gradients accumulated in place (wasm)', () => {
       const memory = new WebAssembly.Memory(shared ? { initial: 1, maximum: 2, shared: true } : { initial: 1 });
       const accumulate = new WebAssembly.Instance(new WebAssembly.Module(accumulateTilesModule(shared)), { env: { memory } }).exports['accumulate'] as AccumulateTiles;
       const f = new Float32Array(memory.buffer);
-      // x: 2 rows of 3 positions, 8 channels, rows 5 positions apart; dy: 8 channels, contiguous;
-      // 2 taps, the second one position to the right.
+      // x: an image of 2 rows of 5 pixels, 8 channels; dy: 2 rows of 3 positions, 8 channels;
+      // 2 taps, the second one position to the right of the first.
       const [ci, co, rows, cols, xRowPixels, kw] = [8, 8, 2, 3, 5, 2];
       const [xAt, dyAt, cAt, xPack, dyPack] = [0, 1024, 2048, 4096, 8192];
       for (let i = 0; i < rows * xRowPixels * ci; i++) f[xAt / 4 + i] = (i % 7) - 3;
       for (let i = 0; i < rows * cols * co; i++) f[dyAt / 4 + i] = (i % 5) * 0.5;
       for (let i = 0; i < kw * ci * co; i++) f[cAt / 4 + i] = 1;
-      accumulate(cAt, xAt, dyAt, rows, cols, ci / 4, co / 8, ci * 4, xRowPixels * ci * 4, cols * co * 4, co * 4, 1, kw, 0, ci * 4, ci * co * 4, xPack, dyPack);
+      // Column −1 first (padding, left of the image): tap 0 reads zeros at k = 0.
+      accumulate(cAt, xAt, dyAt, rows, cols, ci / 4, co / 8, cols * co * 4, co * 4, 1, kw, ci * co * 4, xPack, dyPack, 0, -1, rows, xRowPixels, 1, 1, 1, 1, ci * 4);
+      const xAtPixel = (r: number, col: number, a: number) => (col < 0 ? 0 : f[xAt / 4 + (r * xRowPixels + col) * ci + a]!);
       for (let t = 0; t < kw; t++) {
         for (let a = 0; a < ci; a++) {
           for (let b = 0; b < co; b++) {
             let want = 1;
-            for (let r = 0; r < rows; r++) for (let k = 0; k < cols; k++) want += f[xAt / 4 + (r * xRowPixels + k + t) * ci + a]! * f[dyAt / 4 + (r * cols + k) * co + b]!;
+            for (let r = 0; r < rows; r++) for (let k = 0; k < cols; k++) want += xAtPixel(r, k + t - 1, a) * f[dyAt / 4 + (r * cols + k) * co + b]!;
             expect(f[cAt / 4 + (t * ci + a) * co + b]).toBe(want);
           }
         }

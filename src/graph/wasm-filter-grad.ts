@@ -4,10 +4,10 @@
  * input channels and a row of Co output gradients per position. conv-grad.ts computes it with
  * tfjs-wasm's matrix product, which needs each tap's window copied and transposed first, and runs
  * a product whose inner dimension is N·H·W at about 27 GFLOP/s per thread. Here one WebAssembly
- * SIMD loop accumulates 4x8 tiles of the gradient over the positions, reading the padded input
- * and dy where they lie: 32–37 GFLOP/s on one thread, with no window copies. The positions are
- * taken a few output rows at a time (about 128 positions), so both operands stay in cache while
- * every tile reads them.
+ * SIMD loop accumulates 4x8 tiles of the gradient over the positions, reading the input and dy
+ * where they lie (no padded copy, no window copies). The positions are taken a few output rows at
+ * a time (about 128 positions), copied into short panels of 4 and 8 channels first, so both
+ * operands stay in cache and are read in order while every tile reads them.
  *
  * The sums run over the positions in order, each product rounded, then added, as the matrix
  * product accumulates them, so the two give the same values. Needs Ci a multiple of 4 (an image's
@@ -25,17 +25,18 @@ import { registerOwnWasmKernel, type WasmBackend } from './wasm-kernels';
 /**
  * Adds to the gradient of each of the kh·kw taps (the tap's [4·ciBlocks, 8·coBlocks] block at
  * `c + tap·tapBytes`, rows `coBytes` apart) the sum over `rows` x `cols` positions of x row ⊗ dy
- * row: position (r, k) reads, at tap (ty, tx), Ci values at `x + ty·tapRowStride + tx·tapColStride
- * + r·xRowStride + k·xPixelStride` and Co values at `dy + r·dyRowStride + k·coBytes`. `xPack`
- * and `dyPack` are room for the call's own copies of its x and dy values, block by block
+ * row. Position (r, k) reads Co values at `dy + r·dyRowStride + k·coBytes` and, at tap (ty, tx),
+ * the Ci values of input row iy0 + r·sh + ty·dh, column ix0 + k·sw + tx·dw of the image at `x`
+ * (h x w pixels of `pixelBytes`), or zeros where that lies outside it (padding). `xPack` and
+ * `dyPack` are room for the call's own copies of its x and dy values, block by block
  * (rows·cols·4·ciBlocks and rows·cols·8·coBlocks floats).
  */
 export type AccumulateTiles = (
   c: number, x: number, dy: number, rows: number, cols: number, ciBlocks: number, coBlocks: number,
-  xPixelStride: number, xRowStride: number, dyRowStride: number, coBytes: number,
-  kh: number, kw: number, tapRowStride: number, tapColStride: number, tapBytes: number, xPack: number, dyPack: number,
+  dyRowStride: number, coBytes: number, kh: number, kw: number, tapBytes: number, xPack: number, dyPack: number,
+  iy0: number, ix0: number, h: number, w: number, sh: number, sw: number, dh: number, dw: number, pixelBytes: number,
 ) => void;
-const ARITY = 18;
+const ARITY = 23;
 
 const simd = (op: number) => [0xfd, ...leb(op)];
 
@@ -49,14 +50,14 @@ const simd = (op: number) => [0xfd, ...leb(op)];
  * the 4 input values (splat) and added; then stored back.
  */
 export function accumulateTilesModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
-  const params = ['c', 'x', 'dy', 'rows', 'cols', 'ciBlocks', 'coBlocks', 'xPixelStride', 'xRowStride', 'dyRowStride', 'coBytes', 'kh', 'kw', 'tapRowStride', 'tapColStride', 'tapBytes', 'xPack', 'dyPack'];
-  const ints = ['positions', 'xPanel', 'dyPanel', 'ty', 'tx', 'ct', 'xt', 'i', 'j', 'r', 'k', 'n', 'src', 'srcRow', 'dst', 'xp', 'dp', 'cp', 'p', 'crow'];
+  const params = ['c', 'x', 'dy', 'rows', 'cols', 'ciBlocks', 'coBlocks', 'dyRowStride', 'coBytes', 'kh', 'kw', 'tapBytes', 'xPack', 'dyPack', 'iy0', 'ix0', 'h', 'w', 'sh', 'sw', 'dh', 'dw', 'pixelBytes'];
+  const ints = ['positions', 'xPanel', 'dyPanel', 'ty', 'tx', 'ct', 'xt', 'i', 'j', 'r', 'k', 'n', 'src', 'srcRow', 'dst', 'xp', 'dp', 'cp', 'p', 'crow', 'iy', 'ix', 'ixTap'];
   const vectors = ['d0', 'd1', 's', ...[0, 1, 2, 3, 4, 5, 6, 7].map((a) => `acc${a}`)];
   const index = new Map([...params, ...ints, ...vectors].map((n, i) => [n, i]));
   const get = (n: string) => [0x20, ...leb(index.get(n)!)];
   const set = (n: string) => [0x21, ...leb(index.get(n)!)];
   const i32 = (v: number) => [0x41, ...leb(v)]; // small non-negative constants only
-  const [add, sub, mul, shl, eqz] = [0x6a, 0x6b, 0x6c, 0x74, 0x45];
+  const [add, sub, mul, shl, eqz, ltU, and] = [0x6a, 0x6b, 0x6c, 0x74, 0x45, 0x49, 0x71];
   const load = (offset: number) => [...simd(0x00), 0x04, ...leb(offset)];
   const store = (offset: number) => [...simd(0x0b), 0x04, ...leb(offset)];
   const splat = (offset: number) => [...simd(0x09), 0x02, ...leb(offset)]; // v128.load32_splat
@@ -80,6 +81,29 @@ export function accumulateTilesModule(sharedMemory: boolean): Uint8Array<ArrayBu
         ...addTo('src', get(pixelStride)), ...addTo('p', i32(bytes)),
       ]),
       ...addTo('srcRow', get(rowStride)),
+    ]),
+  ];
+  // At tap (ty, tx), position (r, k) reads input row iy0 + r·sh + ty·dh and column
+  // ix0 + k·sw + tx·dw: its Ci values (the call's blocks of 4) where those lie in the input, zeros
+  // where they are padding.
+  const packInput = [
+    ...get('xPack'), ...set('p'),
+    ...get('iy0'), ...get('kh'), ...get('ty'), sub, ...get('dh'), mul, add, ...set('iy'),
+    ...get('ix0'), ...get('kw'), ...get('tx'), sub, ...get('dw'), mul, add, ...set('ixTap'),
+    ...loop('r', get('rows'), [
+      ...get('ixTap'), ...set('ix'),
+      ...loop('k', get('cols'), [
+        ...get('p'), ...set('dst'),
+        ...get('iy'), ...get('h'), ltU, ...get('ix'), ...get('w'), ltU, and,
+        0x04, 0x40, // inside the input
+        ...get('x'), ...get('iy'), ...get('w'), mul, ...get('ix'), add, ...get('pixelBytes'), mul, add, ...set('n'),
+        ...loop('i', get('ciBlocks'), [...get('dst'), ...get('n'), ...load(0), ...store(0), ...addTo('n', i32(16)), ...addTo('dst', get('xPanel'))]),
+        0x05, // padding
+        ...loop('i', get('ciBlocks'), [...get('dst'), ...simd(0x0c), ...Array<number>(16).fill(0), ...store(0), ...addTo('dst', get('xPanel'))]),
+        0x0b,
+        ...addTo('ix', get('sw')), ...addTo('p', i32(16)),
+      ]),
+      ...addTo('iy', get('sh')),
     ]),
   ];
   // The tile's 4 rows of 2 vectors, `coBytes` apart, from or to `cp`.
@@ -114,7 +138,7 @@ export function accumulateTilesModule(sharedMemory: boolean): Uint8Array<ArrayBu
     ...get('c'), ...set('ct'),
     ...loop('ty', get('kh'), [
       ...loop('tx', get('kw'), [
-        ...pack([...get('x'), ...get('kh'), ...get('ty'), sub, ...get('tapRowStride'), mul, add, ...get('kw'), ...get('tx'), sub, ...get('tapColStride'), mul, add], 'xPack', 'ciBlocks', 16, 'xPixelStride', 'xRowStride', 'xPanel'),
+        ...packInput,
         ...tiles,
         ...addTo('ct', get('tapBytes')),
       ]),
@@ -131,6 +155,8 @@ interface FilterGradientAttrs {
   taps: Pair;
   strides: Pair;
   dilations: Pair;
+  /** Rows before the input, and columns before it (the rows and columns after it need nothing: no position reads them). */
+  pads: Pair;
 }
 
 const KERNEL = 'LabFilterGradient';
@@ -139,10 +165,10 @@ const POSITIONS_PER_CALL = 128;
 
 function registerKernel(): void {
   registerOwnWasmKernel(KERNEL, ({ inputs, backend, attrs }) => {
-    const { taps, strides, dilations } = attrs as unknown as FilterGradientAttrs;
+    const { taps, strides, dilations, pads } = attrs as unknown as FilterGradientAttrs;
     const wasm = backend as unknown as WasmBackend;
     const [xp, dy] = [inputs['x'] as tf.TensorInfo, inputs['dy'] as tf.TensorInfo];
-    const [n, hp, wp, ci] = xp.shape as [number, number, number, number];
+    const [n, h, w, ci] = xp.shape as [number, number, number, number];
     const [, oh, ow, co] = dy.shape as [number, number, number, number];
     const chunk = Math.max(1, Math.floor(POSITIONS_PER_CALL / ow));
     const calls = n * Math.ceil(oh / chunk);
@@ -172,9 +198,9 @@ function registerKernel(): void {
       const dyPack = xPack + chunk * ow * ci * 4;
       for (let b = 0; b < n; b++) {
         for (let y0 = 0; y0 < oh; y0 += chunk) {
-          const x = xb + (b * hp + y0 * sh) * wp * ci * 4 + 16 * ciFirst;
+          const x = xb + b * h * w * ci * 4 + 16 * ciFirst;
           const d = db + (b * oh + y0) * ow * co * 4 + 32 * coFirst;
-          call(c, x, d, Math.min(chunk, oh - y0), ow, ciCount, coCount, sw * ci * 4, sh * wp * ci * 4, ow * co * 4, co * 4, taps[0], taps[1], dh * wp * ci * 4, dw * ci * 4, ci * co * 4, xPack, dyPack);
+          call(c, x, d, Math.min(chunk, oh - y0), ow, ciCount, coCount, ow * co * 4, co * 4, taps[0], taps[1], ci * co * 4, xPack, dyPack, y0 * sh - pads[0], -pads[1], h, w, sh, sw, dh, dw, ci * 4);
         }
       }
     };
@@ -213,10 +239,10 @@ export function filterGradientInPlace(x: tf.Tensor4D, dy: tf.Tensor4D, taps: Pai
   const wasm = (tf.backend() as unknown as WasmBackend).wasm;
   if (!heapFunction(wasm, 'accumulateTiles', accumulateTilesModule, 'accumulate') || !elementwiseLoop(wasm, ZERO)) return null;
   registerKernel();
+  // Input channels padded with zeros to a multiple of 4 (an image's 3); the kernel reads spatial padding as zeros itself.
   const ci4 = Math.ceil(ci / 4) * 4;
-  const padding: [number, number][] = [[0, 0], [pads[0], pads[1]], [pads[2], pads[3]], [0, ci4 - ci]];
-  const xp = padding.some(([a, b]) => a + b > 0) ? tf.pad(x, padding) : x;
-  const attrs: FilterGradientAttrs = { taps, strides, dilations };
+  const xp = ci4 > ci ? tf.pad(x, [[0, 0], [0, 0], [0, 0], [0, ci4 - ci]]) : x;
+  const attrs: FilterGradientAttrs = { taps, strides, dilations, pads: [pads[0], pads[2]] };
   const g = tf.engine().runKernel(KERNEL, { x: xp, dy }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
   if (xp !== x) xp.dispose();
   if (ci4 === ci) return g;

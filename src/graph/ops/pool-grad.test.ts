@@ -43,11 +43,12 @@ describe('max pooling gradient through forward ops', () => {
 });
 
 describe('max pooling gradient with infinities in the input', () => {
-  it('matches the cpu backend where the graph padded with −Infinity itself', async () => {
+  // 3 channels take the forward kernels on wasm, 4 the SIMD loop.
+  for (const channels of [3, 4]) it(`matches the cpu backend where the graph padded with −Infinity itself (${channels} channels)`, async () => {
     const run = async (backend: string, mine: boolean) => {
       await tf.setBackend(backend);
       return tf.tidy(() => {
-        const x0 = tf.randomNormal([1, 6, 6, 3], 0, 1, 'float32', 5);
+        const x0 = tf.randomNormal([1, 6, 6, channels], 0, 1, 'float32', 5);
         const x = tf.pad(x0, [[0, 0], [2, 1], [1, 1], [0, 0]], -Infinity) as tf.Tensor4D;
         const pool = (a: tf.Tensor4D) => (mine ? maxPoolForwardGrad(a, [3, 3], [2, 2], [0, 0, 0, 0]) : tf.maxPool(a, 3, 2, 'valid'));
         const r = tf.randomNormal(pool(x).shape, 0, 1, 'float32', 6);
@@ -60,5 +61,19 @@ describe('max pooling gradient with infinities in the input', () => {
       const mine = await run(backend, true);
       mine.forEach((v, i) => expect(Math.abs(v - ref[i]!)).toBeLessThan(1e-6));
     }
+  });
+});
+
+describe('max pooling gradient on wasm', () => {
+  it('is one kernel where the channels are a multiple of 4, and leaves no tensor behind', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.randomNormal([2, 9, 9, 8], 0, 1, 'float32', 7) as tf.Tensor4D;
+    const before = tf.memory().numTensors;
+    const profiled = await tf.profile(() => tf.grad((a: tf.Tensor) => maxPoolForwardGrad(a as tf.Tensor4D, [3, 3], [2, 2], [1, 1, 1, 1]).sum())(x));
+    (profiled.result as tf.Tensor).dispose();
+    expect(profiled.kernelNames).toContain('LabMaxPoolGrad');
+    expect(profiled.kernelNames.filter((k) => k === 'StridedSlice')).toEqual([]);
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
   });
 });

@@ -8,12 +8,14 @@
  * The element every window reads at tap (ky, kx) is a strided slice of the padded input
  * (`tapWindow`, as the convolutions' filter gradients read theirs); the gradient it takes goes back spread by the
  * stride and padded into place. ±Infinity (in the padding, or in the input where the graph padded
- * it so) becomes the largest finite float, so that y − seen is never ∞ − ∞.
+ * it so) becomes the largest finite float, so that y − seen is never ∞ − ∞. On wasm, where the
+ * channels are a multiple of 4, one SIMD loop does it all (wasm-max-pool-grad.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { tapWindow, type Pads } from './conv-grad';
 import { withLazyGradients } from './tape';
 import { sideBySide } from './side-by-side';
+import { maxPoolGradientOnWasm } from '../wasm-max-pool-grad';
 
 type Pair = [number, number];
 const LOWEST = -3.4028234663852886e38;
@@ -32,6 +34,8 @@ export function maxPoolForwardGrad(x: tf.Tensor4D, ksize: Pair, strides: Pair, p
 }
 
 function maxPoolGrad(x: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, [kh, kw]: Pair, [sh, sw]: Pair, pads: Pads): tf.Tensor4D {
+  const onWasm = maxPoolGradientOnWasm(x, y, dy, [kh, kw], [sh, sw], [pads[0], pads[2]]);
+  if (onWasm) return onWasm;
   const [n, h, w, c] = x.shape;
   const [, oh, ow] = y.shape;
   // The padded frame the taps land in, cut into stride phases: frame row p = o·sh + ky belongs to
