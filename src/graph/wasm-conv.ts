@@ -18,7 +18,7 @@
  * Needs Co a multiple of 8 (the tile) and float32; other cases keep the stock kernels.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { leb, oneFunctionModule, VALTYPE } from './wasm-binary';
+import { leb, namedLocals, oneFunctionModule, simdOp, VALTYPE } from './wasm-binary';
 import { heapFunction, heapMemory } from './wasm-heap-copy';
 import { HELPER_CALLS, readyHelpers, runWithHelpers } from './heap-helpers';
 import { registerOwnWasmKernel, replaceWasmKernel, type WasmBackend } from './wasm-kernels';
@@ -29,24 +29,25 @@ import { forwardAxis, inputGradientAxis, phases2d, type ConvPhase } from './wasm
  * `cols` columns) for the 8·coBlocks output channels from the one `out`, `w` and `bias` point at.
  * Output position (m, l) is at `out + outRowTab[m] + outColTab[l]`; tap (j, i) reads the Ci values
  * at `x + rowTab[m·nty + j] + colTab[l·ntx + i]`, or zeros at `zero` where either entry is −1.
- * `activation`: 0 none, 1 ReLU, 2 leaky ReLU with slope `alphaBits` (a float32's bits). `strip`:
- * room for the caller's own copy of one block's filter rows (taps · Ci rows of 8 floats).
+ * `activation`: 0 none, 1 ReLU, 2 leaky ReLU with slope `alphaBits` (a float32's bits). The
+ * filter is packed by blocks of 8 output channels (`packFilterModule`): `w` is the phase's first
+ * row of 8 in the first block, and the next block's is `blockBytes` further.
  */
 export type ConvTiles = (
   out: number, x: number, w: number, bias: number, zero: number,
   rowTab: number, colTab: number, outRowTab: number, outColTab: number,
   p0: number, count: number, cols: number, nty: number, ntx: number,
-  ci: number, coBlocks: number, coBytes: number, activation: number, alphaBits: number, strip: number,
+  ci: number, coBlocks: number, blockBytes: number, activation: number, alphaBits: number,
 ) => void;
-const ARITY = 20;
+const ARITY = 19;
 
 const simd = (op: number) => [0xfd, ...leb(op)];
 
 /** The binary of `conv(...)` (ConvTiles). */
 export function convTilesModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
-  const params = ['out', 'x', 'w', 'bias', 'zero', 'rowTab', 'colTab', 'outRowTab', 'outColTab', 'p0', 'count', 'cols', 'nty', 'ntx', 'ci', 'coBlocks', 'coBytes', 'activation', 'alphaBits', 'strip'];
+  const params = ['out', 'x', 'w', 'bias', 'zero', 'rowTab', 'colTab', 'outRowTab', 'outColTab', 'p0', 'count', 'cols', 'nty', 'ntx', 'ci', 'coBlocks', 'blockBytes', 'activation', 'alphaBits'];
   const quads = (name: string) => [0, 1, 2, 3].map((q) => `${name}${q}`);
-  const ints = ['j', 'wj', 'bj', 'oj', 'p', 'end', 'pq', 'm', 'l', 'wp', 'ty', 'tx', 'k', 'r', 'c', 'ntyBytes', 'ntxBytes', 'rowsLeft', 'sp', 'wk', ...quads('rq'), ...quads('cq'), ...quads('oq'), ...quads('xq')];
+  const ints = ['j', 'wj', 'bj', 'oj', 'p', 'end', 'pq', 'm', 'l', 'wp', 'ty', 'tx', 'k', 'r', 'c', 'ntyBytes', 'ntxBytes', ...quads('rq'), ...quads('cq'), ...quads('oq'), ...quads('xq')];
   const vectors = ['d0', 'd1', 's', 'zv', 'av', ...[0, 1, 2, 3, 4, 5, 6, 7].map((a) => `acc${a}`)];
   const index = new Map([...params, ...ints, ...vectors].map((n, i) => [n, i]));
   const at = (n: string) => leb(index.get(n)!);
@@ -124,7 +125,7 @@ export function convTilesModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> 
     ...[0, 1, 2, 3].flatMap(position),
     ...get('bj'), ...load(0), ...set('d0'), ...get('bj'), ...load(16), ...set('d1'),
     ...ACCS.flatMap((a) => [...get(a % 2 ? 'd1' : 'd0'), ...set(acc(a))]),
-    ...get('strip'), ...set('wp'),
+    ...get('wj'), ...set('wp'),
     ...taps,
     ...activate,
     ...[0, 1, 2, 3].flatMap((q) => [...get(`oq${q}`), ...get(acc(2 * q)), ...store(0), ...get(`oq${q}`), ...get(acc(2 * q + 1)), ...store(16)]),
@@ -139,23 +140,12 @@ export function convTilesModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> 
     ...get('alphaBits'), 0xbe, ...simd(0x13), ...set('av'),
     ...get('w'), ...set('wj'), ...get('bias'), ...set('bj'), ...get('out'), ...set('oj'), ...get('coBlocks'), ...set('j'),
     0x03, 0x40, // each block of 8 output channels
-    // Its filter rows (8 floats, coBytes apart) copied together first: every tile then reads them
-    // in order, from half the cache lines.
-    ...get('nty'), ...get('ntx'), mul, ...get('ci'), mul, ...set('rowsLeft'), ...get('strip'), ...set('sp'), ...get('wj'), ...set('wk'),
-    0x02, 0x40,
-    ...get('rowsLeft'), eqz, 0x0d, 0x00,
-    0x03, 0x40,
-    ...get('sp'), ...get('wk'), ...load(0), ...store(0), ...get('sp'), ...get('wk'), ...load(16), ...store(16),
-    ...addTo('sp', i32(32)), ...addTo('wk', get('coBytes')),
-    ...get('rowsLeft'), ...i32(1), sub, ...tee('rowsLeft'), 0x0d, 0x00,
-    0x0b,
-    0x0b,
     ...get('p0'), ...set('p'),
     0x03, 0x40, // each tile of 4 positions
     ...tile,
     ...addTo('p', i32(4)), ...get('p'), ...get('end'), ltU, 0x0d, 0x00,
     0x0b,
-    ...addTo('wj', i32(32)), ...addTo('bj', i32(32)), ...addTo('oj', i32(32)),
+    ...addTo('wj', get('blockBytes')), ...addTo('bj', i32(32)), ...addTo('oj', i32(32)),
     ...get('j'), ...i32(1), sub, ...tee('j'), 0x0d, 0x00,
     0x0b,
     0x0b, 0x0b,
@@ -163,11 +153,57 @@ export function convTilesModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> 
   return oneFunctionModule(sharedMemory, 'conv', Array<number>(params.length).fill(VALTYPE.i32), code);
 }
 
+/**
+ * Packs `rows` filter rows of 8·blocks output channels into `blocks` runs of rows of 8 floats
+ * (run b at `dst + b·dstBlockBytes`), so that a tile reads its block's rows in order. The source
+ * is [rows][8·blocks] with rows `srcRowBytes` apart, or, `transposed`, [8·blocks][rows] with
+ * rows of output channels `srcRowBytes` apart (an input gradient's filter, read in place).
+ */
+export type PackFilter = (dst: number, src: number, rows: number, blocks: number, srcRowBytes: number, dstBlockBytes: number, transposed: number) => void;
+
+export function packFilterModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
+  const L = namedLocals(['dst', 'src', 'rows', 'blocks', 'srcRowBytes', 'dstBlockBytes', 'transposed'], ['b', 'k', 'l', 'from', 'to', 'blockFrom', 'blockTo'], []);
+  const { get, set, i32, addTo, countDown } = L;
+  const [add, mul, eqz] = [0x6a, 0x6c, 0x45];
+  const code = [
+    ...L.declarations,
+    0x02, 0x40,
+    ...get('rows'), eqz, 0x0d, 0x00, ...get('blocks'), eqz, 0x0d, 0x00,
+    ...get('src'), ...set('blockFrom'), ...get('dst'), ...set('blockTo'),
+    ...countDown('b', get('blocks'), [
+      ...get('blockFrom'), ...set('from'), ...get('blockTo'), ...set('to'),
+      ...get('transposed'), eqz, 0x04, 0x40,
+      // Rows of the block: 32 bytes each, srcRowBytes apart.
+      ...countDown('k', get('rows'), [
+        ...get('to'), ...get('from'), ...simdOp(0x00), 0x04, 0x00, ...simdOp(0x0b), 0x04, 0x00,
+        ...get('to'), ...get('from'), ...simdOp(0x00), 0x04, 0x10, ...simdOp(0x0b), 0x04, 0x10,
+        ...addTo('from', get('srcRowBytes')), ...addTo('to', i32(32)),
+      ]),
+      ...addTo('blockFrom', i32(32)),
+      0x05,
+      // Row k of the block gathers column k of its 8 source rows.
+      ...countDown('k', get('rows'), [
+        ...[0, 1, 2, 3, 4, 5, 6, 7].flatMap((l) => [...get('to'), ...get('from'), ...get('srcRowBytes'), ...i32(l), mul, add, 0x2a, 0x02, 0x00, 0x38, 0x02, ...leb(4 * l)]),
+        ...addTo('from', i32(4)), ...addTo('to', i32(32)),
+      ]),
+      ...get('blockFrom'), ...get('srcRowBytes'), ...i32(8), mul, add, ...set('blockFrom'),
+      0x0b,
+      ...addTo('blockTo', get('dstBlockBytes')),
+    ]),
+    0x0b, 0x0b,
+  ];
+  return oneFunctionModule(sharedMemory, 'pack', Array<number>(7).fill(VALTYPE.i32), code);
+}
+
 type Pair = [number, number];
 type Pads = [number, number, number, number];
 
 interface ConvAttrs {
   phases: ConvPhase[];
+  /** The filter's tap (ty·kw + tx) each of the phases' taps takes, in order. */
+  tapOrder: number[];
+  /** The filter is [taps, Co, Ci] (an input gradient's, Co the kernel's outputs), not [taps, Ci, Co]. */
+  transposed: boolean;
   outShape: [number, number, number, number];
   /** 0 none, 1 ReLU, 2 leaky ReLU. */
   activation: number;
@@ -177,8 +213,6 @@ interface ConvAttrs {
 const KERNEL = 'LabConv2D';
 /** Below this many input channels, tfjs's own convolution is faster (a first layer's 3). */
 const FEW_CHANNELS = 8;
-/** Helper threads a call may use (each has its own strip of filter rows). */
-const MAX_THREADS = 16;
 /** About this many output positions per call: their input rows stay in cache while every block of output channels reads them. */
 const POSITIONS_PER_CALL = 128;
 const ACTIVATIONS = { linear: 0, relu: 1, leakyrelu: 2 } as const;
@@ -193,12 +227,15 @@ function runConvolution(wasm: WasmBackend, x: tf.TensorInfo, filter: tf.TensorIn
   const tableLength = phases.reduce((s, p) => s + p.rows.reads.length + p.cols.reads.length + p.rows.out.length + p.cols.out.length, 0);
   const tables = wasm.makeOutput([Math.max(1, tableLength)], 'int32');
   const zero = wasm.makeOutput([Math.max(ci, co)], 'float32');
-  const stripFloats = Math.max(...phases.map((p) => p.rows.taps.length * p.cols.taps.length)) * ci * 8;
-  const strips = wasm.makeOutput([Math.max(1, stripFloats * (MAX_THREADS + 1))], 'float32');
+  const packed = wasm.makeOutput([Math.max(1, attrs.tapOrder.length * ci * co)], 'float32');
   // Views after every allocation (a growing heap moves them).
   (wasm.typedArrayFromHeap(zero) as Float32Array).fill(0);
   const table = wasm.typedArrayFromHeap(tables) as Int32Array;
-  const [xb, fb, ob, tb, zb, sb] = [x, filter, out, tables, zero, strips].map((t) => wasm.typedArrayFromHeap(t).byteOffset) as [number, number, number, number, number, number];
+  const [xb, fb, ob, tb, zb, pb] = [x, filter, out, tables, zero, packed].map((t) => wasm.typedArrayFromHeap(t).byteOffset) as [number, number, number, number, number, number];
+  // The filter packed once by blocks of 8 output channels, its taps in the phases' order.
+  const pack = heapFunction<PackFilter>(wasm.wasm, 'packFilter', packFilterModule, 'pack')!;
+  const blockBytes = attrs.tapOrder.length * ci * 32;
+  attrs.tapOrder.forEach((t, i) => pack(pb + i * ci * 32, fb + t * ci * co * 4, ci, co / 8, (attrs.transposed ? ci : co) * 4, blockBytes, attrs.transposed ? 1 : 0));
   const bb = bias ? wasm.typedArrayFromHeap(bias).byteOffset : zb;
   const alphaBits = new Int32Array(new Float32Array([alpha]).buffer)[0]!;
   const conv = heapFunction<ConvTiles>(wasm.wasm, 'convTiles', convTilesModule, 'conv')!;
@@ -220,22 +257,20 @@ function runConvolution(wasm: WasmBackend, x: tf.TensorInfo, filter: tf.TensorIn
     const chunk = Math.max(4, Math.min(POSITIONS_PER_CALL, Math.ceil(positions / (helpers.length + 1) / 4) * 4));
     for (let b = 0; b < n; b++) {
       for (let p0 = 0; p0 < positions; p0 += chunk) {
-        calls.push([ob + b * oh * ow * co * 4, xb + b * h * w * ci * 4, fb + firstTap * ci * co * 4, bb, zb, rowTab, colTab, outRowTab, outColTab, p0, Math.min(chunk, positions - p0), cols.out.length, rows.taps.length, cols.taps.length, ci, co / 8, co * 4, activation, alphaBits]);
+        calls.push([ob + b * oh * ow * co * 4, xb + b * h * w * ci * 4, pb + firstTap * ci * 32, bb, zb, rowTab, colTab, outRowTab, outColTab, p0, Math.min(chunk, positions - p0), cols.out.length, rows.taps.length, cols.taps.length, ci, co / 8, blockBytes, activation, alphaBits]);
       }
     }
   }
-  const ready = calls.length <= HELPER_CALLS ? helpers.slice(0, Math.min(MAX_THREADS, calls.length - 1)) : [];
+  const ready = calls.length <= HELPER_CALLS ? helpers.slice(0, calls.length - 1) : [];
   // Each thread takes a run of consecutive calls (neighbouring positions share input rows).
   const share = (k: number) => Math.floor((k * calls.length) / (ready.length + 1));
-  // Each thread copies its filter rows into its own strip.
-  const withStrip = (k: number) => calls.slice(share(k), share(k + 1)).map((args) => [...args, sb + k * stripFloats * 4]);
-  const lists = ready.map((_, k) => Int32Array.from(withStrip(k + 1).flat()));
+  const lists = ready.map((_, k) => Int32Array.from(calls.slice(share(k + 1), share(k + 2)).flat()));
   runWithHelpers(ready, lists, () => {
-    for (const args of withStrip(0)) conv(...(args as Parameters<ConvTiles>));
+    for (const args of calls.slice(0, share(1))) conv(...(args as Parameters<ConvTiles>));
   });
   wasm.disposeData(tables.dataId);
   wasm.disposeData(zero.dataId);
-  wasm.disposeData(strips.dataId);
+  wasm.disposeData(packed.dataId);
   return out;
 }
 
@@ -283,7 +318,8 @@ export function tfjsConvolutionOnWasm(args: Parameters<tf.KernelFunc>[0]): tf.Te
   const rows = forwardAxis(info.outHeight, info.inHeight, info.filterHeight, info.strideHeight, info.dilationHeight, top);
   const cols = forwardAxis(info.outWidth, info.inWidth, info.filterWidth, info.strideWidth, info.dilationWidth, left);
   const outShape: ConvAttrs['outShape'] = [info.batchSize, info.outHeight, info.outWidth, co];
-  return runConvolution(backend, x, filter, bias, { phases: phases2d([rows], [cols], info.filterWidth).phases, outShape, activation: ACTIVATIONS[activation], alpha: attrs.leakyreluAlpha ?? 0.2 });
+  const { phases, tapOrder } = phases2d([rows], [cols], info.filterWidth);
+  return runConvolution(backend, x, filter, bias, { phases, tapOrder, transposed: false, outShape, activation: ACTIVATIONS[activation], alpha: attrs.leakyreluAlpha ?? 0.2 });
 }
 
 /** Puts this kernel in place of tfjs-wasm's Conv2D where it takes the call (FusedConv2D: wasm-leaky-relu.ts asks it first). */
@@ -304,8 +340,8 @@ export function convOnWasm(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor 
   const [n, h, w] = x.shape;
   const oh = outSize(h, kh, strides[0], dilations[0], pads[0], pads[1]);
   const ow = outSize(w, kw, strides[1], dilations[1], pads[2], pads[3]);
-  const { phases } = phases2d([forwardAxis(oh, h, kh, strides[0], dilations[0], pads[0])], [forwardAxis(ow, w, kw, strides[1], dilations[1], pads[2])], kw);
-  const attrs: ConvAttrs = { phases, outShape: [n, oh, ow, co], activation: ACTIVATIONS[activation], alpha };
+  const { phases, tapOrder } = phases2d([forwardAxis(oh, h, kh, strides[0], dilations[0], pads[0])], [forwardAxis(ow, w, kw, strides[1], dilations[1], pads[2])], kw);
+  const attrs: ConvAttrs = { phases, tapOrder, transposed: false, outShape: [n, oh, ow, co], activation: ACTIVATIONS[activation], alpha };
   const inputs: Record<string, tf.Tensor> = { x, filter };
   if (bias) inputs['bias'] = bias;
   return tf.engine().runKernel(KERNEL, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
@@ -313,21 +349,17 @@ export function convOnWasm(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor 
 
 /**
  * The input gradient of conv2d(x, filter) (x shaped `xShape`, filter [KH,KW,Ci,Co]) at output
- * gradient `dy` [N,OH,OW,Co], on wasm: the filter transposed per tap, read in place, and for a
- * strided convolution one phase per stride residue (wasm-conv-geometry.ts). Null where this path
- * does not apply (not wasm, Ci not a multiple of 8, not float32).
+ * gradient `dy` [N,OH,OW,Co], on wasm: each tap's [Ci, Co] matrix read as [Co, Ci] while the
+ * filter is packed, and for a strided convolution one phase per stride residue
+ * (wasm-conv-geometry.ts). Null where this path does not apply (not wasm, Ci not a multiple of 8,
+ * not float32).
  */
 export function convInputGradientOnWasm(dy: tf.Tensor4D, filter: tf.Tensor4D, xShape: readonly number[], strides: Pair, pads: Pads, dilations: Pair): tf.Tensor4D | null {
-  const [kh, kw, ci, co] = filter.shape;
+  const [kh, kw, ci] = filter.shape;
   if (!usableBackend(ci, [dy, filter])) return null;
   const [n, h, w] = xShape as [number, number, number, number];
   const [, oh, ow] = dy.shape;
   const { phases, tapOrder } = phases2d(inputGradientAxis(h, oh, kh, strides[0], dilations[0], pads[0]), inputGradientAxis(w, ow, kw, strides[1], dilations[1], pads[2]), kw);
-  return tf.tidy(() => {
-    const transposed = tf.transpose(filter.reshape([kh * kw, ci, co]), [0, 2, 1]);
-    const inOrder = tapOrder.every((t, i) => t === i) && tapOrder.length === kh * kw;
-    const ordered = inOrder ? transposed : tf.concat(tapOrder.map((t) => tf.slice(transposed, [t, 0, 0], [1, co, ci])));
-    const attrs: ConvAttrs = { phases, outShape: [n, h, w, ci], activation: 0, alpha: 0 };
-    return tf.engine().runKernel(KERNEL, { x: dy, filter: ordered } as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
-  });
+  const attrs: ConvAttrs = { phases, tapOrder, transposed: true, outShape: [n, h, w, ci], activation: 0, alpha: 0 };
+  return tf.engine().runKernel(KERNEL, { x: dy, filter } as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }
