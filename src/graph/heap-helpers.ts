@@ -3,9 +3,12 @@
  * threads the lab cannot reach; the lab's kernels (wasm-filter-grad.ts) run on the calling
  * thread. On the threaded binary, whose heap is shared memory, a helper is a worker that
  * instantiates the same small module on the same heap and runs part of a kernel's calls: the
- * caller writes the helper's calls (rows of integer arguments) into a shared list, wakes it with
- * Atomics.notify, runs its own part, and waits for the helper's with Atomics.wait. While a lab
- * kernel runs, the backend's own threads are idle, so the helpers have the cores.
+ * caller writes the calls (rows of integer arguments, in units) into a list the helpers share,
+ * wakes them with Atomics.notify, and every thread, the caller too, takes the next unit no thread
+ * has taken (Atomics.add on a shared counter) until none is left; then the caller waits for the
+ * helpers with Atomics.wait. A helper that starts late gets fewer units: after a kernel of
+ * tfjs-wasm, its own pool threads spin on the cores for a while, and a helper that had to wait
+ * for a core would hold the whole kernel back with a fixed share.
  *
  * The environment says how to start a worker (`setHelperHost`): the CLI in Node with
  * worker_threads, the lab's training worker with a Web Worker. Without a host, on an unshared
@@ -25,8 +28,11 @@ export interface HelperData {
   moduleBytes: Uint8Array;
   exportName: string;
   arity: number;
-  /** Int32 words: [job asked, job done (negative: failed), ready, call count]. */
+  /** Int32 words: [job asked, job done (negative: failed), ready]. */
   control: SharedArrayBuffer;
+  /** Shared by the helpers of a module: Int32 words [next unit, units, calls per unit]. */
+  work: SharedArrayBuffer;
+  /** Shared by the helpers of a module: the job's calls, `arity` words each. */
   calls: SharedArrayBuffer;
 }
 
@@ -38,6 +44,7 @@ export interface HelperData {
 const HELPER_SOURCE = `(data) => {
   const f = new WebAssembly.Instance(new WebAssembly.Module(data.moduleBytes), { env: { memory: data.memory } }).exports[data.exportName];
   const control = new Int32Array(data.control);
+  const work = new Int32Array(data.work);
   const calls = new Int32Array(data.calls);
   Atomics.store(control, 2, 1);
   Atomics.notify(control, 2);
@@ -49,8 +56,11 @@ const HELPER_SOURCE = `(data) => {
     seen = job;
     let done = job;
     try {
-      const count = Atomics.load(control, 3);
-      for (let i = 0; i < count; i++) f(...calls.subarray(i * data.arity, (i + 1) * data.arity));
+      const units = Atomics.load(work, 1);
+      const per = Atomics.load(work, 2);
+      for (let u = Atomics.add(work, 0, 1); u < units; u = Atomics.add(work, 0, 1)) {
+        for (let i = u * per; i < (u + 1) * per; i++) f(...calls.subarray(i * data.arity, (i + 1) * data.arity));
+      }
     } catch (error) {
       done = -job;
     }
@@ -66,6 +76,8 @@ const HELPER_TIMEOUT_MS = 60_000;
 
 interface Helper {
   control: Int32Array;
+  /** Shared with the other helpers of its module (HelperData). */
+  work: Int32Array;
   calls: Int32Array;
   arity: number;
   job: number;
@@ -77,6 +89,8 @@ let host: HelperHost | null = null;
 /** Helpers by heap memory, then by module key. */
 const helpers = new WeakMap<WebAssembly.Memory, Map<string, Helper[]>>();
 const started: Helper[] = [];
+/** The work counter and call list the helpers of a module share, by heap memory and module key. */
+const sharedWork = new WeakMap<WebAssembly.Memory, Map<string, { work: SharedArrayBuffer; calls: SharedArrayBuffer }>>();
 
 /** Sets (or, with null, removes) how helpers start here; stops the helpers already started. */
 export function setHelperHost(next: HelperHost | null): void {
@@ -120,11 +134,17 @@ export function readyHelpers(memory: WebAssembly.Memory, key: string, build: (sh
   const list = (byKey.get(key) ?? []).filter((h) => !h.failed);
   byKey.set(key, list);
   const wanted = Math.max(0, host.threads() - 1);
+  let shared = sharedWork.get(memory)?.get(key);
+  if (list.length < wanted && !shared) {
+    shared = { work: new SharedArrayBuffer(12), calls: new SharedArrayBuffer(HELPER_CALLS * arity * 4) };
+    if (!sharedWork.has(memory)) sharedWork.set(memory, new Map());
+    sharedWork.get(memory)!.set(key, shared);
+  }
   while (list.length < wanted) {
-    const control = new SharedArrayBuffer(16);
-    const calls = new SharedArrayBuffer(HELPER_CALLS * arity * 4);
-    const data: HelperData = { memory, moduleBytes: build(true), exportName, arity, control, calls };
-    const helper: Helper = { control: new Int32Array(control), calls: new Int32Array(calls), arity, job: 0, worker: host.start(HELPER_SOURCE, data), failed: false };
+    const control = new SharedArrayBuffer(12);
+    const { work, calls } = shared!;
+    const data: HelperData = { memory, moduleBytes: build(true), exportName, arity, control, work, calls };
+    const helper: Helper = { control: new Int32Array(control), work: new Int32Array(work), calls: new Int32Array(calls), arity, job: 0, worker: host.start(HELPER_SOURCE, data), failed: false };
     list.push(helper);
     started.push(helper);
   }
@@ -132,20 +152,41 @@ export function readyHelpers(memory: WebAssembly.Memory, key: string, build: (sh
 }
 
 /**
- * Runs `own` on the caller while each helper runs its list of calls (`lists[k]`, rows of `arity`
- * integers for helper k), and returns when all are done. A helper that fails or does not answer
- * is an error (its part of the result would be missing).
+ * Runs `units` · `callsPerUnit` calls (rows of `arity` integers in `calls`; unit u is rows
+ * u·callsPerUnit .. (u + 1)·callsPerUnit − 1, run in order by one thread) with `run` on the caller
+ * and with the module's function on the ready helpers, each thread taking the next unit left, and
+ * returns when all are done. A helper that fails or does not answer is an error (its part of the
+ * result would be missing).
  */
-export function runWithHelpers(ready: Helper[], lists: Int32Array[], own: () => void): void {
-  ready.forEach((h, k) => {
-    const list = lists[k]!;
-    h.calls.set(list);
-    Atomics.store(h.control, 3, list.length / h.arity);
+export function runUnits(ready: Helper[], calls: Int32Array, arity: number, callsPerUnit: number, run: (call: Int32Array) => void): void {
+  const units = callsPerUnit > 0 ? Math.floor(calls.length / arity / callsPerUnit) : 0;
+  const runUnit = (u: number) => {
+    for (let i = u * callsPerUnit; i < (u + 1) * callsPerUnit; i++) run(calls.subarray(i * arity, (i + 1) * arity));
+  };
+  if (ready.length === 0 || units > HELPER_CALLS / callsPerUnit) {
+    for (let u = 0; u < units; u++) runUnit(u);
+    return;
+  }
+  const { work } = ready[0]!;
+  ready[0]!.calls.set(calls);
+  Atomics.store(work, 0, 0);
+  Atomics.store(work, 1, units);
+  Atomics.store(work, 2, callsPerUnit);
+  for (const h of ready) {
     h.job += 1;
     Atomics.store(h.control, 0, h.job);
     Atomics.notify(h.control, 0);
-  });
-  own();
+  }
+  try {
+    for (let u = Atomics.add(work, 0, 1); u < units; u = Atomics.add(work, 0, 1)) runUnit(u);
+  } finally {
+    // After a failure here too: no helper may still be writing when the caller moves on.
+    Atomics.store(work, 0, units);
+    waitForHelpers(ready);
+  }
+}
+
+function waitForHelpers(ready: Helper[]): void {
   for (const h of ready) {
     for (;;) {
       const done = Atomics.load(h.control, 1);

@@ -20,7 +20,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { leb, namedLocals, oneFunctionModule, simdOp, VALTYPE } from './wasm-binary';
 import { heapFunction, heapMemory } from './wasm-heap-copy';
-import { HELPER_CALLS, readyHelpers, runWithHelpers } from './heap-helpers';
+import { readyHelpers, runUnits } from './heap-helpers';
 import { registerOwnWasmKernel, replaceWasmKernel, type WasmBackend } from './wasm-kernels';
 import { forwardAxis, inputGradientAxis, phases2d, type ConvPhase } from './wasm-conv-geometry';
 
@@ -215,6 +215,8 @@ const KERNEL = 'LabConv2D';
 const FEW_CHANNELS = 8;
 /** About this many output positions per call: their input rows stay in cache while every block of output channels reads them. */
 const POSITIONS_PER_CALL = 128;
+const MIN_POSITIONS_PER_CALL = 16;
+const CALLS_PER_THREAD = 4;
 const ACTIVATIONS = { linear: 0, relu: 1, leakyrelu: 2 } as const;
 export type ConvActivation = keyof typeof ACTIVATIONS;
 
@@ -253,21 +255,18 @@ function runConvolution(wasm: WasmBackend, x: tf.TensorInfo, filter: tf.TensorIn
     const [rowTab, colTab] = [put(rows.reads, w * ci * 4), put(cols.reads, ci * 4)];
     const [outRowTab, outColTab] = [put(rows.out, ow * co * 4), put(cols.out, co * 4)];
     const positions = rows.out.length * cols.out.length;
-    // At most POSITIONS_PER_CALL, and a share for every thread where an image has fewer.
-    const chunk = Math.max(4, Math.min(POSITIONS_PER_CALL, Math.ceil(positions / (helpers.length + 1) / 4) * 4));
+    // At most POSITIONS_PER_CALL, and a few calls for every thread where an image has fewer
+    // (threads take calls as they come: one that starts late leaves its share to the others).
+    const chunk = Math.max(MIN_POSITIONS_PER_CALL, Math.min(POSITIONS_PER_CALL, Math.ceil(positions / (CALLS_PER_THREAD * (helpers.length + 1)) / 4) * 4));
     for (let b = 0; b < n; b++) {
       for (let p0 = 0; p0 < positions; p0 += chunk) {
         calls.push([ob + b * oh * ow * co * 4, xb + b * h * w * ci * 4, pb + firstTap * ci * 32, bb, zb, rowTab, colTab, outRowTab, outColTab, p0, Math.min(chunk, positions - p0), cols.out.length, rows.taps.length, cols.taps.length, ci, co / 8, blockBytes, activation, alphaBits]);
       }
     }
   }
-  const ready = calls.length <= HELPER_CALLS ? helpers.slice(0, calls.length - 1) : [];
-  // Each thread takes a run of consecutive calls (neighbouring positions share input rows).
-  const share = (k: number) => Math.floor((k * calls.length) / (ready.length + 1));
-  const lists = ready.map((_, k) => Int32Array.from(calls.slice(share(k + 1), share(k + 2)).flat()));
-  runWithHelpers(ready, lists, () => {
-    for (const args of calls.slice(0, share(1))) conv(...(args as Parameters<ConvTiles>));
-  });
+  // A unit per call: the threads take them in turn, each the next one left.
+  const ready = helpers.slice(0, calls.length - 1);
+  runUnits(ready, Int32Array.from(calls.flat()), ARITY, 1, (args) => conv(...(Array.from(args) as Parameters<ConvTiles>)));
   wasm.disposeData(tables.dataId);
   wasm.disposeData(zero.dataId);
   wasm.disposeData(packed.dataId);

@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { leb, oneFunctionModule, VALTYPE } from './wasm-binary';
 import { heapFunction, heapMemory } from './wasm-heap-copy';
-import { HELPER_CALLS, readyHelpers, runWithHelpers } from './heap-helpers';
+import { readyHelpers, runUnits } from './heap-helpers';
 import { elementwiseLoop } from './wasm-elementwise';
 import { ZERO } from './wasm-zeros';
 import { registerOwnWasmKernel, type WasmBackend } from './wasm-kernels';
@@ -162,6 +162,8 @@ interface FilterGradientAttrs {
 const KERNEL = 'LabFilterGradient';
 /** About this many positions per call: x and dy rows for them stay in cache while every tile reads them. */
 const POSITIONS_PER_CALL = 128;
+/** Units of work per thread: enough that a thread that starts late leaves its share to the others, few enough that each unit copies dy for many blocks. */
+const UNITS_PER_THREAD = 4;
 
 function registerKernel(): void {
   registerOwnWasmKernel(KERNEL, ({ inputs, backend, attrs }) => {
@@ -171,51 +173,46 @@ function registerKernel(): void {
     const [n, h, w, ci] = xp.shape as [number, number, number, number];
     const [, oh, ow, co] = dy.shape as [number, number, number, number];
     const chunk = Math.max(1, Math.floor(POSITIONS_PER_CALL / ow));
-    const calls = n * Math.ceil(oh / chunk);
-    // The work is split between this thread and the helpers ready on this heap by blocks of
-    // input channels, or of output channels where there is one block of input channels (a first
-    // layer's 3 channels, padded to 4).
+    const chunks = n * Math.ceil(oh / chunk);
+    // The threads share the work by units of a few blocks of input channels each (or of output
+    // channels, where there is one block of input channels: a first layer's 3, padded to 4), so
+    // no two write the same part of the gradient; a unit runs its calls in order (the sums'
+    // order does not depend on the threads).
     const [ciBlocks, coBlocks] = [ci / 4, co / 8];
     const byInput = ciBlocks > 1;
     const blocks = byInput ? ciBlocks : coBlocks;
     const memory = heapMemory(wasm.wasm);
-    const ready = memory && calls <= HELPER_CALLS && blocks > 1 ? readyHelpers(memory, 'accumulateTiles', accumulateTilesModule, 'accumulate', ARITY).slice(0, blocks - 1) : [];
+    const helpers = memory && blocks > 1 ? readyHelpers(memory, 'accumulateTiles', accumulateTilesModule, 'accumulate', ARITY) : [];
+    const perUnit = Math.max(1, Math.ceil(blocks / (UNITS_PER_THREAD * (helpers.length + 1))));
+    const units = Math.ceil(blocks / perUnit);
     const out = wasm.makeOutput([taps[0], taps[1], ci, co], 'float32');
-    // Each thread's room for its copies of a call's x and dy values.
+    // Each unit's room for its copies of a call's x and dy values.
     const packFloats = chunk * ow * (ci + co);
-    const packs = wasm.makeOutput([packFloats * (ready.length + 1)], 'float32');
+    const packs = wasm.makeOutput([packFloats * units], 'float32');
     elementwiseLoop(wasm.wasm, ZERO)!(taps[0] * taps[1] * ci * co, wasm.typedArrayFromHeap(out).byteOffset);
     const accumulate = heapFunction<AccumulateTiles>(wasm.wasm, 'accumulateTiles', accumulateTilesModule, 'accumulate')!;
     // Views after the allocations (a growing heap moves them).
     const [xb, db, cb, pb] = [xp, dy, out, packs].map((t) => wasm.typedArrayFromHeap(t).byteOffset) as [number, number, number, number];
     const [sh, sw] = strides;
     const [dh, dw] = dilations;
-    /** Every call of thread `thread` for the blocks first .. first + count − 1. */
-    const eachCall = (thread: number, first: number, count: number, call: AccumulateTiles) => {
+    const calls = new Int32Array(units * chunks * ARITY);
+    let at = 0;
+    for (let u = 0; u < units; u++) {
+      const [first, count] = [u * perUnit, Math.min(perUnit, blocks - u * perUnit)];
       const [ciFirst, ciCount, coFirst, coCount] = byInput ? [first, count, 0, coBlocks] : [0, ciBlocks, first, count];
       const c = cb + 4 * ciFirst * co * 4 + 32 * coFirst;
-      const xPack = pb + thread * packFloats * 4;
+      const xPack = pb + u * packFloats * 4;
       const dyPack = xPack + chunk * ow * ci * 4;
       for (let b = 0; b < n; b++) {
         for (let y0 = 0; y0 < oh; y0 += chunk) {
           const x = xb + b * h * w * ci * 4 + 16 * ciFirst;
           const d = db + (b * oh + y0) * ow * co * 4 + 32 * coFirst;
-          call(c, x, d, Math.min(chunk, oh - y0), ow, ciCount, coCount, ow * co * 4, co * 4, taps[0], taps[1], ci * co * 4, xPack, dyPack, y0 * sh - pads[0], -pads[1], h, w, sh, sw, dh, dw, ci * 4);
+          calls.set([c, x, d, Math.min(chunk, oh - y0), ow, ciCount, coCount, ow * co * 4, co * 4, taps[0], taps[1], ci * co * 4, xPack, dyPack, y0 * sh - pads[0], -pads[1], h, w, sh, sw, dh, dw, ci * 4], at);
+          at += ARITY;
         }
       }
-    };
-    const share = (k: number) => [Math.floor((k * blocks) / (ready.length + 1)), Math.floor(((k + 1) * blocks) / (ready.length + 1))] as const;
-    const lists = ready.map((_, k) => {
-      const [first, end] = share(k + 1);
-      const list = new Int32Array(calls * ARITY);
-      let at = 0;
-      eachCall(k + 1, first, end - first, (...args) => {
-        list.set(args, at);
-        at += ARITY;
-      });
-      return list;
-    });
-    runWithHelpers(ready, lists, () => eachCall(0, 0, share(0)[1], accumulate));
+    }
+    runUnits(helpers.slice(0, units - 1), calls, ARITY, chunks, (args) => accumulate(...(Array.from(args) as Parameters<AccumulateTiles>)));
     wasm.disposeData(packs.dataId);
     return out;
   });

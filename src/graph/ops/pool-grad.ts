@@ -24,8 +24,9 @@ export function maxPoolForwardGrad(x: tf.Tensor4D, ksize: Pair, strides: Pair, p
   return withLazyGradients(
     [x],
     (save) => {
-      const xp = tf.pad(x, [[0, 0], [pads[0], pads[1]], [pads[2], pads[3]], [0, 0]], -Infinity);
-      const value = tf.maxPool(xp, ksize, strides, 'valid');
+      // Even padding on every side is the pool's own (tfjs pads with −Infinity): no padded copy.
+      const even = pads.every((p) => p === pads[0]);
+      const value = even ? tf.maxPool(x, ksize, strides, pads[0]) : tf.maxPool(tf.pad(x, [[0, 0], [pads[0], pads[1]], [pads[2], pads[3]], [0, 0]], -Infinity), ksize, strides, 'valid');
       save([x, value]);
       return value;
     },
