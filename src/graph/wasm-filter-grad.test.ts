@@ -24,6 +24,9 @@ const CASES: Case[] = [
   // An image's 3 channels, and 6: padded with zero channels to 4 and 8.
   { name: 'a first layer: 3 channels, 3x3 stride 2', x: [2, 17, 16, 3], k: [3, 3, 3, 16], strides: [2, 2], pads: [1, 1, 0, 1], dilations: [1, 1] },
   { name: '6 channels, 3x3 stride 1', x: [1, 7, 7, 6], k: [3, 3, 6, 8], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] },
+  // A detection head's 124 outputs: a last block of 4.
+  { name: '12 output channels, 1x1', x: [2, 5, 5, 8], k: [1, 1, 8, 12], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1] },
+  { name: '20 output channels, 3x3 stride 2', x: [1, 9, 9, 8], k: [3, 3, 8, 20], strides: [2, 2], pads: [1, 1, 1, 1], dilations: [1, 1] },
 ];
 
 const rand = (shape: number[], seed: number) => tf.randomUniform(shape, -1, 1, 'float32', seed);
@@ -75,7 +78,7 @@ describe('filter gradients accumulated in place (wasm)', () => {
     });
   }
 
-  it('leaves output channels off the tile (not a multiple of 8) to the matrix products', async () => {
+  it('leaves output channels that are not a multiple of 4 to the matrix products', async () => {
     await tf.setBackend('wasm');
     const c: Case = { name: '', x: [1, 6, 6, 4], k: [3, 3, 4, 6], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] };
     const profiled = await tf.profile(() => tf.tensor(filterGrad(c, Array.from(rand(c.x, 4).dataSync()), Array.from(rand(c.k, 5).dataSync()), Array.from(rand([1, 6, 6, 6], 6).dataSync()))));
@@ -97,7 +100,7 @@ describe('filter gradients accumulated in place (wasm)', () => {
       for (let i = 0; i < rows * cols * co; i++) f[dyAt / 4 + i] = (i % 5) * 0.5;
       for (let i = 0; i < kw * ci * co; i++) f[cAt / 4 + i] = 1;
       // Column −1 first (padding, left of the image): tap 0 reads zeros at k = 0.
-      accumulate(cAt, xAt, dyAt, rows, cols, ci / 4, co / 8, cols * co * 4, co * 4, 1, kw, ci * co * 4, xPack, dyPack, 0, -1, rows, xRowPixels, 1, 1, 1, 1, ci * 4);
+      accumulate(cAt, xAt, dyAt, rows, cols, ci / 4, co / 8, cols * co * 4, co * 4, 1, kw, ci * co * 4, xPack, dyPack, 0, -1, rows, xRowPixels, 1, 1, 1, 1, ci * 4, co * 4, 0);
       const xAtPixel = (r: number, col: number, a: number) => (col < 0 ? 0 : f[xAt / 4 + (r * xRowPixels + col) * ci + a]!);
       for (let t = 0; t < kw; t++) {
         for (let a = 0; a < ci; a++) {

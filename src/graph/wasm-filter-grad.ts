@@ -11,7 +11,8 @@
  *
  * The sums run over the positions in order, each product rounded, then added, as the matrix
  * product accumulates them, so the two give the same values. Needs Ci a multiple of 4 (an image's
- * 3 channels get a fourth of zeros) and Co a multiple of 8 (the tile), float32, and a heap the
+ * 3 channels get a fourth of zeros) and Co a multiple of 4 (the tile is 8 wide: a last block of 4
+ * is computed against zeros and sliced off; a detection head's 124), float32, and a heap the
  * module can see; otherwise the caller's path.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -25,7 +26,8 @@ import { registerOwnWasmKernel, type WasmBackend } from './wasm-kernels';
 /**
  * Adds to the gradient of each of the kh·kw taps (the tap's [4·ciBlocks, 8·coBlocks] block at
  * `c + tap·tapBytes`, rows `coBytes` apart) the sum over `rows` x `cols` positions of x row ⊗ dy
- * row. Position (r, k) reads Co values at `dy + r·dyRowStride + k·coBytes` and, at tap (ty, tx),
+ * row. Position (r, k) reads Co values at `dy + r·dyRowStride + k·dyPixelBytes` (the last block of
+ * 8 half there where `halfBlock`: the rest read as zeros) and, at tap (ty, tx),
  * the Ci values of input row iy0 + r·sh + ty·dh, column ix0 + k·sw + tx·dw of the image at `x`
  * (h x w pixels of `pixelBytes`), or zeros where that lies outside it (padding). `xPack` and
  * `dyPack` are room for the call's own copies of its x and dy values, block by block
@@ -35,8 +37,9 @@ export type AccumulateTiles = (
   c: number, x: number, dy: number, rows: number, cols: number, ciBlocks: number, coBlocks: number,
   dyRowStride: number, coBytes: number, kh: number, kw: number, tapBytes: number, xPack: number, dyPack: number,
   iy0: number, ix0: number, h: number, w: number, sh: number, sw: number, dh: number, dw: number, pixelBytes: number,
+  dyPixelBytes: number, halfBlock: number,
 ) => void;
-const ARITY = 23;
+const ARITY = 25;
 
 const simd = (op: number) => [0xfd, ...leb(op)];
 
@@ -50,7 +53,7 @@ const simd = (op: number) => [0xfd, ...leb(op)];
  * the 4 input values (splat) and added; then stored back.
  */
 export function accumulateTilesModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
-  const params = ['c', 'x', 'dy', 'rows', 'cols', 'ciBlocks', 'coBlocks', 'dyRowStride', 'coBytes', 'kh', 'kw', 'tapBytes', 'xPack', 'dyPack', 'iy0', 'ix0', 'h', 'w', 'sh', 'sw', 'dh', 'dw', 'pixelBytes'];
+  const params = ['c', 'x', 'dy', 'rows', 'cols', 'ciBlocks', 'coBlocks', 'dyRowStride', 'coBytes', 'kh', 'kw', 'tapBytes', 'xPack', 'dyPack', 'iy0', 'ix0', 'h', 'w', 'sh', 'sw', 'dh', 'dw', 'pixelBytes', 'dyPixelBytes', 'halfBlock'];
   const ints = ['positions', 'xPanel', 'dyPanel', 'ty', 'tx', 'ct', 'xt', 'i', 'j', 'r', 'k', 'n', 'src', 'srcRow', 'dst', 'xp', 'dp', 'cp', 'p', 'crow', 'iy', 'ix', 'ixTap'];
   const vectors = ['d0', 'd1', 's', ...[0, 1, 2, 3, 4, 5, 6, 7].map((a) => `acc${a}`)];
   const index = new Map([...params, ...ints, ...vectors].map((n, i) => [n, i]));
@@ -66,21 +69,24 @@ export function accumulateTilesModule(sharedMemory: boolean): Uint8Array<ArrayBu
   const loop = (counter: string, count: number[], body: number[]) => [...count, ...set(counter), 0x03, 0x40, ...body, ...get(counter), ...i32(1), sub, 0x22, ...leb(index.get(counter)!), 0x0d, 0x00, 0x0b];
   const acc = (a: number) => `acc${a}`;
 
-  // Copies `bytes` (16 or 32) per position and block from `from` (positions as the call reads them,
-  // blocks `bytes` apart) into `blocks` panels at `to`, `panel` bytes apart, positions in order.
-  const pack = (from: number[], to: string, blocks: string, bytes: number, pixelStride: string, rowStride: string, panel: string) => [
-    ...from, ...set('srcRow'), ...get(to), ...set('p'),
+  // dy's 8·coBlocks values per position (Co, dyPixelBytes apart, the last block only half
+  // there where `halfBlock`: zeros after them) into coBlocks panels, dyPanel bytes apart.
+  const packDy = [
+    ...get('dy'), ...set('srcRow'), ...get('dyPack'), ...set('p'),
     ...loop('r', get('rows'), [
       ...get('srcRow'), ...set('src'),
       ...loop('k', get('cols'), [
         ...get('src'), ...set('n'), ...get('p'), ...set('dst'),
-        ...loop('i', get(blocks), [
-          ...(bytes === 32 ? [...get('dst'), ...get('n'), ...load(0), ...store(0), ...get('dst'), ...get('n'), ...load(16), ...store(16)] : [...get('dst'), ...get('n'), ...load(0), ...store(0)]),
-          ...addTo('n', i32(bytes)), ...addTo('dst', get(panel)),
+        ...loop('i', get('coBlocks'), [
+          ...get('dst'), ...get('n'), ...load(0), ...store(0),
+          ...get('dst'),
+          ...get('i'), ...i32(1), 0x46, ...get('halfBlock'), and, 0x04, VALTYPE.v128, ...simd(0x0c), ...Array<number>(16).fill(0), 0x05, ...get('n'), ...load(16), 0x0b,
+          ...store(16),
+          ...addTo('n', i32(32)), ...addTo('dst', get('dyPanel')),
         ]),
-        ...addTo('src', get(pixelStride)), ...addTo('p', i32(bytes)),
+        ...addTo('src', get('dyPixelBytes')), ...addTo('p', i32(32)),
       ]),
-      ...addTo('srcRow', get(rowStride)),
+      ...addTo('srcRow', get('dyRowStride')),
     ]),
   ];
   // At tap (ty, tx), position (r, k) reads input row iy0 + r·sh + ty·dh and column
@@ -134,7 +140,7 @@ export function accumulateTilesModule(sharedMemory: boolean): Uint8Array<ArrayBu
     ...['rows', 'cols', 'ciBlocks', 'coBlocks', 'kh', 'kw'].flatMap((n) => [...get(n), eqz, 0x0d, 0x00]),
     ...get('rows'), ...get('cols'), mul, ...set('positions'),
     ...get('positions'), ...i32(4), shl, ...set('xPanel'), ...get('positions'), ...i32(5), shl, ...set('dyPanel'),
-    ...pack(get('dy'), 'dyPack', 'coBlocks', 32, 'coBytes', 'dyRowStride', 'dyPanel'),
+    ...packDy,
     ...get('c'), ...set('ct'),
     ...loop('ty', get('kh'), [
       ...loop('tx', get('kw'), [
@@ -172,24 +178,26 @@ function registerKernel(): void {
     const [xp, dy] = [inputs['x'] as tf.TensorInfo, inputs['dy'] as tf.TensorInfo];
     const [n, h, w, ci] = xp.shape as [number, number, number, number];
     const [, oh, ow, co] = dy.shape as [number, number, number, number];
+    // Output channels in blocks of 8: a last block of 4 is padded (with zero gradients, sliced off by the caller).
+    const co8 = Math.ceil(co / 8) * 8;
     const chunk = Math.max(1, Math.floor(POSITIONS_PER_CALL / ow));
     const chunks = n * Math.ceil(oh / chunk);
     // The threads share the work by units of a few blocks of input channels each (or of output
     // channels, where there is one block of input channels: a first layer's 3, padded to 4), so
     // no two write the same part of the gradient; a unit runs its calls in order (the sums'
     // order does not depend on the threads).
-    const [ciBlocks, coBlocks] = [ci / 4, co / 8];
+    const [ciBlocks, coBlocks] = [ci / 4, co8 / 8];
     const byInput = ciBlocks > 1;
     const blocks = byInput ? ciBlocks : coBlocks;
     const memory = heapMemory(wasm.wasm);
     const helpers = memory && blocks > 1 ? readyHelpers(memory, 'accumulateTiles', accumulateTilesModule, 'accumulate', ARITY) : [];
     const perUnit = Math.max(1, Math.ceil(blocks / (UNITS_PER_THREAD * (helpers.length + 1))));
     const units = Math.ceil(blocks / perUnit);
-    const out = wasm.makeOutput([taps[0], taps[1], ci, co], 'float32');
+    const out = wasm.makeOutput([taps[0], taps[1], ci, co8], 'float32');
     // Each unit's room for its copies of a call's x and dy values.
-    const packFloats = chunk * ow * (ci + co);
+    const packFloats = chunk * ow * (ci + co8);
     const packs = wasm.makeOutput([packFloats * units], 'float32');
-    elementwiseLoop(wasm.wasm, ZERO)!(taps[0] * taps[1] * ci * co, wasm.typedArrayFromHeap(out).byteOffset);
+    elementwiseLoop(wasm.wasm, ZERO)!(taps[0] * taps[1] * ci * co8, wasm.typedArrayFromHeap(out).byteOffset);
     const accumulate = heapFunction<AccumulateTiles>(wasm.wasm, 'accumulateTiles', accumulateTilesModule, 'accumulate')!;
     // Views after the allocations (a growing heap moves them).
     const [xb, db, cb, pb] = [xp, dy, out, packs].map((t) => wasm.typedArrayFromHeap(t).byteOffset) as [number, number, number, number];
@@ -200,14 +208,14 @@ function registerKernel(): void {
     for (let u = 0; u < units; u++) {
       const [first, count] = [u * perUnit, Math.min(perUnit, blocks - u * perUnit)];
       const [ciFirst, ciCount, coFirst, coCount] = byInput ? [first, count, 0, coBlocks] : [0, ciBlocks, first, count];
-      const c = cb + 4 * ciFirst * co * 4 + 32 * coFirst;
+      const c = cb + 4 * ciFirst * co8 * 4 + 32 * coFirst;
       const xPack = pb + u * packFloats * 4;
       const dyPack = xPack + chunk * ow * ci * 4;
       for (let b = 0; b < n; b++) {
         for (let y0 = 0; y0 < oh; y0 += chunk) {
           const x = xb + b * h * w * ci * 4 + 16 * ciFirst;
           const d = db + (b * oh + y0) * ow * co * 4 + 32 * coFirst;
-          calls.set([c, x, d, Math.min(chunk, oh - y0), ow, ciCount, coCount, ow * co * 4, co * 4, taps[0], taps[1], ci * co * 4, xPack, dyPack, y0 * sh - pads[0], -pads[1], h, w, sh, sw, dh, dw, ci * 4], at);
+          calls.set([c, x, d, Math.min(chunk, oh - y0), ow, ciCount, coCount, ow * co * 4, co8 * 4, taps[0], taps[1], ci * co8 * 4, xPack, dyPack, y0 * sh - pads[0], -pads[1], h, w, sh, sw, dh, dw, ci * 4, co * 4, co8 > co ? 1 : 0], at);
           at += ARITY;
         }
       }
@@ -227,12 +235,11 @@ export function setInPlaceFilterGradients(on: boolean): void {
 /**
  * The filter gradient [KH,KW,Ci,Co] of a convolution of `x` [N,H,W,Ci] with explicit `pads`
  * [top, bottom, left, right] at output gradient `dy` [N,OH,OW,Co]; null where this path does not
- * apply (not wasm, not float32, Co not a multiple of 8, a heap the module cannot see). The pads
- * and the zero channels that bring Ci to a multiple of 4 are one PadV2.
+ * apply (not wasm, not float32, Co not a multiple of 4, a heap the module cannot see).
  */
 export function filterGradientInPlace(x: tf.Tensor4D, dy: tf.Tensor4D, taps: Pair, strides: Pair, pads: [number, number, number, number], dilations: Pair): tf.Tensor4D | null {
   const [ci, co] = [x.shape[3], dy.shape[3]];
-  if (!enabled || tf.getBackend() !== 'wasm' || ci < 1 || co % 8 !== 0 || x.dtype !== 'float32' || dy.dtype !== 'float32') return null;
+  if (!enabled || tf.getBackend() !== 'wasm' || ci < 1 || co % 4 !== 0 || x.dtype !== 'float32' || dy.dtype !== 'float32') return null;
   const wasm = (tf.backend() as unknown as WasmBackend).wasm;
   if (!heapFunction(wasm, 'accumulateTiles', accumulateTilesModule, 'accumulate') || !elementwiseLoop(wasm, ZERO)) return null;
   registerKernel();
@@ -242,7 +249,7 @@ export function filterGradientInPlace(x: tf.Tensor4D, dy: tf.Tensor4D, taps: Pai
   const attrs: FilterGradientAttrs = { taps, strides, dilations, pads: [pads[0], pads[2]] };
   const g = tf.engine().runKernel(KERNEL, { x: xp, dy }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
   if (xp !== x) xp.dispose();
-  if (ci4 === ci) return g;
+  if (ci4 === ci && co % 8 === 0) return g;
   const kept = tf.slice(g, [0, 0, 0, 0], [taps[0], taps[1], ci, co]);
   g.dispose();
   return kept;
