@@ -54,7 +54,7 @@ const simd = (op: number) => [0xfd, ...leb(op)];
  */
 export function accumulateTilesModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
   const params = ['c', 'x', 'dy', 'rows', 'cols', 'ciBlocks', 'coBlocks', 'dyRowStride', 'coBytes', 'kh', 'kw', 'tapBytes', 'xPack', 'dyPack', 'iy0', 'ix0', 'h', 'w', 'sh', 'sw', 'dh', 'dw', 'pixelBytes', 'dyPixelBytes', 'halfBlock'];
-  const ints = ['positions', 'xPanel', 'dyPanel', 'ty', 'tx', 'ct', 'xt', 'i', 'j', 'r', 'k', 'n', 'src', 'srcRow', 'dst', 'xp', 'dp', 'cp', 'p', 'crow', 'iy', 'ix', 'ixTap'];
+  const ints = ['positions', 'xPanel', 'dyPanel', 'ty', 'tx', 'ct', 'xt', 'i', 'j', 'r', 'k', 'n', 'src', 'srcRow', 'dst', 'xp', 'dp', 'cp', 'p', 'crow', 'iy', 'ix', 'ixTap', 'colStep'];
   const vectors = ['d0', 'd1', 's', ...[0, 1, 2, 3, 4, 5, 6, 7].map((a) => `acc${a}`)];
   const index = new Map([...params, ...ints, ...vectors].map((n, i) => [n, i]));
   const get = (n: string) => [0x20, ...leb(index.get(n)!)];
@@ -96,18 +96,20 @@ export function accumulateTilesModule(sharedMemory: boolean): Uint8Array<ArrayBu
     ...get('xPack'), ...set('p'),
     ...get('iy0'), ...get('kh'), ...get('ty'), sub, ...get('dh'), mul, add, ...set('iy'),
     ...get('ix0'), ...get('kw'), ...get('tx'), sub, ...get('dw'), mul, add, ...set('ixTap'),
+    ...get('sw'), ...get('pixelBytes'), mul, ...set('colStep'),
     ...loop('r', get('rows'), [
       ...get('ixTap'), ...set('ix'),
+      ...get('x'), ...get('iy'), ...get('w'), mul, ...get('ixTap'), add, ...get('pixelBytes'), mul, add, ...set('src'),
       ...loop('k', get('cols'), [
         ...get('p'), ...set('dst'),
         ...get('iy'), ...get('h'), ltU, ...get('ix'), ...get('w'), ltU, and,
         0x04, 0x40, // inside the input
-        ...get('x'), ...get('iy'), ...get('w'), mul, ...get('ix'), add, ...get('pixelBytes'), mul, add, ...set('n'),
+        ...get('src'), ...set('n'),
         ...loop('i', get('ciBlocks'), [...get('dst'), ...get('n'), ...load(0), ...store(0), ...addTo('n', i32(16)), ...addTo('dst', get('xPanel'))]),
         0x05, // padding
         ...loop('i', get('ciBlocks'), [...get('dst'), ...simd(0x0c), ...Array<number>(16).fill(0), ...store(0), ...addTo('dst', get('xPanel'))]),
         0x0b,
-        ...addTo('ix', get('sw')), ...addTo('p', i32(16)),
+        ...addTo('ix', get('sw')), ...addTo('src', get('colStep')), ...addTo('p', i32(16)),
       ]),
       ...addTo('iy', get('sh')),
     ]),
@@ -170,6 +172,8 @@ const KERNEL = 'LabFilterGradient';
 const POSITIONS_PER_CALL = 128;
 /** Units of work per thread: enough that a thread that starts late leaves its share to the others, few enough that each unit copies dy for many blocks. */
 const UNITS_PER_THREAD = 4;
+/** Blocks in a unit at least: a unit copies its dy values and, per tap, its x values; thinner ones spend more on copies than on products. */
+const MIN_UNIT_BLOCKS = 4;
 
 function registerKernel(): void {
   registerOwnWasmKernel(KERNEL, ({ inputs, backend, attrs }) => {
@@ -191,7 +195,7 @@ function registerKernel(): void {
     const blocks = byInput ? ciBlocks : coBlocks;
     const memory = heapMemory(wasm.wasm);
     const helpers = memory && blocks > 1 ? readyHelpers(memory, 'accumulateTiles', accumulateTilesModule, 'accumulate', ARITY) : [];
-    const perUnit = Math.max(1, Math.ceil(blocks / (UNITS_PER_THREAD * (helpers.length + 1))));
+    const perUnit = Math.max(MIN_UNIT_BLOCKS, Math.ceil(blocks / (UNITS_PER_THREAD * (helpers.length + 1))));
     const units = Math.ceil(blocks / perUnit);
     const out = wasm.makeOutput([taps[0], taps[1], ci, co8], 'float32');
     // Each unit's room for its copies of a call's x and dy values.
