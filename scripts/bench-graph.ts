@@ -39,6 +39,7 @@ const repeats = Number(option('repeats', '5'));
 const batches = option('batches', '1,4').split(',').map(Number);
 const top = Number(option('top', '12'));
 const threadsAsked = parseThreads(option('threads', 'all'));
+const WARM_UP_ROUNDS = 3;
 
 async function time(f: () => Promise<void>): Promise<number> {
   const t0 = performance.now();
@@ -89,9 +90,13 @@ async function main() {
       await loss!.data();
       loss!.dispose();
     };
-    await runReference();
-    await runExecutor();
-    await step();
+    // Warm-up: a few rounds, so that V8 has compiled the hot JavaScript and the lab's wasm
+    // modules with its optimizing tier (they start on its baseline compiler).
+    for (let w = 0; w < WARM_UP_ROUNDS; w++) {
+      await runReference();
+      await runExecutor();
+      await step();
+    }
     const ref: number[] = [];
     const exe: number[] = [];
     const train: number[] = [];
