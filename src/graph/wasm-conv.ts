@@ -12,8 +12,10 @@
  * lies is read from small tables: for each output row and tap row the byte offset of the input
  * row it reads (−1 where that is padding, and the tap reads zeros), and the same for columns.
  * The tables spell any stride, dilation and padding, and the phases of a strided convolution's
- * input gradient (wasm-conv-geometry.ts); the filter is [taps, Ci, Co] as the graph stores it, or
- * its transpose for an input gradient, and is read in place.
+ * input gradient (wasm-conv-geometry.ts). The filter, [taps, Ci, Co] as the graph stores it, is
+ * packed once per call into runs of 8 output channels, so a tile reads its filter rows in order
+ * (an input gradient's filter is transposed as it is packed: no flipped or transposed copy).
+ * The calls (a run of positions each) are shared with helper threads (heap-helpers.ts).
  *
  * Needs Co a multiple of 8 (the tile) and float32; other cases keep the stock kernels.
  */
@@ -41,43 +43,34 @@ export type ConvTiles = (
 ) => void;
 const ARITY = 19;
 
-const simd = (op: number) => [0xfd, ...leb(op)];
-
 /** The binary of `conv(...)` (ConvTiles). */
 export function convTilesModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
   const params = ['out', 'x', 'w', 'bias', 'zero', 'rowTab', 'colTab', 'outRowTab', 'outColTab', 'p0', 'count', 'cols', 'nty', 'ntx', 'ci', 'coBlocks', 'blockBytes', 'activation', 'alphaBits'];
   const quads = (name: string) => [0, 1, 2, 3].map((q) => `${name}${q}`);
   const ints = ['j', 'wj', 'bj', 'oj', 'p', 'end', 'pq', 'm', 'l', 'wp', 'ty', 'tx', 'k', 'r', 'c', 'ntyBytes', 'ntxBytes', ...quads('rq'), ...quads('cq'), ...quads('oq'), ...quads('xq')];
   const vectors = ['d0', 'd1', 's', 'zv', 'av', ...[0, 1, 2, 3, 4, 5, 6, 7].map((a) => `acc${a}`)];
-  const index = new Map([...params, ...ints, ...vectors].map((n, i) => [n, i]));
-  const at = (n: string) => leb(index.get(n)!);
-  const get = (n: string) => [0x20, ...at(n)];
-  const set = (n: string) => [0x21, ...at(n)];
-  const tee = (n: string) => [0x22, ...at(n)];
-  const i32 = (v: number) => [0x41, ...leb(v)]; // small non-negative constants only
+  const L = namedLocals(params, ints, vectors);
+  const { get, set, tee, i32, addTo } = L;
   const [add, sub, mul, divU, shl, or, ltS, ltU, geU, ne, eqz, select] = [0x6a, 0x6b, 0x6c, 0x6e, 0x74, 0x72, 0x48, 0x49, 0x4f, 0x47, 0x45, 0x1b];
   const loadI32 = [0x28, 0x02, 0x00];
-  const load = (offset: number) => [...simd(0x00), 0x04, ...leb(offset)];
-  const store = (offset: number) => [...simd(0x0b), 0x04, ...leb(offset)];
-  const splat = [...simd(0x09), 0x02, 0x00]; // v128.load32_splat
-  const [fmul, fadd, flt, bitselect] = [simd(0xe6), simd(0xe4), simd(0x43), simd(0x52)];
-  const addTo = (n: string, by: number[]) => [...get(n), ...by, add, ...set(n)];
+  const load = (offset: number) => [...simdOp(0x00), 0x04, ...leb(offset)];
+  const store = (offset: number) => [...simdOp(0x0b), 0x04, ...leb(offset)];
+  const splat = [...simdOp(0x09), 0x02, 0x00]; // v128.load32_splat
+  const [fmul, fadd, flt, bitselect] = [simdOp(0xe6), simdOp(0xe4), simdOp(0x43), simdOp(0x52)];
   const acc = (a: number) => `acc${a}`;
   const ACCS = [0, 1, 2, 3, 4, 5, 6, 7];
 
   // Position q of the tile (the last position again past the end: it writes the same values
   // twice), its row m and column l, where its tap tables start, and where its outputs go.
-  const position = (q: number) => {
-    return [
-      ...get('end'), ...i32(1), sub, ...get('p'), ...i32(q), add, ...tee('pq'), ...get('pq'), ...get('end'), geU, select, ...set('pq'),
-      ...get('pq'), ...get('cols'), divU, ...set('m'),
-      ...get('pq'), ...get('m'), ...get('cols'), mul, sub, ...set('l'),
-      ...get('rowTab'), ...get('m'), ...get('ntyBytes'), mul, add, ...set(`rq${q}`),
-      ...get('colTab'), ...get('l'), ...get('ntxBytes'), mul, add, ...set(`cq${q}`),
-      ...get('oj'), ...get('outRowTab'), ...get('m'), ...i32(2), shl, add, ...loadI32, add,
-      ...get('outColTab'), ...get('l'), ...i32(2), shl, add, ...loadI32, add, ...set(`oq${q}`),
-    ];
-  };
+  const position = (q: number) => [
+    ...get('end'), ...i32(1), sub, ...get('p'), ...i32(q), add, ...tee('pq'), ...get('pq'), ...get('end'), geU, select, ...set('pq'),
+    ...get('pq'), ...get('cols'), divU, ...set('m'),
+    ...get('pq'), ...get('m'), ...get('cols'), mul, sub, ...set('l'),
+    ...get('rowTab'), ...get('m'), ...get('ntyBytes'), mul, add, ...set(`rq${q}`),
+    ...get('colTab'), ...get('l'), ...get('ntxBytes'), mul, add, ...set(`cq${q}`),
+    ...get('oj'), ...get('outRowTab'), ...get('m'), ...i32(2), shl, add, ...loadI32, add,
+    ...get('outColTab'), ...get('l'), ...i32(2), shl, add, ...loadI32, add, ...set(`oq${q}`),
+  ];
   // Where position q reads this tap: zeros where the row or the column is padding.
   const tapPointer = (q: number) => [
     ...get(`rq${q}`), ...get('ty'), add, ...loadI32, ...tee('r'),
@@ -131,13 +124,13 @@ export function convTilesModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> 
     ...[0, 1, 2, 3].flatMap((q) => [...get(`oq${q}`), ...get(acc(2 * q)), ...store(0), ...get(`oq${q}`), ...get(acc(2 * q + 1)), ...store(16)]),
   ];
   const code = [
-    ...leb(2), ...leb(ints.length), VALTYPE.i32, ...leb(vectors.length), VALTYPE.v128,
+    ...L.declarations,
     0x02, 0x40,
     ...get('count'), eqz, 0x0d, 0x00, ...get('coBlocks'), eqz, 0x0d, 0x00,
     ...get('p0'), ...get('count'), add, ...set('end'),
     ...get('nty'), ...i32(2), shl, ...set('ntyBytes'), ...get('ntx'), ...i32(2), shl, ...set('ntxBytes'),
-    ...simd(0x0c), ...Array<number>(16).fill(0), ...set('zv'),
-    ...get('alphaBits'), 0xbe, ...simd(0x13), ...set('av'),
+    ...simdOp(0x0c), ...Array<number>(16).fill(0), ...set('zv'),
+    ...get('alphaBits'), 0xbe, ...simdOp(0x13), ...set('av'),
     ...get('w'), ...set('wj'), ...get('bias'), ...set('bj'), ...get('out'), ...set('oj'), ...get('coBlocks'), ...set('j'),
     0x03, 0x40, // each block of 8 output channels
     ...get('p0'), ...set('p'),

@@ -16,7 +16,7 @@
  * module can see; otherwise the caller's path.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { leb, oneFunctionModule, VALTYPE } from './wasm-binary';
+import { leb, namedLocals, oneFunctionModule, simdOp, VALTYPE } from './wasm-binary';
 import { heapFunction, heapMemory } from './wasm-heap-copy';
 import { readyHelpers, runUnits } from './heap-helpers';
 import { elementwiseLoop } from './wasm-elementwise';
@@ -41,7 +41,6 @@ export type AccumulateTiles = (
 ) => void;
 const ARITY = 25;
 
-const simd = (op: number) => [0xfd, ...leb(op)];
 
 /**
  * The binary of `accumulate(...)` (AccumulateTiles). dy's values for the call's positions are
@@ -56,17 +55,12 @@ export function accumulateTilesModule(sharedMemory: boolean): Uint8Array<ArrayBu
   const params = ['c', 'x', 'dy', 'rows', 'cols', 'ciBlocks', 'coBlocks', 'dyRowStride', 'coBytes', 'kh', 'kw', 'tapBytes', 'xPack', 'dyPack', 'iy0', 'ix0', 'h', 'w', 'sh', 'sw', 'dh', 'dw', 'pixelBytes', 'dyPixelBytes', 'halfBlock'];
   const ints = ['positions', 'xPanel', 'dyPanel', 'ty', 'tx', 'ct', 'xt', 'i', 'j', 'r', 'k', 'n', 'src', 'srcRow', 'dst', 'xp', 'dp', 'cp', 'p', 'crow', 'iy', 'ix', 'ixTap', 'colStep'];
   const vectors = ['d0', 'd1', 's', ...[0, 1, 2, 3, 4, 5, 6, 7].map((a) => `acc${a}`)];
-  const index = new Map([...params, ...ints, ...vectors].map((n, i) => [n, i]));
-  const get = (n: string) => [0x20, ...leb(index.get(n)!)];
-  const set = (n: string) => [0x21, ...leb(index.get(n)!)];
-  const i32 = (v: number) => [0x41, ...leb(v)]; // small non-negative constants only
+  const L = namedLocals(params, ints, vectors);
+  const { get, set, i32, addTo, countDown: loop } = L;
   const [add, sub, mul, shl, eqz, ltU, and] = [0x6a, 0x6b, 0x6c, 0x74, 0x45, 0x49, 0x71];
-  const load = (offset: number) => [...simd(0x00), 0x04, ...leb(offset)];
-  const store = (offset: number) => [...simd(0x0b), 0x04, ...leb(offset)];
-  const splat = (offset: number) => [...simd(0x09), 0x02, ...leb(offset)]; // v128.load32_splat
-  const addTo = (n: string, by: number[]) => [...get(n), ...by, add, ...set(n)];
-  /** `body` with `counter` running count .. 1 (count ≥ 1). */
-  const loop = (counter: string, count: number[], body: number[]) => [...count, ...set(counter), 0x03, 0x40, ...body, ...get(counter), ...i32(1), sub, 0x22, ...leb(index.get(counter)!), 0x0d, 0x00, 0x0b];
+  const load = (offset: number) => [...simdOp(0x00), 0x04, ...leb(offset)];
+  const store = (offset: number) => [...simdOp(0x0b), 0x04, ...leb(offset)];
+  const splat = (offset: number) => [...simdOp(0x09), 0x02, ...leb(offset)]; // v128.load32_splat
   const acc = (a: number) => `acc${a}`;
 
   // dy's 8·coBlocks values per position (Co, dyPixelBytes apart, the last block only half
@@ -80,7 +74,7 @@ export function accumulateTilesModule(sharedMemory: boolean): Uint8Array<ArrayBu
         ...loop('i', get('coBlocks'), [
           ...get('dst'), ...get('n'), ...load(0), ...store(0),
           ...get('dst'),
-          ...get('i'), ...i32(1), 0x46, ...get('halfBlock'), and, 0x04, VALTYPE.v128, ...simd(0x0c), ...Array<number>(16).fill(0), 0x05, ...get('n'), ...load(16), 0x0b,
+          ...get('i'), ...i32(1), 0x46, ...get('halfBlock'), and, 0x04, VALTYPE.v128, ...simdOp(0x0c), ...Array<number>(16).fill(0), 0x05, ...get('n'), ...load(16), 0x0b,
           ...store(16),
           ...addTo('n', i32(32)), ...addTo('dst', get('dyPanel')),
         ]),
@@ -107,7 +101,7 @@ export function accumulateTilesModule(sharedMemory: boolean): Uint8Array<ArrayBu
         ...get('src'), ...set('n'),
         ...loop('i', get('ciBlocks'), [...get('dst'), ...get('n'), ...load(0), ...store(0), ...addTo('n', i32(16)), ...addTo('dst', get('xPanel'))]),
         0x05, // padding
-        ...loop('i', get('ciBlocks'), [...get('dst'), ...simd(0x0c), ...Array<number>(16).fill(0), ...store(0), ...addTo('dst', get('xPanel'))]),
+        ...loop('i', get('ciBlocks'), [...get('dst'), ...simdOp(0x0c), ...Array<number>(16).fill(0), ...store(0), ...addTo('dst', get('xPanel'))]),
         0x0b,
         ...addTo('ix', get('sw')), ...addTo('src', get('colStep')), ...addTo('p', i32(16)),
       ]),
@@ -127,8 +121,8 @@ export function accumulateTilesModule(sharedMemory: boolean): Uint8Array<ArrayBu
         ...get('n'), ...load(0), ...set('d0'), ...get('n'), ...load(16), ...set('d1'),
         ...[0, 1, 2, 3].flatMap((q) => [
           ...get('xp'), ...splat(4 * q), ...set('s'),
-          ...get(acc(2 * q)), ...get('s'), ...get('d0'), ...simd(0xe6), ...simd(0xe4), ...set(acc(2 * q)),
-          ...get(acc(2 * q + 1)), ...get('s'), ...get('d1'), ...simd(0xe6), ...simd(0xe4), ...set(acc(2 * q + 1)),
+          ...get(acc(2 * q)), ...get('s'), ...get('d0'), ...simdOp(0xe6), ...simdOp(0xe4), ...set(acc(2 * q)),
+          ...get(acc(2 * q + 1)), ...get('s'), ...get('d1'), ...simdOp(0xe6), ...simdOp(0xe4), ...set(acc(2 * q + 1)),
         ]),
         ...addTo('xp', i32(16)), ...addTo('n', i32(32)),
       ]),
@@ -137,7 +131,7 @@ export function accumulateTilesModule(sharedMemory: boolean): Uint8Array<ArrayBu
     ]),
   ]);
   const code = [
-    ...leb(2), ...leb(ints.length), VALTYPE.i32, ...leb(vectors.length), VALTYPE.v128,
+    ...L.declarations,
     0x02, 0x40,
     ...['rows', 'cols', 'ciBlocks', 'coBlocks', 'kh', 'kw'].flatMap((n) => [...get(n), eqz, 0x0d, 0x00]),
     ...get('rows'), ...get('cols'), mul, ...set('positions'),
