@@ -3,7 +3,7 @@
  * Cast: `wasm-identity.ts`; Slice, SplitV and Concat: `wasm-slice.ts`; Sum and Mean over leading
  * axes: `wasm-reduce.ts`; ZerosLike: `wasm-zeros.ts`; Tile: `wasm-tile.ts`; Transpose:
  * `wasm-transpose.ts`; LeakyRelu and the fused convolutions' leaky ReLU: `wasm-leaky-relu.ts`;
- * the graph executor installs them when it is built): once per kernel, after the wasm backend has
+ * Conv2D and FusedConv2D: `wasm-conv.ts`; the graph executor installs them when it is built): once per kernel, after the wasm backend has
  * registered its own, with string tensors left to the stock kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';
