@@ -3,19 +3,9 @@ import '@tensorflow/tfjs-backend-wasm';
 import { describe, expect, it } from 'vitest';
 import { convInputGradientOnWasm, convOnWasm, type ConvActivation } from './wasm-conv';
 import { forwardAxis, inputGradientAxis } from './wasm-conv-geometry';
+import { explicitPadding, type ConvCase } from './ops/conv-case';
 
-type Pair = [number, number];
-type Pads = [number, number, number, number];
-interface Case {
-  name: string;
-  x: [number, number, number, number];
-  k: [number, number, number, number];
-  strides: Pair;
-  pads: Pads;
-  dilations: Pair;
-}
-
-const CASES: Case[] = [
+const CASES: ConvCase[] = [
   { name: '3x3 stride 1 pad 1', x: [2, 9, 9, 8], k: [3, 3, 8, 16], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] },
   { name: '3x3 stride 2, pads after', x: [1, 10, 11, 8], k: [3, 3, 8, 8], strides: [2, 2], pads: [0, 1, 0, 1], dilations: [1, 1] },
   { name: '3x3 stride 2, pad 1 (odd map)', x: [2, 13, 13, 16], k: [3, 3, 16, 8], strides: [2, 2], pads: [1, 1, 1, 1], dilations: [1, 1] },
@@ -30,7 +20,6 @@ const CASES: Case[] = [
 ];
 
 const rand = (shape: number[], seed: number) => tf.randomUniform(shape, -1, 1, 'float32', seed);
-const padArg = (p: Pads) => [[0, 0], [p[0], p[1]], [p[2], p[3]], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]];
 
 function expectClose(mine: ArrayLike<number>, ref: ArrayLike<number>, tolerance = 1e-5) {
   expect(mine.length).toBe(ref.length);
@@ -62,7 +51,7 @@ describe('convolution with the filter read in place (wasm)', () => {
     it(`${c.name}: forward with bias and each activation, and the input gradient, match the cpu backend`, async () => {
       await tf.setBackend('cpu');
       const [x, w, b] = [rand(c.x, 1), rand(c.k, 2), rand([c.k[3]], 3)];
-      const conv = tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.strides, padArg(c.pads), 'NHWC', c.dilations);
+      const conv = tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.strides, explicitPadding(c.pads), 'NHWC', c.dilations);
       const dy = rand(conv.shape, 4);
       const [xv, wv, bv, dyv] = [x, w, b, dy].map((t) => t.dataSync().slice());
       const withBias = conv.add(b);
@@ -73,7 +62,7 @@ describe('convolution with the filter read in place (wasm)', () => {
       };
       // tfjs has no gradient of a dilated convolution: its input gradient is the undilated case's check only.
       const dilated = c.dilations[0] > 1 || c.dilations[1] > 1;
-      const dxRef = dilated ? null : tf.conv2dTranspose(dy as tf.Tensor4D, w as tf.Tensor4D, c.x, c.strides, padArg(c.pads)).dataSync().slice();
+      const dxRef = dilated ? null : tf.conv2dTranspose(dy as tf.Tensor4D, w as tf.Tensor4D, c.x, c.strides, explicitPadding(c.pads)).dataSync().slice();
       tf.dispose([x, w, b, conv, dy, withBias]);
 
       await tf.setBackend('wasm');
@@ -105,7 +94,7 @@ describe('convolution with the filter read in place (wasm)', () => {
     await tf.setBackend('wasm');
     const c = CASES.find((k) => k.dilations[0] === 2)!;
     const [x, w] = [rand(c.x, 5), rand(c.k, 6)] as tf.Tensor4D[];
-    const y = tf.conv2d(x!, w!, 1, padArg(c.pads), 'NHWC', c.dilations);
+    const y = tf.conv2d(x!, w!, 1, explicitPadding(c.pads), 'NHWC', c.dilations);
     const dy = rand(y.shape, 7);
     const dx = convInputGradientOnWasm(dy as tf.Tensor4D, w!, c.x, c.strides, c.pads, c.dilations)!;
     const lhs = tf.sum(tf.mul(dy, y)).dataSync()[0]!;

@@ -1,18 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { describe, expect, it } from 'vitest';
-import { conv2dForwardGrad, type Pads } from './ops/conv-grad';
+import { conv2dForwardGrad } from './ops/conv-grad';
+import { explicitPadding, type ConvCase } from './ops/conv-case';
 import { accumulateTilesModule, setInPlaceFilterGradients, type AccumulateTiles } from './wasm-filter-grad';
 
-type Pair = [number, number];
-interface Case {
-  name: string;
-  x: [number, number, number, number];
-  k: [number, number, number, number];
-  strides: Pair;
-  pads: Pads;
-  dilations: Pair;
-}
+type Case = ConvCase;
 
 const CASES: Case[] = [
   { name: '3x3 stride 1 pad 1', x: [2, 9, 9, 8], k: [3, 3, 8, 16], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] },
@@ -46,10 +39,10 @@ describe('filter gradients accumulated in place (wasm)', () => {
     it(`${c.name}: matches the cpu backend's native gradient (undilated) and, bit for bit, the matrix products`, async () => {
       await tf.setBackend('cpu');
       const [x, w] = [rand(c.x, 1), rand(c.k, 2)];
-      const y = tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.strides, [[0, 0], [c.pads[0], c.pads[1]], [c.pads[2], c.pads[3]], [0, 0]], 'NHWC', c.dilations);
+      const y = tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.strides, explicitPadding(c.pads), 'NHWC', c.dilations);
       const r = rand(y.shape, 3);
       const [xv, wv, rv] = [x, w, r].map((t) => Array.from(t.dataSync()));
-      const padArg = [[0, 0], [c.pads[0], c.pads[1]], [c.pads[2], c.pads[3]], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]];
+      const padArg = explicitPadding(c.pads);
       // tfjs has no gradient of a dilated convolution: that case is checked against the products
       // only (conv-grad.test.ts checks those against a dilated kernel's gradient).
       const dilated = c.dilations[0] > 1 || c.dilations[1] > 1;
