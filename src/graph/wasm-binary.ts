@@ -70,8 +70,8 @@ export function namedLocals(params: string[], ints: string[], vectors: string[])
   const get = (n: string) => [0x20, ...at(n)];
   const set = (n: string) => [0x21, ...at(n)];
   const tee = (n: string) => [0x22, ...at(n)];
-  /** i32.const of a small non-negative value. */
-  const i32 = (v: number) => [0x41, ...leb(v)];
+  /** i32.const (its immediate is signed: 64 in unsigned LEB128 would read as −64). */
+  const i32 = (v: number) => [0x41, ...sleb(v)];
   return {
     declarations: [...leb(2), ...leb(ints.length), VALTYPE.i32, ...leb(vectors.length), VALTYPE.v128],
     get,
