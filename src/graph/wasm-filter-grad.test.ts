@@ -14,9 +14,12 @@ const CASES: Case[] = [
   { name: '1x1', x: [2, 5, 6, 12], k: [1, 1, 12, 16], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1] },
   { name: '2x2 stride 2', x: [1, 8, 8, 8], k: [2, 2, 8, 8], strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1] },
   { name: '3x3 stride 1 on a wide map (several calls per row block)', x: [1, 6, 150, 4], k: [3, 3, 4, 8], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] },
-  // An image's 3 channels, and 6: padded with zero channels to 4 and 8.
+  // An image's 3 channels, and 6: read with zeros after them up to 4 and 8.
   { name: 'a first layer: 3 channels, 3x3 stride 2', x: [2, 17, 16, 3], k: [3, 3, 3, 16], strides: [2, 2], pads: [1, 1, 0, 1], dilations: [1, 1] },
   { name: '6 channels, 3x3 stride 1', x: [1, 7, 7, 6], k: [3, 3, 6, 8], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] },
+  // A last block of 1 and of 3 input channels.
+  { name: '5 channels, 3x3 stride 1', x: [1, 6, 7, 5], k: [3, 3, 5, 8], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] },
+  { name: '7 channels, 3x3 stride 2', x: [2, 9, 8, 7], k: [3, 3, 7, 16], strides: [2, 2], pads: [1, 1, 1, 1], dilations: [1, 1] },
   // A detection head's 124 outputs: a last block of 4.
   { name: '12 output channels, 1x1', x: [2, 5, 5, 8], k: [1, 1, 8, 12], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1] },
   { name: '20 output channels, 3x3 stride 2', x: [1, 9, 9, 8], k: [3, 3, 8, 20], strides: [2, 2], pads: [1, 1, 1, 1], dilations: [1, 1] },
@@ -93,7 +96,7 @@ describe('filter gradients accumulated in place (wasm)', () => {
       for (let i = 0; i < rows * cols * co; i++) f[dyAt / 4 + i] = (i % 5) * 0.5;
       for (let i = 0; i < kw * ci * co; i++) f[cAt / 4 + i] = 1;
       // Column −1 first (padding, left of the image): tap 0 reads zeros at k = 0.
-      accumulate(cAt, xAt, dyAt, rows, cols, ci / 4, co / 8, cols * co * 4, co * 4, 1, kw, ci * co * 4, xPack, dyPack, 0, -1, rows, xRowPixels, 1, 1, 1, 1, ci * 4, co * 4, 0);
+      accumulate(cAt, xAt, dyAt, rows, cols, ci / 4, co / 8, cols * co * 4, co * 4, 1, kw, ci * co * 4, xPack, dyPack, 0, -1, rows, xRowPixels, 1, 1, 1, 1, ci * 4, co * 4, 0, 4);
       const xAtPixel = (r: number, col: number, a: number) => (col < 0 ? 0 : f[xAt / 4 + (r * xRowPixels + col) * ci + a]!);
       for (let t = 0; t < kw; t++) {
         for (let a = 0; a < ci; a++) {

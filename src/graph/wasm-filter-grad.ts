@@ -10,10 +10,10 @@
  * operands stay in cache and are read in order while every tile reads them.
  *
  * The sums run over the positions in order, each product rounded, then added, as the matrix
- * product accumulates them, so the two give the same values. Needs Ci a multiple of 4 (an image's
- * 3 channels get a fourth of zeros) and Co a multiple of 4 (the tile is 8 wide: a last block of 4
- * is computed against zeros and sliced off; a detection head's 124), float32, and a heap the
- * module can see; otherwise the caller's path.
+ * product accumulates them, so the two give the same values. Input channels are taken in blocks
+ * of 4 (an image's 3 read with a zero after them, no padded copy) and output channels in blocks
+ * of 8 (a last block of 4, a detection head's 124, computed against zeros and sliced off). Needs
+ * Co a multiple of 4, float32, and a heap the module can see; otherwise the caller's path.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { leb, namedLocals, oneFunctionModule, simdOp, VALTYPE } from './wasm-binary';
@@ -37,9 +37,9 @@ export type AccumulateTiles = (
   c: number, x: number, dy: number, rows: number, cols: number, ciBlocks: number, coBlocks: number,
   dyRowStride: number, coBytes: number, kh: number, kw: number, tapBytes: number, xPack: number, dyPack: number,
   iy0: number, ix0: number, h: number, w: number, sh: number, sw: number, dh: number, dw: number, pixelBytes: number,
-  dyPixelBytes: number, halfBlock: number,
+  dyPixelBytes: number, halfBlock: number, lastFloats: number,
 ) => void;
-const ARITY = 25;
+const ARITY = 26;
 
 
 /**
@@ -52,9 +52,9 @@ const ARITY = 25;
  * the 4 input values (splat) and added; then stored back.
  */
 export function accumulateTilesModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
-  const params = ['c', 'x', 'dy', 'rows', 'cols', 'ciBlocks', 'coBlocks', 'dyRowStride', 'coBytes', 'kh', 'kw', 'tapBytes', 'xPack', 'dyPack', 'iy0', 'ix0', 'h', 'w', 'sh', 'sw', 'dh', 'dw', 'pixelBytes', 'dyPixelBytes', 'halfBlock'];
+  const params = ['c', 'x', 'dy', 'rows', 'cols', 'ciBlocks', 'coBlocks', 'dyRowStride', 'coBytes', 'kh', 'kw', 'tapBytes', 'xPack', 'dyPack', 'iy0', 'ix0', 'h', 'w', 'sh', 'sw', 'dh', 'dw', 'pixelBytes', 'dyPixelBytes', 'halfBlock', 'lastFloats'];
   const ints = ['positions', 'xPanel', 'dyPanel', 'ty', 'tx', 'ct', 'xt', 'i', 'j', 'r', 'k', 'n', 'src', 'srcRow', 'dst', 'xp', 'dp', 'cp', 'p', 'crow', 'iy', 'ix', 'ixTap', 'colStep'];
-  const vectors = ['d0', 'd1', 's', ...[0, 1, 2, 3, 4, 5, 6, 7].map((a) => `acc${a}`)];
+  const vectors = ['d0', 'd1', 's', 'vlane', ...[0, 1, 2, 3, 4, 5, 6, 7].map((a) => `acc${a}`)];
   const L = namedLocals(params, ints, vectors);
   const { get, set, i32, addTo, countDown: loop } = L;
   const [add, sub, mul, shl, eqz, ltU, and] = [0x6a, 0x6b, 0x6c, 0x74, 0x45, 0x49, 0x71];
@@ -83,6 +83,19 @@ export function accumulateTilesModule(sharedMemory: boolean): Uint8Array<ArrayBu
       ...addTo('srcRow', get('dyRowStride')),
     ]),
   ];
+  // The last block of an input whose channels are not a multiple of 4: its 1–3 values, zeros after
+  // them (reading no further: past them may be the end of the heap).
+  const partialBlock = [
+    ...get('lastFloats'), ...i32(1), 0x46, 0x04, VALTYPE.v128,
+    ...get('n'), ...simdOp(0x5c), 0x02, 0x00, // v128.load32_zero
+    0x05,
+    ...get('n'), ...simdOp(0x5d), 0x03, 0x00, ...set('vlane'), // v128.load64_zero
+    ...get('lastFloats'), ...i32(3), 0x46, 0x04, 0x40,
+    ...get('n'), ...get('vlane'), ...simdOp(0x56), 0x02, 0x08, 0x02, ...set('vlane'), // v128.load32_lane: lane 2 from n + 8
+    0x0b,
+    ...get('vlane'),
+    0x0b,
+  ];
   // At tap (ty, tx), position (r, k) reads input row iy0 + r·sh + ty·dh and column
   // ix0 + k·sw + tx·dw: its Ci values (the call's blocks of 4) where those lie in the input, zeros
   // where they are padding.
@@ -99,7 +112,12 @@ export function accumulateTilesModule(sharedMemory: boolean): Uint8Array<ArrayBu
         ...get('iy'), ...get('h'), ltU, ...get('ix'), ...get('w'), ltU, and,
         0x04, 0x40, // inside the input
         ...get('src'), ...set('n'),
-        ...loop('i', get('ciBlocks'), [...get('dst'), ...get('n'), ...load(0), ...store(0), ...addTo('n', i32(16)), ...addTo('dst', get('xPanel'))]),
+        ...loop('i', get('ciBlocks'), [
+          ...get('dst'),
+          ...get('i'), ...i32(1), 0x46, ...get('lastFloats'), ...i32(4), 0x47, and,
+          0x04, VALTYPE.v128, ...partialBlock, 0x05, ...get('n'), ...load(0), 0x0b,
+          ...store(0), ...addTo('n', i32(16)), ...addTo('dst', get('xPanel')),
+        ]),
         0x05, // padding
         ...loop('i', get('ciBlocks'), [...get('dst'), ...simdOp(0x0c), ...Array<number>(16).fill(0), ...store(0), ...addTo('dst', get('xPanel'))]),
         0x0b,
@@ -176,6 +194,8 @@ function registerKernel(): void {
     const [xp, dy] = [inputs['x'] as tf.TensorInfo, inputs['dy'] as tf.TensorInfo];
     const [n, h, w, ci] = xp.shape as [number, number, number, number];
     const [, oh, ow, co] = dy.shape as [number, number, number, number];
+    // Input channels in blocks of 4: a last block of 1–3 is read with zeros after them.
+    const ci4 = Math.ceil(ci / 4) * 4;
     // Output channels in blocks of 8: a last block of 4 is padded (with zero gradients, sliced off by the caller).
     const co8 = Math.ceil(co / 8) * 8;
     const chunk = Math.max(1, Math.floor(POSITIONS_PER_CALL / ow));
@@ -184,18 +204,18 @@ function registerKernel(): void {
     // channels, where there is one block of input channels: a first layer's 3, padded to 4), so
     // no two write the same part of the gradient; a unit runs its calls in order (the sums'
     // order does not depend on the threads).
-    const [ciBlocks, coBlocks] = [ci / 4, co8 / 8];
+    const [ciBlocks, coBlocks] = [ci4 / 4, co8 / 8];
     const byInput = ciBlocks > 1;
     const blocks = byInput ? ciBlocks : coBlocks;
     const memory = heapMemory(wasm.wasm);
     const helpers = memory && blocks > 1 ? readyHelpers(memory, 'accumulateTiles', accumulateTilesModule, 'accumulate', ARITY) : [];
     const perUnit = Math.max(MIN_UNIT_BLOCKS, Math.ceil(blocks / (UNITS_PER_THREAD * (helpers.length + 1))));
     const units = Math.ceil(blocks / perUnit);
-    const out = wasm.makeOutput([taps[0], taps[1], ci, co8], 'float32');
+    const out = wasm.makeOutput([taps[0], taps[1], ci4, co8], 'float32');
     // Each unit's room for its copies of a call's x and dy values.
-    const packFloats = chunk * ow * (ci + co8);
+    const packFloats = chunk * ow * (ci4 + co8);
     const packs = wasm.makeOutput([packFloats * units], 'float32');
-    elementwiseLoop(wasm.wasm, ZERO)!(taps[0] * taps[1] * ci * co8, wasm.typedArrayFromHeap(out).byteOffset);
+    elementwiseLoop(wasm.wasm, ZERO)!(taps[0] * taps[1] * ci4 * co8, wasm.typedArrayFromHeap(out).byteOffset);
     const accumulate = heapFunction<AccumulateTiles>(wasm.wasm, 'accumulateTiles', accumulateTilesModule, 'accumulate')!;
     // Views after the allocations (a growing heap moves them).
     const [xb, db, cb, pb] = [xp, dy, out, packs].map((t) => wasm.typedArrayFromHeap(t).byteOffset) as [number, number, number, number];
@@ -208,12 +228,13 @@ function registerKernel(): void {
       const [ciFirst, ciCount, coFirst, coCount] = byInput ? [first, count, 0, coBlocks] : [0, ciBlocks, first, count];
       const c = cb + 4 * ciFirst * co8 * 4 + 32 * coFirst;
       const xPack = pb + u * packFloats * 4;
-      const dyPack = xPack + chunk * ow * ci * 4;
+      const dyPack = xPack + chunk * ow * ci4 * 4;
+      const lastFloats = ciFirst + ciCount === ciBlocks ? ci - 4 * (ciBlocks - 1) : 4;
       for (let b = 0; b < n; b++) {
         for (let y0 = 0; y0 < oh; y0 += chunk) {
           const x = xb + b * h * w * ci * 4 + 16 * ciFirst;
           const d = db + (b * oh + y0) * ow * co * 4 + 32 * coFirst;
-          calls.set([c, x, d, Math.min(chunk, oh - y0), ow, ciCount, coCount, ow * co * 4, co8 * 4, taps[0], taps[1], ci * co8 * 4, xPack, dyPack, y0 * sh - pads[0], -pads[1], h, w, sh, sw, dh, dw, ci * 4, co * 4, co8 > co ? 1 : 0], at);
+          calls.set([c, x, d, Math.min(chunk, oh - y0), ow, ciCount, coCount, ow * co * 4, co8 * 4, taps[0], taps[1], ci4 * co8 * 4, xPack, dyPack, y0 * sh - pads[0], -pads[1], h, w, sh, sw, dh, dw, ci * 4, co * 4, co8 > co ? 1 : 0, lastFloats], at);
           at += ARITY;
         }
       }
@@ -241,13 +262,10 @@ export function filterGradientInPlace(x: tf.Tensor4D, dy: tf.Tensor4D, taps: Pai
   const wasm = (tf.backend() as unknown as WasmBackend).wasm;
   if (!heapFunction(wasm, 'accumulateTiles', accumulateTilesModule, 'accumulate') || !elementwiseLoop(wasm, ZERO)) return null;
   registerKernel();
-  // Input channels padded with zeros to a multiple of 4 (an image's 3); the kernel reads spatial padding as zeros itself.
-  const ci4 = Math.ceil(ci / 4) * 4;
-  const xp = ci4 > ci ? tf.pad(x, [[0, 0], [0, 0], [0, 0], [0, ci4 - ci]]) : x;
   const attrs: FilterGradientAttrs = { taps, strides, dilations, pads: [pads[0], pads[2]] };
-  const g = tf.engine().runKernel(KERNEL, { x: xp, dy }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
-  if (xp !== x) xp.dispose();
-  if (ci4 === ci && co % 8 === 0) return g;
+  const g = tf.engine().runKernel(KERNEL, { x, dy }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  if (ci % 4 === 0 && co % 8 === 0) return g;
+  // The blocks' extra rows and columns (zero gradients) off.
   const kept = tf.slice(g, [0, 0, 0, 0], [taps[0], taps[1], ci, co]);
   g.dispose();
   return kept;
