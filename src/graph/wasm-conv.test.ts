@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { describe, expect, it } from 'vitest';
-import { convInputGradientOnWasm, convOnWasm, type ConvActivation } from './wasm-conv';
+import { convInputGradientOnWasm, convolutionsBySimdOnWasm, convOnWasm, wasmConvolutionRuns, type ConvActivation } from './wasm-conv';
+import { leakyReluBySimdOnWasm } from './wasm-leaky-relu';
 import { forwardAxis, inputGradientAxis } from './wasm-conv-geometry';
 import { explicitPadding, type ConvCase } from './ops/conv-case';
 
@@ -111,4 +112,38 @@ describe('convolution with the filter read in place (wasm)', () => {
     await tf.setBackend('cpu');
     expect(convOnWasm(tf.zeros([1, 4, 4, 8]), tf.zeros([1, 1, 8, 8]), null, [1, 1], [0, 0, 0, 0], [1, 1])).toBeNull();
   });
+});
+
+describe("tfjs's Conv2D and FusedConv2D on wasm, through this kernel", () => {
+  type Call = { name: string; x: number[]; k: number[]; strides: number | [number, number]; pad: 'same' | 'valid' | number; dilations: number; activation: 'linear' | 'relu' | 'leakyrelu'; taken: boolean };
+  const calls: Call[] = [
+    { name: "3x3 'same' stride 2 (a row of padding below only), leaky ReLU", x: [2, 10, 9, 8], k: [3, 3, 8, 16], strides: 2, pad: 'same', dilations: 1, activation: 'leakyrelu', taken: true },
+    { name: "3x3 'valid' stride 1, ReLU", x: [1, 7, 6, 16], k: [3, 3, 16, 8], strides: 1, pad: 'valid', dilations: 1, activation: 'relu', taken: true },
+    { name: '5x5 numeric pad 2, dilation 2', x: [1, 11, 11, 8], k: [5, 5, 8, 8], strides: 1, pad: 2, dilations: 2, activation: 'linear', taken: true },
+    { name: '1x1 with strides (2, 1)', x: [2, 6, 5, 24], k: [1, 1, 24, 8], strides: [2, 1], pad: 'valid', dilations: 1, activation: 'linear', taken: true },
+    { name: "an image's 3 channels (tfjs's own)", x: [1, 8, 8, 3], k: [3, 3, 3, 8], strides: 2, pad: 'same', dilations: 1, activation: 'relu', taken: false },
+    { name: "12 outputs (tfjs's own)", x: [1, 5, 5, 8], k: [3, 3, 8, 12], strides: 1, pad: 'same', dilations: 1, activation: 'linear', taken: false },
+  ];
+  for (const c of calls) {
+    it(`${c.name}: the cpu backend's values`, async () => {
+      const run = () =>
+        tf.tidy(() => {
+          const [x, w, b] = [rand(c.x, 11), rand(c.k, 12), rand([c.k[3]!], 13)] as [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D];
+          const plain = tf.conv2d(x, w, c.strides, c.pad, 'NHWC', c.dilations);
+          const fused = tf.fused.conv2d({ x, filter: w, bias: b, strides: c.strides, pad: c.pad, dilations: c.dilations, activation: c.activation, leakyreluAlpha: 0.1 });
+          return [plain.dataSync().slice(), fused.dataSync().slice()];
+        });
+      await tf.setBackend('cpu');
+      const ref = run();
+      await tf.setBackend('wasm');
+      leakyReluBySimdOnWasm();
+      convolutionsBySimdOnWasm();
+      const before = wasmConvolutionRuns();
+      const mine = run();
+      // Both calls (Conv2D and FusedConv2D) through this kernel, or neither.
+      expect(wasmConvolutionRuns() - before).toBe(c.taken ? 2 : 0);
+      expectClose(mine[0]!, ref[0]!);
+      expectClose(mine[1]!, ref[1]!);
+    });
+  }
 });

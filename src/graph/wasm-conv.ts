@@ -213,9 +213,16 @@ const CALLS_PER_THREAD = 4;
 const ACTIVATIONS = { linear: 0, relu: 1, leakyrelu: 2 } as const;
 export type ConvActivation = keyof typeof ACTIVATIONS;
 
+let runs = 0;
+/** How many convolutions this kernel has run in this process (to tell which calls it took). */
+export function wasmConvolutionRuns(): number {
+  return runs;
+}
+
 /** Runs the convolution `attrs` spells over x with `filter` ([taps, Ci, Co] in the phases' tap order) and `bias` ([Co]; none: zeros). */
 function runConvolution(wasm: WasmBackend, x: tf.TensorInfo, filter: tf.TensorInfo, bias: tf.TensorInfo | undefined, attrs: ConvAttrs): tf.TensorInfo {
   const { phases, outShape, activation, alpha } = attrs;
+  runs += 1;
   const [n, h, w, ci] = x.shape as [number, number, number, number];
   const [, oh, ow, co] = outShape;
   const out = wasm.makeOutput(outShape, 'float32');
