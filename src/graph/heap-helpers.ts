@@ -1,8 +1,9 @@
 /**
  * Helper threads for the lab's own wasm kernels. tfjs-backend-wasm runs its kernels on a pool of
- * threads the lab cannot reach; the lab's kernels (wasm-filter-grad.ts) run on the calling
- * thread. On the threaded binary, whose heap is shared memory, a helper is a worker that
- * instantiates the same small module on the same heap and runs part of a kernel's calls: the
+ * threads the lab cannot reach; the lab's kernels (wasm-conv.ts, wasm-filter-grad.ts) run on the
+ * calling thread. On the threaded binary, whose heap is shared memory, a helper is a worker that
+ * instantiates the same small module on the same heap (each module has its own helpers, idle in
+ * Atomics.wait while another module runs) and runs part of a kernel's calls: the
  * caller writes the calls (rows of integer arguments, in units) into a list the helpers share,
  * wakes them with Atomics.notify, and every thread, the caller too, takes the next unit no thread
  * has taken (Atomics.add on a shared counter) until none is left; then the caller waits for the

@@ -243,7 +243,7 @@ function runConvolution(wasm: WasmBackend, x: tf.TensorInfo, filter: tf.TensorIn
   const conv = heapFunction<ConvTiles>(wasm.wasm, 'convTiles', convTilesModule, 'conv')!;
   const memory = heapMemory(wasm.wasm);
   const helpers = memory ? readyHelpers(memory, 'convTiles', convTilesModule, 'conv', ARITY) : [];
-  const calls: number[][] = [];
+  const calls: number[] = []; // ARITY integers per call
   let at = 0;
   /** Writes `values` (byte offsets, or −1 for padding) into the table; returns their address. */
   const put = (values: number[], bytesPerIndex: number) => {
@@ -260,13 +260,13 @@ function runConvolution(wasm: WasmBackend, x: tf.TensorInfo, filter: tf.TensorIn
     const chunk = Math.max(MIN_POSITIONS_PER_CALL, Math.min(POSITIONS_PER_CALL, Math.ceil(positions / (CALLS_PER_THREAD * (helpers.length + 1)) / 4) * 4));
     for (let b = 0; b < n; b++) {
       for (let p0 = 0; p0 < positions; p0 += chunk) {
-        calls.push([ob + b * oh * ow * co * 4, xb + b * h * w * ci * 4, pb + firstTap * ci * 32, bb, zb, rowTab, colTab, outRowTab, outColTab, p0, Math.min(chunk, positions - p0), cols.out.length, rows.taps.length, cols.taps.length, ci, co / 8, blockBytes, activation, alphaBits]);
+        calls.push(ob + b * oh * ow * co * 4, xb + b * h * w * ci * 4, pb + firstTap * ci * 32, bb, zb, rowTab, colTab, outRowTab, outColTab, p0, Math.min(chunk, positions - p0), cols.out.length, rows.taps.length, cols.taps.length, ci, co / 8, blockBytes, activation, alphaBits);
       }
     }
   }
   // A unit per call: the threads take them in turn, each the next one left.
-  const ready = helpers.slice(0, calls.length - 1);
-  runUnits(ready, Int32Array.from(calls.flat()), ARITY, 1, (args) => conv(...(Array.from(args) as Parameters<ConvTiles>)));
+  const ready = helpers.slice(0, calls.length / ARITY - 1);
+  runUnits(ready, Int32Array.from(calls), ARITY, 1, (args) => conv(...(args as unknown as Parameters<ConvTiles>)));
   wasm.disposeData(tables.dataId);
   wasm.disposeData(zero.dataId);
   wasm.disposeData(packed.dataId);
@@ -321,9 +321,12 @@ export function tfjsConvolutionOnWasm(args: Parameters<tf.KernelFunc>[0]): tf.Te
   return runConvolution(backend, x, filter, bias, { phases, tapOrder, transposed: false, outShape, activation: ACTIVATIONS[activation], alpha: attrs.leakyreluAlpha ?? 0.2 });
 }
 
-/** Puts this kernel in place of tfjs-wasm's Conv2D where it takes the call (FusedConv2D: wasm-leaky-relu.ts asks it first). */
+/**
+ * Puts this kernel in front of tfjs-wasm's Conv2D and FusedConv2D where it takes the call (before
+ * the leaky ReLU's replacement of FusedConv2D, when installed after it: wasm-kernels.ts).
+ */
 export function convolutionsBySimdOnWasm(): void {
-  replaceWasmKernel('Conv2D', (_x, args) => tfjsConvolutionOnWasm(args));
+  for (const name of ['Conv2D', 'FusedConv2D']) replaceWasmKernel(name, (_x, args) => tfjsConvolutionOnWasm(args), 'wasm-conv');
 }
 
 const outSize = (size: number, k: number, stride: number, dilation: number, before: number, after: number) => Math.floor((size + before + after - ((k - 1) * dilation + 1)) / stride) + 1;

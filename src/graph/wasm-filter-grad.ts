@@ -29,8 +29,9 @@ import { registerOwnWasmKernel, type WasmBackend } from './wasm-kernels';
  * row. Position (r, k) reads Co values at `dy + r·dyRowStride + k·dyPixelBytes` (the last block of
  * 8 half there where `halfBlock`: the rest read as zeros) and, at tap (ty, tx),
  * the Ci values of input row iy0 + r·sh + ty·dh, column ix0 + k·sw + tx·dw of the image at `x`
- * (h x w pixels of `pixelBytes`), or zeros where that lies outside it (padding). `xPack` and
- * `dyPack` are room for the call's own copies of its x and dy values, block by block
+ * (h x w pixels of `pixelBytes`), or zeros where that lies outside it (padding); the call's
+ * last block of 4 input channels holds `lastFloats` of them (zeros after). `xPack` and `dyPack`
+ * are room for the call's own copies of its x and dy values, block by block
  * (rows·cols·4·ciBlocks and rows·cols·8·coBlocks floats).
  */
 export type AccumulateTiles = (
@@ -239,7 +240,7 @@ function registerKernel(): void {
         }
       }
     }
-    runUnits(helpers.slice(0, units - 1), calls, ARITY, chunks, (args) => accumulate(...(Array.from(args) as Parameters<AccumulateTiles>)));
+    runUnits(helpers.slice(0, units - 1), calls, ARITY, chunks, (args) => accumulate(...(args as unknown as Parameters<AccumulateTiles>)));
     wasm.disposeData(packs.dataId);
     return out;
   });

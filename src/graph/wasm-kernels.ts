@@ -2,9 +2,10 @@
  * How the lab replaces tfjs-backend-wasm 4.22 kernels that copy more than they must (Identity and
  * Cast: `wasm-identity.ts`; Slice, SplitV and Concat: `wasm-slice.ts`; Sum and Mean over leading
  * axes: `wasm-reduce.ts`; ZerosLike: `wasm-zeros.ts`; Tile: `wasm-tile.ts`; Transpose:
- * `wasm-transpose.ts`; LeakyRelu and the fused convolutions' leaky ReLU: `wasm-leaky-relu.ts`;
- * Conv2D and FusedConv2D: `wasm-conv.ts`; the graph executor installs them when it is built): once per kernel, after the wasm backend has
- * registered its own, with string tensors left to the stock kernel.
+ * `wasm-transpose.ts`) or compute slower than they could (LeakyRelu and the fused convolutions'
+ * leaky ReLU: `wasm-leaky-relu.ts`; Conv2D and FusedConv2D: `wasm-conv.ts`). The graph executor
+ * installs them when it is built: after the wasm backend has registered its own, once per kernel
+ * and owner, with string tensors left to the stock kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -20,22 +21,30 @@ export interface WasmBackend {
 /** A replacement for numeric inputs; null hands the call to the stock kernel (a case it does not take). */
 type NumericKernel = (x: tf.TensorInfo, args: Parameters<tf.KernelFunc>[0]) => tf.TensorInfo | tf.TensorInfo[] | null;
 
-const replaced = new Map<string, tf.KernelFunc>();
+/** Per kernel: the stock kernel function, and the replacements by owner, the latest first. */
+const replaced = new Map<string, { stock: tf.KernelFunc; chain: { owner: string; kernel: NumericKernel }[] }>();
 
 /** The wasm backend's own kernel `name`, once `replaceWasmKernel` has put another in its place (to compare with). */
 export function stockWasmKernel(name: string): tf.KernelFunc | undefined {
-  return replaced.get(name);
+  return replaced.get(name)?.stock;
 }
 
 /**
- * Puts `kernel` in place of the wasm backend's `name` for numeric inputs `x`. Does nothing while
- * the wasm backend is not loaded (a later call replaces it) or once it is replaced.
+ * Puts `kernel` in front of the wasm backend's `name` for numeric inputs `x`: it is asked before
+ * the replacements installed earlier, which are asked (latest first) when it declines (null), and
+ * the stock kernel last. Once per kernel and `owner` (a second call does nothing); nothing while
+ * the wasm backend is not loaded (a later call installs it).
  */
-export function replaceWasmKernel(name: string, kernel: NumericKernel): void {
-  if (replaced.has(name)) return;
+export function replaceWasmKernel(name: string, kernel: NumericKernel, owner = name): void {
+  const existing = replaced.get(name);
+  if (existing) {
+    if (!existing.chain.some((r) => r.owner === owner)) existing.chain.unshift({ owner, kernel });
+    return;
+  }
   const stock = tf.getKernel(name, 'wasm');
   if (!stock) return;
-  replaced.set(name, stock.kernelFunc);
+  const entry = { stock: stock.kernelFunc, chain: [{ owner, kernel }] };
+  replaced.set(name, entry);
   tf.unregisterKernel(name, 'wasm');
   tf.registerKernel({
     kernelName: name,
@@ -47,7 +56,13 @@ export function replaceWasmKernel(name: string, kernel: NumericKernel): void {
     kernelFunc: (args) => {
       // Single-input kernels name their input x; Concat's inputs are a list.
       const x = (args.inputs['x'] ?? (args.inputs as unknown as tf.TensorInfo[])[0]) as tf.TensorInfo;
-      return (x.dtype === 'string' ? null : kernel(x, args)) ?? stock.kernelFunc(args);
+      if (x.dtype !== 'string') {
+        for (const { kernel: replacement } of entry.chain) {
+          const out = replacement(x, args);
+          if (out) return out;
+        }
+      }
+      return stock.kernelFunc(args);
     },
   });
 }

@@ -6,13 +6,13 @@
  * (wasm-elementwise.ts), and a fused convolution with a leaky ReLU runs the stock kernel without
  * the activation, then the program over its output in place. The values are the stock kernels'
  * bit for bit: x where x > 0, x · α (α a float32) elsewhere. A FusedConv2D the lab's own
- * convolution takes (wasm-conv.ts) applies the activation as it stores its tiles.
+ * convolution takes (wasm-conv.ts, installed after this and asked first) applies the activation
+ * as it stores its tiles.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ew, type ElementwiseProgram } from './elementwise-program';
 import { elementwiseLoop } from './wasm-elementwise';
 import { replaceWasmKernel, stockWasmKernel, type WasmBackend } from './wasm-kernels';
-import { tfjsConvolutionOnWasm } from './wasm-conv';
 
 /** x where x > 0, x · α elsewhere (input x; parameter α). */
 const LEAKY: ElementwiseProgram = {
@@ -33,8 +33,6 @@ export function leakyReluBySimdOnWasm(): void {
   });
   for (const name of ['FusedConv2D', 'FusedDepthwiseConv2D']) {
     replaceWasmKernel(name, (x, args) => {
-      const own = name === 'FusedConv2D' ? tfjsConvolutionOnWasm(args) : null;
-      if (own) return own;
       const attrs = args.attrs as unknown as tf.FusedConv2DAttrs;
       const backend = args.backend as unknown as WasmBackend;
       const leaky = attrs.activation === 'leakyrelu' && x.dtype === 'float32' ? elementwiseLoop(backend.wasm, LEAKY) : null;

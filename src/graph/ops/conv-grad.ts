@@ -5,8 +5,8 @@
  * (depthwise: [KH,KW,C,M]), explicit pads [top, bottom, left, right]. Either the stride or the
  * dilation must be 1 on each axis (tfjs's own rule for convolutions).
  *
- * - Filter gradient on wasm where Co is a multiple of 8: accumulated in place by the lab's SIMD
- *   kernel, its input channels (padded to a multiple of 4) shared with helper threads
+ * - Filter gradient on wasm where Co is a multiple of 4: accumulated in place by the lab's SIMD
+ *   kernel, reading the input and dy where they lie, shared with helper threads
  *   (wasm-filter-grad.ts). Else:
  * - Filter gradient of a 1x1 stride-1 convolution: one matrix product xᵀ·dy.
  * - Filter gradient of a k×k convolution, im2col by tap: for each of the k·k taps, the input
