@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readModelArtifacts } from '../models/load-node';
 import type { TrainableGraph } from './executor';
 import { graphFromArtifacts } from './load';
+import { wasmConvolutionRuns } from './wasm-conv';
 import { setConvFusion } from './ops/conv';
 
 const models = new URL('../../models/', import.meta.url).pathname;
@@ -154,7 +155,8 @@ describe('gradients of the trainable NanoDet-g graph', () => {
 
 // CenterNet-MobileNetV3 at 64x64: fused convolutions with their bias, fused depthwise
 // convolutions, hard-swish, squeeze-excite and its concat; on wasm every gradient goes through the
-// project's kernels (biasAdd's channel sums, side-by-side concat, forward-conv filter gradients).
+// project's kernels (biasAdd's channel sums, side-by-side concat, the lab's convolution and
+// in-place filter gradients).
 describe('gradients of the trainable CenterNet graph', () => {
   const HEADS = ['tower_0/CenternetHead/centernet_cls_output/BiasAdd', 'tower_0/CenternetHead/centernet_wh_output/BiasAdd'];
   const gradientsOn = async (backend: string, xs: number[][][][], shapes?: ReturnType<TrainableGraph['exportReferenceShapes']>, fused = true) => {
@@ -182,7 +184,10 @@ describe('gradients of the trainable CenterNet graph', () => {
   it('matches the cpu backend on every weight (wasm through fused layers, cpu every node its own op)', async () => {
     await tf.setBackend('wasm');
     const xs = tf.tidy(() => tf.randomUniform([1, 64, 64, 3], 0, 255, 'float32', 5).arraySync()) as number[][][][];
+    const convolutionsBefore = wasmConvolutionRuns();
     const wasm = await gradientsOn('wasm', xs);
+    // The lab's wasm convolution ran (forward and input gradients) where CenterNet's channels allow it.
+    expect(wasmConvolutionRuns() - convolutionsBefore).toBeGreaterThan(10);
     const cpu = await gradientsOn('cpu', xs, wasm.reference, false);
     await tf.setBackend('wasm');
     let worst = 0;
