@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { AnchorGrid } from './anchors';
-import type { Assignment } from './assignment';
+import type { Assignment, GtObject } from './assignment';
 import { alignedGiou, alignedIou } from './box-tensor';
-import { oneHotRows } from './one-hot';
+import { gatherRows } from '../graph/ops/gather';
+import { qualityFocalLossSum } from './quality-focal-loss';
 import { detached } from './stop-gradient';
 
 /**
@@ -165,20 +166,20 @@ export function distributionFocalLoss(binLogits: tf.Tensor, targets: ArrayLike<n
   return tf.tidy(() => tf.neg(tf.sum(tf.mul(tf.tensor(twoHot, binLogits.shape), tf.logSoftmax(binLogits)), -1)));
 }
 
-/** Per-row label tables of a batch (R = N·A rows), built on the CPU from the assignments. */
+/** Label tables of a batch (R = N·A rows), built on the CPU from the assignments: per positive row, in row order. */
 interface BatchTargets {
   numPositives: number;
   /** Sum over images of max(positives of the image, 1): QFL's average factor. */
   qflAvgFactor: number;
-  /** [R] GT class of positive rows, −1 elsewhere. */
-  classOfRow: Int32Array;
-  /** [R] 1 on positive rows. */
-  positive: Float32Array;
-  /** [R·4] assigned GT box; the anchor's own box on negative rows, so every IoU stays finite. */
+  /** [P] the positive rows (image · A + anchor). */
+  rows: Int32Array;
+  /** [P·2] each positive's row and GT class: where its IoU target goes in the [R, classes] block. */
+  rowAndClass: Int32Array;
+  /** [P·4] assigned GT box. */
   gtBoxes: Float32Array;
-  /** [R·4·bins] DFL two-hot weights, zero on negative rows. */
+  /** [P·4·bins] DFL two-hot weights. */
   twoHot: Float32Array;
-  /** [R·2] anchor centres and [R] strides. */
+  /** [P·2] anchor centres and [P] strides. */
   centres: Float32Array;
   strides: Float32Array;
 }
@@ -186,20 +187,11 @@ interface BatchTargets {
 function buildTargets(assignments: readonly Assignment[], grid: AnchorGrid, numClasses: number, regMax: number): BatchTargets {
   const a = grid.count;
   const bins = regMax + 1;
-  const rows = assignments.length * a;
-  const out: BatchTargets = {
-    numPositives: 0,
-    qflAvgFactor: 0,
-    classOfRow: new Int32Array(rows).fill(-1),
-    positive: new Float32Array(rows),
-    gtBoxes: new Float32Array(rows * 4),
-    twoHot: new Float32Array(rows * 4 * bins),
-    centres: new Float32Array(rows * 2),
-    strides: new Float32Array(rows),
-  };
   const anchorStride = new Float32Array(a);
   for (const level of grid.levels) anchorStride.fill(level.stride, level.offset, level.offset + level.height * level.width);
 
+  const positives: { row: number; anchor: number; gt: GtObject }[] = [];
+  let qflAvgFactor = 0;
   assignments.forEach((asg, n) => {
     if (asg.grid.count !== a || asg.assignedGt.length !== a || asg.grid.levels.some((l, i) => l.stride !== grid.levels[i]?.stride)) {
       throw new Error(`Assignment ${n} was made on a different anchor grid (${asg.grid.count} anchors) than the loss's (${a}): assign on the grid of the head outputs.`);
@@ -209,27 +201,39 @@ function buildTargets(assignments: readonly Assignment[], grid: AnchorGrid, numC
         throw new Error(`Image ${n}, GT ${k}: class index ${gt.classIndex} is outside the head's ${numClasses} classes.`);
       }
     });
-    out.centres.set(grid.centres, n * a * 2);
-    out.strides.set(anchorStride, n * a);
-    out.gtBoxes.set(grid.boxes, n * a * 4);
-    const positivesBefore = out.numPositives;
+    const positivesBefore = positives.length;
     for (let i = 0; i < a; i++) {
       const g = asg.assignedGt[i]!;
       if (g < 0) continue;
       const gt = asg.gts[g];
       if (!gt) throw new Error(`Image ${n}: anchor ${i} is assigned to GT ${g}, but the assignment has ${asg.gts.length} GTs.`);
-      const r = n * a + i;
-      out.numPositives++;
-      out.classOfRow[r] = gt.classIndex;
-      out.positive[r] = 1;
-      out.gtBoxes.set(gt.box, r * 4);
-      const cx = grid.centres[2 * i]!;
-      const cy = grid.centres[2 * i + 1]!;
-      const s = anchorStride[i]!;
-      const [x1, y1, x2, y2] = gt.box;
-      [(cx - x1) / s, (cy - y1) / s, (x2 - cx) / s, (y2 - cy) / s].forEach((d, e) => writeTwoHot(out.twoHot, (r * 4 + e) * bins, d, regMax));
+      positives.push({ row: n * a + i, anchor: i, gt });
     }
-    out.qflAvgFactor += Math.max(out.numPositives - positivesBefore, 1);
+    qflAvgFactor += Math.max(positives.length - positivesBefore, 1);
+  });
+
+  const p = positives.length;
+  const out: BatchTargets = {
+    numPositives: p,
+    qflAvgFactor,
+    rows: new Int32Array(p),
+    rowAndClass: new Int32Array(p * 2),
+    gtBoxes: new Float32Array(p * 4),
+    twoHot: new Float32Array(p * 4 * bins),
+    centres: new Float32Array(p * 2),
+    strides: new Float32Array(p),
+  };
+  positives.forEach(({ row, anchor, gt }, k) => {
+    out.rows[k] = row;
+    out.rowAndClass.set([row, gt.classIndex], k * 2);
+    out.gtBoxes.set(gt.box, k * 4);
+    const cx = grid.centres[2 * anchor]!;
+    const cy = grid.centres[2 * anchor + 1]!;
+    const s = anchorStride[anchor]!;
+    out.centres.set([cx, cy], k * 2);
+    out.strides[k] = s;
+    const [x1, y1, x2, y2] = gt.box;
+    [(cx - x1) / s, (cy - y1) / s, (x2 - cx) / s, (y2 - cy) / s].forEach((d, e) => writeTwoHot(out.twoHot, (k * 4 + e) * bins, d, regMax));
   });
   return out;
 }
@@ -252,31 +256,31 @@ export function gflLoss(input: GflLossInput, options: GflLossOptions = {}): GflL
 
   const t = buildTargets(assignments, grid, numClasses, regMax);
   const rows = n * grid.count;
-  // Every term is computed densely over all N·A rows and masked, instead of gathering the
-  // positives: tf.gather's gradient needs UnsortedSegmentSum, which the wasm backend lacks.
-  // The extra work (one softmax over N·A·44 logits) is small next to the network.
+  const p = t.numPositives;
+  // QFL is dense over all N·A rows and classes (the background pushes every score down); the
+  // box terms need only the positive rows, gathered first (a few dozen of the 3,549 rows an image
+  // has at 416), with a gradient scattered back to their places.
   const result = tf.tidy(() => {
-    const flat = tf.reshape(flattenHeadOutputs(outputs, grid), [rows, channels]);
+    const flat = tf.reshape(flattenHeadOutputs(outputs, grid), [rows, channels]) as tf.Tensor2D;
     const cls = tf.slice(flat, [0, 0], [rows, numClasses]);
-    if (t.numPositives === 0) {
-      const qfl = tf.div(tf.sum(qualityFocalLoss(cls, 0, qflBeta)), t.qflAvgFactor) as tf.Scalar;
+    const qflOf = (target: tf.Tensor) => tf.div(qflBeta === 2 ? qualityFocalLossSum(cls, target) : tf.sum(qualityFocalLoss(cls, target, qflBeta)), t.qflAvgFactor) as tf.Scalar;
+    if (p === 0) {
+      const qfl = qflOf(tf.zerosLike(cls));
       return { loss: tf.mul(qfl, qflWeight) as tf.Scalar, qfl, dfl: tf.scalar(0), giou: tf.scalar(0) };
     }
-    const reg = tf.reshape(tf.slice(flat, [0, numClasses], [rows, 4 * bins]), [rows, 4, bins]);
-    const positive = tf.tensor1d(t.positive);
-    const gtBoxes = tf.tensor2d(t.gtBoxes, [rows, 4]);
-    const pred = decodeBoxesTensor(reg, tf.tensor2d(t.centres, [rows, 2]), tf.tensor1d(t.strides));
+    const positive = gatherRows(flat, t.rows);
+    const reg = tf.reshape(tf.slice(positive, [0, numClasses], [p, 4 * bins]), [p, 4, bins]);
+    const gtBoxes = tf.tensor2d(t.gtBoxes, [p, 4]);
+    const pred = decodeBoxesTensor(reg, tf.tensor2d(t.centres, [p, 2]), tf.tensor1d(t.strides));
 
-    // Soft QFL target: the IoU at the GT class of positive rows, a constant for the gradient.
-    const quality = detached(() => tf.mul(alignedIou(pred, gtBoxes), positive));
-    const classMask = oneHotRows(t.classOfRow, numClasses);
-    const target = tf.mul(classMask, tf.reshape(quality, [rows, 1]));
-    const qfl = tf.div(tf.sum(qualityFocalLoss(cls, target, qflBeta)), t.qflAvgFactor) as tf.Scalar;
+    // Soft QFL target: the IoU at each positive's row and GT class, 0 elsewhere; a constant for the gradient.
+    const target = detached(() => tf.scatterND(tf.tensor2d(t.rowAndClass, [p, 2], 'int32'), alignedIou(pred, gtBoxes), [rows, numClasses]));
+    const qfl = qflOf(target);
 
     // NanoDet's per-positive weight: the highest class score, detached.
-    const weight = detached(() => tf.mul(tf.max(tf.sigmoid(cls), 1), positive));
+    const weight = detached(() => tf.max(tf.sigmoid(tf.slice(positive, [0, 0], [p, numClasses])), 1));
     const weightSum = tf.maximum(tf.sum(weight), 1); // mmdet: avg_factor.clamp_(min=1)
-    const dflPerRow = tf.mean(tf.neg(tf.sum(tf.mul(tf.tensor3d(t.twoHot, [rows, 4, bins]), tf.logSoftmax(reg)), -1)), 1);
+    const dflPerRow = tf.mean(tf.neg(tf.sum(tf.mul(tf.tensor3d(t.twoHot, [p, 4, bins]), tf.logSoftmax(reg)), -1)), 1);
     const dfl = tf.div(tf.sum(tf.mul(weight, dflPerRow)), weightSum) as tf.Scalar;
     const giouPerRow = tf.sub(1, alignedGiou(pred, gtBoxes));
     const giou = tf.div(tf.sum(tf.mul(weight, giouPerRow)), weightSum) as tf.Scalar;
