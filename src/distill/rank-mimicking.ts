@@ -27,9 +27,10 @@
  * may use different regMax); one Assignment per image on the grid of these levels.
  * Defaults: weight 4, tau 1, probabilities, minPositives 2, teacherClassIndex null.
  *
- * Computation: dense over all N·A anchor rows, with per-GT segments as a constant 0/1 matrix
- * [J, N·A] (J qualifying GTs) for the per-GT softmax and sums: no tf.gather, whose gradient the
- * wasm backend cannot run. Teacher inputs are wrapped in stopGradient.
+ * Computation: on the qualifying GTs' positive rows only (P, a few dozen of the N·A anchor rows),
+ * gathered segment by segment (the student's with a gradient scattered back to their places,
+ * `gatherRows`), with per-GT segments as a constant 0/1 matrix [J, P] (J qualifying GTs) for the
+ * per-GT softmax and sums. The teacher's rows are read off the tape.
  *
  * Maps (withMaps), per qualifying GT: 'rank-cls' and 'rank-loc', `distribution` panels over its
  * positive anchors (bars in anchor order; row 0 R^T, row 1 R^S) with each one's argmax anchor.
@@ -40,6 +41,7 @@ import type { Assignment } from '../detect/assignment';
 import { alignedIou } from '../detect/box-tensor';
 import { decodeBoxesTensor } from '../detect/gfl-loss';
 import { oneHotColumns, oneHotRows } from '../detect/one-hot';
+import { gatherRows } from '../graph/ops/gather';
 import { binsOf, distributionMap, flattenRows, rowTables, setDistribution, teacherChannels } from './head-outputs';
 import { checkAssignments, checkLevelPairs } from './levels';
 import { readValues } from './readback';
@@ -72,50 +74,45 @@ export interface RankMimickingInputs {
   assignments: Assignment[];
 }
 
-/** A GT that takes part: its image, index and positive rows (n·A + anchor, ascending). */
+/** A GT that takes part: its image, index, and positive rows (n·A + anchor, ascending) from `start` in the gathered rows. */
 interface Segment {
   image: number;
   gt: number;
   anchors: Int32Array;
-  rows: number[];
+  start: number;
 }
 
 /** Shift that keeps exp finite; entries outside a segment get this much below its max. */
 const OUTSIDE = 1e30;
 
-/**
- * Log-softmax of z [R] inside each segment (segments [J,R] 0/1, one segment per row at most);
- * 0 on rows outside every segment (`inside` [R] 0/1).
- */
-function segmentLogSoftmax(z: tf.Tensor1D, segments: tf.Tensor2D, inside: tf.Tensor1D): tf.Tensor1D {
+/** Log-softmax of z [P] inside each segment (segments [J,P] 0/1, every row in exactly one segment). */
+function segmentLogSoftmax(z: tf.Tensor1D, segments: tf.Tensor2D): tf.Tensor1D {
   return tf.tidy(() => {
-    const [j, r] = segments.shape;
-    // Rows outside are zeroed first so exp never sees their (possibly large) values.
-    const zIn = tf.mul(z, inside);
-    const masked = tf.add(tf.mul(segments, tf.reshape(zIn, [1, r])), tf.mul(tf.sub(segments, 1), OUTSIDE));
+    const [j, p] = segments.shape;
+    const masked = tf.add(tf.mul(segments, tf.reshape(z, [1, p])), tf.mul(tf.sub(segments, 1), OUTSIDE));
     // The max is only a shift: log-softmax does not depend on it, so no gradient through it.
     const max = detached(() => tf.max(masked, 1).reshape([j, 1]));
-    const maxRow = tf.reshape(tf.matMul(segments, max, true, false), [r]);
-    const e = tf.mul(tf.exp(tf.sub(zIn, maxRow)), inside);
-    const lse = tf.add(max, tf.log(tf.matMul(segments, tf.reshape(e, [r, 1]))));
-    const lseRow = tf.reshape(tf.matMul(segments, lse, true, false), [r]);
-    return tf.mul(tf.sub(zIn, lseRow), inside) as tf.Tensor1D;
+    const maxRow = tf.reshape(tf.matMul(segments, max, true, false), [p]);
+    const e = tf.exp(tf.sub(z, maxRow));
+    const lse = tf.add(max, tf.log(tf.matMul(segments, tf.reshape(e, [p, 1]))));
+    const lseRow = tf.reshape(tf.matMul(segments, lse, true, false), [p]);
+    return tf.sub(z, lseRow) as tf.Tensor1D;
   });
 }
 
-/** KL(softmax(zT) || softmax(zS)) per segment [J], and both distributions per row [R]. */
-function segmentKl(zT: tf.Tensor1D, zS: tf.Tensor1D, segments: tf.Tensor2D, inside: tf.Tensor1D) {
-  const r = inside.shape[0];
-  const logT = segmentLogSoftmax(zT, segments, inside);
-  const logS = segmentLogSoftmax(zS, segments, inside);
-  const pT = tf.mul(tf.exp(logT), inside) as tf.Tensor1D;
-  const pS = tf.mul(tf.exp(logS), inside) as tf.Tensor1D;
+/** KL(softmax(zT) || softmax(zS)) per segment [J], and both distributions per row [P]. */
+function segmentKl(zT: tf.Tensor1D, zS: tf.Tensor1D, segments: tf.Tensor2D) {
+  const p = zT.shape[0];
+  const logT = segmentLogSoftmax(zT, segments);
+  const logS = segmentLogSoftmax(zS, segments);
+  const pT = tf.exp(logT) as tf.Tensor1D;
+  const pS = tf.exp(logS) as tf.Tensor1D;
   const perRow = tf.mul(pT, tf.sub(logT, logS));
-  const kl = tf.reshape(tf.matMul(segments, tf.reshape(perRow, [r, 1])), [-1]) as tf.Tensor1D;
+  const kl = tf.reshape(tf.matMul(segments, tf.reshape(perRow, [p, 1])), [-1]) as tf.Tensor1D;
   return { kl, pT, pS };
 }
 
-/** Score of column index[r] of each row (0 where index is −1): [R, K] → [R]. */
+/** Score of column index[r] of each row: [P, K] → [P]. */
 function rowScores(logits: tf.Tensor2D, index: Int32Array, space: RankMimickingParams['scoreSpace']): tf.Tensor1D {
   return tf.tidy(() => {
     const values = space === 'probability' ? tf.sigmoid(logits) : logits;
@@ -144,16 +141,16 @@ export function rankMimicking(
   const channelT = teacherChannels('RM', p.teacherClassIndex, (clsT[0] as tf.Tensor4D).shape[3], classesS);
 
   const grid = (assignments[0] as Assignment).grid;
-  const n = assignments.length;
   const a = grid.count;
-  const rows = n * a;
-  const tables = rowTables(grid, n);
-  const segmentOfRow = new Int32Array(rows).fill(-1);
-  const classOfRow = new Int32Array(rows).fill(-1);
-  const channelOfRow = new Int32Array(rows).fill(-1);
-  const inside = new Float32Array(rows);
-  const gtBoxes = Float32Array.from(tables.boxes); // anchor boxes outside segments keep IoUs finite
+  const tables = rowTables(grid, assignments.length);
   const segments: Segment[] = [];
+  // Per positive row of a qualifying GT, in segment order: its row, segment, classes and GT box.
+  const rows: number[] = [];
+  const segmentOf: number[] = [];
+  const classOf: number[] = [];
+  const channelOf: number[] = [];
+  const gtBoxes: number[] = [];
+  const taken = new Set<number>();
   assignments.forEach((asg, img) => {
     asg.gts.forEach((gt, g) => {
       if (!(Number.isInteger(gt.classIndex) && gt.classIndex >= 0 && gt.classIndex < classesS)) {
@@ -161,19 +158,17 @@ export function rankMimicking(
       }
       const anchors = asg.positives[g] ?? new Int32Array(0);
       if (anchors.length < p.minPositives) return;
-      const s = segments.length;
-      const segRows: number[] = [];
+      segments.push({ image: img, gt: g, anchors, start: rows.length });
       for (const i of anchors) {
         const r = img * a + i;
-        if (segmentOfRow[r] !== -1) throw new Error(`RM: image ${img}, anchor ${i} is a positive of two GTs; each anchor has one GT at most.`);
-        segmentOfRow[r] = s;
-        classOfRow[r] = gt.classIndex;
-        channelOfRow[r] = channelT[gt.classIndex] ?? -1;
-        inside[r] = 1;
-        gtBoxes.set(gt.box, r * 4);
-        segRows.push(r);
+        if (taken.has(r)) throw new Error(`RM: image ${img}, anchor ${i} is a positive of two GTs; each anchor has one GT at most.`);
+        taken.add(r);
+        rows.push(r);
+        segmentOf.push(segments.length - 1);
+        classOf.push(gt.classIndex);
+        channelOf.push(channelT[gt.classIndex] ?? -1);
+        gtBoxes.push(...gt.box);
       }
-      segments.push({ image: img, gt: g, anchors, rows: segRows });
     });
   });
 
@@ -187,25 +182,26 @@ export function rankMimicking(
       return { loss: zero, terms: { cls: zero.clone(), loc: zero.clone() } };
     }
     const j = segments.length;
-    // [segments, rows]: 1 where the row is one of the segment's anchors (a broadcast Equal on the
-    // device took 20 ms for 11 segments over the 14,196 rows of a batch of 4 at 416 on wasm).
-    const segmentMatrix = oneHotColumns(segmentOfRow, j);
-    const insideT = tf.tensor1d(inside);
+    const positives = rows.length;
+    const rowIndex = Int32Array.from(rows);
+    // [segments, positives]: 1 where the row is one of the segment's anchors.
+    const segmentMatrix = oneHotColumns(Int32Array.from(segmentOf), j);
+    const studentRows = (levels: tf.Tensor4D[]) => gatherRows(flattenRows(levels, grid), rowIndex);
+    const teacherRows = (levels: tf.Tensor4D[]) => detached(() => tf.gather(flattenRows(levels, grid), rowIndex));
 
     // Class ranks: the GT class's score at each positive.
-    const scoreT = rowScores(flattenRows(clsT.map((t) => stopGradient(t)), grid), channelOfRow, p.scoreSpace);
-    const scoreS = rowScores(flattenRows(clsS, grid), classOfRow, p.scoreSpace);
-    const cls = segmentKl(tf.div(scoreT, p.tau), tf.div(scoreS, p.tau), segmentMatrix, insideT);
+    const scoreT = rowScores(teacherRows(clsT), Int32Array.from(channelOf), p.scoreSpace);
+    const scoreS = rowScores(studentRows(clsS), Int32Array.from(classOf), p.scoreSpace);
+    const cls = segmentKl(tf.div(scoreT, p.tau), tf.div(scoreS, p.tau), segmentMatrix);
 
     // Localisation ranks: IoU of each positive's decoded box with its GT.
-    const centres = tf.tensor2d(tables.centres, [rows, 2]);
-    const strides = tf.tensor1d(tables.strides);
-    const gt = tf.tensor2d(gtBoxes, [rows, 4]);
-    const iou = (levels: tf.Tensor4D[], bins: number) =>
-      alignedIou(decodeBoxesTensor(tf.reshape(flattenRows(levels, grid), [rows, 4, bins]), centres, strides), gt);
-    const iouT = iou(boxT.map((t) => stopGradient(t)), binsT);
-    const iouS = iou(boxS, binsS);
-    const loc = segmentKl(tf.div(iouT, p.tau), tf.div(iouS, p.tau), segmentMatrix, insideT);
+    const centres = tf.tensor2d(Float32Array.from(rows.flatMap((r) => [tables.centres[2 * r]!, tables.centres[2 * r + 1]!])), [positives, 2]);
+    const strides = tf.tensor1d(Float32Array.from(rows, (r) => tables.strides[r]!));
+    const gt = tf.tensor2d(gtBoxes, [positives, 4]);
+    const iou = (box: tf.Tensor2D, bins: number) => alignedIou(decodeBoxesTensor(tf.reshape(box, [positives, 4, bins]), centres, strides), gt);
+    const iouT = detached(() => iou(teacherRows(boxT), binsT));
+    const iouS = iou(studentRows(boxS), binsS);
+    const loc = segmentKl(tf.div(iouT, p.tau), tf.div(iouS, p.tau), segmentMatrix);
 
     const clsTerm = tf.mean(cls.kl) as tf.Scalar;
     const locTerm = tf.mean(loc.kl) as tf.Scalar;
@@ -225,7 +221,7 @@ export function rankMimicking(
       // One read of the four [R] rows: R^T, R^S for classes, then for IoUs.
       readValues(tf.stack([cls.pT, cls.pS, loc.pT, loc.pS]), (v) => {
         segments.forEach((s, k) => {
-          const pick = (row: number) => s.rows.map((r) => v[row * rows + r] ?? 0);
+          const pick = (row: number) => Array.from(s.anchors, (_, i) => v[row * positives + s.start + i] ?? 0);
           const [clsMap, locMap] = panels[k] as readonly [DistributionPanelMap, DistributionPanelMap];
           setDistribution(clsMap, pick(0), pick(1));
           setDistribution(locMap, pick(2), pick(3));
