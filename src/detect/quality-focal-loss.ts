@@ -20,7 +20,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ew, runElementwise, type ElementwiseProgram, type Expr } from '../graph/elementwise-program';
-import { recordingGradients, withLazyGradients } from '../graph/ops/tape';
+import { withLazyGradients } from '../graph/ops/tape';
 
 const { input, constant, ref, add, sub, mul, div, min, max } = ew;
 
@@ -34,7 +34,7 @@ const [LO, HI, S, S2, SOFTPLUS, GAP, BCE] = [0, 1, 2, 3, 4, 5, 6].map(ref) as [E
 const atanhSeries = [1 / 3, 1 / 5, 1 / 7, 1 / 9, 1 / 11].reduceRight<Expr>((inner, c) => add(constant(c), mul(S2, inner)), constant(0));
 const LOG1P = mul(mul(constant(2), S), add(constant(1), mul(S2, atanhSeries)));
 
-export const QFL_PROGRAM: ElementwiseProgram = {
+const QFL_PROGRAM: ElementwiseProgram = {
   inputs: 3,
   params: 0,
   lets: [
@@ -75,7 +75,6 @@ export function qualityFocalLossSum(logits: tf.Tensor, target: tf.Tensor): tf.Sc
   if (logits.dtype !== 'float32' || target.dtype !== 'float32' || !tf.util.arraysEqual(logits.shape, target.shape)) {
     throw new Error(`qualityFocalLossSum needs float32 logits and targets of one shape, got [${logits.shape.join(',')}] and [${target.shape.join(',')}].`);
   }
-  const recording = recordingGradients();
   return withLazyGradients(
     [logits],
     (save) => {
@@ -83,8 +82,8 @@ export function qualityFocalLossSum(logits: tf.Tensor, target: tf.Tensor): tf.Sc
       const [loss, derivative] = runElementwise(QFL_PROGRAM, [logits, target, sigma], [], () => lossAndDerivativeWithOps(logits, target, sigma));
       const sum = tf.sum(loss!);
       tf.dispose([sigma, loss!]);
-      // The derivative is kept only for a backward pass.
-      if (recording) save([derivative!]);
+      // Kept only while a tape records (tfjs ignores the save otherwise).
+      save([derivative!]);
       derivative!.dispose();
       return sum;
     },
