@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { conv1x1Connector } from './connectors';
-import { fgd, fgdAttention, fgdMasks, type FgdLevelConnectors } from './fgd';
+import { fgd, fgdAttention, fgdMasks, type FgdLevelConnectors, type FgdParams } from './fgd';
 import { joinableLevels } from './fgd-joined';
 import { createGcBlock } from './gc-block';
 import { closeArrays, maxAbs } from './test-support';
@@ -224,10 +224,10 @@ describe('fgd over every level at once (the training path)', () => {
     // W2 away from zero, so every GcBlock weight reaches the loss.
     for (const c of connectors) for (const gc of [c.gcS, c.gcT]) gc?.variables[6]?.assign(tf.randomNormal([3, 6], 0, 0.5, 'float32', 5));
     const watched = [...student, ...connectors.flatMap((c) => [c.align, c.gcS, c.gcT].flatMap((x) => x?.variables ?? []))];
-    const run = (joined: boolean) => {
+    const run = (path: 'joined' | 'fused' | 'levels', params: Partial<FgdParams> = {}) => {
       let terms: Record<string, number> = {};
       const { value, grads } = tf.variableGrads(() => {
-        const r = fgd({ featT: teacher, featS: student as unknown as tf.Tensor4D[], gtBoxes: boxes, inputSize: 32, connectors }, {}, { joined });
+        const r = fgd({ featT: teacher, featS: student as unknown as tf.Tensor4D[], gtBoxes: boxes, inputSize: 32, connectors }, params, { joined: path === 'joined', fused: path === 'fused' });
         terms = Object.fromEntries(Object.entries(r.terms).map(([k, v]) => [k, v.dataSync()[0] ?? NaN]));
         return r.loss;
       }, watched);
@@ -242,12 +242,31 @@ describe('fgd over every level at once (the training path)', () => {
     return { run, connectors, dispose };
   }
 
+  type Run = ReturnType<ReturnType<typeof setup>['run']>;
+  /** Loss, terms and every gradient of `a` equal those of `b` (the level-by-level autodiff). */
+  function expectSame(a: Run, b: Run, termNames = ['fg', 'bg', 'attention', 'global']) {
+    expect(b.loss).toBeGreaterThan(0);
+    expect(Math.abs(a.loss - b.loss) / b.loss).toBeLessThan(1e-5);
+    for (const k of termNames) {
+      expect(b.terms[k], k).toBeGreaterThan(0);
+      expect(Math.abs((a.terms[k] ?? NaN) - (b.terms[k] ?? NaN)) / (b.terms[k] ?? 1), k).toBeLessThan(1e-5);
+    }
+    expect(Object.keys(a.grads).sort()).toEqual(Object.keys(b.grads).sort());
+    for (const [k, g] of Object.entries(b.grads)) {
+      const scale = Math.max(...Array.from(g, Math.abs));
+      // The mask biases' gradient is zero in exact arithmetic (a softmax ignores a shift).
+      const tolerance = k.includes('mask_bias') ? 1e-6 : 1e-4 * scale;
+      if (!k.includes('mask_bias')) expect(scale, k).toBeGreaterThan(0);
+      expect(closeArrays(a.grads[k] ?? [], g, tolerance), k).toBeNull();
+    }
+  }
+
   it('gives the level-by-level loss, terms and gradients of student, align and GcBlocks', () => {
     const { run, dispose } = setup();
     const before = tf.memory().numTensors;
-    const joined = run(true);
+    const joined = run('joined');
     expect(tf.memory().numTensors).toBe(before);
-    const levels = run(false);
+    const levels = run('levels');
     expect(joined.loss).toBeGreaterThan(0);
     expect(Math.abs(joined.loss - levels.loss) / levels.loss).toBeLessThan(1e-5);
     for (const k of ['fg', 'bg', 'attention', 'global']) {
@@ -267,11 +286,37 @@ describe('fgd over every level at once (the training path)', () => {
     dispose();
   });
 
+  it('each level as one op (fused): the level-by-level loss, terms and gradients of student, align and GcBlocks', () => {
+    const { run, dispose } = setup();
+    const before = tf.memory().numTensors;
+    const fused = run('fused');
+    expect(tf.memory().numTensors).toBe(before);
+    const levels = run('levels');
+    expect(Object.keys(levels.grads)).toHaveLength(3 + 2 + 48);
+    expectSame(fused, levels);
+    // A level whose teacher is 500 times larger (attention logits far apart).
+    dispose();
+    const wide = setup([500, 1, 1]);
+    expectSame(wide.run('fused'), wide.run('levels'));
+    wide.dispose();
+  });
+
+  it('each level as one op without the global term (lambda 0): no GcBlock gradients, the same student ones', () => {
+    const { run, dispose } = setup();
+    const fused = run('fused', { lambda: 0 });
+    const levels = run('levels', { lambda: 0 });
+    expect(fused.terms.global).toBe(0);
+    // 3 student levels and the align's kernel and bias: the GcBlocks take no part.
+    expect(Object.keys(levels.grads)).toHaveLength(5);
+    expectSame(fused, levels, ['fg', 'bg', 'attention']);
+    dispose();
+  });
+
   it('takes each level\'s softmax on its own scale (levels whose attention logits are 100s apart)', () => {
     // Level 0 of the teacher is 500 times larger: a shared shift would underflow the others' exp.
     const { run, dispose } = setup([500, 1, 1]);
-    const joined = run(true);
-    const levels = run(false);
+    const joined = run('joined');
+    const levels = run('levels');
     for (const k of ['fg', 'bg', 'attention']) {
       expect(Number.isFinite(joined.terms[k]), k).toBe(true);
       expect(Math.abs((joined.terms[k] ?? NaN) - (levels.terms[k] ?? NaN)) / (levels.terms[k] ?? 1), k).toBeLessThan(1e-5);

@@ -38,7 +38,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Box } from '../detect/types';
+import { fusedFgdLevel } from './fgd-fused';
 import { joinableLevels, joinedFgdTerms } from './fgd-joined';
+import { isGcBlock } from './gc-block';
 import { adapt, bars, checkLevelPairs, heatmap, joinLevelsByDefault } from './levels';
 import { stopGradient, type Connector, type MethodResult, type PanelMap } from './types';
 
@@ -177,10 +179,13 @@ function levelTerms(
 }
 
 /**
- * `joined`: every level at once (fgd-joined.ts) when the levels allow it; by default on GPU
- * backends only (`joinLevelsByDefault`). Maps always take the level-by-level path.
+ * How the terms are computed; all give the same loss and gradients. `joined`: every level at once
+ * (fgd-joined.ts) when the levels allow it; by default on GPU backends only
+ * (`joinLevelsByDefault`). Otherwise `fused` (default true): each level as one op with its
+ * gradient written out (fgd-fused.ts), where its GcBlocks come from createGcBlock; `fused: false`
+ * leaves every op to tfjs's autodiff. Maps always take that op-by-op path.
  */
-export function fgd(inputs: FgdInputs, params: Partial<FgdParams> = {}, options: { withMaps?: boolean; joined?: boolean } = {}): MethodResult {
+export function fgd(inputs: FgdInputs, params: Partial<FgdParams> = {}, options: { withMaps?: boolean; joined?: boolean; fused?: boolean } = {}): MethodResult {
   const p = { ...FGD_DEFAULTS, ...params };
   const { featT, featS, gtBoxes, inputSize, connectors } = inputs;
   checkLevelPairs('FGD', 'feature', featT, featS);
@@ -200,9 +205,16 @@ export function fgd(inputs: FgdInputs, params: Partial<FgdParams> = {}, options:
     const wantJoined = !options.withMaps && (options.joined ?? joinLevelsByDefault());
     const joined = wantJoined ? joinableLevels(featT.map((t) => t.shape[3]), connectors, p.lambda) : null;
     const masks = featT.map((t) => batchMasks(gtBoxes, inputSize, t.shape[1], t.shape[2]));
+    const fused = !options.withMaps && (options.fused ?? true);
     const parts = joined
       ? [joinedFgdTerms({ featT, featS: aligned, masks, gc: joined.gc }, p)]
-      : featT.map((t, l) => levelTerms(l, t, aligned[l] as tf.Tensor4D, masks[l]!, connectors[l] as FgdLevelConnectors, p, options.withMaps ? maps : undefined));
+      : featT.map((t, l) => {
+          const conn = connectors[l] as FgdLevelConnectors;
+          const s = aligned[l] as tf.Tensor4D;
+          if (fused && p.lambda === 0) return fusedFgdLevel(t, s, masks[l]!, null, p.temp);
+          if (fused && isGcBlock(conn.gcS) && isGcBlock(conn.gcT)) return fusedFgdLevel(t, s, masks[l]!, { gcS: conn.gcS, gcT: conn.gcT }, p.temp);
+          return levelTerms(l, t, s, masks[l]!, conn, p, options.withMaps ? maps : undefined);
+        });
     const total = (key: 'fg' | 'bg' | 'attention' | 'global') => tf.addN(parts.map((q) => q[key])) as tf.Scalar;
     const terms = { fg: total('fg'), bg: total('bg'), attention: total('attention'), global: total('global') };
     const loss = tf.addN([

@@ -11,6 +11,8 @@ import { makeAnchorGrid } from '../detect/anchors';
 import type { GtObject } from '../detect/assignment';
 import { gflLoss } from '../detect/gfl-loss';
 import { registerNodeWebGpu } from '../testing/node-webgpu';
+import { fgd } from './fgd';
+import { createGcBlock } from './gc-block';
 import { vlrWeights } from './ld';
 import { joinLevelsByDefault } from './levels';
 import { deferMapReads } from './readback';
@@ -147,7 +149,7 @@ describe('distillation methods on WebGPU (Node, SwiftShader) against the cpu bac
     expect(vlrWeights(assignment, 0.25, 'iou').filter((v) => v > 0).length).toBeGreaterThan(0);
   });
 
-  it('FGD takes its joined path on WebGPU and the level-by-level one on cpu, so its row below compares the two', async () => {
+  it('FGD takes its joined path on WebGPU and each level as one op on cpu, so its row below compares the two', async () => {
     expect(await on('webgpu', async () => joinLevelsByDefault())).toBe(true);
     expect(await on('cpu', async () => joinLevelsByDefault())).toBe(false);
   });
@@ -163,6 +165,30 @@ describe('distillation methods on WebGPU (Node, SwiftShader) against the cpu bac
       expectClose(gpu, cpu, id);
     }, 300_000);
   }
+
+  it('FGD with each level as one op (its path where levels cannot be joined) agrees with the op-by-op loss on cpu', async () => {
+    const run = (fused: boolean) => async () => {
+      const teacher = perLevel(8, 1);
+      const student = perLevel(8, 5).map((t, l) => tf.variable(t, true, `wgpu_fgd_fused_${fused}_${l}`));
+      const connectors = SIDES.map((_, l) => ({ gcS: createGcBlock({ channels: 8, seed: 40 + l }), gcT: createGcBlock({ channels: 8, seed: 50 + l }) }));
+      // W2 away from zero, so the GcBlocks' transforms reach the loss.
+      for (const c of connectors) for (const gc of [c.gcS, c.gcT]) gc.variables[6]?.assign(tf.tensor2d(wave(32, 6), [4, 8]));
+      const { value, grads } = tf.variableGrads(() => {
+        const r = fgd({ featT: teacher, featS: student as unknown as tf.Tensor4D[], gtBoxes: [gts.map((g) => g.box)], inputSize: INPUT, connectors }, {}, { joined: false, fused });
+        tf.dispose(Object.values(r.terms));
+        return r.loss;
+      }, student);
+      const out: Readout = { backend: tf.getBackend(), loss: (await value.data())[0] ?? NaN, terms: {}, maps: {}, grads: {} };
+      for (const v of student) out.grads[v.name.replace(/^wgpu_fgd_fused_(true|false)_/, '')] = Array.from(await (grads[v.name] as tf.Tensor).data());
+      tf.dispose([value, ...Object.values(grads), ...teacher, ...student]);
+      for (const c of connectors) [c.gcS, c.gcT].forEach((b) => b.dispose());
+      return out;
+    };
+    const gpu = await on('webgpu', run(true));
+    const cpu = await on('cpu', run(false));
+    expect(Object.keys(cpu.grads)).toHaveLength(2);
+    expectClose(gpu, cpu, 'fgd fused');
+  }, 300_000);
 
   it('GFL detection loss: loss, terms and gradient agree', async () => {
     const run = async () => {
