@@ -296,9 +296,10 @@ async function timeAlternately<K extends string>(ways: Record<K, () => Promise<v
 }
 
 /**
- * FGD's loss and gradients on this batch's real neck outputs, every level at once (the path GPU
- * backends take) against level by level (wasm's), timed alternately: what the backend choice in
- * `joinLevelsByDefault` rests on.
+ * FGD's loss and gradients on this batch's real neck outputs by its three paths, timed
+ * alternately: every level at once (the path GPU backends take), each level as one op with its
+ * gradient written out (the others'), and each op differentiated by tfjs (what the maps use):
+ * what the choice in `fgd` rests on.
  */
 async function fgdPaths(teacher: ModelHandle, student: ModelHandle, batch: TrainingBatch, repeats: number): Promise<string> {
   const tapsT = readDetector(teacher.graph, teacher.manifest, batch.input);
@@ -309,16 +310,20 @@ async function fgdPaths(teacher: ModelHandle, student: ModelHandle, batch: Train
   const variables = [...featS, ...connectors.flatMap((c) => [c.align, c.gcS, c.gcT].flatMap((x) => x?.variables ?? []))];
   const size = inputSizeOf(batch, student.manifest.input.layout);
   const gtBoxes = batch.gts.map((g) => g.map((o: GtObject) => o.box));
-  const run = (joined: boolean) => async () => {
-    const { value, grads } = tf.variableGrads(() => fgd({ featT: tapsT.neck, featS: featS as unknown as tf.Tensor4D[], gtBoxes, inputSize: size, connectors }, {}, { joined }).loss, variables);
+  type Path = 'joined' | 'fused' | 'ops';
+  const run = (path: Path) => async () => {
+    const options = { joined: path === 'joined', fused: path === 'fused' };
+    const { value, grads } = tf.variableGrads(() => fgd({ featT: tapsT.neck, featS: featS as unknown as tf.Tensor4D[], gtBoxes, inputSize: size, connectors }, {}, options).loss, variables);
     await value.data();
     tf.dispose([value, ...Object.values(grads)]);
   };
   try {
-    const kernels = { joined: 0, levels: 0 };
-    for (const path of ['joined', 'levels'] as const) kernels[path] = (await profileStep(run(path === 'joined'))).workCount;
-    const { joined, levels } = await timeAlternately({ joined: run(true), levels: run(false) }, Math.max(repeats, 5));
-    return `fgd alone, its loss and gradients on these neck outputs: every level at once ${joined.toFixed(1)} ms (${kernels.joined} kernels that run work), level by level ${levels.toFixed(1)} ms (${kernels.levels}): the joined path runs ${(levels / joined).toFixed(2)}x as fast on ${tf.getBackend()}`;
+    const paths: Path[] = ['joined', 'fused', 'ops'];
+    const kernels = {} as Record<Path, number>;
+    for (const path of paths) kernels[path] = (await profileStep(run(path))).workCount;
+    const ms = await timeAlternately({ joined: run('joined'), fused: run('fused'), ops: run('ops') }, Math.max(repeats, 5));
+    const row = (label: string, path: Path) => `${label} ${ms[path].toFixed(1)} ms (${kernels[path]} kernels that run work)`;
+    return `fgd alone, its loss and gradients on these neck outputs on ${tf.getBackend()}: ${row('every level at once', 'joined')}, ${row('each level as one op', 'fused')}, ${row('op by op', 'ops')}`;
   } finally {
     entry.connectorList(connectors).forEach((c) => c.dispose());
     tf.dispose(featS);

@@ -5,8 +5,16 @@
  * load. The binary itself supports Node (Emscripten runs pthreads on worker_threads), so here it
  * is started directly, with its worker script written to a file, and handed to the package's own
  * BackendWasm under the name 'wasm', so every wasm kernel (and this project's replacements of some)
- * runs on it unchanged. The kernels partition their work by output, so results do not depend on
- * the thread count (wasm-threads.test.ts compares them bit for bit).
+ * runs on it unchanged.
+ *
+ * The threads go to the lab's own kernels (convolutions and their gradients, on helper threads
+ * that share the heap: graph/heap-helpers.ts); tfjs-wasm's own kernel pool runs on one thread
+ * (`setThreadsCount(1)` below). Its kernels left in a training step are small (a loss's sums,
+ * softmaxes, products of rows), and XNNPACK parallelises even those: each call wakes the pool
+ * and waits for it, which cost a step with every method about 15 ms more than the same kernels
+ * on one thread, and the pool's threads then spin on the cores the helpers need.
+ * The kernels partition their work by output, so results do not depend on the thread count
+ * (wasm-threads.test.ts compares them bit for bit).
  */
 import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -19,8 +27,11 @@ import { setHelperHost, type HelperHost } from '../graph/heap-helpers';
 
 const require = createRequire(import.meta.url);
 
-/** The threaded binary's own pool holds 8 workers (as in the browser, see src/worker/backend.ts). */
+/** At most this many kernel threads (as in the browser, see src/worker/backend.ts). */
 export const MAX_WASM_THREADS = 8;
+
+/** The lab's kernel threads (the caller and helpers), when the threaded binary runs. */
+let labThreads = 1;
 
 interface ThreadedModule {
   cwrap: (name: string, ret: string | null, args: string[]) => (...a: number[]) => number;
@@ -90,19 +101,11 @@ function neverHoldTheProcess(module: ThreadedModule): void {
   };
 }
 
-async function startThreadedModule(threads: number): Promise<ThreadedModule> {
+async function startThreadedModule(): Promise<ThreadedModule> {
   const wasmOut = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'wasm-out');
   const workerFile = workerScript(wasmOut);
   const mainScript = join(wasmOut, 'tfjs-backend-wasm-threaded-simd.js');
   const factory = require(mainScript) as (config: object) => Promise<ThreadedModule>;
-  // The binary caps its thread pool at half the logical cores it reads while it starts (it
-  // assumes two hardware threads per core), which leaves one core of two idle: it reads twice the
-  // wanted count, and the real value is back right after.
-  const cpus = os.cpus;
-  os.cpus = () => {
-    const real = cpus();
-    return Array.from({ length: 2 * threads }, (_, i) => real[i % real.length]!);
-  };
   // Emscripten's Node glue adds process handlers that rethrow any uncaught error from inside the
   // module, so Node would print the binary's minified source as the place of the error: they go.
   const events = ['uncaughtException', 'unhandledRejection'];
@@ -114,7 +117,6 @@ async function startThreadedModule(threads: number): Promise<ThreadedModule> {
       mainScriptUrlOrBlob: mainScript,
     });
   } finally {
-    os.cpus = cpus;
     events.forEach((e, i) => {
       for (const l of process.listeners(e as 'uncaughtException')) if (!before[i]!.has(l)) process.removeListener(e, l);
     });
@@ -140,8 +142,9 @@ async function startThreadedModule(threads: number): Promise<ThreadedModule> {
 export async function startWasm(threads = defaultWasmThreads()): Promise<number> {
   if (threads > 1 && !threaded) {
     try {
-      const module = await startThreadedModule(threads);
-      setThreadsCount(threads);
+      const module = await startThreadedModule();
+      // tfjs-wasm's own pool: one thread (see the top of this file).
+      setThreadsCount(1);
       // The package registered its own 'wasm' when imported (tf.findBackend would start it).
       if ('wasm' in (tf.engine() as unknown as { registryFactory: Record<string, unknown> }).registryFactory) tf.removeBackend('wasm');
       tf.registerBackend('wasm', () => new BackendWasm(module as never), 3);
@@ -151,8 +154,10 @@ export async function startWasm(threads = defaultWasmThreads()): Promise<number>
     }
   }
   if (!(await tf.setBackend('wasm'))) throw new Error('The wasm backend did not start on this machine.');
-  if (threaded && threads !== wasmThreads()) setWasmThreads(threads);
-  if (threaded) setHelperHost(nodeHelperHost);
+  if (threaded) {
+    setWasmThreads(threads);
+    setHelperHost(nodeHelperHost);
+  }
   return wasmThreads();
 }
 
@@ -171,23 +176,19 @@ export const nodeHelperHost: HelperHost = {
 
 /** The kernel threads the wasm backend runs now. */
 export function wasmThreads(): number {
-  return threaded?.tfjs ? threaded.tfjs.getThreadsCount!() : 1;
+  return threaded?.tfjs ? labThreads : 1;
 }
 
 /**
  * Changes the thread count of a backend started with more than one thread (the benches compare
- * 1 and all cores in one run). Each change makes a new kernel pool, whose threads come from the
- * binary's pool of workers; the old pool's threads stay idle. A worker can only start while the
- * main thread is free, not while it waits for the pool, so a change that needs more workers than
- * are left is refused rather than left to hang.
+ * 1 and all cores in one run): the lab's kernels use that many threads from their next call.
  */
 export function setWasmThreads(threads: number): number {
   if (!threaded?.tfjs) {
     if (threads !== 1) throw new Error('The wasm backend runs single-threaded here: start it with startWasm(n > 1) first.');
     return 1;
   }
-  const free = threaded.PThread.unusedWorkers.length;
-  if (threads - 1 > free) throw new Error(`${threads} wasm threads need ${threads - 1} idle workers and ${free} are left: change the thread count less often.`);
-  threaded.tfjs.initWithThreadsCount!(threads);
-  return wasmThreads();
+  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_WASM_THREADS) throw new Error(`wasm threads: a whole number from 1 to ${MAX_WASM_THREADS}, not ${threads}.`);
+  labThreads = threads;
+  return labThreads;
 }

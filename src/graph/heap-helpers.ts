@@ -1,15 +1,15 @@
 /**
  * Helper threads for the lab's own wasm kernels. tfjs-backend-wasm runs its kernels on a pool of
- * threads the lab cannot reach; the lab's kernels (wasm-conv.ts, wasm-filter-grad.ts) run on the
- * calling thread. On the threaded binary, whose heap is shared memory, a helper is a worker that
- * instantiates the same small module on the same heap (each module has its own helpers, idle in
- * Atomics.wait while another module runs) and runs part of a kernel's calls: the
- * caller writes the calls (rows of integer arguments, in units) into a list the helpers share,
- * wakes them with Atomics.notify, and every thread, the caller too, takes the next unit no thread
- * has taken (Atomics.add on a shared counter) until none is left; then the caller waits for the
- * helpers with Atomics.wait. A helper that starts late gets fewer units: after a kernel of
- * tfjs-wasm, its own pool threads spin on the cores for a while, and a helper that had to wait
- * for a core would hold the whole kernel back with a fixed share.
+ * threads the lab cannot reach (kept at one thread: src/cli/wasm-threads.ts says why); the lab's
+ * kernels (wasm-conv.ts, wasm-filter-grad.ts) run on the calling thread and on these helpers. On
+ * the threaded binary, whose heap is shared memory, a helper is a worker that instantiates the
+ * same small module on the same heap (each module has its own helpers, idle in Atomics.wait
+ * while another module runs) and runs part of a kernel's calls: the caller writes the calls (rows
+ * of integer arguments, in units) into a list the helpers share, wakes them with Atomics.notify,
+ * and every thread, the caller too, takes the next unit no thread has taken (Atomics.add on a
+ * shared counter) until none is left; then the caller waits for the helpers with Atomics.wait. A
+ * helper that starts late (waiting for a core) gets fewer units rather than holding the whole
+ * kernel back with a fixed share.
  *
  * The environment says how to start a worker (`setHelperHost`): the CLI in Node with
  * worker_threads, the lab's training worker with a Web Worker. Without a host, on an unshared

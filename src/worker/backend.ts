@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { getThreadsCount, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { setHelperHost, type HelperHost } from '../graph/heap-helpers';
+import { heapMemory } from '../graph/wasm-heap-copy';
 
 import type { AdapterReport, BackendName, BackendReport, BackendAttempt } from './backend-types';
 import { BACKEND_ORDER, SOFTWARE_RENDERER } from './backend-types';
@@ -162,22 +163,13 @@ function softwareRenderer(backend: BackendName): string | undefined {
 }
 
 /**
- * tfjs-backend-wasm 4.22's threaded binary caps its thread pool at half of
- * navigator.hardwareConcurrency (it assumes two hardware threads per core; backend.cc reads
- * `emscripten_num_logical_cores() / 2` once, when the binary starts), so a 2-core machine gets one
- * thread whatever setThreadsCount asks. While the binary starts, the worker's navigator reports
- * twice the wanted count, so the cap lets that count through; the real value is back right after.
+ * The lab's wasm kernel threads: the caller and its helpers (graph/heap-helpers.ts). tfjs-wasm's
+ * own pool runs on one thread: what is left of its kernels in a training step is small, and
+ * XNNPACK wakes and waits for its pool on every one (src/cli/wasm-threads.ts says more).
  */
-async function withThreadCapLifted<T>(threads: number, start: () => Promise<T>): Promise<T> {
-  const nav = navigator as Navigator & { hardwareConcurrency: number };
-  if (Object.getOwnPropertyDescriptor(nav, 'hardwareConcurrency')) return start();
-  Object.defineProperty(nav, 'hardwareConcurrency', { configurable: true, get: () => 2 * threads });
-  try {
-    return await start();
-  } finally {
-    delete (nav as { hardwareConcurrency?: number }).hardwareConcurrency;
-  }
-}
+let labThreads = 1;
+/** At most this many (as the command line's --threads). */
+const MAX_THREADS = 8;
 
 /**
  * Helpers for the lab's own wasm kernels: Web Workers from a Blob of their source, which inherit
@@ -191,20 +183,18 @@ const browserHelperHost: HelperHost = {
     worker.postMessage(data);
     return { terminate: () => worker.terminate() };
   },
-  threads: () => getThreadsCount(),
+  threads: () => labThreads,
 };
 
 async function trySetBackend(backend: BackendName, wasmThreadCount?: number): Promise<void> {
-  let start = () => tf.setBackend(backend);
   if (backend === 'wasm' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated && typeof navigator !== 'undefined') {
     // One kernel thread per logical core by default (the backend's own default leaves half idle).
-    const threads = Math.max(1, wasmThreadCount ?? (navigator.hardwareConcurrency || 1));
-    setThreadsCount(threads);
-    start = () => withThreadCapLifted(threads, () => tf.setBackend(backend));
+    labThreads = Math.max(1, Math.min(MAX_THREADS, wasmThreadCount ?? (navigator.hardwareConcurrency || 1)));
+    setThreadsCount(1);
     // The lab's own wasm kernels share the heap with helper workers (graph/heap-helpers.ts).
     if (typeof Worker !== 'undefined') setHelperHost(browserHelperHost);
   }
-  const ok = await start();
+  const ok = await tf.setBackend(backend);
   if (!ok) throw new Error('tf.setBackend returned false');
   await tf.ready();
   await sanityCheck();
@@ -273,7 +263,10 @@ export async function selectBackend(order: readonly BackendName[] = BACKEND_ORDE
  * send COOP same-origin and COEP require-corp for that); it runs on one thread otherwise.
  */
 function wasmThreads(requested?: number): { count: number; note?: string } {
-  const count = getThreadsCount();
+  const wasm = (tf.backend() as unknown as { wasm?: object }).wasm;
+  const memory = wasm ? heapMemory(wasm) : undefined;
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory?.buffer instanceof SharedArrayBuffer;
+  const count = shared ? labThreads : 1;
   if (count > 1) return { count };
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
   const threaded = tf.env().getFlags()['WASM_HAS_MULTITHREAD_SUPPORT'] === true;
