@@ -11,44 +11,26 @@
  * (elementwise-program.ts); backprop multiplies the saved derivative by dy. Elsewhere the same
  * formulas run as tfjs ops.
  *
- * Softplus comes from σ, without exp or log kernels: with lo = min(σ, 1 − σ) and
- * hi = max(σ, 1 − σ) (σ(−|x|) and σ(|x|)), u = lo / hi = e^−|x| and
- *   softplus(x) = max(x, 0) + log1p(u),  log1p(u) = 2·atanh(s),  s = u / (2 + u) ∈ [0, 1/3],
- * the atanh series to s¹¹ (the next term is below 2·10⁻⁸ of the sum). So softplus is accurate to
- * float32 rounding where x < 0 and to within about 10⁻⁷ absolute where x > 0 (1 − σ rounds), and
- * σ(1 − σ) = lo·hi.
+ * Softplus comes from σ, without exp or log kernels (softplus-program.ts), and σ(1 − σ) = lo·hi.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ew, runElementwise, type ElementwiseProgram, type Expr } from '../graph/elementwise-program';
 import { withLazyGradients } from '../graph/ops/tape';
+import { softplusFromSigmoid } from './softplus-program';
 
-const { input, constant, ref, add, sub, mul, div, min, max } = ew;
+const { input, constant, ref, add, sub, mul } = ew;
 
-/** Inputs x, y, σ; lets in order; outputs the loss and its derivative per element. */
+/** Inputs x, y, σ; lets: softplus's (softplus-program.ts), then these; outputs the loss and its derivative per element. */
 const X = input(0);
 const Y = input(1);
 const SIGMA = input(2);
-const [LO, HI, S, S2, SOFTPLUS, GAP, BCE] = [0, 1, 2, 3, 4, 5, 6].map(ref) as [Expr, Expr, Expr, Expr, Expr, Expr, Expr];
-
-/** 1 + s²/3 + s⁴/5 + … + s¹⁰/11, by Horner's rule in s². */
-const atanhSeries = [1 / 3, 1 / 5, 1 / 7, 1 / 9, 1 / 11].reduceRight<Expr>((inner, c) => add(constant(c), mul(S2, inner)), constant(0));
-const LOG1P = mul(mul(constant(2), S), add(constant(1), mul(S2, atanhSeries)));
+const { lets: softplusLets, lo: LO, hi: HI, softplus: SOFTPLUS } = softplusFromSigmoid(X, SIGMA);
+const [GAP, BCE] = [softplusLets.length, softplusLets.length + 1].map(ref) as [Expr, Expr];
 
 const QFL_PROGRAM: ElementwiseProgram = {
   inputs: 3,
   params: 0,
-  lets: [
-    min(SIGMA, sub(constant(1), SIGMA)),
-    max(SIGMA, sub(constant(1), SIGMA)),
-    (() => {
-      const u = div(LO, HI);
-      return div(u, add(constant(2), u));
-    })(),
-    mul(S, S),
-    add(max(X, constant(0)), LOG1P),
-    sub(SIGMA, Y),
-    sub(SOFTPLUS, mul(X, Y)),
-  ],
+  lets: [...softplusLets, sub(SIGMA, Y), sub(SOFTPLUS, mul(X, Y))],
   outputs: [
     mul(BCE, mul(GAP, GAP)),
     add(mul(mul(GAP, GAP), GAP), mul(mul(mul(constant(2), BCE), GAP), mul(LO, HI))),

@@ -28,6 +28,7 @@
  * weight). Terms: 'kd' (before weight).
  */
 import * as tf from '@tensorflow/tfjs';
+import { bceWithLogits } from '../detect/bce-with-logits';
 import { checkLevelPairs, heatmap } from './levels';
 import { stopGradient, type MethodResult, type PanelMap } from './types';
 
@@ -60,7 +61,8 @@ function locationLoss(zT: tf.Tensor4D, zS: tf.Tensor4D, p: SoftLabelKdParams): t
     const xT = tf.div(zT, p.temperature);
     const xS = tf.div(zS, p.temperature);
     if (p.mode === 'bce') {
-      return tf.sum(tf.sub(tf.softplus(xS), tf.mul(tf.sigmoid(xT), xS)), 3, true) as tf.Tensor4D;
+      // softplus(x_S) − σ(x_T)·x_S per class, in one fused pass on wasm (bce-with-logits.ts).
+      return tf.sum(bceWithLogits(xS, tf.sigmoid(xT)), 3, true) as tf.Tensor4D;
     }
     const logPT = tf.logSoftmax(xT);
     return tf.sum(tf.mul(tf.exp(logPT), tf.sub(logPT, tf.logSoftmax(xS))), 3, true) as tf.Tensor4D;
