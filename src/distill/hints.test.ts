@@ -34,14 +34,22 @@ describe('hints', () => {
     tf.dispose([t, s, n]);
   });
 
-  it('sends gradient to the student only: 2·(S − T) / (v · size · taps)', () => {
-    const t = tf.tensor4d(tValues, [1, 2, 2, 2]);
-    const s = tf.tensor4d(sValues, [1, 2, 2, 2]);
-    const [gS, gT] = tf.grads((a: tf.Tensor, b: tf.Tensor) => hints({ groups: { head: { teacher: [b as tf.Tensor4D], student: [a as tf.Tensor4D] } } }, { weight: 3 }).loss)([s, t]);
-    const expected = sValues.map((v, i) => (3 * 2 * (v - tValues[i]!)) / (spread * 8));
-    expect(closeArrays(gS!.dataSync(), expected, 1e-3)).toBeNull();
-    expect(closeArrays(gT!.dataSync(), new Array(8).fill(0))).toBeNull();
-    tf.dispose([t, s, gS!, gT!]);
+  it('sends gradient to the student only: 2·(S − T) / (v · size · taps), with and without maps', () => {
+    // Both as trainable variables: only the student's gets a gradient (none reaches the teacher).
+    const t = tf.variable(tf.tensor4d(tValues, [1, 2, 2, 2]), true, 'hints_test_teacher');
+    const s = tf.variable(tf.tensor4d(sValues, [1, 2, 2, 2]), true, 'hints_test_student');
+    for (const withMaps of [false, true]) {
+      const { value, grads } = tf.variableGrads(() => {
+        const r = hints({ groups: { head: { teacher: [t as unknown as tf.Tensor4D], student: [s as unknown as tf.Tensor4D] } } }, { weight: 3 }, { withMaps });
+        return r.loss;
+      }, [s, t]);
+      const expected = sValues.map((v, i) => (3 * 2 * (v - tValues[i]!)) / (spread * 8));
+      expect(closeArrays(grads[s.name]!.dataSync(), expected, 1e-3), `with maps: ${withMaps}`).toBeNull();
+      const gT = grads[t.name];
+      if (gT) expect(closeArrays(gT.dataSync(), new Array(8).fill(0))).toBeNull();
+      tf.dispose([value, ...Object.values(grads)]);
+    }
+    tf.dispose([t, s]);
   });
 
   it('maps student channels through a regressor, and names the tap when shapes disagree', () => {

@@ -21,6 +21,7 @@ import * as tf from '@tensorflow/tfjs';
 import { heatmap } from './levels';
 import { detached, stopGradient, type Connector, type MethodResult, type PanelMap } from './types';
 import { channelSums } from '../graph/ops/bias-add';
+import { withLazyGradients } from '../graph/ops/tape';
 
 export interface HintParams {
   stages: boolean;
@@ -40,8 +41,31 @@ export interface HintInputs {
 
 const VARIANCE_EPS = 1e-6;
 
-/** Per-location relative error [N,H,W] of one tap, and its mean. */
-function tapError(t: tf.Tensor4D, s: tf.Tensor4D): { map: tf.Tensor3D; mean: tf.Scalar } {
+/**
+ * Σ (s − t)² / (count · spread), t and spread constants: the mean relative error of a tap without
+ * its map. One op whose gradient is the saved difference times 2·dy / (count · spread): tfjs's
+ * autodiff of the mean of means spreads dy back over the map and then over the channels, and
+ * differentiates the squared difference again (five passes over the tap, here one).
+ */
+function meanRelativeError(s: tf.Tensor4D, t: tf.Tensor4D, spread: tf.Scalar): tf.Scalar {
+  const scale = detached(() => tf.div(1 / s.size, spread));
+  const mean = withLazyGradients(
+    [s],
+    (save) => {
+      const d = tf.sub(s, t);
+      save([d, scale]);
+      // The sum of squares as channel sums first (bias-add.ts: an average pool on wasm) and then
+      // the C of them: tfjs-wasm's Sum over all axes is a scalar loop.
+      return tf.mul(tf.sum(channelSums(tf.square(d))), scale);
+    },
+    (dy, [d, k]) => [() => tf.mul(d!, tf.mul(tf.mul(dy, k!), 2))],
+  ) as tf.Scalar;
+  scale.dispose();
+  return mean;
+}
+
+/** Per-location relative error [N,H,W] of one tap (only when asked: `withMap`), and its mean. */
+function tapError(t: tf.Tensor4D, s: tf.Tensor4D, withMap: boolean): { map?: tf.Tensor3D; mean: tf.Scalar } {
   return tf.tidy(() => {
     const teacher = stopGradient(t);
     // The teacher's spread, a constant for backprop (computed off the tape): the per-channel
@@ -53,8 +77,9 @@ function tapError(t: tf.Tensor4D, s: tf.Tensor4D): { map: tf.Tensor3D; mean: tf.
       // Subtract, then square: tfjs-wasm's SquaredDifference broadcasts [C] over a map element by
       // element through its generic path (about 80 ns each), its Sub and Square in SIMD.
       const variance = tf.div(channelSums(tf.square(tf.sub(teacher, mean))), count);
-      return tf.add(tf.mean(variance), VARIANCE_EPS);
+      return tf.add(tf.mean(variance), VARIANCE_EPS) as tf.Scalar;
     });
+    if (!withMap) return { mean: meanRelativeError(s, teacher, spread) };
     const map = tf.div(tf.mean(tf.squaredDifference(s, teacher), 3), spread) as tf.Tensor3D;
     return { map, mean: tf.mean(map) as tf.Scalar };
   });
@@ -82,8 +107,8 @@ export function hints(inputs: HintInputs, params: Partial<HintParams> = {}, opti
             `Hints: ${g} tap ${i} is [${t.shape.join(',')}] in the teacher and [${s.shape.join(',')}] in the student${r ? ' after its regressor' : ''}; the spatial sizes must agree, and channels too unless a regressor maps them.`,
           );
         }
-        const e = tapError(t, s);
-        if (options.withMaps) maps.push(heatmap(`${g} error`, i, e.map));
+        const e = tapError(t, s, !!options.withMaps);
+        if (e.map) maps.push(heatmap(`${g} error`, i, e.map));
         return e.mean;
       });
       all.push(...errors);
