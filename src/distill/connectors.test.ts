@@ -63,42 +63,50 @@ describe('conv connectors', () => {
 // applyAt runs a connector at a few locations only (FGFI's mask): the same rows and the same
 // gradients as the whole map masked there, on cpu and on wasm (whose gather has no gradient of its own).
 describe.each(['cpu', 'wasm'])('connector applyAt (%s)', (backend) => {
+  // 3 → 4 channels, and 8 → 16 (on wasm the lab's own convolution kernels take outputs in multiples of 8).
   it.each([
-    { k: 3 as const, relu: true },
-    { k: 1 as const, relu: false },
-  ])('$k x $k: equals apply at the locations, values and gradients', async ({ k, relu }) => {
+    { k: 3 as const, relu: true, cin: 3, cout: 4 },
+    { k: 1 as const, relu: false, cin: 3, cout: 4 },
+    { k: 3 as const, relu: true, cin: 8, cout: 16 },
+  ])('$k x $k, $cin → $cout channels: equals apply at the locations, values and gradients', async ({ k, relu, cin, cout }) => {
     await tf.setBackend(backend);
-    const c = createConvConnectorForTest(k, relu);
-    const x = tf.variable(tf.randomNormal([2, 4, 5, 3], 0, 1, 'float32', 11), true, `applyAt_x_${backend}_${k}`);
+    const c = createConvConnectorForTest(k, relu, cin, cout);
+    const x = tf.variable(tf.randomNormal([2, 4, 5, cin], 0, 1, 'float32', 11), true, `applyAt_x_${backend}_${k}_${cin}`);
     // Corners, edges and the interior of both images (n·H·W + i·W + j).
     const locations = Int32Array.from([0, 4, 7, 19, 20, 33, 39]);
-    const weights = tf.randomNormal([locations.length, 4], 0, 1, 'float32', 12);
-    const placed = tf.scatterND(tf.tensor2d(locations, [locations.length, 1], 'int32'), weights, [40, 4]).reshape([2, 4, 5, 4]);
+    const weights = tf.randomNormal([locations.length, cout], 0, 1, 'float32', 12);
+    const placed = tf.scatterND(tf.tensor2d(locations, [locations.length, 1], 'int32'), weights, [40, cout]).reshape([2, 4, 5, cout]);
     const before = tf.memory().numTensors;
-    const at = tf.variableGrads(() => tf.sum(tf.mul(c.applyAt!(x as tf.Tensor4D, locations), weights)) as tf.Scalar, [x, ...c.variables]);
+    let at: { value: tf.Scalar; grads: tf.NamedTensorMap } | undefined;
+    const { kernels } = await tf.profile(() => {
+      at = tf.variableGrads(() => tf.sum(tf.mul(c.applyAt!(x as tf.Tensor4D, locations), weights)) as tf.Scalar, [x, ...c.variables]);
+    });
+    // On wasm, 16 outputs of 72 = 3·3·8 inputs per row: the rows' gradients run on the lab's convolution kernels.
+    if (backend === 'wasm' && cout === 16) expect(kernels.map((k) => k.name)).toEqual(expect.arrayContaining(['LabConv2D', 'LabFilterGradient']));
+    if (!at) throw new Error('no gradients');
     const full = tf.variableGrads(() => tf.sum(tf.mul(c.apply(x as tf.Tensor4D), placed)) as tf.Scalar, [x, ...c.variables]);
     expect(at.value.dataSync()[0]).toBeCloseTo(full.value.dataSync()[0]!, 4);
     for (const v of [x, ...c.variables]) {
       expect(closeArrays(at.grads[v.name]!.dataSync(), full.grads[v.name]!.dataSync(), 1e-4), v.name).toBeNull();
     }
     const rows = c.applyAt!(x as tf.Tensor4D, locations);
-    const map = tf.tidy(() => c.apply(x as tf.Tensor4D).reshape([40, 4]));
+    const map = tf.tidy(() => c.apply(x as tf.Tensor4D).reshape([40, cout]));
     const expected = tf.tidy(() => tf.gather(map, tf.tensor1d(locations, 'int32')));
     expect(closeArrays(rows.dataSync(), expected.dataSync(), 1e-5)).toBeNull();
     tf.dispose([at.value, full.value, ...Object.values(at.grads), ...Object.values(full.grads), rows, map, expected]);
     expect(tf.memory().numTensors).toBe(before);
-    expect(() => c.applyAt!(x as tf.Tensor4D, Int32Array.of(40))).toThrow(/location 40 is outside a \[2,4,5,3\] input/);
+    expect(() => c.applyAt!(x as tf.Tensor4D, Int32Array.of(40))).toThrow(`location 40 is outside a [2,4,5,${cin}] input`);
     tf.dispose([x, weights, placed]);
     c.dispose();
     await tf.setBackend('cpu');
   });
 });
 
-function createConvConnectorForTest(k: 1 | 3, relu: boolean) {
+function createConvConnectorForTest(k: 1 | 3, relu: boolean, cin = 3, cout = 4) {
   const options = { relu, init: 'uniform' as const, seed: 5 };
-  const c = k === 3 ? conv3x3Connector(3, 4, options) : conv1x1Connector(3, 4, options);
+  const c = k === 3 ? conv3x3Connector(cin, cout, options) : conv1x1Connector(cin, cout, options);
   // A bias that puts some outputs below zero and some above, so the ReLU's gradient matters.
-  (c.variables[1] as tf.Variable).assign(tf.tensor1d([0.3, -0.2, 0.1, -0.4]));
+  (c.variables[1] as tf.Variable).assign(tf.tensor1d(Array.from({ length: cout }, (_, i) => [0.3, -0.2, 0.1, -0.4][i % 4]! * (1 + i / 8))));
   return c;
 }
 

@@ -13,7 +13,6 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { gatherRows } from '../graph/ops/gather';
-import { matMulPlainGrads } from '../graph/ops/mat-mul';
 import { trainableConv2d } from '../graph/ops/trainable-conv';
 import type { Connector } from './types';
 
@@ -140,7 +139,9 @@ export function createConvConnector(options: ConvConnectorOptions): Connector {
       const hp = h + 2 * r;
       const wp = w + 2 * r;
       // Each location's k x k patch as rows of the zero-padded input ('same' padding, stride 1),
-      // tap by tap in the kernel's (ky, kx) order: one matMul with the kernel gives the outputs.
+      // tap by tap in the kernel's (ky, kx) order: their product with the kernel gives the outputs,
+      // run as a 1x1 convolution over the rows (on wasm the lab's kernels, on every thread, and
+      // their gradients; the stock matrix product runs on one thread).
       const rows = new Int32Array(locations.length * k * k);
       locations.forEach((q, p) => {
         if (!(q >= 0 && q < n * h * w)) throw new Error(`Connector '${name}': location ${q} is outside a [${x.shape.join(',')}] input.`);
@@ -151,8 +152,10 @@ export function createConvConnector(options: ConvConnectorOptions): Connector {
       });
       return tf.tidy(() => {
         const padded = r > 0 ? tf.pad(x, [[0, 0], [r, r], [r, r], [0, 0]]) : x;
-        const patches = gatherRows(padded.reshape([n * hp * wp, c]), rows).reshape([locations.length, k * k * c]) as tf.Tensor2D;
-        const y = tf.add(matMulPlainGrads(patches, kernel.reshape([k * k * c, o.outChannels]) as tf.Tensor2D), bias) as tf.Tensor2D;
+        // The patches as an image of one column, [1, locations, 1, k·k·C].
+        const patches = gatherRows(padded.reshape([n * hp * wp, c]), rows).reshape([1, locations.length, 1, k * k * c]) as tf.Tensor4D;
+        const product = trainableConv2d(patches, kernel.reshape([1, 1, k * k * c, o.outChannels]) as tf.Tensor4D, 'valid');
+        const y = tf.add(product.reshape([locations.length, o.outChannels]), bias) as tf.Tensor2D;
         return relu ? tf.relu(y) : y;
       });
     },
