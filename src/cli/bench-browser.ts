@@ -138,7 +138,7 @@ async function benchWasm(o: BrowserBenchOptions, sets: { label: string; methods:
     const got = reported?.count ?? 1;
     if (got < threads) {
       short = `asked for ${threads} threads, got ${got}${reported?.note ? ` (${reported.note})` : ''}`;
-      // The threaded binary's pool is smaller than this machine's core count: time what it gave.
+      // Fewer threads than asked (the page is not isolated, or the cap): time what it gave.
       if (got <= (rows[rows.length - 1]?.threads ?? 0)) break;
     }
     const rest = await timeSets(sets.slice(1), (methods) => runOne({ backend: 'wasm', threads, inputSize: o.inputSize, batchSize: o.batchSize, repeats: o.repeats, methods }));

@@ -45,7 +45,7 @@ interface NodeWorker {
 
 let threaded: ThreadedModule | undefined;
 
-/** Logical cores of this machine, at most the binary's pool. */
+/** Logical cores of this machine, at most MAX_WASM_THREADS. */
 export function defaultWasmThreads(): number {
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   return Math.max(1, Math.min(MAX_WASM_THREADS, cores));
