@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { stockWasmKernel } from './wasm-kernels';
-import { reduceOnHeap, reduceWithoutTransposeOnWasm, reductionBlock, sumBlock } from './wasm-reduce';
+import { innermostRows, reduceOnHeap, reduceWithoutTransposeOnWasm, reductionBlock, sumBlock } from './wasm-reduce';
 
 beforeAll(async () => {
   await tf.setBackend('wasm');
@@ -16,7 +16,7 @@ function stock(kind: 'Sum' | 'Mean', x: tf.Tensor, axis: number[], keepDims = fa
 }
 
 describe('Sum and Mean over leading axes on wasm, without the transpose', () => {
-  it('finds the reduced block, and leaves innermost or scattered axes to the stock kernel', () => {
+  it('finds the reduced block (innermost axes are rows, below; scattered ones stay with the stock kernel)', () => {
     expect(reductionBlock([2, 4, 4, 8], [0, 1, 2])).toEqual({ outer: 1, reduced: 32, inner: 8 });
     expect(reductionBlock([2, 4, 4, 8], [1, 2])).toEqual({ outer: 2, reduced: 16, inner: 8 });
     expect(reductionBlock([2, 4, 4, 8], [3])).toBeNull();
@@ -49,7 +49,7 @@ describe('Sum and Mean over leading axes on wasm, without the transpose', () => 
     x.dispose();
   });
 
-  it('matches the cpu backend, keeps the stock path for int32 and innermost axes, and leaks nothing', async () => {
+  it('matches the cpu backend, keeps the stock path for int32, and leaks nothing', async () => {
     const values = Array.from({ length: 2 * 5 * 3 * 4 }, (_, i) => ((i * 37) % 23) - 11);
     const run = () =>
       tf.tidy(() => {
@@ -74,5 +74,47 @@ describe('Sum and Mean over leading axes on wasm, without the transpose', () => 
     const expected = tf.tile(tf.tensor1d([1, 2, 3, 4]).div(9).reshape([1, 1, 1, 4]), [2, 3, 3, 1]);
     expect(tf.max(tf.abs(tf.sub(g, expected))).dataSync()[0]).toBeLessThan(1e-7);
     tf.dispose([x, g, expected]);
+  });
+});
+
+/** Row sums as the SIMD loop adds them, in float32: lanes of running sums, (a0 + a2) + (a1 + a3), then the tail in order. */
+function rowSum32(row: Float32Array): number {
+  const f = Math.fround;
+  const quads = row.length >> 2;
+  const lanes = [0, 0, 0, 0];
+  for (let q = 0; q < quads; q++) for (let l = 0; l < 4; l++) lanes[l] = f(lanes[l]! + row[4 * q + l]!);
+  let s = f(f(lanes[0]! + lanes[2]!) + f(lanes[1]! + lanes[3]!));
+  for (let i = 4 * quads; i < row.length; i++) s = f(s + row[i]!);
+  return s;
+}
+
+describe('Sum and Mean over innermost axes on wasm, four lanes at a time', () => {
+  it('takes the trailing axes (and size-1 axes after them) as rows', () => {
+    expect(innermostRows([2, 4, 4, 8], [3])).toEqual({ rows: 32, len: 8 });
+    expect(innermostRows([2, 4, 4, 8], [-2, -1].map((a) => a + 4))).toEqual({ rows: 8, len: 32 });
+    expect(innermostRows([2, 4, 4, 1], [1, 2])).toEqual({ rows: 2, len: 16 });
+    expect(innermostRows([2, 4, 4, 8], [1, 2])).toBeNull();
+    expect(innermostRows([2, 4, 4, 8], [0, 3])).toBeNull();
+  });
+
+  it('adds each row in the loop\'s order, bit for bit, for every tail length, and Mean divides once', async () => {
+    for (const len of [1, 2, 3, 4, 5, 7, 8, 13, 20, 128, 1001]) {
+      const rows = 6;
+      const values = Float32Array.from({ length: rows * len }, (_, i) => Math.sin(i * 0.731) * 10 ** ((i % 5) - 2));
+      const x = tf.tensor2d(values, [rows, len]);
+      const [sum, mean] = [tf.sum(x, 1), tf.mean(x, -1, true)];
+      const want = Array.from({ length: rows }, (_, r) => rowSum32(values.subarray(r * len, (r + 1) * len)));
+      expect([...(await sum.data())], `sum, rows of ${len}`).toEqual(want);
+      expect(mean.shape).toEqual([rows, 1]);
+      expect([...(await mean.data())], `mean, rows of ${len}`).toEqual(want.map((s) => Math.fround(s / len)));
+      // Within float32 rounding of the float64 sums (a different order than the stock kernel's).
+      for (let r = 0; r < rows; r++) {
+        const row = values.subarray(r * len, (r + 1) * len);
+        const exact = row.reduce((a, b) => a + b, 0);
+        const size = row.reduce((a, b) => a + Math.abs(b), 0);
+        expect(Math.abs(want[r]! - exact)).toBeLessThanOrEqual(1e-6 * size);
+      }
+      tf.dispose([x, sum, mean]);
+    }
   });
 });
