@@ -18,7 +18,8 @@
  *   positions.
  *
  * A GPU step is bound by dispatches (FGD alone cost 1.8x a plain step on an H200); on wasm this
- * path measured slower than the level-by-level one, so `fgd` takes it on GPU backends only
+ * path measured slower than the level-by-level one (and each level as one op, fgd-fused.ts, is
+ * faster than both there), so `fgd` takes it on GPU backends only
  * (`joinLevelsByDefault`), when no maps are wanted, every level has the same channel count after
  * `align` and the GcBlocks come from createGcBlock with one epsilon.
  */
