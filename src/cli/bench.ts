@@ -6,7 +6,8 @@
  * survive a noisy shared machine better than absolute times.
  *   npm run bench -- [--backend wasm|webgpu] [--threads all|n] [--input-size 320] [--batch-size 2] [--repeats 3]
  * On wasm it runs one kernel thread per logical core, and at the end times the plain step and the
- * every-method step again on one thread (the speed-up of the cores).
+ * every-method step again on one thread (the speed-up of the cores), each method's loss and
+ * gradients alone on fixed taps, and FGD's three paths.
  * webgpu is timed only where a hardware adapter exists (Dawn in Node); a software (fallback)
  * adapter is refused, since timing it says nothing about a GPU.
  *   npm run bench -- --count-kernels [--backend webgpu|wasm] [--software-input-size 64]
@@ -22,14 +23,14 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { formatStepProfile, profileStep } from '../graph/profile';
 import { setConflictPadding } from '../graph/ops/conv-grad';
-import { getMethod, METHODS } from '../distill/registry';
+import { getMethod, METHODS, runMethods } from '../distill/registry';
 import { fgd, type FgdLevelConnectors } from '../distill/fgd';
 import { iterateBatches, type TrainingBatch } from '../data/pipeline';
 import type { GtObject } from '../detect/assignment';
 import { readDetector, disposeTaps } from '../train/detector-taps';
 import { Optimizer } from '../train/optimizer';
 import { createSession, type ModelHandle } from '../train/session';
-import { distillStep, inputSizeOf } from '../train/step';
+import { assignBatch, distillInputs, distillStep, inputSizeOf } from '../train/step';
 import type { MethodConfig } from '../train/config';
 import { REPAIR_RECIPE } from '../train/repair-recipe';
 import { DEFAULT_TEACHER_CACHE_MIB, TeacherCache } from '../train/teacher-cache';
@@ -170,6 +171,7 @@ async function main() {
   }
   const conflictLine = await conflictFreeProducts(plainStepper.step, repeats);
   plainStepper.dispose();
+  const aloneLine = await methodsAlone(teacher, student, batch, repeats);
   const fgdLine = await fgdPaths(teacher, student, batch, repeats);
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
   console.log(`Distillation step cost on ${tf.getBackend()}${threads ? ` (${threads} kernel thread${threads === 1 ? '' : 's'})` : ''}, NanoDet-g → default student, batch ${batchSize} at ${inputSize}x${inputSize}, median of ${repeats}`);
@@ -184,6 +186,7 @@ async function main() {
   }
   if (threadLine) console.log(threadLine);
   console.log(conflictLine);
+  console.log(aloneLine);
   console.log(fgdLine);
   batch.input.dispose();
   teacher.graph.dispose();
@@ -293,6 +296,40 @@ async function timeAlternately<K extends string>(ways: Record<K, () => Promise<v
     }
   }
   return Object.fromEntries(entries.map(([k]) => [k, median(times.get(k)!)])) as Record<K, number>;
+}
+
+/**
+ * Each method's loss and gradients alone, and all of them together, on this batch's taps (the
+ * teacher's and the student's, fixed; the student's as variables, so the gradients stop there),
+ * timed alternately: what each method costs a step without the step's own noise around it.
+ */
+async function methodsAlone(teacher: ModelHandle, student: ModelHandle, batch: TrainingBatch, repeats: number): Promise<string> {
+  const ids = METHODS.map((m) => m.id);
+  const sessions = [...ids.map((id) => [id]), ids].map((group) => createSession({ teacher, student, methods: group.map((id) => ({ id })), detectionWeight: 1 }));
+  const every = sessions[sessions.length - 1]!;
+  const tapsT = readDetector(teacher.graph, teacher.manifest, batch.input, every.teacherRead);
+  const read = readDetector(student.graph, student.manifest, batch.input, every.studentRead);
+  const asVariables = (ts: tf.Tensor4D[], group: string) => ts.map((t, i) => tf.variable(t, true, `bench_alone_${group}_${i}`) as unknown as tf.Tensor4D);
+  const tapsS = { ...read, backbone: asVariables(read.backbone, 'stage'), neck: asVariables(read.neck, 'neck'), head: asVariables(read.head, 'head'), cls: asVariables(read.cls, 'cls'), box: asVariables(read.box, 'box'), raw: asVariables(read.raw, 'raw') };
+  const studentVariables = [...tapsS.backbone, ...tapsS.neck, ...tapsS.head, ...tapsS.cls, ...tapsS.box, ...tapsS.raw] as unknown as tf.Variable[];
+  const assignments = assignBatch(every, batch);
+  const run = (session: (typeof sessions)[number]) => async () => {
+    const { value, grads } = tf.variableGrads(() => runMethods(session.methods, distillInputs(session, tapsT, tapsS, assignments)).loss, [...studentVariables, ...session.methods.flatMap((m) => m.variables)]);
+    await value.data();
+    tf.dispose([value, ...Object.values(grads)]);
+  };
+  try {
+    const ways = Object.fromEntries(sessions.map((s, i) => [i === sessions.length - 1 ? 'all' : ids[i]!, run(s)])) as Record<string, () => Promise<void>>;
+    for (const w of Object.values(ways)) await w(); // warm-up: kernels compiled, connectors' slots made
+    const ms = await timeAlternately(ways, Math.max(repeats, 5));
+    const sum = ids.reduce((a, id) => a + ms[id]!, 0);
+    return `each method's loss and gradients alone on these taps: ${ids.map((id) => `${id} ${ms[id]!.toFixed(1)}`).join(', ')} ms; all ${ids.length} together ${ms['all']!.toFixed(1)} ms (their sum ${sum.toFixed(1)})`;
+  } finally {
+    sessions.forEach((s) => s.dispose());
+    tf.dispose(studentVariables);
+    disposeTaps(tapsT);
+    disposeTaps(read);
+  }
 }
 
 /**
