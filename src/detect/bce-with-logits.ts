@@ -6,8 +6,8 @@
  * and a product over the whole block. Elsewhere tfjs ops.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ew, runElementwise, type ElementwiseProgram } from '../graph/elementwise-program';
-import { withLazyGradients } from '../graph/ops/tape';
+import { ew, type ElementwiseProgram } from '../graph/elementwise-program';
+import { logitLoss } from './logit-loss';
 import { softplusFromSigmoid } from './softplus-program';
 
 const X = ew.input(0);
@@ -25,19 +25,5 @@ const BCE_PROGRAM: ElementwiseProgram = {
 
 /** softplus(x) − x·y per element, x and y float32 of one shape; the caller owns the result. */
 export function bceWithLogits(x: tf.Tensor, y: tf.Tensor): tf.Tensor {
-  if (x.dtype !== 'float32' || y.dtype !== 'float32' || !tf.util.arraysEqual(x.shape, y.shape)) {
-    throw new Error(`bceWithLogits needs float32 logits and targets of one shape, got [${x.shape.join(',')}] and [${y.shape.join(',')}].`);
-  }
-  return withLazyGradients(
-    [x],
-    (save) => {
-      const sigma = tf.sigmoid(x);
-      const [loss, derivative] = runElementwise(BCE_PROGRAM, [x, y, sigma], [], () => [tf.sub(tf.softplus(x), tf.mul(x, y)), tf.sub(sigma, y)]);
-      // Kept only while a tape records (tfjs ignores the save otherwise).
-      save([derivative!]);
-      tf.dispose([sigma, derivative!]);
-      return loss!;
-    },
-    (dy, [derivative]) => [() => tf.mul(dy, derivative!)],
-  );
+  return logitLoss('bceWithLogits', x, y, BCE_PROGRAM, (sigma) => [tf.sub(tf.softplus(x), tf.mul(x, y)), tf.sub(sigma, y)]);
 }

@@ -14,8 +14,8 @@
  * Softplus comes from σ, without exp or log kernels (softplus-program.ts), and σ(1 − σ) = lo·hi.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ew, runElementwise, type ElementwiseProgram, type Expr } from '../graph/elementwise-program';
-import { withLazyGradients } from '../graph/ops/tape';
+import { ew, type ElementwiseProgram, type Expr } from '../graph/elementwise-program';
+import { logitLoss } from './logit-loss';
 import { softplusFromSigmoid } from './softplus-program';
 
 const { input, constant, ref, add, sub, mul } = ew;
@@ -54,21 +54,5 @@ function lossAndDerivativeWithOps(x: tf.Tensor, y: tf.Tensor, sigma: tf.Tensor):
  * (`target`, a constant of the same shape, gets no gradient). A scalar the caller owns.
  */
 export function qualityFocalLossSum(logits: tf.Tensor, target: tf.Tensor): tf.Scalar {
-  if (logits.dtype !== 'float32' || target.dtype !== 'float32' || !tf.util.arraysEqual(logits.shape, target.shape)) {
-    throw new Error(`qualityFocalLossSum needs float32 logits and targets of one shape, got [${logits.shape.join(',')}] and [${target.shape.join(',')}].`);
-  }
-  return withLazyGradients(
-    [logits],
-    (save) => {
-      const sigma = tf.sigmoid(logits);
-      const [loss, derivative] = runElementwise(QFL_PROGRAM, [logits, target, sigma], [], () => lossAndDerivativeWithOps(logits, target, sigma));
-      const sum = tf.sum(loss!);
-      tf.dispose([sigma, loss!]);
-      // Kept only while a tape records (tfjs ignores the save otherwise).
-      save([derivative!]);
-      derivative!.dispose();
-      return sum;
-    },
-    (dy, [derivative]) => [() => tf.mul(dy, derivative!)],
-  ) as tf.Scalar;
+  return logitLoss('qualityFocalLossSum', logits, target, QFL_PROGRAM, (sigma) => lossAndDerivativeWithOps(logits, target, sigma), (loss) => tf.sum(loss)) as tf.Scalar;
 }

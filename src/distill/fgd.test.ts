@@ -4,7 +4,7 @@ import { conv1x1Connector } from './connectors';
 import { fgd, fgdAttention, fgdMasks, type FgdLevelConnectors, type FgdParams } from './fgd';
 import { joinableLevels } from './fgd-joined';
 import { createGcBlock } from './gc-block';
-import { closeArrays, maxAbs } from './test-support';
+import { closeArrays, expectSameLossTermsAndGradients, maxAbs } from './test-support';
 import { disposeResult } from './types';
 
 beforeAll(async () => {
@@ -242,63 +242,23 @@ describe('fgd over every level at once (the training path)', () => {
     return { run, connectors, dispose };
   }
 
-  type Run = ReturnType<ReturnType<typeof setup>['run']>;
-  /** Loss, terms and every gradient of `a` equal those of `b` (the level-by-level autodiff). */
-  function expectSame(a: Run, b: Run, termNames = ['fg', 'bg', 'attention', 'global']) {
-    expect(b.loss).toBeGreaterThan(0);
-    expect(Math.abs(a.loss - b.loss) / b.loss).toBeLessThan(1e-5);
-    for (const k of termNames) {
-      expect(b.terms[k], k).toBeGreaterThan(0);
-      expect(Math.abs((a.terms[k] ?? NaN) - (b.terms[k] ?? NaN)) / (b.terms[k] ?? 1), k).toBeLessThan(1e-5);
-    }
-    expect(Object.keys(a.grads).sort()).toEqual(Object.keys(b.grads).sort());
-    for (const [k, g] of Object.entries(b.grads)) {
-      const scale = Math.max(...Array.from(g, Math.abs));
-      // The mask biases' gradient is zero in exact arithmetic (a softmax ignores a shift).
-      const tolerance = k.includes('mask_bias') ? 1e-6 : 1e-4 * scale;
-      if (!k.includes('mask_bias')) expect(scale, k).toBeGreaterThan(0);
-      expect(closeArrays(a.grads[k] ?? [], g, tolerance), k).toBeNull();
-    }
-  }
-
-  it('gives the level-by-level loss, terms and gradients of student, align and GcBlocks', () => {
+  // Every level at once, and each level as one op.
+  it.each(['joined', 'fused'] as const)('%s: the level-by-level loss, terms and gradients of student, align and GcBlocks', (path) => {
     const { run, dispose } = setup();
     const before = tf.memory().numTensors;
-    const joined = run('joined');
+    const result = run(path);
     expect(tf.memory().numTensors).toBe(before);
     const levels = run('levels');
-    expect(joined.loss).toBeGreaterThan(0);
-    expect(Math.abs(joined.loss - levels.loss) / levels.loss).toBeLessThan(1e-5);
-    for (const k of ['fg', 'bg', 'attention', 'global']) {
-      expect(levels.terms[k], k).toBeGreaterThan(0);
-      expect(Math.abs((joined.terms[k] ?? NaN) - (levels.terms[k] ?? NaN)) / (levels.terms[k] ?? 1), k).toBeLessThan(1e-5);
-    }
     // 3 student levels, 1 align (kernel, bias), 6 GcBlocks of 8 weights each.
-    expect(Object.keys(joined.grads).sort()).toEqual(Object.keys(levels.grads).sort());
     expect(Object.keys(levels.grads)).toHaveLength(3 + 2 + 48);
-    for (const [k, g] of Object.entries(levels.grads)) {
-      const scale = Math.max(...Array.from(g, Math.abs));
-      // The mask biases' gradient is zero in exact arithmetic (a softmax ignores a shift).
-      const tolerance = k.includes('mask_bias') ? 1e-6 : 1e-4 * scale;
-      if (!k.includes('mask_bias')) expect(scale, k).toBeGreaterThan(0);
-      expect(closeArrays(joined.grads[k] ?? [], g, tolerance), k).toBeNull();
-    }
+    expectSameLossTermsAndGradients(result, levels);
     dispose();
   });
 
-  it('each level as one op (fused): the level-by-level loss, terms and gradients of student, align and GcBlocks', () => {
-    const { run, dispose } = setup();
-    const before = tf.memory().numTensors;
-    const fused = run('fused');
-    expect(tf.memory().numTensors).toBe(before);
-    const levels = run('levels');
-    expect(Object.keys(levels.grads)).toHaveLength(3 + 2 + 48);
-    expectSame(fused, levels);
-    // A level whose teacher is 500 times larger (attention logits far apart).
+  it('each level as one op, with a teacher level 500 times larger (attention logits far apart)', () => {
+    const { run, dispose } = setup([500, 1, 1]);
+    expectSameLossTermsAndGradients(run('fused'), run('levels'));
     dispose();
-    const wide = setup([500, 1, 1]);
-    expectSame(wide.run('fused'), wide.run('levels'));
-    wide.dispose();
   });
 
   it('each level as one op without the global term (lambda 0): no GcBlock gradients, the same student ones', () => {
@@ -308,7 +268,7 @@ describe('fgd over every level at once (the training path)', () => {
     expect(fused.terms.global).toBe(0);
     // 3 student levels and the align's kernel and bias: the GcBlocks take no part.
     expect(Object.keys(levels.grads)).toHaveLength(5);
-    expectSame(fused, levels, ['fg', 'bg', 'attention']);
+    expectSameLossTermsAndGradients(fused, levels, ['fg', 'bg', 'attention']);
     dispose();
   });
 

@@ -4,6 +4,7 @@
  * assigned GTs, positives); anchor centres and boxes are zeros.
  */
 import * as tf from '@tensorflow/tfjs';
+import { expect } from 'vitest';
 import type { AnchorGrid } from '../detect/anchors';
 import type { Assignment, GtObject } from '../detect/assignment';
 
@@ -71,4 +72,29 @@ export function closeArrays(actual: ArrayLike<number>, expected: ArrayLike<numbe
 /** max |t| as a number, without leaving tensors behind. */
 export function maxAbs(t: tf.Tensor): number {
   return tf.tidy(() => t.abs().max().dataSync()[0] ?? NaN);
+}
+
+/**
+ * FGD's paths compared: loss, terms (each positive in the reference) and every gradient of `a`
+ * equal those of `b` (relative 1e-5; gradients within 1e-4 of each one's largest value). A GcBlock
+ * mask bias's gradient is zero in exact arithmetic (a softmax ignores a shift): within 1e-6.
+ */
+export function expectSameLossTermsAndGradients(
+  a: { loss: number; terms: Record<string, number>; grads: Record<string, ArrayLike<number>> },
+  b: { loss: number; terms: Record<string, number>; grads: Record<string, ArrayLike<number>> },
+  termNames = ['fg', 'bg', 'attention', 'global'],
+): void {
+  expect(b.loss).toBeGreaterThan(0);
+  expect(Math.abs(a.loss - b.loss) / b.loss).toBeLessThan(1e-5);
+  for (const k of termNames) {
+    expect(b.terms[k], k).toBeGreaterThan(0);
+    expect(Math.abs((a.terms[k] ?? NaN) - (b.terms[k] ?? NaN)) / (b.terms[k] ?? 1), k).toBeLessThan(1e-5);
+  }
+  expect(Object.keys(a.grads).sort()).toEqual(Object.keys(b.grads).sort());
+  for (const [k, g] of Object.entries(b.grads)) {
+    const scale = Math.max(...Array.from(g, Math.abs));
+    const maskBias = k.includes('mask_bias');
+    if (!maskBias) expect(scale, k).toBeGreaterThan(0);
+    expect(closeArrays(a.grads[k] ?? [], g, maskBias ? 1e-6 : 1e-4 * scale), k).toBeNull();
+  }
 }

@@ -22,21 +22,25 @@ import { heapFunction } from './wasm-heap-copy';
 import { replaceWasmKernel, type WasmBackend } from './wasm-kernels';
 import { ZERO } from './wasm-zeros';
 
-/**
- * The reduced axes as one block [outer, reduced, inner] of the row-major input: null when they
- * are innermost (the stock kernel needs no transpose) or not contiguous.
- */
-export function reductionBlock(shape: readonly number[], axes: readonly number[]): { outer: number; reduced: number; inner: number } | null {
+/** The reduced axes as one block [outer, reduced, inner] of the row-major input, or null when they are not contiguous. */
+function contiguousBlock(shape: readonly number[], axes: readonly number[]): { outer: number; reduced: number; inner: number } | null {
   if (axes.length === 0) return null;
   const sorted = [...axes].sort((a, b) => a - b);
   const first = sorted[0]!;
   const last = sorted[sorted.length - 1]!;
   if (last - first + 1 !== sorted.length) return null;
   const size = (from: number, to: number) => shape.slice(from, to).reduce((a, b) => a * b, 1);
-  const inner = size(last + 1, shape.length);
+  return { outer: size(0, first), reduced: size(first, last + 1), inner: size(last + 1, shape.length) };
+}
+
+/**
+ * The reduced axes as one block [outer, reduced, inner] of the row-major input: null when they
+ * are innermost (`innermostRows`) or not contiguous.
+ */
+export function reductionBlock(shape: readonly number[], axes: readonly number[]): { outer: number; reduced: number; inner: number } | null {
+  const block = contiguousBlock(shape, axes);
   // Innermost, or only size-1 axes after the block: rows already end to end.
-  if (inner === 1) return null;
-  return { outer: size(0, first), reduced: size(first, last + 1), inner };
+  return block && block.inner > 1 ? block : null;
 }
 
 /** Sums `src` viewed as [outer, reduced, inner] over its middle axis into `out` [outer, inner], in order. */
@@ -124,14 +128,8 @@ export function rowSumsModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
 
 /** The reduced axes as [rows, len] of the row-major input when they are its innermost ones (trailing size-1 axes aside), else null. */
 export function innermostRows(shape: readonly number[], axes: readonly number[]): { rows: number; len: number } | null {
-  if (axes.length === 0) return null;
-  const sorted = [...axes].sort((a, b) => a - b);
-  const first = sorted[0]!;
-  const last = sorted[sorted.length - 1]!;
-  if (last - first + 1 !== sorted.length) return null;
-  const size = (from: number, to: number) => shape.slice(from, to).reduce((a, b) => a * b, 1);
-  if (size(last + 1, shape.length) !== 1) return null;
-  return { rows: size(0, first), len: size(first, last + 1) };
+  const block = contiguousBlock(shape, axes);
+  return block && block.inner === 1 ? { rows: block.outer, len: block.reduced } : null;
 }
 
 /** The reduction on the heap, or null where the stock kernel takes it. */
