@@ -122,7 +122,8 @@ describe("tfjs's Conv2D and FusedConv2D on wasm, through this kernel", () => {
     { name: '5x5 numeric pad 2, dilation 2', x: [1, 11, 11, 8], k: [5, 5, 8, 8], strides: 1, pad: 2, dilations: 2, activation: 'linear', taken: true },
     { name: '1x1 with strides (2, 1)', x: [2, 6, 5, 24], k: [1, 1, 24, 8], strides: [2, 1], pad: 'valid', dilations: 1, activation: 'linear', taken: true },
     { name: "an image's 3 channels (tfjs's own)", x: [1, 8, 8, 3], k: [3, 3, 3, 8], strides: 2, pad: 'same', dilations: 1, activation: 'relu', taken: false },
-    { name: "12 outputs (tfjs's own)", x: [1, 5, 5, 8], k: [3, 3, 8, 12], strides: 1, pad: 'same', dilations: 1, activation: 'linear', taken: false },
+    { name: '12 outputs (computed as 16, the last 4 dropped)', x: [1, 5, 5, 8], k: [3, 3, 8, 12], strides: 1, pad: 'same', dilations: 1, activation: 'linear', taken: true },
+    { name: "1x1, 124 outputs (a detection head's 80 + 4·11), stride 2, leaky ReLU", x: [2, 9, 7, 16], k: [1, 1, 16, 124], strides: 2, pad: 'same', dilations: 1, activation: 'leakyrelu', taken: true },
   ];
   for (const c of calls) {
     it(`${c.name}: the cpu backend's values`, async () => {

@@ -21,7 +21,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { leb, namedLocals, oneFunctionModule, simdOp, VALTYPE } from './wasm-binary';
-import { heapFunction, heapMemory } from './wasm-heap-copy';
+import { heapCopier, heapFunction, heapMemory } from './wasm-heap-copy';
+import { elementwiseLoop } from './wasm-elementwise';
+import { ZERO } from './wasm-zeros';
 import { readyHelpers, runUnits } from './heap-helpers';
 import { registerOwnWasmKernel, replaceWasmKernel, type WasmBackend } from './wasm-kernels';
 import { forwardAxis, inputGradientAxis, phases2d, type ConvPhase } from './wasm-conv-geometry';
@@ -311,14 +313,44 @@ export function tfjsConvolutionOnWasm(args: Parameters<tf.KernelFunc>[0]): tf.Te
   const [ci, co] = [filter.shape[2]!, filter.shape[3]!];
   // An image's few channels: a tap's pointers cost more than its products (XNNPACK packs those filters in no time).
   if (ci < FEW_CHANNELS) return null;
-  if ((bias && (bias.shape.length !== 1 || bias.shape[0] !== co)) || !takes(backend, co, bias ? [x, filter, bias] : [x, filter])) return null;
+  // Output channels off the tile (a detection head's 80 + 4·11 = 124) are computed as the next
+  // multiple of 8 and the extra ones dropped (`paddedOutputs`).
+  const co8 = Math.ceil(co / 8) * 8;
+  if ((bias && (bias.shape.length !== 1 || bias.shape[0] !== co)) || !takes(backend, co8, bias ? [x, filter, bias] : [x, filter])) return null;
   const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode);
   const { top, left } = info.padInfo;
   const rows = forwardAxis(info.outHeight, info.inHeight, info.filterHeight, info.strideHeight, info.dilationHeight, top);
   const cols = forwardAxis(info.outWidth, info.inWidth, info.filterWidth, info.strideWidth, info.dilationWidth, left);
-  const outShape: ConvAttrs['outShape'] = [info.batchSize, info.outHeight, info.outWidth, co];
   const { phases, tapOrder } = phases2d([rows], [cols], info.filterWidth);
-  return runConvolution(backend, x, filter, bias, { phases, tapOrder, transposed: false, outShape, activation: ACTIVATIONS[activation], alpha: attrs.leakyreluAlpha ?? 0.2 });
+  const conv = (f: tf.TensorInfo, b: tf.TensorInfo | undefined, channels: number) =>
+    runConvolution(backend, x, f, b, { phases, tapOrder, transposed: false, outShape: [info.batchSize, info.outHeight, info.outWidth, channels], activation: ACTIVATIONS[activation], alpha: attrs.leakyreluAlpha ?? 0.2 });
+  return co === co8 ? conv(filter, bias, co) : paddedOutputs(backend, filter, bias, co8, conv);
+}
+
+/**
+ * A convolution with `co8` output channels in place of the filter's co (not a multiple of 8): the
+ * filter and bias copied with zero columns after their own, the convolution run, and each output
+ * position's first co values copied out (memory.copy runs, wasm-heap-copy.ts). XNNPACK's kernel,
+ * which takes any count, runs on one thread, as tfjs-wasm's pool does here (src/cli/wasm-threads.ts).
+ */
+function paddedOutputs(backend: WasmBackend, filter: tf.TensorInfo, bias: tf.TensorInfo | undefined, co8: number, conv: (f: tf.TensorInfo, b: tf.TensorInfo, channels: number) => tf.TensorInfo): tf.TensorInfo {
+  const co = filter.shape[3]!;
+  const rows = filter.shape.slice(0, 3).reduce((a, b) => a * b, 1);
+  const zero = elementwiseLoop(backend.wasm, ZERO)!;
+  const copy = heapCopier(backend.wasm);
+  const wide = backend.makeOutput([...filter.shape.slice(0, 3), co8], 'float32');
+  const wideBias = backend.makeOutput([co8], 'float32');
+  const at = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t).byteOffset;
+  zero(rows * co8, at(wide));
+  zero(co8, at(wideBias));
+  copy(at(wide), at(filter), co * 4, rows, co * 4, co8 * 4);
+  if (bias) copy(at(wideBias), at(bias), co * 4, 1, 0, 0);
+  const full = conv(wide, wideBias, co8);
+  const [n, oh, ow] = full.shape as [number, number, number, number];
+  const out = backend.makeOutput([n, oh, ow, co], 'float32');
+  copy(at(out), at(full), co * 4, n * oh * ow, co8 * 4, co * 4);
+  for (const t of [wide, wideBias, full]) backend.disposeData(t.dataId);
+  return out;
 }
 
 /**
