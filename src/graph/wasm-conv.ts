@@ -17,7 +17,9 @@
  * (an input gradient's filter is transposed as it is packed: no flipped or transposed copy).
  * The calls (a run of positions each) are shared with helper threads (heap-helpers.ts).
  *
- * Needs Co a multiple of 8 (the tile) and float32; other cases keep the stock kernels.
+ * Needs float32 and Co a multiple of 8 (the tile); tfjs's Conv2D and FusedConv2D with another Co
+ * run as the next multiple of 8, the extra outputs dropped (`paddedOutputs`). Other cases keep
+ * the stock kernels.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { leb, namedLocals, oneFunctionModule, simdOp, VALTYPE } from './wasm-binary';
