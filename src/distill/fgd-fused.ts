@@ -42,6 +42,20 @@ function positionMeans(x: tf.Tensor4D): tf.Tensor2D {
   return tf.mean(x, [1, 2]) as tf.Tensor2D;
 }
 
+/**
+ * The softmaxes of FGD's attention of F [N,H,W,C]: over the positions of mean_c |F| / temp [N,H·W],
+ * and over the channels of mean_HW |F| / temp [N,C] (`fgdAttention` scales them by H·W and C).
+ */
+export function attentionSoftmaxes(f: tf.Tensor4D, temp: number): { spatial: tf.Tensor2D; channel: tf.Tensor2D } {
+  return tf.tidy(() => {
+    const [n, h, w] = f.shape;
+    const value = tf.abs(f);
+    const spatial = tf.softmax(tf.div(tf.mean(value, 3).reshape([n, h * w]), temp)) as tf.Tensor2D;
+    const channel = tf.softmax(tf.div(positionMeans(value), temp)) as tf.Tensor2D;
+    return { spatial, channel };
+  });
+}
+
 /** Softmax's backward along the last axis: y ⊙ (g − Σ y·g). */
 function softmaxBackward(y: tf.Tensor, g: tf.Tensor): tf.Tensor {
   return tf.mul(y, tf.sub(g, tf.sum(tf.mul(y, g), -1, true)));
@@ -140,9 +154,9 @@ export function fusedFgdLevel(
       const S = s.reshape([n, positions, c]) as tf.Tensor3D;
       const T = t.reshape([n, positions, c]) as tf.Tensor3D;
       // The teacher's attention: constants.
-      const absT = tf.abs(t);
-      const spatialT = tf.mul(tf.softmax(tf.div(tf.mean(absT, 3).reshape([n, positions]), temp)), positions);
-      const channelT = tf.mul(tf.softmax(tf.div(positionMeans(absT), temp)), c);
+      const softmaxT = attentionSoftmaxes(t, temp);
+      const spatialT = tf.mul(softmaxT.spatial, positions);
+      const channelT = tf.mul(softmaxT.channel, c);
       const weightFg = tf.mul(tf.tensor2d(masks.fg, [n, positions]), spatialT);
       const weightBg = tf.mul(tf.tensor2d(masks.bg, [n, positions]), spatialT);
       // Focal: the squared difference weighted per channel, summed over channels [N,P].
@@ -152,9 +166,7 @@ export function fusedFgdLevel(
       const fg = tf.div(tf.sum(tf.mul(perPosition, weightFg)), n);
       const bg = tf.div(tf.sum(tf.mul(perPosition, weightBg)), n);
       // The student's attention and its distance to the teacher's.
-      const absS = tf.abs(s);
-      const spatialS = tf.softmax(tf.div(tf.mean(absS, 3).reshape([n, positions]), temp));
-      const channelS = tf.softmax(tf.div(positionMeans(absS), temp));
+      const { spatial: spatialS, channel: channelS } = attentionSoftmaxes(s, temp);
       const offSpatial = tf.sub(tf.mul(spatialS, positions), spatialT);
       const offChannel = tf.sub(tf.mul(channelS, c), channelT);
       const attention = tf.div(tf.add(tf.sum(tf.abs(offChannel)), tf.sum(tf.abs(offSpatial))), n);

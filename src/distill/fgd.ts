@@ -38,7 +38,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Box } from '../detect/types';
-import { fusedFgdLevel } from './fgd-fused';
+import { attentionSoftmaxes, fusedFgdLevel } from './fgd-fused';
 import { joinableLevels, joinedFgdTerms } from './fgd-joined';
 import { isGcBlock } from './gc-block';
 import { adapt, bars, checkLevelPairs, heatmap, joinLevelsByDefault } from './levels';
@@ -129,11 +129,9 @@ export function batchMasks(gtBoxes: Box[][], inputSize: number, height: number, 
 export function fgdAttention(f: tf.Tensor4D, temp: number): { spatial: tf.Tensor4D; channel: tf.Tensor4D } {
   return tf.tidy(() => {
     const [n, h, w, c] = f.shape;
-    const value = tf.abs(f);
-    const spatialLogits = tf.mean(value, 3).reshape([n, h * w]).div(temp);
-    const spatial = tf.softmax(spatialLogits).mul(h * w).reshape([n, h, w, 1]) as tf.Tensor4D;
-    const channelLogits = tf.mean(value, [1, 2]).div(temp);
-    const channel = tf.softmax(channelLogits).mul(c).reshape([n, 1, 1, c]) as tf.Tensor4D;
+    const softmaxes = attentionSoftmaxes(f, temp);
+    const spatial = tf.mul(softmaxes.spatial, h * w).reshape([n, h, w, 1]) as tf.Tensor4D;
+    const channel = tf.mul(softmaxes.channel, c).reshape([n, 1, 1, c]) as tf.Tensor4D;
     return { spatial, channel };
   });
 }
