@@ -10,6 +10,7 @@ import { graphFromArtifacts } from '../graph/load';
 import { heapMemory } from '../graph/wasm-heap-copy';
 import { startFilterGradientHelpers } from '../graph/wasm-filter-grad';
 import { Optimizer } from '../train/optimizer';
+import { conv2dForwardGrad } from '../graph/ops/conv-grad';
 import { MAX_WASM_THREADS, defaultWasmThreads, parseThreads, setWasmThreads, startWasm, wasmThreads } from './wasm-threads';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -38,6 +39,26 @@ function teacherForwardAndGradient(): Float32Array[] {
   }
 }
 
+/**
+ * Filter gradients whose blocks the threads split both ways: an image's 3 channels to 36 outputs
+ * (the output channels split, the last block half there), 16 to 20, and 1x1 from 32 to 124.
+ */
+function filterGradients(): Float32Array[] {
+  type Shape = [number, number, number, number];
+  const cases: [Shape, Shape, [number, number]][] = [
+    [[2, 17, 17, 3], [3, 3, 3, 36], [2, 2]],
+    [[1, 12, 12, 16], [3, 3, 16, 20], [1, 1]],
+    [[1, 9, 9, 32], [1, 1, 32, 124], [1, 1]],
+  ];
+  return cases.map(([xs, ks, strides], i) => tf.tidy(() => {
+    const x = tf.randomUniform(xs, -1, 1, 'float32', 10 + i) as tf.Tensor4D;
+    const k = tf.randomUniform(ks, -1, 1, 'float32', 20 + i) as tf.Tensor4D;
+    const pads: [number, number, number, number] = ks[0] === 1 ? [0, 0, 0, 0] : [1, 1, 1, 1];
+    const r = tf.randomUniform(conv2dForwardGrad(x, k, strides, pads, [1, 1]).shape, -1, 1, 'float32', 30 + i);
+    return tf.grad((w: tf.Tensor) => conv2dForwardGrad(x, w as tf.Tensor4D, strides, pads, [1, 1]).mul(r).sum())(k).dataSync() as Float32Array;
+  }));
+}
+
 describe('wasm threads in Node', () => {
   it('--threads: 1 to 8 or "all"; anything else is refused with the range', () => {
     expect(parseThreads('2')).toBe(2);
@@ -49,6 +70,7 @@ describe('wasm threads in Node', () => {
   it('two threads give the single-threaded binary\'s forward and gradients bit for bit, and switch at run time', async () => {
     await tf.setBackend('wasm');
     const single = teacherForwardAndGradient();
+    const singleFilterGradients = filterGradients();
     expect(await startWasm(2)).toBe(2);
     expect(wasmThreads()).toBe(2);
     // The threaded heap is shared, and the lab's copies find it (memory.copy, not TypedArray copies).
@@ -58,6 +80,7 @@ describe('wasm threads in Node', () => {
     const two = teacherForwardAndGradient();
     expect(two.map((a) => a.length)).toEqual(single.map((a) => a.length));
     for (const [i, a] of two.entries()) expect(Array.from(a)).toEqual(Array.from(single[i]!));
+    for (const [i, a] of filterGradients().entries()) expect(Array.from(a)).toEqual(Array.from(singleFilterGradients[i]!));
     expect(setWasmThreads(1)).toBe(1);
     const one = teacherForwardAndGradient();
     for (const [i, a] of one.entries()) expect(Array.from(a)).toEqual(Array.from(single[i]!));

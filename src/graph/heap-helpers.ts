@@ -5,11 +5,13 @@
  * the threaded binary, whose heap is shared memory, a helper is a worker that instantiates the
  * same small module on the same heap (each module has its own helpers, idle in Atomics.wait
  * while another module runs) and runs part of a kernel's calls: the caller writes the calls (rows
- * of integer arguments, in units) into a list the helpers share, wakes them with Atomics.notify,
- * and every thread, the caller too, takes the next unit no thread has taken (Atomics.add on a
- * shared counter) until none is left; then the caller waits for the helpers with Atomics.wait. A
- * helper that starts late (waiting for a core) gets fewer units rather than holding the whole
- * kernel back with a fixed share.
+ * of integer arguments, in units) into a list on the heap, opens the job and wakes them
+ * with Atomics.notify, and every thread, the caller too, takes the next unit no thread has taken
+ * (Atomics.add on a shared counter) until none is left. Then the caller closes the job and waits
+ * only for the helpers still inside it (a shared count). A helper that starts late (waiting for
+ * a core) gets fewer units rather than holding the whole kernel back with a fixed share, and one
+ * that wakes after the job was closed does nothing: the caller never waits for a sleeping thread
+ * to wake (on a busy machine that took milliseconds, longer than many kernels).
  *
  * The environment says how to start a worker (`setHelperHost`): the CLI in Node with
  * worker_threads, the lab's training worker with a Web Worker. Without a host, on an unshared
@@ -26,27 +28,34 @@ export interface HelperHost {
 
 export interface HelperData {
   memory: WebAssembly.Memory;
+  /** A module built with `eachCall` (oneFunctionModule): the helper runs a unit with one call of its `each`. */
   moduleBytes: Uint8Array;
-  exportName: string;
   arity: number;
-  /** Int32 words: [job asked, job done (negative: failed), ready]. */
+  /** Int32 words: [job asked (negative: stop), unused, ready]. */
   control: SharedArrayBuffer;
-  /** Shared by the helpers of a module: Int32 words [next unit, units, calls per unit]. */
+  /** Shared by the helpers of a module: Int32 words (WORK_WORDS). */
   work: SharedArrayBuffer;
-  /** Shared by the helpers of a module: the job's calls, `arity` words each. */
-  calls: SharedArrayBuffer;
 }
+
+/**
+ * The words of a module's shared work list: the next unit to take, the job's units and calls per
+ * unit, the job open now (0: none), the helpers inside a job, the last job a helper failed in,
+ * the last job asked, and where the job's calls lie on the heap.
+ */
+const W = { next: 0, units: 1, perUnit: 2, open: 3, active: 4, failed: 5, last: 6, callsAt: 7 } as const;
+const WORK_WORDS = 8;
 
 /**
  * What a helper runs, as source text (a bundler may rename or wrap a function it compiles, and
  * the worker must get text that refers to nothing outside itself): instantiate the module on the
- * heap, say it is ready, then for each job run the listed calls and say it is done.
+ * heap, say it is ready, then on each wake enter the job, take units while it is open and any
+ * are left, and leave it (the last one out wakes the caller).
  */
 const HELPER_SOURCE = `(data) => {
-  const f = new WebAssembly.Instance(new WebAssembly.Module(data.moduleBytes), { env: { memory: data.memory } }).exports[data.exportName];
+  const each = new WebAssembly.Instance(new WebAssembly.Module(data.moduleBytes), { env: { memory: data.memory } }).exports.each;
   const control = new Int32Array(data.control);
   const work = new Int32Array(data.work);
-  const calls = new Int32Array(data.calls);
+  const rowBytes = 4 * data.arity;
   Atomics.store(control, 2, 1);
   Atomics.notify(control, 2);
   let seen = 0;
@@ -55,23 +64,24 @@ const HELPER_SOURCE = `(data) => {
     const job = Atomics.load(control, 0);
     if (job < 0) return;
     seen = job;
-    let done = job;
-    try {
-      const units = Atomics.load(work, 1);
-      const per = Atomics.load(work, 2);
-      for (let u = Atomics.add(work, 0, 1); u < units; u = Atomics.add(work, 0, 1)) {
-        for (let i = u * per; i < (u + 1) * per; i++) f(...calls.subarray(i * data.arity, (i + 1) * data.arity));
+    Atomics.add(work, ${W.active}, 1);
+    if (Atomics.load(work, ${W.open}) === job) {
+      try {
+        const units = Atomics.load(work, ${W.units});
+        const per = Atomics.load(work, ${W.perUnit});
+        const at = Atomics.load(work, ${W.callsAt});
+        for (let u = Atomics.add(work, ${W.next}, 1); u < units; u = Atomics.add(work, ${W.next}, 1)) each(at + u * per * rowBytes, per);
+      } catch (error) {
+        Atomics.store(work, ${W.failed}, job);
       }
-    } catch (error) {
-      done = -job;
     }
-    Atomics.store(control, 1, done);
-    Atomics.notify(control, 1);
+    if (Atomics.sub(work, ${W.active}, 1) === 1) Atomics.notify(work, ${W.active});
   }
 }`;
 
-/** Calls a helper list holds; a job with more runs on the caller alone. */
-export const HELPER_CALLS = 1 << 16;
+/** A module's each(at, count): `count` calls, their arguments read from the heap at `at` (oneFunctionModule with `eachCall`). */
+export type EachCall = (at: number, count: number) => void;
+
 /** How long the caller waits for a helper before it gives up with an error (ms). */
 const HELPER_TIMEOUT_MS = 60_000;
 
@@ -79,9 +89,6 @@ interface Helper {
   control: Int32Array;
   /** Shared with the other helpers of its module (HelperData). */
   work: Int32Array;
-  calls: Int32Array;
-  arity: number;
-  job: number;
   worker: { terminate(): void };
   failed: boolean;
 }
@@ -90,8 +97,8 @@ let host: HelperHost | null = null;
 /** Helpers by heap memory, then by module key. */
 const helpers = new WeakMap<WebAssembly.Memory, Map<string, Helper[]>>();
 const started: Helper[] = [];
-/** The work counter and call list the helpers of a module share, by heap memory and module key. */
-const sharedWork = new WeakMap<WebAssembly.Memory, Map<string, { work: SharedArrayBuffer; calls: SharedArrayBuffer }>>();
+/** The work list the helpers of a module share, by heap memory and module key. */
+const sharedWork = new WeakMap<WebAssembly.Memory, Map<string, SharedArrayBuffer>>();
 
 /** Sets (or, with null, removes) how helpers start here; stops the helpers already started. */
 export function setHelperHost(next: HelperHost | null): void {
@@ -123,11 +130,11 @@ function canBlock(): boolean {
 }
 
 /**
- * The helpers ready to run calls of the function `exportName` (`arity` integer arguments) of the
- * module `build(true)` on `memory`: up to the backend's threads less one, started on first use
- * (they are ready a moment later; until then, none).
+ * The helpers ready to run calls of the module `build(true)` (built with `eachCall`, its function
+ * taking `arity` i32 arguments) on `memory`: up to the backend's threads less one, started on
+ * first use (they are ready a moment later; until then, none).
  */
-export function readyHelpers(memory: WebAssembly.Memory, key: string, build: (sharedMemory: boolean) => Uint8Array, exportName: string, arity: number): Helper[] {
+export function readyHelpers(memory: WebAssembly.Memory, key: string, build: (sharedMemory: boolean) => Uint8Array, arity: number): Helper[] {
   if (!host || typeof SharedArrayBuffer === 'undefined' || !(memory.buffer instanceof SharedArrayBuffer) || !canBlock()) return [];
   let byKey = helpers.get(memory);
   if (!byKey) helpers.set(memory, (byKey = new Map()));
@@ -135,17 +142,16 @@ export function readyHelpers(memory: WebAssembly.Memory, key: string, build: (sh
   const list = (byKey.get(key) ?? []).filter((h) => !h.failed);
   byKey.set(key, list);
   const wanted = Math.max(0, host.threads() - 1);
-  let shared = sharedWork.get(memory)?.get(key);
-  if (list.length < wanted && !shared) {
-    shared = { work: new SharedArrayBuffer(12), calls: new SharedArrayBuffer(HELPER_CALLS * arity * 4) };
+  let work = sharedWork.get(memory)?.get(key);
+  if (list.length < wanted && !work) {
+    work = new SharedArrayBuffer(4 * WORK_WORDS);
     if (!sharedWork.has(memory)) sharedWork.set(memory, new Map());
-    sharedWork.get(memory)!.set(key, shared);
+    sharedWork.get(memory)!.set(key, work);
   }
   while (list.length < wanted) {
     const control = new SharedArrayBuffer(12);
-    const { work, calls } = shared!;
-    const data: HelperData = { memory, moduleBytes: build(true), exportName, arity, control, work, calls };
-    const helper: Helper = { control: new Int32Array(control), work: new Int32Array(work), calls: new Int32Array(calls), arity, job: 0, worker: host.start(HELPER_SOURCE, data), failed: false };
+    const data: HelperData = { memory, moduleBytes: build(true), arity, control, work: work! };
+    const helper: Helper = { control: new Int32Array(control), work: new Int32Array(work!), worker: host.start(HELPER_SOURCE, data), failed: false };
     list.push(helper);
     started.push(helper);
   }
@@ -153,55 +159,59 @@ export function readyHelpers(memory: WebAssembly.Memory, key: string, build: (sh
 }
 
 /**
- * Runs `units` · `callsPerUnit` calls (rows of `arity` integers in `calls`; unit u is rows
- * u·callsPerUnit .. (u + 1)·callsPerUnit − 1, run in order by one thread) with `run` on the caller
- * and with the module's function on the ready helpers, each thread taking the next unit left, and
- * returns when all are done. A helper that fails or does not answer is an error (its part of the
- * result would be missing).
+ * Runs `units` · `callsPerUnit` calls (rows of `arity` i32 words on the heap from `callsAt`; unit
+ * u is rows u·callsPerUnit .. (u + 1)·callsPerUnit − 1, run in order by one thread) with `each` (the
+ * module's each(at, count), on the caller) and on the ready helpers, each thread taking the next
+ * unit left, and returns when all are done. A helper that fails or does not answer is an error
+ * (its part of the result would be missing).
  */
-export function runUnits(ready: Helper[], calls: Int32Array, arity: number, callsPerUnit: number, run: (call: Int32Array) => void): void {
-  const units = callsPerUnit > 0 ? Math.floor(calls.length / arity / callsPerUnit) : 0;
-  const runUnit = (u: number) => {
-    for (let i = u * callsPerUnit; i < (u + 1) * callsPerUnit; i++) run(calls.subarray(i * arity, (i + 1) * arity));
-  };
-  if (ready.length === 0 || units > HELPER_CALLS / callsPerUnit) {
-    for (let u = 0; u < units; u++) runUnit(u);
+export function runUnits(ready: Helper[], each: EachCall, callsAt: number, arity: number, units: number, callsPerUnit: number): void {
+  const unitBytes = 4 * arity * callsPerUnit;
+  if (ready.length === 0) {
+    for (let u = 0; u < units; u++) each(callsAt + u * unitBytes, callsPerUnit);
     return;
   }
+  // No helper is inside a job here (the last one closed with none inside): the list is the caller's.
   const { work } = ready[0]!;
-  ready[0]!.calls.set(calls);
-  Atomics.store(work, 0, 0);
-  Atomics.store(work, 1, units);
-  Atomics.store(work, 2, callsPerUnit);
+  const job = Atomics.load(work, W.last) + 1;
+  Atomics.store(work, W.last, job);
+  Atomics.store(work, W.next, 0);
+  Atomics.store(work, W.units, units);
+  Atomics.store(work, W.perUnit, callsPerUnit);
+  Atomics.store(work, W.callsAt, callsAt);
+  Atomics.store(work, W.open, job);
   for (const h of ready) {
-    h.job += 1;
-    Atomics.store(h.control, 0, h.job);
+    Atomics.store(h.control, 0, job);
     Atomics.notify(h.control, 0);
   }
   try {
-    for (let u = Atomics.add(work, 0, 1); u < units; u = Atomics.add(work, 0, 1)) runUnit(u);
+    for (let u = Atomics.add(work, W.next, 1); u < units; u = Atomics.add(work, W.next, 1)) each(callsAt + u * unitBytes, callsPerUnit);
   } finally {
-    // After a failure here too: no helper may still be writing when the caller moves on.
-    Atomics.store(work, 0, units);
-    waitForHelpers(ready);
+    // After a failure here too: no helper may still be writing when the caller moves on. A helper
+    // that has not entered the job by now finds it closed and takes nothing.
+    Atomics.store(work, W.next, units);
+    Atomics.store(work, W.open, 0);
+    waitForHelpersInside(ready, work);
+  }
+  if (Atomics.load(work, W.failed) === job) {
+    stopFailed(ready);
+    throw new Error('A helper thread of the lab\'s wasm kernels failed; the run can go on single-threaded (reload, or start it with one thread).');
   }
 }
 
-function waitForHelpers(ready: Helper[]): void {
-  for (const h of ready) {
-    for (;;) {
-      const done = Atomics.load(h.control, 1);
-      if (done === h.job) break;
-      if (done === -h.job) {
-        h.failed = true;
-        h.worker.terminate();
-        throw new Error('A helper thread of the lab\'s wasm kernels failed; the run can go on single-threaded (reload, or start it with one thread).');
-      }
-      if (Atomics.wait(h.control, 1, done, HELPER_TIMEOUT_MS) === 'timed-out') {
-        h.failed = true;
-        h.worker.terminate();
-        throw new Error(`A helper thread of the lab's wasm kernels did not answer in ${HELPER_TIMEOUT_MS / 1000} s.`);
-      }
+function waitForHelpersInside(ready: Helper[], work: Int32Array): void {
+  for (let inside = Atomics.load(work, W.active); inside !== 0; inside = Atomics.load(work, W.active)) {
+    if (Atomics.wait(work, W.active, inside, HELPER_TIMEOUT_MS) === 'timed-out') {
+      stopFailed(ready);
+      throw new Error(`A helper thread of the lab's wasm kernels did not answer in ${HELPER_TIMEOUT_MS / 1000} s.`);
     }
+  }
+}
+
+/** Stops a module's helpers after one failed (the next kernel starts new ones). */
+function stopFailed(ready: Helper[]): void {
+  for (const h of ready) {
+    h.failed = true;
+    h.worker.terminate();
   }
 }

@@ -26,7 +26,7 @@ import { leb, namedLocals, oneFunctionModule, simdOp, VALTYPE } from './wasm-bin
 import { heapCopier, heapFunction, heapMemory } from './wasm-heap-copy';
 import { elementwiseLoop } from './wasm-elementwise';
 import { ZERO } from './wasm-zeros';
-import { readyHelpers, runUnits } from './heap-helpers';
+import { readyHelpers, runUnits, type EachCall } from './heap-helpers';
 import { registerOwnWasmKernel, replaceWasmKernel, type WasmBackend } from './wasm-kernels';
 import { forwardAxis, inputGradientAxis, phases2d, type ConvPhase } from './wasm-conv-geometry';
 
@@ -147,7 +147,7 @@ export function convTilesModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> 
     0x0b,
     0x0b, 0x0b,
   ];
-  return oneFunctionModule(sharedMemory, 'conv', Array<number>(params.length).fill(VALTYPE.i32), code);
+  return oneFunctionModule(sharedMemory, 'conv', Array<number>(params.length).fill(VALTYPE.i32), code, true);
 }
 
 /**
@@ -244,9 +244,9 @@ function runConvolution(wasm: WasmBackend, x: tf.TensorInfo, filter: tf.TensorIn
   attrs.tapOrder.forEach((t, i) => pack(pb + i * ci * 32, fb + t * ci * co * 4, ci, co / 8, (attrs.transposed ? ci : co) * 4, blockBytes, attrs.transposed ? 1 : 0));
   const bb = bias ? wasm.typedArrayFromHeap(bias).byteOffset : zb;
   const alphaBits = new Int32Array(new Float32Array([alpha]).buffer)[0]!;
-  const conv = heapFunction<ConvTiles>(wasm.wasm, 'convTiles', convTilesModule, 'conv')!;
+  const each = heapFunction<EachCall>(wasm.wasm, 'convTiles', convTilesModule, 'each')!;
   const memory = heapMemory(wasm.wasm);
-  const helpers = memory ? readyHelpers(memory, 'convTiles', convTilesModule, 'conv', ARITY) : [];
+  const helpers = memory ? readyHelpers(memory, 'convTiles', convTilesModule, ARITY) : [];
   const calls: number[] = []; // ARITY integers per call
   let at = 0;
   /** Writes `values` (byte offsets, or −1 for padding) into the table; returns their address. */
@@ -269,8 +269,11 @@ function runConvolution(wasm: WasmBackend, x: tf.TensorInfo, filter: tf.TensorIn
     }
   }
   // A unit per call: the threads take them in turn, each the next one left.
-  const ready = helpers.slice(0, calls.length / ARITY - 1);
-  runUnits(ready, Int32Array.from(calls), ARITY, 1, (args) => conv(...(args as unknown as Parameters<ConvTiles>)));
+  const count = calls.length / ARITY;
+  const list = wasm.makeOutput([calls.length], 'int32');
+  (wasm.typedArrayFromHeap(list) as Int32Array).set(calls);
+  runUnits(helpers.slice(0, count - 1), each, wasm.typedArrayFromHeap(list).byteOffset, ARITY, count, 1);
+  wasm.disposeData(list.dataId);
   wasm.disposeData(tables.dataId);
   wasm.disposeData(zero.dataId);
   wasm.disposeData(packed.dataId);
@@ -290,7 +293,7 @@ export function setWasmConvolutions(on: boolean): void {
 
 /** Whether this path takes a convolution with `outChannels` outputs of these tensors on `backend`. */
 function takes(backend: WasmBackend, outChannels: number, tensors: tf.TensorInfo[]): boolean {
-  return enabled && outChannels % 8 === 0 && tensors.every((t) => t.dtype === 'float32') && !!heapFunction(backend.wasm, 'convTiles', convTilesModule, 'conv');
+  return enabled && outChannels % 8 === 0 && tensors.every((t) => t.dtype === 'float32') && !!heapFunction(backend.wasm, 'convTiles', convTilesModule, 'each');
 }
 
 /** The wasm backend, where this path applies to a convolution with `outChannels` outputs. */

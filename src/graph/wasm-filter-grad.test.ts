@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { describe, expect, it } from 'vitest';
 import { conv2dForwardGrad } from './ops/conv-grad';
 import { explicitPadding, type ConvCase } from './ops/conv-case';
-import { accumulateTilesModule, setInPlaceFilterGradients, type AccumulateTiles } from './wasm-filter-grad';
+import { accumulateTilesModule, filterGradientUnits, setInPlaceFilterGradients, type AccumulateTiles } from './wasm-filter-grad';
 
 type Case = ConvCase;
 
@@ -94,19 +94,40 @@ describe('filter gradients accumulated in place (wasm)', () => {
       const [xAt, dyAt, cAt, xPack, dyPack] = [0, 1024, 2048, 4096, 8192];
       for (let i = 0; i < rows * xRowPixels * ci; i++) f[xAt / 4 + i] = (i % 7) - 3;
       for (let i = 0; i < rows * cols * co; i++) f[dyAt / 4 + i] = (i % 5) * 0.5;
-      for (let i = 0; i < kw * ci * co; i++) f[cAt / 4 + i] = 1;
       // Column −1 first (padding, left of the image): tap 0 reads zeros at k = 0.
-      accumulate(cAt, xAt, dyAt, rows, cols, ci / 4, co / 8, cols * co * 4, co * 4, 1, kw, ci * co * 4, xPack, dyPack, 0, -1, rows, xRowPixels, 1, 1, 1, 1, ci * 4, co * 4, 0, 4);
       const xAtPixel = (r: number, col: number, a: number) => (col < 0 ? 0 : f[xAt / 4 + (r * xRowPixels + col) * ci + a]!);
-      for (let t = 0; t < kw; t++) {
-        for (let a = 0; a < ci; a++) {
-          for (let b = 0; b < co; b++) {
-            let want = 1;
-            for (let r = 0; r < rows; r++) for (let k = 0; k < cols; k++) want += xAtPixel(r, k + t - 1, a) * f[dyAt / 4 + (r * cols + k) * co + b]!;
-            expect(f[cAt / 4 + (t * ci + a) * co + b]).toBe(want);
+      // Added to the 1s there; then, fresh, in place of them.
+      for (const fresh of [0, 1]) {
+        f.fill(1, cAt / 4, cAt / 4 + kw * ci * co);
+        accumulate(cAt, xAt, dyAt, rows, cols, ci / 4, co / 8, cols * co * 4, co * 4, 1, kw, ci * co * 4, xPack, dyPack, 0, -1, rows, xRowPixels, 1, 1, 1, 1, ci * 4, co * 4, 0, 4, fresh);
+        for (let t = 0; t < kw; t++) {
+          for (let a = 0; a < ci; a++) {
+            for (let b = 0; b < co; b++) {
+              let want = 1 - fresh;
+              for (let r = 0; r < rows; r++) for (let k = 0; k < cols; k++) want += xAtPixel(r, k + t - 1, a) * f[dyAt / 4 + (r * cols + k) * co + b]!;
+              expect(f[cAt / 4 + (t * ci + a) * co + b]).toBe(want);
+            }
           }
         }
       }
     }
+  });
+
+  it('shares the gradient between threads by units that cover every block once', () => {
+    const shape = (ciBlocks: number, coBlocks: number, threads: number) => {
+      const units = filterGradientUnits(ciBlocks, coBlocks, threads);
+      const seen = new Array<number>(ciBlocks * coBlocks).fill(0);
+      for (const u of units) for (let i = u.ciFirst; i < u.ciFirst + u.ciCount; i++) for (let o = u.coFirst; o < u.coFirst + u.coCount; o++) seen[i * coBlocks + o]! += 1;
+      expect(seen.every((v) => v === 1)).toBe(true);
+      return units.map((u) => `${u.ciCount}x${u.coCount}`).join(' ');
+    };
+    expect(shape(32, 16, 1)).toBe('32x16');
+    expect(shape(32, 16, 2)).toBe(Array(8).fill('4x16').join(' '));
+    expect(shape(64, 16, 2)).toBe(Array(8).fill('8x16').join(' '));
+    expect(shape(33, 16, 2)).toBe([...Array(6).fill('5x16'), '3x16'].join(' '));
+    expect(shape(8, 4, 2)).toBe('4x4 4x4');
+    // One block of input channels (an image's 3): the output channels are split.
+    expect(shape(1, 9, 2)).toBe('1x4 1x4 1x1');
+    expect(shape(1, 1, 4)).toBe('1x1');
   });
 });

@@ -18,7 +18,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { leb, namedLocals, oneFunctionModule, simdOp, VALTYPE } from './wasm-binary';
 import { heapFunction, heapMemory } from './wasm-heap-copy';
-import { readyHelpers, runUnits } from './heap-helpers';
+import { readyHelpers, runUnits, type EachCall } from './heap-helpers';
 import { elementwiseLoop } from './wasm-elementwise';
 import { ZERO } from './wasm-zeros';
 import { registerOwnWasmKernel, type WasmBackend } from './wasm-kernels';
@@ -32,15 +32,16 @@ import { registerOwnWasmKernel, type WasmBackend } from './wasm-kernels';
  * (h x w pixels of `pixelBytes`), or zeros where that lies outside it (padding); the call's
  * last block of 4 input channels holds `lastFloats` of them (zeros after). `xPack` and `dyPack`
  * are room for the call's own copies of its x and dy values, block by block
- * (rows·cols·4·ciBlocks and rows·cols·8·coBlocks floats).
+ * (rows·cols·4·ciBlocks and rows·cols·8·coBlocks floats). `fresh`: the call's blocks start at
+ * zero, not at what `c` holds (the first call of a unit: the gradient needs no zeroing pass).
  */
 export type AccumulateTiles = (
   c: number, x: number, dy: number, rows: number, cols: number, ciBlocks: number, coBlocks: number,
   dyRowStride: number, coBytes: number, kh: number, kw: number, tapBytes: number, xPack: number, dyPack: number,
   iy0: number, ix0: number, h: number, w: number, sh: number, sw: number, dh: number, dw: number, pixelBytes: number,
-  dyPixelBytes: number, halfBlock: number, lastFloats: number,
+  dyPixelBytes: number, halfBlock: number, lastFloats: number, fresh: number,
 ) => void;
-const ARITY = 26;
+const ARITY = 27;
 
 
 /**
@@ -53,7 +54,7 @@ const ARITY = 26;
  * the 4 input values (splat) and added; then stored back.
  */
 export function accumulateTilesModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
-  const params = ['c', 'x', 'dy', 'rows', 'cols', 'ciBlocks', 'coBlocks', 'dyRowStride', 'coBytes', 'kh', 'kw', 'tapBytes', 'xPack', 'dyPack', 'iy0', 'ix0', 'h', 'w', 'sh', 'sw', 'dh', 'dw', 'pixelBytes', 'dyPixelBytes', 'halfBlock', 'lastFloats'];
+  const params = ['c', 'x', 'dy', 'rows', 'cols', 'ciBlocks', 'coBlocks', 'dyRowStride', 'coBytes', 'kh', 'kw', 'tapBytes', 'xPack', 'dyPack', 'iy0', 'ix0', 'h', 'w', 'sh', 'sw', 'dh', 'dw', 'pixelBytes', 'dyPixelBytes', 'halfBlock', 'lastFloats', 'fresh'];
   const ints = ['positions', 'xPanel', 'dyPanel', 'ty', 'tx', 'ct', 'xt', 'i', 'j', 'r', 'k', 'n', 'src', 'srcRow', 'dst', 'xp', 'dp', 'cp', 'p', 'crow', 'iy', 'ix', 'ixTap', 'colStep'];
   const vectors = ['d0', 'd1', 's', 'vlane', ...[0, 1, 2, 3, 4, 5, 6, 7].map((a) => `acc${a}`)];
   const L = namedLocals(params, ints, vectors);
@@ -134,7 +135,10 @@ export function accumulateTilesModule(sharedMemory: boolean): Uint8Array<ArrayBu
     ...get('xPack'), ...get('ciBlocks'), ...get('i'), sub, ...get('xPanel'), mul, add, ...set('xt'),
     ...get('dyPack'), ...set('dp'),
     ...loop('j', get('coBlocks'), [
-      ...tileRows((row) => [...get('crow'), ...load(0), ...set(acc(2 * row)), ...get('crow'), ...load(16), ...set(acc(2 * row + 1))]),
+      // The tile's sums so far, or zeros in a fresh call.
+      ...tileRows((row) => [0, 16].flatMap((offset, half) => [
+        ...get('fresh'), 0x04, VALTYPE.v128, ...simdOp(0x0c), ...Array<number>(16).fill(0), 0x05, ...get('crow'), ...load(offset), 0x0b, ...set(acc(2 * row + half)),
+      ])),
       ...get('xt'), ...set('xp'), ...get('dp'), ...set('n'),
       ...loop('p', get('positions'), [
         ...get('n'), ...load(0), ...set('d0'), ...get('n'), ...load(16), ...set('d1'),
@@ -166,7 +170,7 @@ export function accumulateTilesModule(sharedMemory: boolean): Uint8Array<ArrayBu
     ]),
     0x0b, 0x0b,
   ];
-  return oneFunctionModule(sharedMemory, 'accumulate', Array<number>(params.length).fill(VALTYPE.i32), code);
+  return oneFunctionModule(sharedMemory, 'accumulate', Array<number>(params.length).fill(VALTYPE.i32), code, true);
 }
 
 type Pair = [number, number];
@@ -188,6 +192,32 @@ const UNITS_PER_THREAD = 4;
 /** Blocks in a unit at least: a unit copies its dy values and, per tap, its x values; thinner ones spend more on copies than on products. */
 const MIN_UNIT_BLOCKS = 4;
 
+/** A unit: blocks ciFirst .. ciFirst + ciCount − 1 of input channels by coFirst .. coFirst + coCount − 1 of output channels. */
+export interface FilterGradientUnit {
+  ciFirst: number;
+  ciCount: number;
+  coFirst: number;
+  coCount: number;
+}
+
+/**
+ * The units the threads share a filter gradient by, so that no two write the same part of it: a
+ * few blocks of input channels each, with every output channel (or, where there is one block of
+ * input channels, a first layer's 3 padded to 4, a few blocks of output channels each).
+ */
+export function filterGradientUnits(ciBlocks: number, coBlocks: number, threads: number): FilterGradientUnit[] {
+  const byInput = ciBlocks > 1;
+  const blocks = byInput ? ciBlocks : coBlocks;
+  // One thread: one unit (a unit copies dy again).
+  const perUnit = threads > 1 ? Math.max(MIN_UNIT_BLOCKS, Math.ceil(blocks / (UNITS_PER_THREAD * threads))) : blocks;
+  const units: FilterGradientUnit[] = [];
+  for (let first = 0; first < blocks; first += perUnit) {
+    const count = Math.min(perUnit, blocks - first);
+    units.push(byInput ? { ciFirst: first, ciCount: count, coFirst: 0, coCount: coBlocks } : { ciFirst: 0, ciCount: ciBlocks, coFirst: first, coCount: count });
+  }
+  return units;
+}
+
 function registerKernel(): void {
   registerOwnWasmKernel(KERNEL, ({ inputs, backend, attrs }) => {
     const { taps, strides, dilations, pads } = attrs as unknown as FilterGradientAttrs;
@@ -201,47 +231,46 @@ function registerKernel(): void {
     const co8 = Math.ceil(co / 8) * 8;
     const chunk = Math.max(1, Math.floor(POSITIONS_PER_CALL / ow));
     const chunks = n * Math.ceil(oh / chunk);
-    // The threads share the work by units of a few blocks of input channels each (or of output
-    // channels, where there is one block of input channels: a first layer's 3, padded to 4), so
-    // no two write the same part of the gradient; a unit runs its calls in order (the sums'
-    // order does not depend on the threads).
+    // The threads share the work by units (filterGradientUnits); a unit runs its calls in order
+    // (the sums' order does not depend on the threads).
     const [ciBlocks, coBlocks] = [ci4 / 4, co8 / 8];
-    const byInput = ciBlocks > 1;
-    const blocks = byInput ? ciBlocks : coBlocks;
     const memory = heapMemory(wasm.wasm);
-    const helpers = memory && blocks > 1 ? readyHelpers(memory, 'accumulateTiles', accumulateTilesModule, 'accumulate', ARITY) : [];
-    const perUnit = Math.max(MIN_UNIT_BLOCKS, Math.ceil(blocks / (UNITS_PER_THREAD * (helpers.length + 1))));
-    const units = Math.ceil(blocks / perUnit);
+    const helpers = memory && ciBlocks * coBlocks > 1 ? readyHelpers(memory, 'accumulateTiles', accumulateTilesModule, ARITY) : [];
+    const units = filterGradientUnits(ciBlocks, coBlocks, helpers.length + 1);
     const out = wasm.makeOutput([taps[0], taps[1], ci4, co8], 'float32');
     // Each unit's room for its copies of a call's x and dy values.
-    const packFloats = chunk * ow * (ci4 + co8);
-    const packs = wasm.makeOutput([packFloats * units], 'float32');
-    elementwiseLoop(wasm.wasm, ZERO)!(taps[0] * taps[1] * ci4 * co8, wasm.typedArrayFromHeap(out).byteOffset);
-    const accumulate = heapFunction<AccumulateTiles>(wasm.wasm, 'accumulateTiles', accumulateTilesModule, 'accumulate')!;
+    const packFloats = units.map((u) => chunk * ow * (4 * u.ciCount + 8 * u.coCount));
+    const packs = wasm.makeOutput([packFloats.reduce((a, b) => a + b, 0)], 'float32');
+    const list = wasm.makeOutput([Math.max(1, units.length * chunks * ARITY)], 'int32');
+    // A unit's first call starts its part of the gradient at zero; with no positions, no call does.
+    if (chunks === 0 || ow === 0) elementwiseLoop(wasm.wasm, ZERO)!(taps[0] * taps[1] * ci4 * co8, wasm.typedArrayFromHeap(out).byteOffset);
+    const each = heapFunction<EachCall>(wasm.wasm, 'accumulateTiles', accumulateTilesModule, 'each')!;
     // Views after the allocations (a growing heap moves them).
     const [xb, db, cb, pb] = [xp, dy, out, packs].map((t) => wasm.typedArrayFromHeap(t).byteOffset) as [number, number, number, number];
     const [sh, sw] = strides;
     const [dh, dw] = dilations;
-    const calls = new Int32Array(units * chunks * ARITY);
+    const calls = wasm.typedArrayFromHeap(list) as Int32Array;
     let at = 0;
-    for (let u = 0; u < units; u++) {
-      const [first, count] = [u * perUnit, Math.min(perUnit, blocks - u * perUnit)];
-      const [ciFirst, ciCount, coFirst, coCount] = byInput ? [first, count, 0, coBlocks] : [0, ciBlocks, first, count];
+    let xPack = pb;
+    units.forEach(({ ciFirst, ciCount, coFirst, coCount }, u) => {
       const c = cb + 4 * ciFirst * co8 * 4 + 32 * coFirst;
-      const xPack = pb + u * packFloats * 4;
-      const dyPack = xPack + chunk * ow * ci4 * 4;
+      const dyPack = xPack + chunk * ow * 4 * ciCount * 4;
       const lastFloats = ciFirst + ciCount === ciBlocks ? ci - 4 * (ciBlocks - 1) : 4;
+      // Only the unit with the last block of output channels reads half of it (a last block of 4).
+      const halfBlock = co8 > co && coFirst + coCount === coBlocks ? 1 : 0;
       for (let b = 0; b < n; b++) {
         for (let y0 = 0; y0 < oh; y0 += chunk) {
           const x = xb + b * h * w * ci * 4 + 16 * ciFirst;
           const d = db + (b * oh + y0) * ow * co * 4 + 32 * coFirst;
-          calls.set([c, x, d, Math.min(chunk, oh - y0), ow, ciCount, coCount, ow * co * 4, co8 * 4, taps[0], taps[1], ci4 * co8 * 4, xPack, dyPack, y0 * sh - pads[0], -pads[1], h, w, sh, sw, dh, dw, ci * 4, co * 4, co8 > co ? 1 : 0, lastFloats], at);
+          calls.set([c, x, d, Math.min(chunk, oh - y0), ow, ciCount, coCount, ow * co * 4, co8 * 4, taps[0], taps[1], ci4 * co8 * 4, xPack, dyPack, y0 * sh - pads[0], -pads[1], h, w, sh, sw, dh, dw, ci * 4, co * 4, halfBlock, lastFloats, b === 0 && y0 === 0 ? 1 : 0], at);
           at += ARITY;
         }
       }
-    }
-    runUnits(helpers.slice(0, units - 1), calls, ARITY, chunks, (args) => accumulate(...(args as unknown as Parameters<AccumulateTiles>)));
+      xPack += packFloats[u]! * 4;
+    });
+    runUnits(helpers.slice(0, units.length - 1), each, calls.byteOffset, ARITY, units.length, chunks);
     wasm.disposeData(packs.dataId);
+    wasm.disposeData(list.dataId);
     return out;
   });
 }
@@ -261,7 +290,7 @@ export function filterGradientInPlace(x: tf.Tensor4D, dy: tf.Tensor4D, taps: Pai
   const [ci, co] = [x.shape[3], dy.shape[3]];
   if (!enabled || tf.getBackend() !== 'wasm' || ci < 1 || co % 4 !== 0 || x.dtype !== 'float32' || dy.dtype !== 'float32') return null;
   const wasm = (tf.backend() as unknown as WasmBackend).wasm;
-  if (!heapFunction(wasm, 'accumulateTiles', accumulateTilesModule, 'accumulate') || !elementwiseLoop(wasm, ZERO)) return null;
+  if (!heapFunction(wasm, 'accumulateTiles', accumulateTilesModule, 'each') || !elementwiseLoop(wasm, ZERO)) return null;
   registerKernel();
   const attrs: FilterGradientAttrs = { taps, strides, dilations, pads: [pads[0], pads[2]] };
   const g = tf.engine().runKernel(KERNEL, { x, dy }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
@@ -280,7 +309,7 @@ export async function startFilterGradientHelpers(timeoutMs = 10_000): Promise<nu
   if (tf.getBackend() !== 'wasm') return 0;
   const memory = heapMemory((tf.backend() as unknown as WasmBackend).wasm);
   if (!memory) return 0;
-  const ready = () => readyHelpers(memory, 'accumulateTiles', accumulateTilesModule, 'accumulate', ARITY).length;
+  const ready = () => readyHelpers(memory, 'accumulateTiles', accumulateTilesModule, ARITY).length;
   for (const t0 = Date.now(); Date.now() - t0 < timeoutMs; await new Promise((r) => setTimeout(r, 10))) {
     const n = ready();
     if (n > 0) return n;

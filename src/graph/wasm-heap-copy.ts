@@ -97,5 +97,5 @@ export function copyRunsModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
     0x0b, 0x0b, 0x0b, // end loop, block, function
   ];
   const i32 = VALTYPE.i32;
-  return oneFunctionModule(sharedMemory, 'copyRuns', [i32, i32, i32, i32, i32, i32], code);
+  return oneFunctionModule(sharedMemory, 'copyRuns', [i32, i32, i32, i32, i32, i32], code, true);
 }
