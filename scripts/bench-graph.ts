@@ -24,6 +24,7 @@ import { readManifest, readModelArtifacts } from '../src/models/load-node';
 import { setConvFusion } from '../src/graph/ops/conv';
 import { parseThreads, setWasmThreads, startWasm } from '../src/cli/wasm-threads';
 import { recordOnlyWhatGradientsReach } from '../src/graph/ops/tape';
+import { helperUnitCounts } from '../src/graph/heap-helpers';
 
 // The tape as training records it (src/train/step.ts): only what gradients reach, and the tensors
 // a gradient reads saved without a copy.
@@ -129,8 +130,11 @@ async function main() {
       const [f1, t1] = await block();
       setWasmThreads(threads);
       await step();
+      const before = helperUnitCounts();
       const [fn, tn] = await block();
-      console.log(`  threads at batch ${batch}: 1 thread fwd ${f1.toFixed(0)} ms, step ${t1.toFixed(0)} ms; ${threads} threads fwd ${fn.toFixed(0)} ms, step ${tn.toFixed(0)} ms: ${(f1 / fn).toFixed(2)}x and ${(t1 / tn).toFixed(2)}x as fast`);
+      const after = helperUnitCounts();
+      const share = (after.byHelpers - before.byHelpers) / Math.max(1, after.units - before.units);
+      console.log(`  threads at batch ${batch}: 1 thread fwd ${f1.toFixed(0)} ms, step ${t1.toFixed(0)} ms; ${threads} threads fwd ${fn.toFixed(0)} ms, step ${tn.toFixed(0)} ms: ${(f1 / fn).toFixed(2)}x and ${(t1 / tn).toFixed(2)}x as fast; the helpers took ${(100 * share).toFixed(0)}% of the lab kernels' units`);
     }
     {
       // Convolution layers as one fused kernel (conv, bias, activation and the Pad before it, as

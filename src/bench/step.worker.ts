@@ -8,7 +8,8 @@ import * as Comlink from 'comlink';
 import * as tf from '@tensorflow/tfjs';
 import '../worker/wasm-urls';
 import { selectBackend } from '../worker/backend';
-import { startFilterGradientHelpers } from '../graph/wasm-filter-grad';
+import { startWasmKernelHelpers } from '../graph/wasm-kernel-helpers';
+import { helperUnitCounts } from '../graph/heap-helpers';
 import { buildHandle, fetchModel } from '../worker/models';
 import type { TrainingBatch } from '../data/pipeline';
 import { Optimizer } from '../train/optimizer';
@@ -38,8 +39,8 @@ function syntheticBatch(student: ModelHandle, inputSize: number, batchSize: numb
 
 async function run(o: StepBenchOptions): Promise<StepBenchResult> {
   const report = await selectBackend([o.backend], { allowSoftware: true, wasmThreads: o.threads });
-  // Helpers start at a kernel's first call; started here, every timed step has them.
-  const helperThreads = report.backend === 'wasm' ? await startFilterGradientHelpers(5000) : undefined;
+  // Started with the backend (ready by now): how many each kernel has.
+  const helperThreads = report.backend === 'wasm' ? await startWasmKernelHelpers(5000) : undefined;
   const student = await load('student', 'nanodet-student.manifest.json');
   const teacher = o.methods.length ? await load('teacher', 'nanodet.manifest.json') : null;
   const batch = syntheticBatch(student, o.inputSize, o.batchSize);
@@ -54,11 +55,13 @@ async function run(o: StepBenchOptions): Promise<StepBenchResult> {
     const warmupMs = performance.now() - t0;
     const stepsMs: number[] = [];
     let loss = NaN;
+    const before = helperUnitCounts();
     for (let r = 0; r < o.repeats; r++) {
       t0 = performance.now();
       loss = (await step()).loss;
       stepsMs.push(performance.now() - t0);
     }
+    const after = helperUnitCounts();
     return {
       backend: report.backend,
       report,
@@ -72,6 +75,7 @@ async function run(o: StepBenchOptions): Promise<StepBenchResult> {
       hardwareConcurrency: navigator.hardwareConcurrency,
       loss,
       helperThreads,
+      helperShare: helperThreads ? (after.byHelpers - before.byHelpers) / Math.max(1, after.units - before.units) : undefined,
     };
   } finally {
     session.dispose();

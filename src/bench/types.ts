@@ -31,6 +31,8 @@ export interface StepBenchResult {
   loss: number;
   /** wasm: helper threads that share the heap with the lab's own kernels (graph/heap-helpers.ts). */
   helperThreads?: number;
+  /** wasm: of the lab's kernels' units of work in the timed steps, the share the helpers ran (0 to 1). */
+  helperShare?: number;
 }
 
 /** What the page exposes to the driver as `window.stepBench`. */

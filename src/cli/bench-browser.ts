@@ -147,7 +147,9 @@ async function benchWasm(o: BrowserBenchOptions, sets: { label: string; methods:
   console.log(`\nwasm; batch ${o.batchSize} at ${o.inputSize}x${o.inputSize}, median of ${o.repeats} after a warm-up step`);
   for (const row of rows) {
     const helpers = row.results[0]?.r.helperThreads ?? 0;
-    console.log(`  ${row.threads} thread${row.threads === 1 ? '' : 's'}${row.note ? ` (${row.note})` : ''}${helpers ? `, ${helpers} helper thread${helpers === 1 ? '' : 's'} for the lab's own kernels` : ''}`);
+    const shares = row.results.map(({ r }) => r.helperShare).filter((v): v is number => v !== undefined);
+    const took = helpers && shares.length ? ` (they took ${shares.map((v) => `${(100 * v).toFixed(0)}%`).join(', ')} of those kernels' units)` : '';
+    console.log(`  ${row.threads} thread${row.threads === 1 ? '' : 's'}${row.note ? ` (${row.note})` : ''}${helpers ? `, ${helpers} helper thread${helpers === 1 ? '' : 's'} for the lab's own kernels${took}` : ''}`);
     printSets(row.results);
   }
   if (rows.length > 1) {

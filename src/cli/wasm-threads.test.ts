@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { readModelArtifacts, readManifest } from '../models/load-node';
 import { graphFromArtifacts } from '../graph/load';
 import { heapMemory } from '../graph/wasm-heap-copy';
-import { startFilterGradientHelpers } from '../graph/wasm-filter-grad';
+import { startWasmKernelHelpers } from '../graph/wasm-kernel-helpers';
 import { Optimizer } from '../train/optimizer';
 import { conv2dForwardGrad } from '../graph/ops/conv-grad';
 import { MAX_WASM_THREADS, defaultWasmThreads, parseThreads, setWasmThreads, startWasm, wasmThreads } from './wasm-threads';
@@ -75,8 +75,8 @@ describe('wasm threads in Node', () => {
     expect(wasmThreads()).toBe(2);
     // The threaded heap is shared, and the lab's copies find it (memory.copy, not TypedArray copies).
     expect(heapMemory((tf.backend() as unknown as { wasm: object }).wasm)?.buffer).toBeInstanceOf(SharedArrayBuffer);
-    // The in-place filter gradients take half of their input channels on a helper thread.
-    expect(await startFilterGradientHelpers()).toBe(1);
+    // The convolutions and filter gradients each have their helper thread, started with the backend.
+    expect(await startWasmKernelHelpers(0)).toBe(1);
     const two = teacherForwardAndGradient();
     expect(two.map((a) => a.length)).toEqual(single.map((a) => a.length));
     for (const [i, a] of two.entries()) expect(Array.from(a)).toEqual(Array.from(single[i]!));

@@ -25,6 +25,7 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { BackendWasm, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { setHelperHost, type HelperHost } from '../graph/heap-helpers';
+import { startWasmKernelHelpers } from '../graph/wasm-kernel-helpers';
 
 const require = createRequire(import.meta.url);
 
@@ -158,6 +159,7 @@ export async function startWasm(threads = defaultWasmThreads()): Promise<number>
   if (threaded) {
     setWasmThreads(threads);
     setHelperHost(nodeHelperHost);
+    await startWasmKernelHelpers();
   }
   return wasmThreads();
 }

@@ -1,13 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { nodeHelperHost } from '../cli/wasm-threads';
-import { readyHelpers, runUnits, setHelperHost, stopHelpers, type EachCall } from './heap-helpers';
+import { helperModule, helperUnitCounts, readyHelpers, runUnits, setHelperHost, startHelpers, stopHelpers, type EachCall } from './heap-helpers';
 import { copyRunsModule } from './wasm-heap-copy';
+
+helperModule('copyRuns', copyRunsModule, 6);
 
 /** The helpers of copyRuns on `memory`, once ready (they start on the first ask). */
 async function ready(memory: WebAssembly.Memory, threads: number) {
   setHelperHost({ ...nodeHelperHost, threads: () => threads });
   for (let i = 0; i < 500; i++) {
-    const helpers = readyHelpers(memory, 'copyRuns', copyRunsModule, 6);
+    const helpers = readyHelpers(memory, 'copyRuns');
     if (helpers.length === threads - 1) return helpers;
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -39,10 +41,15 @@ describe('helper threads on a shared wasm heap', () => {
       for (let u = 0; u < 30; u++) calls.push(1000 + 8 * u, 8 * u, 8, 1, 0, 0, 1000 + 8 * u + 7, 8 * u, 1, 1, 0, 0);
       words.set(calls, LIST / 4);
       let own = 0;
+      const before = helperUnitCounts();
       runUnits(helpers, (at, count) => {
         own += count;
         each(at, count);
       }, LIST, 6, 30, 2);
+      // Counted: every unit, and those the helpers ran.
+      const after = helperUnitCounts();
+      expect(after.units - before.units).toBe(30);
+      expect(after.byHelpers - before.byHelpers).toBe(30 - own / 2);
       for (let u = 0; u < 30; u++) expect(Array.from(bytes.subarray(1000 + 8 * u, 1008 + 8 * u))).toEqual([...Array.from({ length: 7 }, (_, i) => 8 * u + i), 8 * u]);
       // The caller ran whole units.
       expect(own % 2).toBe(0);
@@ -85,10 +92,20 @@ describe('helper threads on a shared wasm heap', () => {
     stopHelpers();
   });
 
+  it('start every module\'s helpers at once, and say how many are ready', async () => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 2, shared: true });
+    setHelperHost({ ...nodeHelperHost, threads: () => 3 });
+    expect(await startHelpers(memory)).toBe(2);
+    expect(readyHelpers(memory, 'copyRuns')).toHaveLength(2);
+    stopHelpers();
+    setHelperHost(null);
+    expect(await startHelpers(memory)).toBe(0);
+  });
+
   it('give no helpers without a host, or on an unshared memory', () => {
     setHelperHost(null);
-    expect(readyHelpers(new WebAssembly.Memory({ initial: 1, maximum: 2, shared: true }), 'copyRuns', copyRunsModule, 6)).toEqual([]);
+    expect(readyHelpers(new WebAssembly.Memory({ initial: 1, maximum: 2, shared: true }), 'copyRuns')).toEqual([]);
     setHelperHost({ ...nodeHelperHost, threads: () => 2 });
-    expect(readyHelpers(new WebAssembly.Memory({ initial: 1 }), 'copyRuns', copyRunsModule, 6)).toEqual([]);
+    expect(readyHelpers(new WebAssembly.Memory({ initial: 1 }), 'copyRuns')).toEqual([]);
   });
 });

@@ -82,6 +82,13 @@ const HELPER_SOURCE = `(data) => {
 /** A module's each(at, count): `count` calls, their arguments read from the heap at `at` (oneFunctionModule with `eachCall`). */
 export type EachCall = (at: number, count: number) => void;
 
+/** Units run through runUnits in this thread so far, and how many of them the helpers took. */
+const unitCounts = { units: 0, byHelpers: 0 };
+/** How many units the lab's kernels have run here so far, and how many of those the helper threads ran (a copy). */
+export function helperUnitCounts(): { units: number; byHelpers: number } {
+  return { ...unitCounts };
+}
+
 /** How long the caller waits for a helper before it gives up with an error (ms). */
 const HELPER_TIMEOUT_MS = 60_000;
 
@@ -129,19 +136,32 @@ function canBlock(): boolean {
   return blockingWaitAllowed;
 }
 
+/** The modules whose calls helpers run, by key: their binary (built with `eachCall`) and their function's i32 arguments. */
+const modules = new Map<string, { build: (sharedMemory: boolean) => Uint8Array; arity: number }>();
+
+/** Says that the kernel module `key` (`build`, built with `eachCall`, its function taking `arity` i32 arguments) shares its calls with helpers. */
+export function helperModule(key: string, build: (sharedMemory: boolean) => Uint8Array, arity: number): void {
+  modules.set(key, { build, arity });
+}
+
+/** Whether helpers can run here at all: a host, a shared heap, and a thread that may block. */
+function helpersPossible(memory: WebAssembly.Memory): boolean {
+  return !!host && typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer && canBlock();
+}
+
 /**
- * The helpers ready to run calls of the module `build(true)` (built with `eachCall`, its function
- * taking `arity` i32 arguments) on `memory`: up to the backend's threads less one, started on
- * first use (they are ready a moment later; until then, none).
+ * The helpers of the module `key` (helperModule) on `memory` that are ready: up to the backend's
+ * threads less one, started on first use (ready a moment later; until then, none).
  */
-export function readyHelpers(memory: WebAssembly.Memory, key: string, build: (sharedMemory: boolean) => Uint8Array, arity: number): Helper[] {
-  if (!host || typeof SharedArrayBuffer === 'undefined' || !(memory.buffer instanceof SharedArrayBuffer) || !canBlock()) return [];
+export function readyHelpers(memory: WebAssembly.Memory, key: string): Helper[] {
+  const module = modules.get(key);
+  if (!module || !helpersPossible(memory)) return [];
   let byKey = helpers.get(memory);
   if (!byKey) helpers.set(memory, (byKey = new Map()));
   // Stopped or failed helpers make way for new ones.
   const list = (byKey.get(key) ?? []).filter((h) => !h.failed);
   byKey.set(key, list);
-  const wanted = Math.max(0, host.threads() - 1);
+  const wanted = Math.max(0, host!.threads() - 1);
   let work = sharedWork.get(memory)?.get(key);
   if (list.length < wanted && !work) {
     work = new SharedArrayBuffer(4 * WORK_WORDS);
@@ -150,12 +170,29 @@ export function readyHelpers(memory: WebAssembly.Memory, key: string, build: (sh
   }
   while (list.length < wanted) {
     const control = new SharedArrayBuffer(12);
-    const data: HelperData = { memory, moduleBytes: build(true), arity, control, work: work! };
-    const helper: Helper = { control: new Int32Array(control), work: new Int32Array(work!), worker: host.start(HELPER_SOURCE, data), failed: false };
+    const data: HelperData = { memory, moduleBytes: module.build(true), arity: module.arity, control, work: work! };
+    const helper: Helper = { control: new Int32Array(control), work: new Int32Array(work!), worker: host!.start(HELPER_SOURCE, data), failed: false };
     list.push(helper);
     started.push(helper);
   }
   return list.slice(0, wanted).filter((h) => !h.failed && Atomics.load(h.control, 2) === 1);
+}
+
+/**
+ * Starts the helpers of every kernel module on `memory` and resolves, once all are ready or after
+ * `timeoutMs`, with how many each has ready (the fewest). Call it when the backend starts: a
+ * helper started inside a kernel may start late, and in a browser worker never, while the
+ * thread that made it does not return to its event loop (a training loop that awaits only
+ * promises that are already settled does not).
+ */
+export async function startHelpers(memory: WebAssembly.Memory, timeoutMs = 10_000): Promise<number> {
+  if (!helpersPossible(memory) || modules.size === 0) return 0;
+  const wanted = Math.max(0, host!.threads() - 1);
+  const fewest = () => Math.min(...[...modules.keys()].map((key) => readyHelpers(memory, key).length));
+  for (const t0 = Date.now(); Date.now() - t0 < timeoutMs; await new Promise((r) => setTimeout(r, 10))) {
+    if (fewest() >= wanted) break;
+  }
+  return fewest();
 }
 
 /**
@@ -167,6 +204,7 @@ export function readyHelpers(memory: WebAssembly.Memory, key: string, build: (sh
  */
 export function runUnits(ready: Helper[], each: EachCall, callsAt: number, arity: number, units: number, callsPerUnit: number): void {
   const unitBytes = 4 * arity * callsPerUnit;
+  unitCounts.units += units;
   if (ready.length === 0) {
     for (let u = 0; u < units; u++) each(callsAt + u * unitBytes, callsPerUnit);
     return;
@@ -184,9 +222,11 @@ export function runUnits(ready: Helper[], each: EachCall, callsAt: number, arity
     Atomics.store(h.control, 0, job);
     Atomics.notify(h.control, 0);
   }
+  let mine = 0;
   try {
-    for (let u = Atomics.add(work, W.next, 1); u < units; u = Atomics.add(work, W.next, 1)) each(callsAt + u * unitBytes, callsPerUnit);
+    for (let u = Atomics.add(work, W.next, 1); u < units; u = Atomics.add(work, W.next, 1), mine++) each(callsAt + u * unitBytes, callsPerUnit);
   } finally {
+    unitCounts.byHelpers += units - mine;
     // After a failure here too: no helper may still be writing when the caller moves on. A helper
     // that has not entered the job by now finds it closed and takes nothing.
     Atomics.store(work, W.next, units);

@@ -28,8 +28,27 @@ export interface ConvPhase {
 
 const inRange = (i: number, size: number) => (i >= 0 && i < size ? i : -1);
 
+/**
+ * Axes already made, by kind and arguments: a training step asks for the same few dozen every
+ * time (each layer's forward and input gradient). Callers only read them.
+ */
+const made = new Map<string, AxisPhase | AxisPhase[]>();
+const MADE_AT_MOST = 1024;
+function remembered<T extends AxisPhase | AxisPhase[]>(key: string, make: () => T): T {
+  let axis = made.get(key) as T | undefined;
+  if (!axis) {
+    if (made.size >= MADE_AT_MOST) made.clear();
+    made.set(key, (axis = make()));
+  }
+  return axis;
+}
+
 /** The forward axis: output o reads input o·stride + t·dilation − padBefore at tap t. */
 export function forwardAxis(outSize: number, inSize: number, k: number, stride: number, dilation: number, padBefore: number): AxisPhase {
+  return remembered(`f ${outSize} ${inSize} ${k} ${stride} ${dilation} ${padBefore}`, () => makeForwardAxis(outSize, inSize, k, stride, dilation, padBefore));
+}
+
+function makeForwardAxis(outSize: number, inSize: number, k: number, stride: number, dilation: number, padBefore: number): AxisPhase {
   const out = Array.from({ length: outSize }, (_, o) => o);
   const taps = Array.from({ length: k }, (_, t) => t);
   const reads = out.flatMap((o) => taps.map((t) => inRange(o * stride + t * dilation - padBefore, inSize)));
@@ -42,6 +61,10 @@ export function forwardAxis(outSize: number, inSize: number, k: number, stride: 
  * modulo the stride (phases whose rows lie beyond the input are left out).
  */
 export function inputGradientAxis(inSize: number, dySize: number, k: number, stride: number, dilation: number, padBefore: number): AxisPhase[] {
+  return remembered(`g ${inSize} ${dySize} ${k} ${stride} ${dilation} ${padBefore}`, () => makeInputGradientAxis(inSize, dySize, k, stride, dilation, padBefore));
+}
+
+function makeInputGradientAxis(inSize: number, dySize: number, k: number, stride: number, dilation: number, padBefore: number): AxisPhase[] {
   const phases: AxisPhase[] = [];
   for (let a = 0; a < Math.min(stride, inSize); a++) {
     const out: number[] = [];

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { describe, expect, it } from 'vitest';
-import { convInputGradientOnWasm, convolutionsBySimdOnWasm, convOnWasm, wasmConvolutionRuns, type ConvActivation } from './wasm-conv';
+import { convInputGradientOnWasm, convolutionsBySimdOnWasm, convOnWasm, packFilterModule, wasmConvolutionRuns, type ConvActivation, type PackFilter } from './wasm-conv';
 import { leakyReluBySimdOnWasm } from './wasm-leaky-relu';
 import { forwardAxis, inputGradientAxis } from './wasm-conv-geometry';
 import { explicitPadding, type ConvCase } from './ops/conv-case';
@@ -89,6 +89,32 @@ describe('convolution with the filter read in place (wasm)', () => {
       expect(tf.memory().numTensors).toBe(before);
     });
   }
+
+  it('packs a filter by blocks of 8 output channels, as stored and transposed (4 rows at a time, then the last 1–3)', () => {
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const pack = new WebAssembly.Instance(new WebAssembly.Module(packFilterModule(false)), { env: { memory } }).exports['pack'] as PackFilter;
+    const f = new Float32Array(memory.buffer);
+    for (const rows of [1, 3, 4, 5, 8, 13]) {
+      for (const blocks of [1, 2]) {
+        // [rows][8·blocks] as stored, or transposed: [8·blocks][rows]; the blocks 4096 bytes apart.
+        const [src, dst, dstBlockBytes] = [0, 8192, 4096];
+        for (let i = 0; i < rows * 8 * blocks; i++) f[src / 4 + i] = i + 1;
+        for (const transposed of [0, 1]) {
+          f.fill(-1, dst / 4, dst / 4 + 2 * dstBlockBytes);
+          const srcRowBytes = 4 * (transposed ? rows : 8 * blocks);
+          pack(dst, src, rows, blocks, srcRowBytes, dstBlockBytes, transposed);
+          for (let b = 0; b < blocks; b++) {
+            for (let k = 0; k < rows; k++) {
+              const want = Array.from({ length: 8 }, (_, l) => f[src / 4 + (transposed ? (8 * b + l) * rows + k : k * 8 * blocks + 8 * b + l)]!);
+              expect(Array.from(f.subarray((dst + b * dstBlockBytes) / 4 + 8 * k, (dst + b * dstBlockBytes) / 4 + 8 * k + 8))).toEqual(want);
+            }
+            // Nothing written past the block's rows.
+            expect(f[(dst + b * dstBlockBytes) / 4 + 8 * rows]).toBe(-1);
+          }
+        }
+      }
+    }
+  });
 
   it('gives the dilated input gradient of the stride-1 correlation it spells (checked by a dot product)', async () => {
     // ⟨dy, conv(x)⟩ = ⟨dx, x⟩ for the linear map x ↦ conv(x): its adjoint at dy is the input gradient.

@@ -26,7 +26,7 @@ import { leb, namedLocals, oneFunctionModule, simdOp, VALTYPE } from './wasm-bin
 import { heapCopier, heapFunction, heapMemory } from './wasm-heap-copy';
 import { elementwiseLoop } from './wasm-elementwise';
 import { ZERO } from './wasm-zeros';
-import { readyHelpers, runUnits, type EachCall } from './heap-helpers';
+import { helperModule, readyHelpers, runUnits, type EachCall } from './heap-helpers';
 import { registerOwnWasmKernel, replaceWasmKernel, type WasmBackend } from './wasm-kernels';
 import { forwardAxis, inputGradientAxis, phases2d, type ConvPhase } from './wasm-conv-geometry';
 
@@ -150,6 +150,8 @@ export function convTilesModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> 
   return oneFunctionModule(sharedMemory, 'conv', Array<number>(params.length).fill(VALTYPE.i32), code, true);
 }
 
+helperModule('convTiles', convTilesModule, ARITY);
+
 /**
  * Packs `rows` filter rows of 8·blocks output channels into `blocks` runs of rows of 8 floats
  * (run b at `dst + b·dstBlockBytes`), so that a tile reads its block's rows in order. The source
@@ -159,9 +161,21 @@ export function convTilesModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> 
 export type PackFilter = (dst: number, src: number, rows: number, blocks: number, srcRowBytes: number, dstBlockBytes: number, transposed: number) => void;
 
 export function packFilterModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
-  const L = namedLocals(['dst', 'src', 'rows', 'blocks', 'srcRowBytes', 'dstBlockBytes', 'transposed'], ['b', 'k', 'l', 'from', 'to', 'blockFrom', 'blockTo'], []);
+  const vs = ['v0', 'v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7', 't0', 't1', 't2', 't3'];
+  const L = namedLocals(['dst', 'src', 'rows', 'blocks', 'srcRowBytes', 'dstBlockBytes', 'transposed'], ['b', 'k', 'l', 'from', 'to', 'blockFrom', 'blockTo', 'n'], vs);
   const { get, set, i32, addTo, countDown } = L;
-  const [add, mul, eqz] = [0x6a, 0x6c, 0x45];
+  const [add, mul, eqz, and, shrU] = [0x6a, 0x6c, 0x45, 0x71, 0x76];
+  /** i8x16.shuffle of the two vectors on the stack, taking their 32-bit lanes `lanes` (0–3 the first's, 4–7 the second's). */
+  const shuffle = (lanes: number[]) => [...simdOp(0x0d), ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3])];
+  /** Into ROW[0..3] the 4x4 transpose of the rows in `a`..`d`: ROW[j] = (a_j, b_j, c_j, d_j). */
+  const transpose4 = (a: string, b: string, c: string, d: string) => [
+    ...get(a), ...get(b), ...shuffle([0, 4, 1, 5]), ...get(c), ...get(d), ...shuffle([0, 4, 1, 5]), ...set('t2'), ...set('t0'),
+    ...get(a), ...get(b), ...shuffle([2, 6, 3, 7]), ...get(c), ...get(d), ...shuffle([2, 6, 3, 7]), ...set('t3'), ...set('t1'),
+    // (a0 b0 a1 b1), (c0 d0 c1 d1) -> (a0 b0 c0 d0), (a1 b1 c1 d1); the same from lanes 2 and 3.
+    ...get('t0'), ...get('t2'), ...shuffle([0, 1, 4, 5]), ...get('t0'), ...get('t2'), ...shuffle([2, 3, 6, 7]), ...set('t2'), ...set('t0'),
+    ...get('t1'), ...get('t3'), ...shuffle([0, 1, 4, 5]), ...get('t1'), ...get('t3'), ...shuffle([2, 3, 6, 7]), ...set('t3'), ...set('t1'),
+  ];
+  const ROW = ['t0', 't2', 't1', 't3'];
   const code = [
     ...L.declarations,
     0x02, 0x40,
@@ -178,11 +192,27 @@ export function packFilterModule(sharedMemory: boolean): Uint8Array<ArrayBuffer>
       ]),
       ...addTo('blockFrom', i32(32)),
       0x05,
-      // Row k of the block gathers column k of its 8 source rows.
-      ...countDown('k', get('rows'), [
+      // Rows k..k+3 of the block gather columns k..k+3 of its 8 source rows: 4 columns of each
+      // loaded at once and transposed 4x4 (rows 0–3, then 4–7).
+      0x02, 0x40,
+      ...get('rows'), ...i32(2), shrU, ...set('n'), ...get('n'), eqz, 0x0d, 0x00,
+      ...countDown('n', get('n'), [
+        ...[0, 1, 2, 3, 4, 5, 6, 7].flatMap((l) => [...get('from'), ...get('srcRowBytes'), ...i32(l), mul, add, ...simdOp(0x00), 0x04, 0x00, ...set(`v${l}`)]),
+        ...[0, 4].flatMap((h) => [
+          ...transpose4(`v${h}`, `v${h + 1}`, `v${h + 2}`, `v${h + 3}`),
+          ...[0, 1, 2, 3].flatMap((j) => [...get('to'), ...get(ROW[j]!), ...simdOp(0x0b), 0x04, ...leb(32 * j + 4 * h)]),
+        ]),
+        ...addTo('from', i32(16)), ...addTo('to', i32(128)),
+      ]),
+      0x0b,
+      // The last rows & 3, a value at a time.
+      0x02, 0x40,
+      ...get('rows'), ...i32(3), and, ...set('n'), ...get('n'), eqz, 0x0d, 0x00,
+      ...countDown('k', get('n'), [
         ...[0, 1, 2, 3, 4, 5, 6, 7].flatMap((l) => [...get('to'), ...get('from'), ...get('srcRowBytes'), ...i32(l), mul, add, 0x2a, 0x02, 0x00, 0x38, 0x02, ...leb(4 * l)]),
         ...addTo('from', i32(4)), ...addTo('to', i32(32)),
       ]),
+      0x0b,
       ...get('blockFrom'), ...get('srcRowBytes'), ...i32(8), mul, add, ...set('blockFrom'),
       0x0b,
       ...addTo('blockTo', get('dstBlockBytes')),
@@ -246,7 +276,7 @@ function runConvolution(wasm: WasmBackend, x: tf.TensorInfo, filter: tf.TensorIn
   const alphaBits = new Int32Array(new Float32Array([alpha]).buffer)[0]!;
   const each = heapFunction<EachCall>(wasm.wasm, 'convTiles', convTilesModule, 'each')!;
   const memory = heapMemory(wasm.wasm);
-  const helpers = memory ? readyHelpers(memory, 'convTiles', convTilesModule, ARITY) : [];
+  const helpers = memory ? readyHelpers(memory, 'convTiles') : [];
   const calls: number[] = []; // ARITY integers per call
   let at = 0;
   /** Writes `values` (byte offsets, or −1 for padding) into the table; returns their address. */

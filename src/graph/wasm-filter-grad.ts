@@ -18,7 +18,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { leb, namedLocals, oneFunctionModule, simdOp, VALTYPE } from './wasm-binary';
 import { heapFunction, heapMemory } from './wasm-heap-copy';
-import { readyHelpers, runUnits, type EachCall } from './heap-helpers';
+import { helperModule, readyHelpers, runUnits, type EachCall } from './heap-helpers';
 import { elementwiseLoop } from './wasm-elementwise';
 import { ZERO } from './wasm-zeros';
 import { registerOwnWasmKernel, type WasmBackend } from './wasm-kernels';
@@ -173,6 +173,8 @@ export function accumulateTilesModule(sharedMemory: boolean): Uint8Array<ArrayBu
   return oneFunctionModule(sharedMemory, 'accumulate', Array<number>(params.length).fill(VALTYPE.i32), code, true);
 }
 
+helperModule('accumulateTiles', accumulateTilesModule, ARITY);
+
 type Pair = [number, number];
 
 interface FilterGradientAttrs {
@@ -235,7 +237,7 @@ function registerKernel(): void {
     // (the sums' order does not depend on the threads).
     const [ciBlocks, coBlocks] = [ci4 / 4, co8 / 8];
     const memory = heapMemory(wasm.wasm);
-    const helpers = memory && ciBlocks * coBlocks > 1 ? readyHelpers(memory, 'accumulateTiles', accumulateTilesModule, ARITY) : [];
+    const helpers = memory && ciBlocks * coBlocks > 1 ? readyHelpers(memory, 'accumulateTiles') : [];
     const units = filterGradientUnits(ciBlocks, coBlocks, helpers.length + 1);
     const out = wasm.makeOutput([taps[0], taps[1], ci4, co8], 'float32');
     // Each unit's room for its copies of a call's x and dy values.
@@ -299,20 +301,4 @@ export function filterGradientInPlace(x: tf.Tensor4D, dy: tf.Tensor4D, taps: Pai
   const kept = tf.slice(g, [0, 0, 0, 0], [taps[0], taps[1], ci, co]);
   g.dispose();
   return kept;
-}
-
-/**
- * Starts this kernel's helper threads on the current wasm heap (they otherwise start at its first
- * call and join once ready) and resolves with how many are ready, after at most `timeoutMs`.
- */
-export async function startFilterGradientHelpers(timeoutMs = 10_000): Promise<number> {
-  if (tf.getBackend() !== 'wasm') return 0;
-  const memory = heapMemory((tf.backend() as unknown as WasmBackend).wasm);
-  if (!memory) return 0;
-  const ready = () => readyHelpers(memory, 'accumulateTiles', accumulateTilesModule, ARITY).length;
-  for (const t0 = Date.now(); Date.now() - t0 < timeoutMs; await new Promise((r) => setTimeout(r, 10))) {
-    const n = ready();
-    if (n > 0) return n;
-  }
-  return ready();
 }

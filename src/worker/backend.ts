@@ -3,6 +3,7 @@ import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { setHelperHost, type HelperHost } from '../graph/heap-helpers';
 import { heapMemory } from '../graph/wasm-heap-copy';
+import { startWasmKernelHelpers } from '../graph/wasm-kernel-helpers';
 
 import type { AdapterReport, BackendName, BackendReport, BackendAttempt } from './backend-types';
 import { BACKEND_ORDER, SOFTWARE_RENDERER } from './backend-types';
@@ -198,6 +199,8 @@ async function trySetBackend(backend: BackendName, wasmThreadCount?: number): Pr
   if (!ok) throw new Error('tf.setBackend returned false');
   await tf.ready();
   await sanityCheck();
+  // The kernels' helper workers start now, while this worker returns to its event loop.
+  if (backend === 'wasm') await startWasmKernelHelpers();
 }
 
 export interface SelectOptions {
