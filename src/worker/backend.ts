@@ -200,8 +200,11 @@ async function trySetBackend(backend: BackendName, wasmThreadCount?: number): Pr
   await tf.ready();
   await sanityCheck();
   // The kernels' helper workers start now, while this worker returns to its event loop.
-  if (backend === 'wasm') await startWasmKernelHelpers();
+  if (backend === 'wasm') helpersReady = await startWasmKernelHelpers(5000);
 }
+
+/** Helper workers ready per kernel module when the wasm backend started (the threads beyond the caller's). */
+let helpersReady = 0;
 
 export interface SelectOptions {
   /**
@@ -269,8 +272,12 @@ function wasmThreads(requested?: number): { count: number; note?: string } {
   const wasm = (tf.backend() as unknown as { wasm?: object }).wasm;
   const memory = wasm ? heapMemory(wasm) : undefined;
   const shared = typeof SharedArrayBuffer !== 'undefined' && memory?.buffer instanceof SharedArrayBuffer;
-  const count = shared ? labThreads : 1;
-  if (count > 1) return { count };
+  // The caller and the helpers that started (a helper that did not is a thread the kernels lack).
+  const count = shared ? Math.min(labThreads, 1 + helpersReady) : 1;
+  if (count > 1 || (shared && labThreads > 1)) {
+    const missing = labThreads - count;
+    return missing > 0 ? { count, note: `${count} of ${labThreads} threads: ${missing} helper worker${missing === 1 ? '' : 's'} of the lab's kernels did not start within 5 s, so its kernels run on fewer threads (reloading the page may help)` } : { count };
+  }
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
   const threaded = tf.env().getFlags()['WASM_HAS_MULTITHREAD_SUPPORT'] === true;
   const cores = typeof navigator !== 'undefined' ? navigator.hardwareConcurrency : undefined;
