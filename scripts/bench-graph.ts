@@ -2,7 +2,9 @@
  * Benchmark of the trainable graph executor (not a test): on one backend, in one run, the
  * executor's forward time against tf.GraphModel.execute on the same model and input, and one
  * training step (forward + GFL loss + backward + SGD update) against both forwards, for NanoDet-g
- * at 416x416, batch 1 and 4. Prints ratios, which survive a noisy shared machine better than times.
+ * at 416x416, batch 1 and 4. Prints ratios, which survive a noisy shared machine better than times:
+ * a step against a forward is the median of each round's ratio (`pairedRatio`); a time in
+ * parentheses after a step is that ratio for its row.
  * The forwards are timed with the filters packed: the first forward after an update, which
  * repacks them (wasm), is printed apart.
  * After each batch's row, one step's profile: kernel time in the forward and in backprop, time
@@ -48,6 +50,12 @@ async function time(f: () => Promise<void>): Promise<number> {
   return performance.now() - t0;
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+/**
+ * A step against a forward: the median of each round's step over the same round's forward. A
+ * machine whose load moves within the run moves a round's two alike, where the medians of the two
+ * columns may come from rounds minutes apart.
+ */
+const pairedRatio = (steps: number[], forwards: number[]) => median(steps.map((t, i) => t / forwards[i]!));
 
 async function main() {
   const threads = backend === 'wasm' ? await startWasm(threadsAsked) : 0;
@@ -111,8 +119,8 @@ async function main() {
       for (const run of r % 2 === 0 ? [runReference, runExecutor] : [runExecutor, runReference]) (run === runReference ? ref : exe).push(await time(run));
     }
     const [mr, me, mt, mu] = [median(ref), median(exe), median(train), median(afterUpdate)];
-    console.log(`${batch} | ${mr.toFixed(0)} ms | ${me.toFixed(0)} ms | ${(me / mr).toFixed(3)}x | ${mt.toFixed(0)} ms | ${(mt / me).toFixed(2)}x | ${(mt / mr).toFixed(2)}x`);
-    console.log(`  the executor's first forward after an update: ${mu.toFixed(0)} ms (${(mu - me).toFixed(0)} ms more: the filters repacked); the step against it: ${(mt / mu).toFixed(2)}x`);
+    console.log(`${batch} | ${mr.toFixed(0)} ms | ${me.toFixed(0)} ms | ${pairedRatio(exe, ref).toFixed(3)}x | ${mt.toFixed(0)} ms | ${pairedRatio(train, exe).toFixed(2)}x | ${pairedRatio(train, ref).toFixed(2)}x`);
+    console.log(`  the executor's first forward after an update: ${mu.toFixed(0)} ms (${(mu - me).toFixed(0)} ms more: the filters repacked); the step against it: ${pairedRatio(train, afterUpdate).toFixed(2)}x`);
     if (threads > 1) {
       // The same forward and step on one thread, then again on all, each block timed alike.
       const block = async () => {
@@ -123,18 +131,18 @@ async function main() {
           await runExecutor(); // repacks the updated filters, so the forward below times the forward alone
           f.push(await time(runExecutor));
         }
-        return [median(f), median(t)] as const;
+        return [median(f), median(t), pairedRatio(t, f)] as const;
       };
       setWasmThreads(1);
       await step();
-      const [f1, t1] = await block();
+      const [f1, t1, r1] = await block();
       setWasmThreads(threads);
       await step();
       const before = helperUnitCounts();
-      const [fn, tn] = await block();
+      const [fn, tn, rn] = await block();
       const after = helperUnitCounts();
       const share = (after.byHelpers - before.byHelpers) / Math.max(1, after.units - before.units);
-      console.log(`  threads at batch ${batch}: 1 thread fwd ${f1.toFixed(0)} ms, step ${t1.toFixed(0)} ms; ${threads} threads fwd ${fn.toFixed(0)} ms, step ${tn.toFixed(0)} ms: ${(f1 / fn).toFixed(2)}x and ${(t1 / tn).toFixed(2)}x as fast; the helpers took ${(100 * share).toFixed(0)}% of the lab kernels' units`);
+      console.log(`  threads at batch ${batch}: 1 thread fwd ${f1.toFixed(0)} ms, step ${t1.toFixed(0)} ms (${r1.toFixed(2)}x); ${threads} threads fwd ${fn.toFixed(0)} ms, step ${tn.toFixed(0)} ms (${rn.toFixed(2)}x): ${(f1 / fn).toFixed(2)}x and ${(t1 / tn).toFixed(2)}x as fast; the helpers took ${(100 * share).toFixed(0)}% of the lab kernels' units`);
     }
     {
       // Convolution layers as one fused kernel (conv, bias, activation and the Pad before it, as
@@ -157,7 +165,7 @@ async function main() {
       const [ff, ft, sf, st] = [median(times.fused.f), median(times.fused.t), median(times.separate.f), median(times.separate.t)];
       const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
       console.log(
-        `  fused layers at batch ${batch}: fwd ${ff.toFixed(0)} ms, step ${ft.toFixed(0)} ms, peak ${mib(fusedPeak)}; each node its own op: fwd ${sf.toFixed(0)} ms, step ${st.toFixed(0)} ms, peak ${mib(separatePeak)}: ${(ff / sf).toFixed(2)}x and ${(ft / st).toFixed(2)}x the time`,
+        `  fused layers at batch ${batch}: fwd ${ff.toFixed(0)} ms, step ${ft.toFixed(0)} ms (${pairedRatio(times.fused.t, times.fused.f).toFixed(2)}x), peak ${mib(fusedPeak)}; each node its own op: fwd ${sf.toFixed(0)} ms, step ${st.toFixed(0)} ms (${pairedRatio(times.separate.t, times.separate.f).toFixed(2)}x), peak ${mib(separatePeak)}: ${(ff / sf).toFixed(2)}x and ${(ft / st).toFixed(2)}x the time`,
       );
     }
     if (top > 0) {
