@@ -260,11 +260,16 @@ function registerKernel(): void {
       const lastFloats = ciFirst + ciCount === ciBlocks ? ci - 4 * (ciBlocks - 1) : 4;
       // Only the unit with the last block of output channels reads half of it (a last block of 4).
       const halfBlock = co8 > co && coFirst + coCount === coBlocks ? 1 : 0;
+      // The unit's arguments; a call changes x, dy, its rows, its first input row and `fresh`.
+      const call = [c, 0, 0, 0, ow, ciCount, coCount, ow * co * 4, co8 * 4, taps[0], taps[1], ci4 * co8 * 4, xPack, dyPack, 0, -pads[1], h, w, sh, sw, dh, dw, ci * 4, co * 4, halfBlock, lastFloats, 0];
       for (let b = 0; b < n; b++) {
         for (let y0 = 0; y0 < oh; y0 += chunk) {
-          const x = xb + b * h * w * ci * 4 + 16 * ciFirst;
-          const d = db + (b * oh + y0) * ow * co * 4 + 32 * coFirst;
-          calls.set([c, x, d, Math.min(chunk, oh - y0), ow, ciCount, coCount, ow * co * 4, co8 * 4, taps[0], taps[1], ci4 * co8 * 4, xPack, dyPack, y0 * sh - pads[0], -pads[1], h, w, sh, sw, dh, dw, ci * 4, co * 4, halfBlock, lastFloats, b === 0 && y0 === 0 ? 1 : 0], at);
+          call[1] = xb + b * h * w * ci * 4 + 16 * ciFirst;
+          call[2] = db + (b * oh + y0) * ow * co * 4 + 32 * coFirst;
+          call[3] = Math.min(chunk, oh - y0);
+          call[14] = y0 * sh - pads[0];
+          call[26] = b === 0 && y0 === 0 ? 1 : 0;
+          calls.set(call, at);
           at += ARITY;
         }
       }
