@@ -26,7 +26,7 @@ import { readManifest, readModelArtifacts } from '../src/models/load-node';
 import { setConvFusion } from '../src/graph/ops/conv';
 import { parseThreads, setWasmThreads, startWasm } from '../src/cli/wasm-threads';
 import { recordOnlyWhatGradientsReach } from '../src/graph/ops/tape';
-import { helperUnitCounts } from '../src/graph/heap-helpers';
+import { helperShareSince, helperUnitCounts } from '../src/graph/heap-helpers';
 
 // The tape as training records it (src/train/step.ts): only what gradients reach, and the tensors
 // a gradient reads saved without a copy.
@@ -140,8 +140,7 @@ async function main() {
       await step();
       const before = helperUnitCounts();
       const [fn, tn, rn] = await block();
-      const after = helperUnitCounts();
-      const share = (after.byHelpers - before.byHelpers) / Math.max(1, after.units - before.units);
+      const share = helperShareSince(before);
       console.log(`  threads at batch ${batch}: 1 thread fwd ${f1.toFixed(0)} ms, step ${t1.toFixed(0)} ms (${r1.toFixed(2)}x); ${threads} threads fwd ${fn.toFixed(0)} ms, step ${tn.toFixed(0)} ms (${rn.toFixed(2)}x): ${(f1 / fn).toFixed(2)}x and ${(t1 / tn).toFixed(2)}x as fast; the helpers took ${(100 * share).toFixed(0)}% of the lab kernels' units`);
     }
     {

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import '../worker/wasm-urls';
 import { selectBackend } from '../worker/backend';
 import { startWasmKernelHelpers } from '../graph/wasm-kernel-helpers';
-import { helperUnitCounts } from '../graph/heap-helpers';
+import { helperShareSince, helperUnitCounts } from '../graph/heap-helpers';
 import { buildHandle, fetchModel } from '../worker/models';
 import type { TrainingBatch } from '../data/pipeline';
 import { Optimizer } from '../train/optimizer';
@@ -61,7 +61,7 @@ async function run(o: StepBenchOptions): Promise<StepBenchResult> {
       loss = (await step()).loss;
       stepsMs.push(performance.now() - t0);
     }
-    const after = helperUnitCounts();
+    const share = helperShareSince(before);
     return {
       backend: report.backend,
       report,
@@ -75,7 +75,7 @@ async function run(o: StepBenchOptions): Promise<StepBenchResult> {
       hardwareConcurrency: navigator.hardwareConcurrency,
       loss,
       helperThreads,
-      helperShare: helperThreads ? (after.byHelpers - before.byHelpers) / Math.max(1, after.units - before.units) : undefined,
+      helperShare: helperThreads ? share : undefined,
     };
   } finally {
     session.dispose();

@@ -37,7 +37,7 @@ import { DEFAULT_TEACHER_CACHE_MIB, TeacherCache } from '../train/teacher-cache'
 import type { BackendName } from '../worker/backend-types';
 import { FIXTURE_DIR, loadModel, loadSplit } from './node-lab';
 import { parseThreads, setWasmThreads, startWasm } from './wasm-threads';
-import { helperUnitCounts } from '../graph/heap-helpers';
+import { helperShareSince, helperUnitCounts } from '../graph/heap-helpers';
 
 const { values: v } = parseArgs({
   options: {
@@ -169,8 +169,7 @@ async function main() {
     setWasmThreads(threads);
     const before = helperUnitCounts();
     const all = await againstPlain(METHODS.map((m) => ({ id: m.id })));
-    const after = helperUnitCounts();
-    const share = (after.byHelpers - before.byHelpers) / Math.max(1, after.units - before.units);
+    const share = helperShareSince(before);
     threadLine = `threads: 1 thread plain ${one.plainMs.toFixed(0)} ms, all ${METHODS.length} methods ${one.ms.toFixed(0)} ms (${(one.ms / one.plainMs).toFixed(2)}x); ${threads} threads plain ${all.plainMs.toFixed(0)} ms, all ${METHODS.length} ${all.ms.toFixed(0)} ms (${(all.ms / all.plainMs).toFixed(2)}x): ${threads} threads run the plain step ${(one.plainMs / all.plainMs).toFixed(2)}x and the every-method step ${(one.ms / all.ms).toFixed(2)}x as fast as 1; the helper threads took ${(100 * share).toFixed(0)}% of the lab's kernels' units`;
   }
   const conflictLine = await conflictFreeProducts(plainStepper.step, repeats);

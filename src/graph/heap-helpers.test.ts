@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { nodeHelperHost } from '../cli/wasm-threads';
-import { helperModule, helperUnitCounts, readyHelpers, runUnits, setHelperHost, startHelpers, stopHelpers, type EachCall } from './heap-helpers';
+import { helperModule, helperShareSince, helperUnitCounts, readyHelpers, runUnits, setHelperHost, startHelpers, stopHelpers, type EachCall } from './heap-helpers';
 import { copyRunsModule } from './wasm-heap-copy';
 
 helperModule('copyRuns', copyRunsModule, 6);
@@ -50,6 +50,7 @@ describe('helper threads on a shared wasm heap', () => {
       const after = helperUnitCounts();
       expect(after.units - before.units).toBe(30);
       expect(after.byHelpers - before.byHelpers).toBe(30 - own / 2);
+      expect(helperShareSince(before)).toBe((30 - own / 2) / 30);
       for (let u = 0; u < 30; u++) expect(Array.from(bytes.subarray(1000 + 8 * u, 1008 + 8 * u))).toEqual([...Array.from({ length: 7 }, (_, i) => 8 * u + i), 8 * u]);
       // The caller ran whole units.
       expect(own % 2).toBe(0);

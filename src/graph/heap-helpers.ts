@@ -89,6 +89,11 @@ export function helperUnitCounts(): { units: number; byHelpers: number } {
   return { ...unitCounts };
 }
 
+/** The share of the units run since `before` (helperUnitCounts) that the helpers ran, 0 to 1. */
+export function helperShareSince(before: { units: number; byHelpers: number }): number {
+  return (unitCounts.byHelpers - before.byHelpers) / Math.max(1, unitCounts.units - before.units);
+}
+
 /** How long the caller waits for a helper before it gives up with an error (ms). */
 const HELPER_TIMEOUT_MS = 60_000;
 
@@ -149,6 +154,9 @@ function helpersPossible(memory: WebAssembly.Memory): boolean {
   return !!host && typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer && canBlock();
 }
 
+/** Helpers each module wants: the backend's threads less the caller. */
+const helpersWanted = () => Math.max(0, (host?.threads() ?? 1) - 1);
+
 /**
  * The helpers of the module `key` (helperModule) on `memory` that are ready: up to the backend's
  * threads less one, started on first use (ready a moment later; until then, none).
@@ -161,7 +169,7 @@ export function readyHelpers(memory: WebAssembly.Memory, key: string): Helper[] 
   // Stopped or failed helpers make way for new ones.
   const list = (byKey.get(key) ?? []).filter((h) => !h.failed);
   byKey.set(key, list);
-  const wanted = Math.max(0, host!.threads() - 1);
+  const wanted = helpersWanted();
   let work = sharedWork.get(memory)?.get(key);
   if (list.length < wanted && !work) {
     work = new SharedArrayBuffer(4 * WORK_WORDS);
@@ -187,7 +195,7 @@ export function readyHelpers(memory: WebAssembly.Memory, key: string): Helper[] 
  */
 export async function startHelpers(memory: WebAssembly.Memory, timeoutMs = 10_000): Promise<number> {
   if (!helpersPossible(memory) || modules.size === 0) return 0;
-  const wanted = Math.max(0, host!.threads() - 1);
+  const wanted = helpersWanted();
   const fewest = () => Math.min(...[...modules.keys()].map((key) => readyHelpers(memory, key).length));
   for (const t0 = Date.now(); Date.now() - t0 < timeoutMs; await new Promise((r) => setTimeout(r, 10))) {
     if (fewest() >= wanted) break;

@@ -49,35 +49,33 @@ export const VALTYPE = { i32: 0x7f, f32: 0x7d, v128: 0x7b } as const;
  */
 export function oneFunctionModule(sharedMemory: boolean, exportName: string, params: number[], code: number[], eachCall = false): Uint8Array<ArrayBuffer> {
   const limits = sharedMemory ? [0x03, 0x00, ...leb(65536)] : [0x00, 0x00];
-  if (!eachCall) {
-    return new Uint8Array([
-      0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-      ...section(1, [1, 0x60, ...leb(params.length), ...params, 0]),
-      ...section(2, [1, ...name('env'), ...name('memory'), 0x02, ...limits]),
-      ...section(3, [1, 0]),
-      ...section(7, [1, ...name(exportName), 0x00, 0]),
-      ...section(10, [1, ...leb(code.length), ...code]),
+  const types = [[0x60, ...leb(params.length), ...params, 0]];
+  const exports = [[...name(exportName), 0x00, 0]];
+  const bodies = [code];
+  if (eachCall) {
+    if (params.some((p) => p !== VALTYPE.i32)) throw new Error('each(at, count) reads i32 arguments only');
+    const [at, count] = [0, 1];
+    types.push([0x60, 2, VALTYPE.i32, VALTYPE.i32, 0]);
+    exports.push([...name('each'), 0x00, 1]);
+    bodies.push([
+      0x00, // no locals besides the parameters
+      0x02, 0x40, 0x20, count, 0x45, 0x0d, 0x00, // block; br_if 0 when count == 0
+      0x03, 0x40, // loop
+      ...params.flatMap((_, k) => [0x20, at, 0x28, 0x02, ...leb(4 * k)]), // i32.load offset=4k
+      0x10, 0x00, // call 0
+      0x20, at, 0x41, ...sleb(4 * params.length), 0x6a, 0x21, at,
+      0x20, count, 0x41, 0x01, 0x6b, 0x22, count, 0x0d, 0x00,
+      0x0b, 0x0b, 0x0b,
     ]);
   }
-  if (params.some((p) => p !== VALTYPE.i32)) throw new Error('each(at, count) reads i32 arguments only');
-  const [at, count] = [0, 1];
-  const each = [
-    0x00, // no locals besides the parameters
-    0x02, 0x40, 0x20, count, 0x45, 0x0d, 0x00, // block; br_if 0 when count == 0
-    0x03, 0x40, // loop
-    ...params.flatMap((_, k) => [0x20, at, 0x28, 0x02, ...leb(4 * k)]), // i32.load offset=4k
-    0x10, 0x00, // call 0
-    0x20, at, 0x41, ...sleb(4 * params.length), 0x6a, 0x21, at,
-    0x20, count, 0x41, 0x01, 0x6b, 0x22, count, 0x0d, 0x00,
-    0x0b, 0x0b, 0x0b,
-  ];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [2, 0x60, ...leb(params.length), ...params, 0, 0x60, 2, VALTYPE.i32, VALTYPE.i32, 0]),
+    ...section(1, [types.length, ...types.flat()]),
     ...section(2, [1, ...name('env'), ...name('memory'), 0x02, ...limits]),
-    ...section(3, [2, 0, 1]),
-    ...section(7, [2, ...name(exportName), 0x00, 0, ...name('each'), 0x00, 1]),
-    ...section(10, [2, ...leb(code.length), ...code, ...leb(each.length), ...each]),
+    // Function i has type i.
+    ...section(3, [bodies.length, ...bodies.map((_, i) => i)]),
+    ...section(7, [exports.length, ...exports.flat()]),
+    ...section(10, [bodies.length, ...bodies.flatMap((b) => [...leb(b.length), ...b])]),
   ]);
 }
 

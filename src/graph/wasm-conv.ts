@@ -260,8 +260,19 @@ function runConvolution(wasm: WasmBackend, x: tf.TensorInfo, filter: tf.TensorIn
   const [n, h, w, ci] = x.shape as [number, number, number, number];
   const [, oh, ow, co] = outShape;
   const out = wasm.makeOutput(outShape, 'float32');
+  const memory = heapMemory(wasm.wasm);
+  const helpers = memory ? readyHelpers(memory, 'convTiles') : [];
+  // Per phase, positions per call: at most POSITIONS_PER_CALL, and a few calls for every thread
+  // where an image has fewer (threads take calls as they come: one that starts late leaves its
+  // share to the others).
+  const chunks = phases.map(({ rows, cols }) => {
+    const positions = rows.out.length * cols.out.length;
+    return Math.max(MIN_POSITIONS_PER_CALL, Math.min(POSITIONS_PER_CALL, Math.ceil(positions / (CALLS_PER_THREAD * (helpers.length + 1)) / 4) * 4));
+  });
+  const count = phases.reduce((s, p, i) => s + n * Math.ceil((p.rows.out.length * p.cols.out.length) / chunks[i]!), 0);
+  // One int32 allocation: the phases' tables, then the calls (ARITY integers each).
   const tableLength = phases.reduce((s, p) => s + p.rows.reads.length + p.cols.reads.length + p.rows.out.length + p.cols.out.length, 0);
-  const tables = wasm.makeOutput([Math.max(1, tableLength)], 'int32');
+  const tables = wasm.makeOutput([Math.max(1, tableLength + count * ARITY)], 'int32');
   const zero = wasm.makeOutput([Math.max(ci, co)], 'float32');
   const packed = wasm.makeOutput([Math.max(1, attrs.tapOrder.length * ci * co)], 'float32');
   // Views after every allocation (a growing heap moves them).
@@ -275,9 +286,6 @@ function runConvolution(wasm: WasmBackend, x: tf.TensorInfo, filter: tf.TensorIn
   const bb = bias ? wasm.typedArrayFromHeap(bias).byteOffset : zb;
   const alphaBits = new Int32Array(new Float32Array([alpha]).buffer)[0]!;
   const each = heapFunction<EachCall>(wasm.wasm, 'convTiles', convTilesModule, 'each')!;
-  const memory = heapMemory(wasm.wasm);
-  const helpers = memory ? readyHelpers(memory, 'convTiles') : [];
-  const calls: number[] = []; // ARITY integers per call
   let at = 0;
   /** Writes `values` (byte offsets, or −1 for padding) into the table; returns their address. */
   const put = (values: number[], bytesPerIndex: number) => {
@@ -285,25 +293,20 @@ function runConvolution(wasm: WasmBackend, x: tf.TensorInfo, filter: tf.TensorIn
     for (const v of values) table[at++] = v < 0 ? -1 : v * bytesPerIndex;
     return address;
   };
-  for (const { rows, cols, firstTap } of phases) {
+  let call = tableLength;
+  phases.forEach(({ rows, cols, firstTap }, i) => {
     const [rowTab, colTab] = [put(rows.reads, w * ci * 4), put(cols.reads, ci * 4)];
     const [outRowTab, outColTab] = [put(rows.out, ow * co * 4), put(cols.out, co * 4)];
     const positions = rows.out.length * cols.out.length;
-    // At most POSITIONS_PER_CALL, and a few calls for every thread where an image has fewer
-    // (threads take calls as they come: one that starts late leaves its share to the others).
-    const chunk = Math.max(MIN_POSITIONS_PER_CALL, Math.min(POSITIONS_PER_CALL, Math.ceil(positions / (CALLS_PER_THREAD * (helpers.length + 1)) / 4) * 4));
+    const chunk = chunks[i]!;
     for (let b = 0; b < n; b++) {
-      for (let p0 = 0; p0 < positions; p0 += chunk) {
-        calls.push(ob + b * oh * ow * co * 4, xb + b * h * w * ci * 4, pb + firstTap * ci * 32, bb, zb, rowTab, colTab, outRowTab, outColTab, p0, Math.min(chunk, positions - p0), cols.out.length, rows.taps.length, cols.taps.length, ci, co / 8, blockBytes, activation, alphaBits);
+      for (let p0 = 0; p0 < positions; p0 += chunk, call += ARITY) {
+        table.set([ob + b * oh * ow * co * 4, xb + b * h * w * ci * 4, pb + firstTap * ci * 32, bb, zb, rowTab, colTab, outRowTab, outColTab, p0, Math.min(chunk, positions - p0), cols.out.length, rows.taps.length, cols.taps.length, ci, co / 8, blockBytes, activation, alphaBits], call);
       }
     }
-  }
+  });
   // A unit per call: the threads take them in turn, each the next one left.
-  const count = calls.length / ARITY;
-  const list = wasm.makeOutput([calls.length], 'int32');
-  (wasm.typedArrayFromHeap(list) as Int32Array).set(calls);
-  runUnits(helpers.slice(0, count - 1), each, wasm.typedArrayFromHeap(list).byteOffset, ARITY, count, 1);
-  wasm.disposeData(list.dataId);
+  runUnits(helpers.slice(0, count - 1), each, tb + 4 * tableLength, ARITY, count, 1);
   wasm.disposeData(tables.dataId);
   wasm.disposeData(zero.dataId);
   wasm.disposeData(packed.dataId);

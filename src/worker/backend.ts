@@ -187,6 +187,11 @@ const browserHelperHost: HelperHost = {
   threads: () => labThreads,
 };
 
+/** How long the wasm backend's start waits for the kernels' helper workers. */
+const HELPER_START_MS = 5000;
+/** Helper workers ready per kernel module when the wasm backend started (the threads beyond the caller's). */
+let helpersReady = 0;
+
 async function trySetBackend(backend: BackendName, wasmThreadCount?: number): Promise<void> {
   if (backend === 'wasm' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated && typeof navigator !== 'undefined') {
     // One kernel thread per logical core by default (the backend's own default leaves half idle).
@@ -200,11 +205,8 @@ async function trySetBackend(backend: BackendName, wasmThreadCount?: number): Pr
   await tf.ready();
   await sanityCheck();
   // The kernels' helper workers start now, while this worker returns to its event loop.
-  if (backend === 'wasm') helpersReady = await startWasmKernelHelpers(5000);
+  if (backend === 'wasm') helpersReady = await startWasmKernelHelpers(HELPER_START_MS);
 }
-
-/** Helper workers ready per kernel module when the wasm backend started (the threads beyond the caller's). */
-let helpersReady = 0;
 
 export interface SelectOptions {
   /**
@@ -276,7 +278,7 @@ function wasmThreads(requested?: number): { count: number; note?: string } {
   const count = shared ? Math.min(labThreads, 1 + helpersReady) : 1;
   if (count > 1 || (shared && labThreads > 1)) {
     const missing = labThreads - count;
-    return missing > 0 ? { count, note: `${count} of ${labThreads} threads: ${missing} helper worker${missing === 1 ? '' : 's'} of the lab's kernels did not start within 5 s, so its kernels run on fewer threads (reloading the page may help)` } : { count };
+    return missing > 0 ? { count, note: `${count} of ${labThreads} threads: ${missing} helper worker${missing === 1 ? '' : 's'} of the lab's kernels did not start within ${HELPER_START_MS / 1000} s, so its kernels run on fewer threads (reloading the page may help)` } : { count };
   }
   const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
   const threaded = tf.env().getFlags()['WASM_HAS_MULTITHREAD_SUPPORT'] === true;
