@@ -9,6 +9,7 @@ import { readModelArtifacts, readManifest } from '../models/load-node';
 import { graphFromArtifacts } from '../graph/load';
 import { heapMemory } from '../graph/wasm-heap-copy';
 import { startWasmKernelHelpers } from '../graph/wasm-kernel-helpers';
+import { helperShareSince, helperUnitCounts } from '../graph/heap-helpers';
 import { Optimizer } from '../train/optimizer';
 import { conv2dForwardGrad } from '../graph/ops/conv-grad';
 import { MAX_WASM_THREADS, defaultWasmThreads, parseThreads, setWasmThreads, startWasm, wasmThreads } from './wasm-threads';
@@ -59,6 +60,26 @@ function filterGradients(): Float32Array[] {
   }));
 }
 
+/**
+ * CenterNet-MobileNetV3 at 64x64 (fused depthwise convolutions, hard-swish, squeeze-excite): its
+ * head outputs and the gradient of every weight, as plain arrays.
+ */
+function centernetForwardAndGradient(): Float32Array[] {
+  const heads = ['tower_0/CenternetHead/centernet_cls_output/BiasAdd', 'tower_0/CenternetHead/centernet_wh_output/BiasAdd'];
+  const graph = graphFromArtifacts(readModelArtifacts(join(root, 'models', 'centernet.json')), { trainable: true });
+  try {
+    const x = tf.randomUniform([1, 64, 64, 3], 0, 255, 'float32', 5);
+    const outs = graph.execute(x, heads);
+    const variables = graph.trainableVariables();
+    const { value, grads } = tf.variableGrads(() => tf.addN(graph.execute(x, heads).map((t) => t.square().mean())) as tf.Scalar, variables);
+    const result = [...outs, value, ...variables.map((v) => grads[v.name]!)].map((t) => t.dataSync() as Float32Array);
+    tf.dispose([x, ...outs, value, ...Object.values(grads)]);
+    return result;
+  } finally {
+    graph.dispose();
+  }
+}
+
 describe('wasm threads in Node', () => {
   it('--threads: 1 to 8 or "all"; anything else is refused with the range', () => {
     expect(parseThreads('2')).toBe(2);
@@ -71,6 +92,7 @@ describe('wasm threads in Node', () => {
     await tf.setBackend('wasm');
     const single = teacherForwardAndGradient();
     const singleFilterGradients = filterGradients();
+    const singleCenternet = centernetForwardAndGradient();
     expect(await startWasm(2)).toBe(2);
     expect(wasmThreads()).toBe(2);
     // The threaded heap is shared, and the lab's copies find it (memory.copy, not TypedArray copies).
@@ -81,6 +103,13 @@ describe('wasm threads in Node', () => {
     expect(two.map((a) => a.length)).toEqual(single.map((a) => a.length));
     for (const [i, a] of two.entries()) expect(Array.from(a)).toEqual(Array.from(single[i]!));
     for (const [i, a] of filterGradients().entries()) expect(Array.from(a)).toEqual(Array.from(singleFilterGradients[i]!));
+    // Another graph: its forward and every weight's gradient.
+    const before = helperUnitCounts();
+    const centernet = centernetForwardAndGradient();
+    // The helper ran part of its kernels (about 40–50% of some 3,400 units here).
+    expect(helperShareSince(before)).toBeGreaterThan(0.1);
+    expect(centernet.length).toBe(singleCenternet.length);
+    for (const [i, a] of centernet.entries()) expect(Array.from(a)).toEqual(Array.from(singleCenternet[i]!));
     expect(setWasmThreads(1)).toBe(1);
     const one = teacherForwardAndGradient();
     for (const [i, a] of one.entries()) expect(Array.from(a)).toEqual(Array.from(single[i]!));
